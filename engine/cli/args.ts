@@ -1,0 +1,38 @@
+/** Parsing of CLI option values that commander leaves as strings. */
+import { InputError } from '../errors';
+
+/** "0,2,5-7" -> [0, 2, 5, 6, 7], each checked against [0, limit). */
+export function parseIndexList(flag: string, spec: string, limit: number): number[] {
+  const out = new Set<number>();
+  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw new InputError(flag, `'${part}' is not an index or a range like 2-5`);
+    const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
+    if (b < a) throw new InputError(flag, `range '${part}' is reversed`);
+    if (b >= limit) throw new InputError(flag, `${b} is out of range (the model has ${limit})`);
+    for (let i = a; i <= b; i++) out.add(i);
+  }
+  if (out.size === 0) throw new InputError(flag, 'is empty');
+  return [...out].sort((x, y) => x - y);
+}
+
+export function parseIds(spec: string): number[] {
+  const parts = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  if (parts.length === 0) throw new InputError('--ids', 'empty: give token ids like 1,2,3');
+  return parts.map((p) => {
+    if (!/^\d+$/.test(p)) throw new InputError('--ids', `'${p}' is not a non-negative integer`);
+    return Number(p);
+  });
+}
+
+export function parseNumber(flag: string, value: string, min: number, max = Infinity): number {
+  const v = Number(value);
+  if (!Number.isFinite(v) || v < min || v > max) throw new InputError(flag, `'${value}' must be a number in [${min}, ${max}]`);
+  return v;
+}
+
+export function parseInteger(flag: string, value: string, min: number): number {
+  const v = parseNumber(flag, value, min);
+  if (!Number.isInteger(v)) throw new InputError(flag, `'${value}' must be an integer`);
+  return v;
+}

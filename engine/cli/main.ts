@@ -1,0 +1,192 @@
+/** `difflora`: the engine headless. Errors are one line on stderr and a non-zero exit. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { Command, Option } from 'commander';
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendName, initBackend } from '../backend';
+import { InputError } from '../errors';
+import { TensorStore } from '../formats/tensor-store';
+import { loadAdapter, readAdapterConfig, Adapter } from '../model/adapter-weights';
+import { generate } from '../model/generate';
+import { LoadedModel, loadModel, readModelConfig } from '../model/load';
+import { AttentionJsonWriter } from './json-stream';
+import { parseIds, parseIndexList, parseInteger, parseNumber } from './args';
+import { loadProgress } from './progress';
+
+interface CommonOpts {
+  model: string;
+  adapter?: string;
+  backend: BackendName | 'auto';
+  quiet?: boolean;
+}
+
+const backendOption = () =>
+  new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow']).default('auto');
+
+function log(opts: { quiet?: boolean }, line: string): void {
+  if (!opts.quiet) process.stderr.write(`${line}\n`);
+}
+
+async function open(opts: CommonOpts): Promise<{ m: LoadedModel; adapter?: Adapter }> {
+  const backend = await initBackend(opts.backend, (l) => log(opts, l));
+  const bar = loadProgress('loading weights', !!opts.quiet);
+  const m = loadModel(opts.model, backend, bar.update);
+  bar.stop();
+  const adapter = opts.adapter ? loadAdapter(opts.adapter, m.config) : undefined;
+  return { m, adapter };
+}
+
+function inputIds(m: LoadedModel, o: { text?: string; file?: string; ids?: string }): number[] {
+  const given = [o.text, o.file, o.ids].filter((x) => x !== undefined).length;
+  if (given !== 1) throw new InputError('input', 'give exactly one of --text, --file, --ids');
+  if (o.ids !== undefined) return parseIds(o.ids);
+  const text = o.file !== undefined ? readText(o.file) : (o.text as string);
+  if (!m.tokenizer) throw new InputError(m.dir, 'no tokenizer.json: pass token ids with --ids');
+  return m.tokenizer.encode(text);
+}
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new InputError(file, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+function countParams(store: TensorStore): number {
+  return store.names().reduce((n, name) => n + (store.shape(name) ?? []).reduce((a, b) => a * b, 1), 0);
+}
+
+function info(o: { model: string; adapter?: string }): void {
+  const c = readModelConfig(o.model);
+  const out: Record<string, unknown> = {
+    model: o.model,
+    architecture: {
+      layers: c.numLayers, hidden: c.hiddenSize, intermediate: c.intermediateSize, heads: c.numHeads,
+      kvHeads: c.numKvHeads, headDim: c.headDim, vocab: c.vocabSize, ropeTheta: c.ropeTheta,
+      ropeScaling: c.ropeScaling ?? null, tiedEmbeddings: c.tieWordEmbeddings, rmsNormEps: c.rmsNormEps,
+    },
+    parameters: countParams(TensorStore.openFolder(o.model, 'model.safetensors')),
+  };
+  if (o.adapter) {
+    const a = readAdapterConfig(o.adapter);
+    const store = TensorStore.openFolder(o.adapter, a.kind === 'lora' ? 'adapter_model.safetensors' : 'model.safetensors');
+    const { kind, ...options } = a;
+    out.adapter = { dir: o.adapter, kind, parameters: countParams(store), options };
+  }
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+}
+
+async function attention(o: CommonOpts & { text?: string; file?: string; ids?: string; layers?: string; heads?: string; logits?: boolean; out: string }) {
+  const { m, adapter } = await open(o);
+  const ids = inputIds(m, o);
+  m.model.checkIds([ids]);
+  const layers = o.layers ? parseIndexList('--layers', o.layers, m.config.numLayers) : undefined;
+  const heads = o.heads ? parseIndexList('--heads', o.heads, m.config.numHeads) : undefined;
+  const writer = new AttentionJsonWriter(o.out, ids, m.tokenizer?.labels(ids));
+  try {
+    const logits = m.model.forward([ids], adapter, { capture: { layers, heads, onMaps: (maps) => writer.layer(maps) } });
+    const data = o.logits ? (logits.dataSync() as Float32Array) : undefined;
+    logits.dispose();
+    writer.finish(data && { data, rows: ids.length, cols: m.config.vocabSize });
+  } catch (e) {
+    writer.abort();
+    throw e;
+  }
+  log(o, `wrote ${o.out}`);
+}
+
+async function generateCmd(o: CommonOpts & { prompt?: string; ids?: string; maxNewTokens: string; temperature: string; topP: string; seed: string; stop: string[]; cache: boolean; out: string }) {
+  const { m, adapter } = await open(o);
+  const tok = m.tokenizer;
+  let prompt: number[];
+  if (o.ids !== undefined) prompt = parseIds(o.ids);
+  else if (o.prompt !== undefined) {
+    if (!tok) throw new InputError(m.dir, 'no tokenizer.json: pass the prompt as token ids with --ids');
+    prompt = tok.encode(o.prompt);
+  } else throw new InputError('input', 'give --prompt or --ids');
+  m.model.checkIds([prompt]);
+  const result = generate(m.model, adapter, prompt, {
+    maxNewTokens: parseInteger('--max-new-tokens', o.maxNewTokens, 1),
+    temperature: parseNumber('--temperature', o.temperature, 0),
+    topP: parseNumber('--top-p', o.topP, 0, 1),
+    seed: parseInteger('--seed', o.seed, 0),
+    stop: o.stop,
+    useCache: o.cache,
+    eosIds: m.config.eosTokenIds,
+    decode: tok && ((ids) => tok.decode(ids, true)),
+  });
+  const out = { prompt: o.prompt ?? null, promptIds: prompt, completion: result.completion ?? null, ids: result.ids, stopReason: result.stopReason };
+  fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
+  fs.writeFileSync(o.out, `${JSON.stringify(out)}\n`);
+  log(o, `wrote ${o.out} (${result.ids.length} tokens, stop: ${result.stopReason})`);
+}
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+export function buildProgram(): Command {
+  const program = new Command('difflora')
+    .description('DiffLoRA Lens engine: Llama-family models with LoRA / DiffLoRA adapters, attention maps, generation')
+    .showHelpAfterError()
+    .exitOverride();
+  program
+    .command('info')
+    .description('architecture, parameter counts, adapter kind and options (JSON on stdout)')
+    .requiredOption('--model <dir>', 'HF model folder')
+    .option('--adapter <dir>', 'PEFT LoRA or DiffLoRA adapter folder')
+    .action(info);
+  program
+    .command('attention')
+    .description('per-layer, per-head attention maps (positive, negative, differential) as JSON')
+    .requiredOption('--model <dir>', 'HF model folder')
+    .option('--adapter <dir>', 'PEFT LoRA or DiffLoRA adapter folder')
+    .option('--text <s>', 'input text')
+    .option('--file <f>', 'input text file')
+    .option('--ids <list>', 'input token ids, e.g. 1,2,3')
+    .option('--layers <list>', 'layers to capture, e.g. 0,2-4 (default all)')
+    .option('--heads <list>', 'heads to capture (default all)')
+    .option('--logits', 'also write the logits (T x vocab)')
+    .addOption(backendOption())
+    .option('--quiet', 'no log on stderr')
+    .requiredOption('--out <file>', 'output JSON')
+    .action(attention);
+  program
+    .command('generate')
+    .description('greedy or sampled completion, with a KV cache')
+    .requiredOption('--model <dir>', 'HF model folder')
+    .option('--adapter <dir>', 'PEFT LoRA or DiffLoRA adapter folder')
+    .option('--prompt <s>', 'prompt text')
+    .option('--ids <list>', 'prompt token ids instead of text')
+    .option('--max-new-tokens <n>', 'tokens to generate at most', '64')
+    .option('--temperature <t>', '0 = greedy', '0')
+    .option('--top-p <p>', 'nucleus sampling mass', '1')
+    .option('--seed <s>', 'sampling seed', '0')
+    .option('--stop <s>', 'stop string (repeatable)', collect, [])
+    .option('--no-cache', 'recompute the whole sequence at each step')
+    .addOption(backendOption())
+    .option('--quiet', 'no log on stderr')
+    .requiredOption('--out <file>', 'output JSON')
+    .action(generateCmd);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    const err = e as Error & { code?: string; exitCode?: number };
+    if (err.code?.startsWith('commander.')) {
+      return err.code === 'commander.helpDisplayed' || err.code === 'commander.version' ? 0 : 2;
+    }
+    process.stderr.write(`difflora: error: ${err.message}\n`);
+    if (process.env.DIFFLORA_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  } finally {
+    tf.disposeVariables();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,67 @@
+/** The tensors of a checkpoint folder: one `*.safetensors` file or shards listed by an index. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { InputError } from '../errors';
+import { readSafetensorsHeader, readTensorFloat32, TensorEntry } from './safetensors';
+
+export class TensorStore {
+  private constructor(readonly where: string, private readonly entries: Map<string, TensorEntry>) {}
+
+  /** Opens `dir/<single>` or, when absent, the shards named by `dir/<single>.index.json`. */
+  static openFolder(dir: string, single: string): TensorStore {
+    const file = path.join(dir, single);
+    if (fs.existsSync(file)) return new TensorStore(file, readSafetensorsHeader(file).tensors);
+    const indexFile = `${file}.index.json`;
+    if (!fs.existsSync(indexFile)) throw new InputError(dir, `neither ${single} nor ${single}.index.json found`);
+    let weightMap: Record<string, string>;
+    try {
+      weightMap = JSON.parse(fs.readFileSync(indexFile, 'utf8')).weight_map;
+    } catch (e) {
+      throw new InputError(indexFile, `not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof weightMap !== 'object' || weightMap === null) throw new InputError(indexFile, "missing 'weight_map'");
+    const entries = new Map<string, TensorEntry>();
+    for (const shard of new Set(Object.values(weightMap))) {
+      for (const [name, entry] of readSafetensorsHeader(path.join(dir, shard)).tensors) entries.set(name, entry);
+    }
+    for (const [name, shard] of Object.entries(weightMap)) {
+      if (!entries.has(name)) throw new InputError(indexFile, `tensor '${name}' is mapped to ${shard} but that shard does not contain it`);
+    }
+    return new TensorStore(indexFile, entries);
+  }
+
+  static openFile(file: string): TensorStore {
+    return new TensorStore(file, readSafetensorsHeader(file).tensors);
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  totalBytes(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.byteLength;
+    return n;
+  }
+
+  /** Reads a tensor as float32, checking its shape when `expectShape` is given. */
+  read(name: string, expectShape?: number[]): Float32Array {
+    const entry = this.entries.get(name);
+    if (!entry) throw new InputError(this.where, `missing tensor '${name}'`);
+    if (expectShape && (entry.shape.length !== expectShape.length || entry.shape.some((d, i) => d !== expectShape[i]))) {
+      throw new InputError(
+        `${entry.file}: tensor '${name}'`,
+        `shape [${entry.shape.join(', ')}] disagrees with the configuration, which implies [${expectShape.join(', ')}]`,
+      );
+    }
+    return readTensorFloat32(entry);
+  }
+
+  shape(name: string): number[] | undefined {
+    return this.entries.get(name)?.shape;
+  }
+}

@@ -1,0 +1,76 @@
+/** Base-model weights as long-lived tfjs tensors, linear weights pre-transposed to [in, out]. */
+import * as tf from '@tensorflow/tfjs-core';
+import * as path from 'path';
+import { TensorStore } from '../formats/tensor-store';
+import { LlamaConfig } from './config';
+
+export interface LayerWeights {
+  inputNorm: tf.Tensor1D;
+  postNorm: tf.Tensor1D;
+  /** [in, out]: XNNPACK's fast matMul on wasm takes only untransposed 2-D operands. */
+  q: tf.Tensor2D;
+  k: tf.Tensor2D;
+  v: tf.Tensor2D;
+  o: tf.Tensor2D;
+  gate: tf.Tensor2D;
+  up: tf.Tensor2D;
+  down: tf.Tensor2D;
+}
+
+export interface BaseWeights {
+  embed: tf.Tensor2D;
+  /** [hidden, vocab]; a transposed copy of `embed` when the head is tied. */
+  lmHeadT: tf.Tensor2D;
+  norm: tf.Tensor1D;
+  layers: LayerWeights[];
+}
+
+/** Bytes of float32 tensors the engine will hold for this model (for the wasm heap check). */
+export function baseWeightBytes(c: LlamaConfig): number {
+  const D = c.hiddenSize, I = c.intermediateSize, hd = c.headDim;
+  const perLayer = 2 * D + D * c.numHeads * hd * 2 + D * c.numKvHeads * hd * 2 + 3 * D * I;
+  return 4 * (2 * c.vocabSize * D + D + c.numLayers * perLayer);
+}
+
+export function linearT(store: TensorStore, name: string, outDim: number, inDim: number): tf.Tensor2D {
+  const w = tf.tensor2d(store.read(name, [outDim, inDim]), [outDim, inDim]);
+  const t = tf.transpose(w);
+  w.dispose();
+  return t;
+}
+
+export function loadBaseWeights(dir: string, c: LlamaConfig, onProgress?: (done: number, total: number) => void): BaseWeights {
+  const store = TensorStore.openFolder(dir, 'model.safetensors');
+  const D = c.hiddenSize, hd = c.headDim;
+  const total = c.numLayers + 2;
+  const embed = tf.tensor2d(store.read('model.embed_tokens.weight', [c.vocabSize, D]), [c.vocabSize, D]);
+  onProgress?.(1, total);
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    const p = `model.layers.${i}.`;
+    layers.push({
+      inputNorm: tf.tensor1d(store.read(`${p}input_layernorm.weight`, [D])),
+      postNorm: tf.tensor1d(store.read(`${p}post_attention_layernorm.weight`, [D])),
+      q: linearT(store, `${p}self_attn.q_proj.weight`, c.numHeads * hd, D),
+      k: linearT(store, `${p}self_attn.k_proj.weight`, c.numKvHeads * hd, D),
+      v: linearT(store, `${p}self_attn.v_proj.weight`, c.numKvHeads * hd, D),
+      o: linearT(store, `${p}self_attn.o_proj.weight`, D, c.numHeads * hd),
+      gate: linearT(store, `${p}mlp.gate_proj.weight`, c.intermediateSize, D),
+      up: linearT(store, `${p}mlp.up_proj.weight`, c.intermediateSize, D),
+      down: linearT(store, `${p}mlp.down_proj.weight`, D, c.intermediateSize),
+    });
+    onProgress?.(i + 2, total);
+  }
+  const norm = tf.tensor1d(store.read('model.norm.weight', [D]));
+  const lmHeadT = c.tieWordEmbeddings ? tf.transpose(embed) : linearT(store, 'lm_head.weight', c.vocabSize, D);
+  onProgress?.(total, total);
+  return { embed, lmHeadT, norm, layers };
+}
+
+export function modelFolderFiles(dir: string): { config: string; tokenizer: string; tokenizerConfig: string } {
+  return {
+    config: path.join(dir, 'config.json'),
+    tokenizer: path.join(dir, 'tokenizer.json'),
+    tokenizerConfig: path.join(dir, 'tokenizer_config.json'),
+  };
+}
