@@ -294,9 +294,9 @@ function vulkanLoaderHint(): string {
   }
   if (!process.env.VK_ICD_FILENAMES) {
     hints.push(
-      fs.existsSync('/usr/lib/chromium/vk_swiftshader_icd.json')
-        ? 'no GPU ICD found? for SwiftShader on the CPU set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json'
-        : 'is a GPU driver with a Vulkan ICD installed? on a CPU-only machine apt-get install chromium and set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json',
+      'no Vulkan driver (ICD) answered: on a GPU machine install its Vulkan driver; on a CPU-only machine ' +
+        (fs.existsSync('/usr/lib/chromium/vk_swiftshader_icd.json') ? '' : 'apt-get install chromium and ') +
+        'set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (SwiftShader, slow)',
     );
   } else {
     hints.push(`VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES}${fs.existsSync(process.env.VK_ICD_FILENAMES) ? '' : ' (file missing)'}`);

@@ -186,7 +186,3 @@ export async function main(argv: string[]): Promise<number> {
     tf.disposeVariables();
   }
 }
-
-if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
-}

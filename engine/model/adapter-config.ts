@@ -77,21 +77,22 @@ export function parseDiffLoraConfig(file: string, json: Json): DiffLoraConfig {
   if (json.model_type !== DIFFLORA_MODEL_TYPE) {
     f.failWith('model_type', `must be '${DIFFLORA_MODEL_TYPE}' for a DiffLoRA adapter, got ${JSON.stringify(json.model_type)}`);
   }
+  // Missing keys take the defaults of the authors' config class, so their files read as they meant them.
   const c: DiffLoraConfig = {
     kind: 'difflora',
-    r: f.int('attention_lora_r', undefined, 1),
-    alpha: f.num('attention_lora_alpha'),
-    dropout: f.num('attention_lora_dropout', 0),
+    r: f.int('attention_lora_r', 32, 1),
+    alpha: f.num('attention_lora_alpha', 64),
+    dropout: f.num('attention_lora_dropout', 0.1),
     learnLambda: f.bool('learn_lambda', false),
-    lambda: f.numOrList('diff_attn_lambda', 0.1),
-    layers: f.intList('layers_to_transform'),
+    lambda: f.numOrList('diff_attn_lambda', 0),
+    layers: f.intList('layers_to_transform') ?? [...Array(32).keys()],
     negativeTermOnly: f.bool('lora_negative_term_only', false),
     negativeTermLoraOnly: f.bool('negative_term_lora_only', false),
     negativeTermFullDim: f.bool('negative_term_full_dim', false),
     loraV: f.bool('lora_v', false),
     loraO: f.bool('lora_o', false),
     loraMlp: f.bool('lora_mlp', false),
-    groupnorm: f.bool('groupnorm', false),
+    groupnorm: f.bool('groupnorm', true),
     reluOnDifferential: f.bool('relu_on_differential', false),
     baseModel: typeof json._name_or_path === 'string' ? json._name_or_path : undefined,
   };

@@ -13,7 +13,7 @@ import {
   parseDiffLoraConfig, parseLoraConfig,
 } from './adapter-config';
 import { LlamaConfig } from './config';
-import { linearT } from './weights';
+import { toInOut } from './weights';
 
 export interface LoraPair {
   aT: tf.Tensor2D;
@@ -86,26 +86,41 @@ export function readAdapterConfig(dir: string): AdapterConfig {
 
 class PairReader {
   count = 0;
+  private readonly used = new Set<string>();
   constructor(private readonly store: TensorStore) {}
 
   has(name: string): boolean {
     return this.store.has(name);
   }
 
+  private read(name: string, shape: number[]): Float32Array {
+    this.used.add(name);
+    return this.store.read(name, shape);
+  }
+
+  /** Tensors in the file that the configuration never asked for: a sign the config and weights disagree. */
+  unused(): string[] {
+    return this.store.names().filter((n) => !this.used.has(n));
+  }
+
   pair(aName: string, bName: string, r: number, inDim: number, outDim: number, scale: number): LoraPair {
     this.count += r * (inDim + outDim);
-    return { aT: linearT(this.store, aName, r, inDim), bT: linearT(this.store, bName, outDim, r), scale };
+    return { aT: this.transposed(aName, r, inDim), bT: this.transposed(bName, outDim, r), scale };
   }
 
   full(name: string, outDim: number, inDim: number): tf.Tensor2D {
     this.count += outDim * inDim;
-    return linearT(this.store, name, outDim, inDim);
+    return this.transposed(name, outDim, inDim);
   }
 
   vector(names: string[], dim: number): tf.Tensor1D {
     const name = names.find((n) => this.store.has(n)) ?? names[0];
     this.count += dim;
-    return tf.tensor1d(this.store.read(name, [dim]));
+    return tf.tensor1d(this.read(name, [dim]));
+  }
+
+  private transposed(name: string, outDim: number, inDim: number): tf.Tensor2D {
+    return toInOut(this.read(name, [outDim, inDim]), outDim, inDim);
   }
 }
 
@@ -114,6 +129,10 @@ export function loadAdapter(dir: string, base: LlamaConfig): Adapter {
   const file = config.kind === 'lora' ? 'adapter_model.safetensors' : 'model.safetensors';
   const reader = new PairReader(TensorStore.openFolder(dir, file));
   const layers = config.kind === 'lora' ? loadPeftLayers(reader, config, base) : loadDiffLayers(reader, config, base);
+  const unused = reader.unused();
+  if (unused.length) {
+    throw new InputError(dir, `${unused.length} tensor(s) that the adapter's config does not use, e.g. '${unused[0]}' (config and weights disagree, or the adapter targets other modules/layers)`);
+  }
   return { dir, config, layers, parameterCount: reader.count };
 }
 

@@ -32,11 +32,16 @@ export function baseWeightBytes(c: LlamaConfig): number {
   return 4 * (2 * c.vocabSize * D + D + c.numLayers * perLayer);
 }
 
-export function linearT(store: TensorStore, name: string, outDim: number, inDim: number): tf.Tensor2D {
-  const w = tf.tensor2d(store.read(name, [outDim, inDim]), [outDim, inDim]);
+/** An HF [out, in] weight as an [in, out] tensor. */
+export function toInOut(data: Float32Array, outDim: number, inDim: number): tf.Tensor2D {
+  const w = tf.tensor2d(data, [outDim, inDim]);
   const t = tf.transpose(w);
   w.dispose();
   return t;
+}
+
+function linearT(store: TensorStore, name: string, outDim: number, inDim: number): tf.Tensor2D {
+  return toInOut(store.read(name, [outDim, inDim]), outDim, inDim);
 }
 
 export function loadBaseWeights(dir: string, c: LlamaConfig, onProgress?: (done: number, total: number) => void): BaseWeights {

@@ -40,6 +40,12 @@ def read_json(path):
         return json.load(f)
 
 
+def base_dtype(cfg, requested):
+    if requested:
+        return requested
+    return {v: k for k, v in TORCH_DTYPE.items()}.get(cfg.get("torch_dtype"), "F32")
+
+
 def dims(cfg):
     D, H, G = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
     d = cfg.get("head_dim") or D // H
@@ -177,6 +183,7 @@ def cmd_lora(a):
     rng = np.random.default_rng(a.seed)
     cfg = read_json(os.path.join(a.base, "config.json"))
     L = cfg["num_hidden_layers"]
+    a.dtype = base_dtype(cfg, a.dtype)
     targets = [s.strip() for s in a.targets.split(",") if s.strip()]
     for m in targets:
         if m not in ATTN + MLP:
@@ -225,6 +232,7 @@ def cmd_difflora(a):
     rng = np.random.default_rng(a.seed)
     base_cfg = read_json(os.path.join(a.base, "config.json"))
     D, H, G, d, I, L = dims(base_cfg)
+    a.dtype = base_dtype(base_cfg, a.dtype)
     r = a.r
     if a.negative_term_lora_only and a.full_dim:
         raise SystemExit("--negative-term-lora-only and --full-dim are exclusive (authors' config raises)")
@@ -271,7 +279,7 @@ def cmd_difflora(a):
             t[p + "wk_lora_B2.weight"] = B(G * d, b2_std)
         if a.learn_lambda:
             for n in ("lambda_q1", "lambda_k1", "lambda_q2", "lambda_k2"):
-                t[p + n] = rng.standard_normal(d) * 0.3
+                t[p + n] = rng.standard_normal(d) * 0.2
                 dtypes[p + n] = "F32"  # the authors create these as explicit float32 Parameters
         if a.groupnorm:
             t[p + "subln.weight"] = 1.0 + 0.1 * rng.standard_normal(d)
@@ -359,7 +367,7 @@ def main(argv=None):
     lo.add_argument("--rslora", action="store_true")
     lo.add_argument("--dropout", type=float, default=0.05)
     lo.add_argument("--zero-b", action="store_true", help="B = 0 (an untrained adapter)")
-    lo.add_argument("--dtype", choices=list(TORCH_DTYPE), default="F32")
+    lo.add_argument("--dtype", choices=list(TORCH_DTYPE), default=None, help="default: the base's dtype")
     lo.set_defaults(fn=cmd_lora)
 
     df = sub.add_parser("difflora", help="random DiffLoRA folder in the authors' format")
@@ -383,7 +391,7 @@ def main(argv=None):
     df.add_argument("--lora-v", action="store_true")
     df.add_argument("--lora-o", action="store_true")
     df.add_argument("--lora-mlp", action="store_true")
-    df.add_argument("--dtype", choices=list(TORCH_DTYPE), default="F32")
+    df.add_argument("--dtype", choices=list(TORCH_DTYPE), default=None, help="default: the base's dtype")
     df.set_defaults(fn=cmd_difflora)
 
     a = ap.parse_args(argv)

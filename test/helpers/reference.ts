@@ -1,0 +1,51 @@
+/** The independent numpy reference (test/reference/*.py) and checkpoint maker, called from tests. */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+export const ROOT = path.resolve(__dirname, '..', '..', '..');
+const REF = path.join(ROOT, 'test', 'reference');
+
+function python(script: string, args: string[]): string {
+  const r = spawnSync('python3', [path.join(REF, script), ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed:\n${r.stderr}`);
+  return r.stdout;
+}
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `difflora-${prefix}-`));
+}
+
+/** Writes a random checkpoint: kind 'base' | 'lora' | 'difflora' with make_checkpoint.py flags. */
+export function makeCheckpoint(kind: 'base' | 'lora' | 'difflora', out: string, args: string[]): string {
+  python('make_checkpoint.py', [kind, '--out', out, ...args]);
+  return out;
+}
+
+export interface AttentionJson {
+  ids: number[];
+  tokens?: string[];
+  logits?: number[][];
+  generated?: number[];
+  layers: { layer: number; lambda?: number; heads: { head: number; positive: number[][]; negative?: number[][]; differential?: number[][] }[] }[];
+}
+
+export function reference(model: string, adapter: string | undefined, ids: number[], generate = 0): AttentionJson {
+  const out = path.join(tempDir('ref'), 'ref.json');
+  const args = ['--model', model, '--ids', ids.join(','), '--out', out];
+  if (adapter) args.push('--adapter', adapter);
+  if (generate) args.push('--generate', String(generate));
+  python('llama_ref.py', args);
+  return JSON.parse(fs.readFileSync(out, 'utf8'));
+}
+
+export function maxAbsDiff(a: number[][], b: number[][]): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].length !== b[i].length) return Infinity;
+    for (let j = 0; j < a[i].length; j++) m = Math.max(m, Math.abs(a[i][j] - b[i][j]));
+  }
+  return m;
+}
