@@ -27,7 +27,7 @@ export interface BackendInfo {
   name: BackendName;
   /** Human-readable: adapter name, SIMD on/off, package used... */
   detail: string;
-  /** wasm only: the most bytes the module's heap can ever hold (65536 pages of 64 KiB). */
+  /** wasm only: the most bytes the module's heap can ever hold (65535 pages of 64 KiB). */
   heapLimitBytes?: number;
   /** webgpu only: the largest single buffer (one tensor) the device accepts (maxStorageBufferBindingSize). */
   maxBufferBytes?: number;
@@ -43,7 +43,7 @@ export class BackendUnavailableError extends Error {
   }
 }
 
-/** 65536 wasm pages of 64 KiB: tfjs-backend-wasm 4.22 is built with MAXIMUM_MEMORY=4GB (minus one page). */
+/** 65535 wasm pages of 64 KiB (4 GiB - 64 KiB): the maximum heap of tfjs-backend-wasm 4.22 (its getHeapMax). */
 export const WASM_HEAP_LIMIT_BYTES = 4294901760;
 
 const ALL: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
