@@ -19,14 +19,14 @@ export function parseIndexList(flag: string, spec: string, limit: number): numbe
 export function parseIds(spec: string): number[] {
   const parts = spec.split(',').map((s) => s.trim()).filter(Boolean);
   if (parts.length === 0) throw new InputError('--ids', 'empty: give token ids like 1,2,3');
-  return parts.map((p) => {
-    if (!/^\d+$/.test(p)) throw new InputError('--ids', `'${p}' is not a non-negative integer`);
+  return parts.map((p, i) => {
+    if (!/^\d+$/.test(p)) throw new InputError('--ids', `'${p}' at position ${i} is not a non-negative integer`);
     return Number(p);
   });
 }
 
 export function parseNumber(flag: string, value: string, min: number, max = Infinity): number {
-  const v = Number(value);
+  const v = value.trim() === '' ? NaN : Number(value); // Number('') is 0
   if (!Number.isFinite(v) || v < min || v > max) throw new InputError(flag, `'${value}' must be a number in [${min}, ${max}]`);
   return v;
 }

@@ -1,5 +1,6 @@
 /** Writes the attention JSON file piece by piece, so a long input's maps never sit in one string. */
 import * as fs from 'fs';
+import * as path from 'path';
 import { LayerMaps } from '../model/llama';
 
 /** Shortest text that reads back as the same float32 value. */
@@ -29,6 +30,7 @@ export class AttentionJsonWriter {
 
   constructor(private readonly file: string, ids: number[], tokens: string[] | undefined) {
     this.tmp = `${file}.partial`;
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true }); // as `generate` does
     this.fd = fs.openSync(this.tmp, 'w');
     fs.writeSync(this.fd, `{"ids":${JSON.stringify(ids)}` + (tokens ? `,"tokens":${JSON.stringify(tokens)}` : '') + ',"layers":[');
   }

@@ -41,6 +41,7 @@ function inputIds(m: LoadedModel, o: { text?: string; file?: string; ids?: strin
   if (given !== 1) throw new InputError('input', 'give exactly one of --text, --file, --ids');
   if (o.ids !== undefined) return parseIds(o.ids);
   const text = o.file !== undefined ? readText(o.file) : (o.text as string);
+  if (text.length === 0) throw new InputError(o.file ?? '--text', 'empty text: nothing to tokenize');
   if (!m.tokenizer) throw new InputError(m.dir, 'no tokenizer.json: pass token ids with --ids');
   return m.tokenizer.encode(text);
 }
@@ -81,8 +82,8 @@ async function attention(o: CommonOpts & { text?: string; file?: string; ids?: s
   const { m, adapter } = await open(o);
   const ids = inputIds(m, o);
   m.model.checkIds([ids]);
-  const layers = o.layers ? parseIndexList('--layers', o.layers, m.config.numLayers) : undefined;
-  const heads = o.heads ? parseIndexList('--heads', o.heads, m.config.numHeads) : undefined;
+  const layers = o.layers !== undefined ? parseIndexList('--layers', o.layers, m.config.numLayers) : undefined;
+  const heads = o.heads !== undefined ? parseIndexList('--heads', o.heads, m.config.numHeads) : undefined;
   const writer = new AttentionJsonWriter(o.out, ids, m.tokenizer?.labels(ids));
   try {
     const logits = m.model.forward([ids], adapter, { capture: { layers, heads, onMaps: (maps) => writer.layer(maps) } });
@@ -102,6 +103,7 @@ async function generateCmd(o: CommonOpts & { prompt?: string; ids?: string; maxN
   let prompt: number[];
   if (o.ids !== undefined) prompt = parseIds(o.ids);
   else if (o.prompt !== undefined) {
+    if (o.prompt.length === 0) throw new InputError('--prompt', 'empty text: nothing to tokenize');
     if (!tok) throw new InputError(m.dir, 'no tokenizer.json: pass the prompt as token ids with --ids');
     prompt = tok.encode(o.prompt);
   } else throw new InputError('input', 'give --prompt or --ids');

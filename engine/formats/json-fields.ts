@@ -9,7 +9,8 @@ export function readJsonFile(file: string): Json {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new InputError(file, `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(file, code === 'ENOENT' ? 'not found' : `cannot read (${code ?? (e as Error).message})`);
   }
   let json: unknown;
   try {

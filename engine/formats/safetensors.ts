@@ -141,9 +141,12 @@ export function writeSafetensors(file: string, tensors: TensorToWrite[], dtype: 
     fs.writeSync(fd, lenBuf);
     fs.writeSync(fd, headerBytes);
     for (const t of tensors) fs.writeSync(fd, encodeFromFloat32(t.data, dtype));
-  } finally {
+  } catch (e) {
     fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true }); // e.g. a full disk: leave nothing half-written behind
+    throw e;
   }
+  fs.closeSync(fd);
   fs.renameSync(tmp, file); // a crash mid-write never leaves a half file under the real name
 }
 
@@ -151,6 +154,7 @@ function openOrFail(file: string): number {
   try {
     return fs.openSync(file, 'r');
   } catch (e) {
-    throw new InputError(file, `cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new InputError(file, code === 'ENOENT' ? 'not found' : `cannot open (${code ?? (e as Error).message})`);
   }
 }

@@ -20,8 +20,15 @@ export class TensorStore {
       throw new InputError(indexFile, `not valid JSON (${(e as Error).message})`);
     }
     if (typeof weightMap !== 'object' || weightMap === null) throw new InputError(indexFile, "missing 'weight_map'");
+    for (const [name, shard] of Object.entries(weightMap)) {
+      if (typeof shard !== 'string') throw new InputError(indexFile, `weight_map entry for tensor '${name}' is not a file name: ${JSON.stringify(shard)}`);
+    }
     const entries = new Map<string, TensorEntry>();
     for (const shard of new Set(Object.values(weightMap))) {
+      if (!fs.existsSync(path.join(dir, shard))) {
+        const first = Object.keys(weightMap).find((n) => weightMap[n] === shard);
+        throw new InputError(indexFile, `shard ${shard} (listed for tensor '${first}') not found in ${dir}`);
+      }
       for (const [name, entry] of readSafetensorsHeader(path.join(dir, shard)).tensors) entries.set(name, entry);
     }
     for (const [name, shard] of Object.entries(weightMap)) {

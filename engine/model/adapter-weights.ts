@@ -1,17 +1,20 @@
 /**
- * Adapter tensors attached to a base model, read from the PEFT and the DiffLoRA authors' folders.
- * A and B are held transposed ([in, r], [r, out]) so the forward pass uses plain 2-D matMuls.
+ * Adapter tensors attached to a base model, read from and written to the PEFT and the DiffLoRA
+ * authors' folders. A and B are held transposed ([in, r], [r, out]) so the forward pass uses plain
+ * 2-D matMuls; saving transposes them back.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
 import * as path from 'path';
 import { InputError } from '../errors';
-import { readJsonFile } from '../formats/json-fields';
+import { Json, readJsonFile } from '../formats/json-fields';
+import { DType } from '../formats/dtype';
+import { writeSafetensors } from '../formats/safetensors';
 import { TensorStore } from '../formats/tensor-store';
 import {
-  AdapterConfig, DIFFLORA_MODEL_TYPE, DiffLoraConfig, LinearTarget, LoraConfig, lambdaInit, layerIsAdapted, loraScale,
-  parseDiffLoraConfig, parseLoraConfig,
+  AdapterConfig, DIFFLORA_MODEL_TYPE, LinearTarget, lambdaInit, layerIsAdapted, loraScale, parseDiffLoraConfig, parseLoraConfig,
 } from './adapter-config';
+import { adapterTensorSpecs, Slot, TensorSpec } from './adapter-layout';
 import { LlamaConfig } from './config';
 import { toInOut } from './weights';
 
@@ -51,160 +54,140 @@ export interface LayerAdapter {
 export interface Adapter {
   dir: string;
   config: AdapterConfig;
+  /** The config file's JSON, written back unchanged on save. */
+  configJson: Json;
   layers: (LayerAdapter | undefined)[];
-  /** Every tensor as stored in the checkpoint (HF orientation), for counting and saving. */
   parameterCount: number;
 }
 
-const MODULE_OF: Record<LinearTarget, string> = {
-  q_proj: 'self_attn', k_proj: 'self_attn', v_proj: 'self_attn', o_proj: 'self_attn',
-  gate_proj: 'mlp', up_proj: 'mlp', down_proj: 'mlp',
-};
+const PEFT_CONFIG = 'adapter_config.json';
+const PEFT_WEIGHTS = 'adapter_model.safetensors';
+const AUTHORS_CONFIG = 'config.json';
+const AUTHORS_WEIGHTS = 'model.safetensors';
 
-export function linearShape(c: LlamaConfig, t: LinearTarget): { out: number; in: number } {
-  const D = c.hiddenSize, I = c.intermediateSize, qd = c.numHeads * c.headDim, kvd = c.numKvHeads * c.headDim;
-  switch (t) {
-    case 'q_proj': return { out: qd, in: D };
-    case 'k_proj': case 'v_proj': return { out: kvd, in: D };
-    case 'o_proj': return { out: D, in: qd };
-    case 'gate_proj': case 'up_proj': return { out: I, in: D };
-    case 'down_proj': return { out: D, in: I };
+export function adapterFiles(kind: AdapterConfig['kind']): { config: string; weights: string } {
+  return kind === 'lora' ? { config: PEFT_CONFIG, weights: PEFT_WEIGHTS } : { config: AUTHORS_CONFIG, weights: AUTHORS_WEIGHTS };
+}
+
+export function readAdapterConfigJson(dir: string): { config: AdapterConfig; json: Json } {
+  const peft = path.join(dir, PEFT_CONFIG);
+  if (fs.existsSync(peft)) {
+    const json = readJsonFile(peft);
+    return { config: parseLoraConfig(peft, json), json };
   }
+  const authors = path.join(dir, AUTHORS_CONFIG);
+  if (fs.existsSync(authors)) {
+    const json = readJsonFile(authors);
+    if (json.model_type === DIFFLORA_MODEL_TYPE) return { config: parseDiffLoraConfig(authors, json), json };
+    throw new InputError(authors, `model_type ${JSON.stringify(json.model_type)} is not an adapter ('${DIFFLORA_MODEL_TYPE}' expected)`);
+  }
+  throw new InputError(dir, `not an adapter folder: no ${PEFT_CONFIG} (PEFT LoRA) or ${AUTHORS_CONFIG} (DiffLoRA)`);
 }
 
 export function readAdapterConfig(dir: string): AdapterConfig {
-  const peft = path.join(dir, 'adapter_config.json');
-  if (fs.existsSync(peft)) return parseLoraConfig(peft, readJsonFile(peft));
-  const authors = path.join(dir, 'config.json');
-  if (fs.existsSync(authors)) {
-    const json = readJsonFile(authors);
-    if (json.model_type === DIFFLORA_MODEL_TYPE) return parseDiffLoraConfig(authors, json);
-    throw new InputError(authors, `model_type ${JSON.stringify(json.model_type)} is not an adapter ('${DIFFLORA_MODEL_TYPE}' expected)`);
-  }
-  throw new InputError(dir, 'not an adapter folder: no adapter_config.json (PEFT LoRA) or config.json (DiffLoRA)');
+  return readAdapterConfigJson(dir).config;
 }
 
-class PairReader {
-  count = 0;
-  private readonly used = new Set<string>();
-  constructor(private readonly store: TensorStore) {}
+/** Layers with empty adapter structures (pairs and tensors filled in through `slotRef`). */
+function emptyLayers(config: AdapterConfig, base: LlamaConfig): (LayerAdapter | undefined)[] {
+  return [...Array(base.numLayers).keys()].map((i) => {
+    if (!layerIsAdapted(config.layers, i)) return undefined;
+    if (config.kind === 'lora') return { lora: {}, oAdapterReadsLayerInput: false };
+    const init = lambdaInit(config, i);
+    const diff: DiffAttention = {
+      negativeUsesBase: !config.negativeTermLoraOnly && !config.negativeTermFullDim,
+      // Learned vectors are filled in by their slots; the placeholder is replaced then.
+      lambda: { kind: 'fixed', value: init },
+      lambdaInit: init,
+      relu: config.reluOnDifferential,
+    };
+    return { lora: {}, oAdapterReadsLayerInput: true, diff };
+  });
+}
 
-  has(name: string): boolean {
-    return this.store.has(name);
-  }
+type AnyPair = Partial<LoraPair> & { scale: number };
 
-  private read(name: string, shape: number[]): Float32Array {
-    this.used.add(name);
-    return this.store.read(name, shape);
+/** Reads or writes the tensor a slot names inside a layer. */
+function slotRef(layer: LayerAdapter, slot: Slot, scale: number): { get: () => tf.Tensor | undefined; set: (t: tf.Tensor) => void } {
+  const pairIn = (holder: Record<string, AnyPair | undefined>, key: string, part: 'A' | 'B') => {
+    const field = part === 'A' ? 'aT' : 'bT';
+    return {
+      get: () => holder[key]?.[field],
+      set: (t: tf.Tensor) => { (holder[key] ??= { scale })[field] = t as tf.Tensor2D; },
+    };
+  };
+  const diff = layer.diff as DiffAttention;
+  switch (slot.kind) {
+    case 'lora': return pairIn(layer.lora as Record<string, AnyPair>, slot.target, slot.part);
+    case 'diff': return pairIn(diff as unknown as Record<string, AnyPair>, slot.pair, slot.part);
+    case 'full': return { get: () => diff[slot.which], set: (t) => { diff[slot.which] = t as tf.Tensor2D; } };
+    case 'subln': return { get: () => diff.subln, set: (t) => { diff.subln = t as tf.Tensor1D; } };
+    case 'lambda': return {
+      get: () => (diff.lambda.kind === 'learned' ? diff.lambda[slot.part] : undefined),
+      set: (t) => {
+        if (diff.lambda.kind !== 'learned') {
+          const z = t as tf.Tensor1D;
+          diff.lambda = { kind: 'learned', q1: z, k1: z, q2: z, k2: z };
+        }
+        diff.lambda[slot.part] = t as tf.Tensor1D;
+      },
+    };
   }
+}
 
-  /** Tensors in the file that the configuration never asked for: a sign the config and weights disagree. */
-  unused(): string[] {
-    return this.store.names().filter((n) => !this.used.has(n));
+/** Builds an adapter from one tensor per spec (HF orientation), e.g. read from a file or freshly initialised. */
+export function assembleAdapter(dir: string, config: AdapterConfig, configJson: Json, base: LlamaConfig, values: (spec: TensorSpec) => Float32Array): Adapter {
+  const layers = emptyLayers(config, base);
+  const scale = loraScale(config.kind === 'lora' ? config : { r: config.r, alpha: config.alpha });
+  let parameterCount = 0;
+  for (const spec of adapterTensorSpecs(config, base)) {
+    const data = values(spec);
+    const t = spec.shape.length === 2 ? toInOut(data, spec.shape[0], spec.shape[1]) : tf.tensor1d(data);
+    slotRef(layers[spec.layer] as LayerAdapter, spec.slot, scale).set(t);
+    parameterCount += data.length;
   }
-
-  pair(aName: string, bName: string, r: number, inDim: number, outDim: number, scale: number): LoraPair {
-    this.count += r * (inDim + outDim);
-    return { aT: this.transposed(aName, r, inDim), bT: this.transposed(bName, outDim, r), scale };
-  }
-
-  full(name: string, outDim: number, inDim: number): tf.Tensor2D {
-    this.count += outDim * inDim;
-    return this.transposed(name, outDim, inDim);
-  }
-
-  vector(names: string[], dim: number): tf.Tensor1D {
-    const name = names.find((n) => this.store.has(n)) ?? names[0];
-    this.count += dim;
-    return tf.tensor1d(this.read(name, [dim]));
-  }
-
-  private transposed(name: string, outDim: number, inDim: number): tf.Tensor2D {
-    return toInOut(this.read(name, [outDim, inDim]), outDim, inDim);
-  }
+  return { dir, config, configJson, layers, parameterCount };
 }
 
 export function loadAdapter(dir: string, base: LlamaConfig): Adapter {
-  const config = readAdapterConfig(dir);
-  const file = config.kind === 'lora' ? 'adapter_model.safetensors' : 'model.safetensors';
-  const reader = new PairReader(TensorStore.openFolder(dir, file));
-  const layers = config.kind === 'lora' ? loadPeftLayers(reader, config, base) : loadDiffLayers(reader, config, base);
-  const unused = reader.unused();
+  const { config, json } = readAdapterConfigJson(dir);
+  const store = TensorStore.openFolder(dir, adapterFiles(config.kind).weights);
+  const used = new Set<string>();
+  const adapter = assembleAdapter(dir, config, json, base, (spec) => {
+    // PEFT strips the adapter name on save; files written with it keep ".default".
+    const name = [spec.name, spec.name.replace(/\.lora_([AB])\.weight$/, '.lora_$1.default.weight')].find((n) => store.has(n)) ?? spec.name;
+    used.add(name);
+    return store.read(name, spec.shape);
+  });
+  const unused = store.names().filter((n) => !used.has(n));
   if (unused.length) {
+    disposeAdapter(adapter);
     throw new InputError(dir, `${unused.length} tensor(s) that the adapter's config does not use, e.g. '${unused[0]}' (config and weights disagree, or the adapter targets other modules/layers)`);
   }
-  return { dir, config, layers, parameterCount: reader.count };
+  return adapter;
 }
 
-function loadPeftLayers(reader: PairReader, c: LoraConfig, base: LlamaConfig): (LayerAdapter | undefined)[] {
-  const scale = loraScale(c);
-  const layers: (LayerAdapter | undefined)[] = [];
-  for (let i = 0; i < base.numLayers; i++) {
-    if (!layerIsAdapted(c.layers, i)) { layers.push(undefined); continue; }
-    const lora: LayerAdapter['lora'] = {};
-    for (const t of c.targets) {
-      const { out, in: inDim } = linearShape(base, t);
-      const prefix = `base_model.model.model.layers.${i}.${MODULE_OF[t]}.${t}`;
-      // PEFT strips the adapter name on save; files written with it keep ".default".
-      const named = reader.has(`${prefix}.lora_A.weight`) ? '' : '.default';
-      lora[t] = reader.pair(`${prefix}.lora_A${named}.weight`, `${prefix}.lora_B${named}.weight`, c.r, inDim, out, scale);
-    }
-    layers.push({ lora, oAdapterReadsLayerInput: false });
-  }
-  return layers;
-}
-
-function loadDiffLayers(reader: PairReader, c: DiffLoraConfig, base: LlamaConfig): (LayerAdapter | undefined)[] {
-  const s = loraScale(c);
-  const D = base.hiddenSize, d = base.headDim, qd = base.numHeads * d, kvd = base.numKvHeads * d;
-  const layers: (LayerAdapter | undefined)[] = [];
-  for (let i = 0; i < base.numLayers; i++) {
-    if (!layerIsAdapted(c.layers, i)) { layers.push(undefined); continue; }
-    const attn = `model.layers.${i}.self_attn.`;
-    const mlp = `model.layers.${i}.mlp.`;
-    // The authors name pairs "<stem>_A<suffix>.weight" / "<stem>_B<suffix>.weight".
-    const pair = (prefix: string, stem: string, suffix: string, inDim: number, outDim: number) =>
-      reader.pair(`${prefix}${stem}_A${suffix}.weight`, `${prefix}${stem}_B${suffix}.weight`, c.r, inDim, outDim, s);
-    const vec = (name: string) => reader.vector([`${attn}${name}`, `${attn}${name}.weight`], d);
-    const diff: DiffAttention = {
-      negativeUsesBase: !c.negativeTermLoraOnly && !c.negativeTermFullDim,
-      lambda: c.learnLambda
-        ? { kind: 'learned', q1: vec('lambda_q1'), k1: vec('lambda_k1'), q2: vec('lambda_q2'), k2: vec('lambda_k2') }
-        : { kind: 'fixed', value: lambdaInit(c, i) },
-      lambdaInit: lambdaInit(c, i),
-      relu: c.reluOnDifferential,
-    };
-    if (!c.negativeTermOnly) {
-      diff.q1 = pair(attn, 'wq_lora', '1', D, qd);
-      diff.k1 = pair(attn, 'wk_lora', '1', D, kvd);
-    }
-    if (c.negativeTermFullDim) {
-      diff.q2Full = reader.full(`${attn}wq_2.weight`, qd, D);
-      diff.k2Full = reader.full(`${attn}wk_2.weight`, kvd, D);
-    } else {
-      diff.q2 = pair(attn, 'wq_lora', '2', D, qd);
-      diff.k2 = pair(attn, 'wk_lora', '2', D, kvd);
-    }
-    if (c.groupnorm) diff.subln = reader.vector([`${attn}subln.weight`], d);
-    const lora: LayerAdapter['lora'] = {};
-    if (c.loraV) lora.v_proj = pair(attn, 'wv_lora', '', D, kvd);
-    if (c.loraO) lora.o_proj = pair(attn, 'wo_lora', '', D, D);
-    if (c.loraMlp) {
-      for (const t of ['gate_proj', 'up_proj', 'down_proj'] as const) {
-        const { out, in: inDim } = linearShape(base, t);
-        lora[t] = pair(mlp, `${t}_lora`, '', inDim, out);
-      }
-    }
-    layers.push({ lora, oAdapterReadsLayerInput: true, diff });
-  }
-  return layers;
+/** Writes the adapter in its own format (PEFT for LoRA, the authors' for DiffLoRA). */
+export function saveAdapter(adapter: Adapter, base: LlamaConfig, dir: string, dtype: DType = 'F32'): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const files = adapterFiles(adapter.config.kind);
+  const tensors = adapterTensorSpecs(adapter.config, base).map((spec) => {
+    const t = slotRef(adapter.layers[spec.layer] as LayerAdapter, spec.slot, 0).get();
+    if (!t) throw new Error(`adapter has no tensor for ${spec.name}`);
+    const stored = spec.shape.length === 2 ? tf.transpose(t) : t;
+    const data = stored.dataSync() as Float32Array;
+    if (stored !== t) stored.dispose();
+    return { name: spec.name, shape: spec.shape, data };
+  });
+  writeSafetensors(path.join(dir, files.weights), tensors, dtype, { format: 'pt' });
+  fs.writeFileSync(path.join(dir, files.config), `${JSON.stringify(adapter.configJson, null, 2)}\n`);
 }
 
 export function disposeAdapter(a: Adapter): void {
   for (const layer of a.layers) {
     if (!layer) continue;
-    const tensors: (tf.Tensor | undefined)[] = [];
     const pairs = [...Object.values(layer.lora)];
+    const tensors: (tf.Tensor | undefined)[] = [];
     const d = layer.diff;
     if (d) {
       pairs.push(...[d.q1, d.k1, d.q2, d.k2].filter((p): p is LoraPair => !!p));

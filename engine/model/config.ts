@@ -33,7 +33,7 @@ export function parseLlamaConfig(file: string, json: Json): LlamaConfig {
   if (numHeads % numKvHeads !== 0) {
     f.failWith('num_key_value_heads', `(${numKvHeads}) must divide num_attention_heads (${numHeads})`);
   }
-  if (json.head_dim === undefined && hiddenSize % numHeads !== 0) {
+  if ((json.head_dim === undefined || json.head_dim === null) && hiddenSize % numHeads !== 0) {
     f.failWith('hidden_size', `(${hiddenSize}) is not divisible by num_attention_heads (${numHeads}) and no head_dim is given`);
   }
   const headDim = f.int('head_dim', hiddenSize / numHeads, 2);

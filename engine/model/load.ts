@@ -1,4 +1,5 @@
 /** Opening a model folder (config, weights, tokenizer) on the chosen backend. */
+import * as fs from 'fs';
 import * as path from 'path';
 import { assertFitsBackend, BackendInfo } from '../backend';
 import { InputError } from '../errors';
@@ -16,6 +17,8 @@ export interface LoadedModel {
 }
 
 export function readModelConfig(dir: string): LlamaConfig {
+  if (!fs.existsSync(dir)) throw new InputError(dir, 'model folder not found');
+  if (!fs.statSync(dir).isDirectory()) throw new InputError(dir, 'not a folder: --model takes the HF model folder (config.json, model.safetensors)');
   const file = path.join(dir, 'config.json');
   const json = readJsonFile(file);
   if (!isLlamaFamily(json)) {

@@ -1,0 +1,190 @@
+/**
+ * One benchmark configuration in its own process (so peak RSS and wasm heaps never mix):
+ *   node out/test/bench/bench-child.js REQUEST.json
+ * initialises the backend, loads the model (and the adapter), times forward and full attention capture
+ * per length, optionally profiles one forward by kernel, and writes a ChildResult to request.resultFile.
+ * Logs go to stderr.
+ */
+import * as fs from 'fs';
+import { performance } from 'perf_hooks';
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendInfo, initBackend, releaseWebgpu } from '../../engine/backend';
+import { Adapter, loadAdapter } from '../../engine/model/adapter-weights';
+import { loadModel } from '../../engine/model/load';
+import { LayerMaps, LlamaModel } from '../../engine/model/llama';
+import { benchIds, ChildRequest, ChildResult, KernelStat, Measurement, peakRssMb, ProfileResult, timing } from './common';
+
+function log(line: string): void {
+  process.stderr.write(`  [${req.modelKey}/${req.backend}] ${line}\n`);
+}
+
+const req = JSON.parse(fs.readFileSync(process.argv[2], 'utf8')) as ChildRequest;
+const started = performance.now();
+const result: ChildResult = { modelKey: req.modelKey, backend: req.backend, status: 'ok', peak_rss_mb: 0, measurements: [], profiles: [], wall_s: 0 };
+
+function finish(): never {
+  result.peak_rss_mb = peakRssMb();
+  result.wall_s = (performance.now() - started) / 1000;
+  fs.writeFileSync(req.resultFile, JSON.stringify(result, null, 2));
+  if (req.backend === 'webgpu') releaseWebgpu();
+  process.exit(0);
+}
+
+function oneLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+}
+
+/** Waits for the forward's work to finish on any backend (webgpu is asynchronous) by reading 1 logit. */
+async function settle(logits: tf.Tensor): Promise<void> {
+  const [B, T, V] = logits.shape;
+  const one = tf.slice(logits, [B - 1, T - 1, 0], [1, 1, Math.min(V, 1)]);
+  await one.data();
+  one.dispose();
+  logits.dispose();
+}
+
+async function timeRuns(n: number, warmup: number, run: () => Promise<void>): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await run();
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await run();
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+async function measure(model: LlamaModel, adapter: Adapter | undefined, variant: 'base' | 'difflora', T: number): Promise<Measurement> {
+  const c = model.config;
+  const ids = [benchIds(T, c.vocabSize)];
+  const runs = req.runs[T] ?? 3;
+  const tensorsBefore = tf.memory().numTensors;
+
+  const fwd = await timeRuns(runs, req.warmup, async () => settle(model.forward(ids, adapter)));
+
+  let mapsBytes = 0, layers = 0;
+  const cap = await timeRuns(runs, req.warmup, async () => {
+    const kept: LayerMaps[] = []; // kept until the forward is done, like output_attentions
+    const logits = model.forward(ids, adapter, { capture: { onMaps: (m) => kept.push(m) } });
+    await settle(logits);
+    layers = kept.length;
+    mapsBytes = kept.reduce((s, m) => s + m.positive.byteLength + (m.negative?.byteLength ?? 0) + (m.differential?.byteLength ?? 0), 0);
+  });
+  const expected = c.numLayers * c.numHeads * T * T * 4 * (variant === 'difflora' ? 3 : 1);
+  if (layers !== c.numLayers || mapsBytes !== expected) {
+    log(`WARNING: capture returned ${layers} layers / ${mapsBytes} bytes, expected ${c.numLayers} / ${expected}`);
+  }
+  const leaked = tf.memory().numTensors - tensorsBefore;
+  const f = timing(fwd), k = timing(cap);
+  log(
+    `${variant} T=${T}: forward ${f.median_ms.toFixed(1)} ms (${((T / f.median_ms) * 1000).toFixed(0)} tok/s), ` +
+      `capture ${k.median_ms.toFixed(1)} ms, medians of ${runs}${leaked ? `, LEAK ${leaked} tensors` : ''}`,
+  );
+  return {
+    variant, T,
+    forward: { ...f, tokens_per_s: (T / f.median_ms) * 1000 },
+    capture: { ...k, maps_mb: mapsBytes / 2 ** 20, layers },
+    leaked_tensors: leaked,
+  };
+}
+
+function shapeKey(shapes: number[][]): string {
+  return shapes.map((s) => `[${s.join(',')}]`).join(' ');
+}
+
+async function profile(model: LlamaModel, adapter: Adapter | undefined, variant: 'base' | 'difflora', T: number, mode: 'forward' | 'capture'): Promise<ProfileResult> {
+  const ids = [benchIds(T, model.config.vocabSize)];
+  const t = performance.now();
+  const info = await tf.profile(async () => {
+    const logits = model.forward(ids, adapter, mode === 'capture' ? { capture: { onMaps: () => undefined } } : {});
+    await settle(logits);
+  });
+  const wall = performance.now() - t;
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  const byShape = new Map<string, { ms: number; calls: number }>();
+  let total = 0;
+  for (const k of info.kernels) {
+    const ms = Number(k.kernelTimeMs) || 0;
+    total += ms;
+    const a = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+    a.ms += ms; a.calls++;
+    byKernel.set(k.name, a);
+    const key = `${k.name} ${shapeKey(k.inputShapes)}`;
+    const b = byShape.get(key) ?? { ms: 0, calls: 0 };
+    b.ms += ms; b.calls++;
+    byShape.set(key, b);
+  }
+  const top = (m: Map<string, { ms: number; calls: number }>, n: number): KernelStat[] =>
+    [...m.entries()].sort((x, y) => y[1].ms - x[1].ms).slice(0, n).map(([kernel, v]) => ({ kernel, ms: v.ms, calls: v.calls, share: v.ms / total }));
+  return { variant, T, mode, wall_ms: wall, kernel_ms: total, byKernel: top(byKernel, 15), byShape: top(byShape, 15) };
+}
+
+async function main(): Promise<void> {
+  let info: BackendInfo;
+  try {
+    info = await initBackend(req.backend, () => undefined);
+    result.backend_detail = info.detail;
+  } catch (e) {
+    result.status = 'unavailable';
+    result.message = oneLine(e);
+    finish();
+  }
+  if (info.softwareAdapter && req.skipOnSoftwareAdapter) {
+    result.status = 'skipped';
+    result.message = `software GPU adapter (${info.detail.split(',')[0]}): far too slow for this model`;
+    finish();
+  }
+  log(`backend ${info.detail}`);
+
+  const t0 = performance.now();
+  let model: LlamaModel;
+  try {
+    model = loadModel(req.modelDir, info).model;
+    // Uploads may be lazy (webgpu): one tiny forward is not part of the load figure, the warm-up is.
+  } catch (e) {
+    result.status = /heap|needs .* but/.test(oneLine(e)) ? 'refused' : 'error';
+    result.message = oneLine(e);
+    result.load_s = (performance.now() - t0) / 1000;
+    log(`${result.status}: ${result.message}`);
+    finish();
+  }
+  result.load_s = (performance.now() - t0) / 1000;
+  result.rss_after_load_mb = process.memoryUsage().rss / 2 ** 20;
+  log(`loaded in ${result.load_s.toFixed(2)} s, RSS ${result.rss_after_load_mb.toFixed(0)} MB`);
+
+  let adapter: Adapter | undefined;
+  if (req.adapterDir) {
+    const t1 = performance.now();
+    adapter = loadAdapter(req.adapterDir, model.config);
+    result.adapter_load_s = (performance.now() - t1) / 1000;
+  }
+
+  try {
+    const variants: ['base' | 'difflora', Adapter | undefined][] = [['base', undefined]];
+    if (adapter) variants.push(['difflora', adapter]);
+    for (const [variant, a] of variants) {
+      for (const T of req.lengths) result.measurements.push(await measure(model, a, variant, T));
+    }
+    if (req.profileT > 0) {
+      for (const [variant, a] of variants) {
+        for (const mode of ['forward', 'capture'] as const) {
+          const p = await profile(model, a, variant, req.profileT, mode);
+          result.profiles.push(p);
+          log(`profile ${variant} ${mode} T=${req.profileT}: wall ${p.wall_ms.toFixed(0)} ms, kernels ${p.kernel_ms.toFixed(0)} ms; top: ` +
+            p.byKernel.slice(0, 5).map((k) => `${k.kernel} ${(k.share * 100).toFixed(0)}%`).join(', '));
+        }
+      }
+    }
+  } catch (e) {
+    result.status = 'error';
+    result.message = oneLine(e);
+    log(`error: ${result.message}`);
+  }
+  finish();
+}
+
+main().catch((e) => {
+  result.status = 'error';
+  result.message = oneLine(e);
+  finish();
+});

@@ -1,0 +1,96 @@
+/** Types and helpers shared by the benchmark's parent (run-bench.ts) and its child processes (bench-child.ts). */
+import * as path from 'path';
+
+/** The repository root, from out/test/bench/*.js (compiled) or test/bench/*.ts. */
+export const ROOT = path.resolve(__dirname, '..', '..', ...(path.basename(path.resolve(__dirname, '..', '..')) === 'out' ? ['..'] : []));
+export const BENCH_SRC = path.join(ROOT, 'test', 'bench');
+export const CACHE = process.env.DIFFLORA_BENCH_CACHE ?? path.join(ROOT, '.cache', 'bench');
+
+export type BenchBackend = 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
+
+/** What one child process measures: one model on one backend, base and (optionally) with an adapter. */
+export interface ChildRequest {
+  modelKey: string;
+  modelDir: string;
+  adapterDir?: string;
+  backend: BenchBackend;
+  lengths: number[];
+  /** Timed runs per length (after `warmup` untimed runs). */
+  runs: Record<number, number>;
+  warmup: number;
+  /** Profile one forward by kernel at this length (0 = no profile). */
+  profileT: number;
+  /** Skip the model when the backend turns out to be a software GPU adapter (SwiftShader). */
+  skipOnSoftwareAdapter: boolean;
+  resultFile: string;
+}
+
+export interface Timing {
+  runs: number;
+  median_ms: number;
+  min_ms: number;
+  all_ms: number[];
+}
+
+export interface Measurement {
+  variant: 'base' | 'difflora';
+  T: number;
+  forward: Timing & { tokens_per_s: number };
+  capture: Timing & { maps_mb: number; layers: number };
+  /** tf.memory().numTensors grew across the runs: a leak in the forward pass. */
+  leaked_tensors: number;
+}
+
+export interface KernelStat {
+  kernel: string;
+  ms: number;
+  calls: number;
+  share: number;
+}
+
+export interface ProfileResult {
+  variant: 'base' | 'difflora';
+  T: number;
+  mode: 'forward' | 'capture';
+  wall_ms: number;
+  kernel_ms: number;
+  byKernel: KernelStat[];
+  /** The costliest (kernel, input shapes) pairs. */
+  byShape: KernelStat[];
+}
+
+export interface ChildResult {
+  modelKey: string;
+  backend: BenchBackend;
+  /** ok: measured; refused: the engine refused the model (e.g. wasm heap); unavailable: backend missing; skipped; error. */
+  status: 'ok' | 'refused' | 'unavailable' | 'skipped' | 'error';
+  message?: string;
+  backend_detail?: string;
+  load_s?: number;
+  adapter_load_s?: number;
+  rss_after_load_mb?: number;
+  peak_rss_mb: number;
+  measurements: Measurement[];
+  profiles: ProfileResult[];
+  wall_s: number;
+}
+
+/** Deterministic token ids, the same formula as torch_peer.py's bench_ids. */
+export function benchIds(T: number, vocab: number): number[] {
+  return Array.from({ length: T }, (_, i) => (i * 7919 + 13) % vocab);
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+export function timing(all: number[]): Timing {
+  return { runs: all.length, median_ms: median(all), min_ms: Math.min(...all), all_ms: all.map((x) => Math.round(x * 100) / 100) };
+}
+
+/** Peak resident set size of this process so far, in MB (maxRSS is in KiB). */
+export function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}

@@ -1,0 +1,344 @@
+#!/usr/bin/python3
+"""The PyTorch peer for `npm run bench`: the same Llama forward (optionally with a DiffLoRA adapter in
+the authors' format), on the same safetensors, timed on the CPU.
+
+  /usr/bin/python3 torch_peer.py --model DIR [--adapter DIR] --lengths 128,512 --runs 128:5,512:3
+                                 --threads 1,2 [--select full|probe] --out RESULT.json
+
+Needs Debian's python3-torch (run with /usr/bin/python3) and libopenblas0-pthread.
+For every length T and thread count it times, after one warm-up:
+  forward  logits for all T positions, attention maps discarded (eager attention: torch 1.13 has no SDPA);
+  capture  the same forward keeping every layer's maps (positive, and for DiffLoRA negative and
+           differential), as HF's output_attentions does.
+--select full: every run at every thread count. --select probe: one warm-up and one timed run per
+thread count, then the remaining runs only at the faster count (for slow, large models).
+The reported figure per (T, mode) is the median at the faster thread count.
+"""
+import argparse
+import json
+import math
+import os
+import resource
+import statistics
+import struct
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DIFF_MODEL_TYPE = "llama_lora_diff_transformer"
+
+
+def log(msg):
+    print(f"[torch] {msg}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- safetensors -> torch
+
+def read_safetensors(path):
+    """{name: float32 torch tensor}; F32 / F16 / BF16, read by offset."""
+    out = {}
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n).decode("utf-8"))
+        header.pop("__metadata__", None)
+        base = 8 + n
+        for name, info in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+            b, e = info["data_offsets"]
+            f.seek(base + b)
+            buf = f.read(e - b)
+            dt = info["dtype"]
+            if dt == "F32":
+                a = np.frombuffer(buf, dtype="<f4").copy()
+            elif dt == "F16":
+                a = np.frombuffer(buf, dtype="<f2").astype(np.float32)
+            elif dt == "BF16":
+                a = (np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+            else:
+                raise ValueError(f"{path}: {name}: unsupported dtype {dt}")
+            del buf
+            out[name] = torch.from_numpy(a.reshape(info["shape"]))
+    return out
+
+
+def read_folder(directory, single="model.safetensors"):
+    p = os.path.join(directory, single)
+    if os.path.exists(p):
+        return read_safetensors(p)
+    with open(p + ".index.json") as f:
+        shards = sorted(set(json.load(f)["weight_map"].values()))
+    out = {}
+    for s in shards:
+        out.update(read_safetensors(os.path.join(directory, s)))
+    return out
+
+
+# ----------------------------------------------------------------------------- model
+
+class Llama:
+    def __init__(self, directory):
+        with open(os.path.join(directory, "config.json")) as f:
+            self.cfg = c = json.load(f)
+        self.w = read_folder(directory)
+        self.D = c["hidden_size"]
+        self.H = c["num_attention_heads"]
+        self.G = c.get("num_key_value_heads") or self.H
+        self.d = c.get("head_dim") or self.D // self.H
+        self.L = c["num_hidden_layers"]
+        self.eps = c.get("rms_norm_eps", 1e-6)
+        self.embed = self.w["model.embed_tokens.weight"]
+        self.lm_head = self.embed if c.get("tie_word_embeddings", False) else self.w["lm_head.weight"]
+        self.inv_freq = inv_freq(c, self.d)
+
+    def W(self, i, name):
+        return self.w[f"model.layers.{i}.{name}.weight"]
+
+    def params(self):
+        n = sum(t.numel() for t in self.w.values())
+        return n
+
+
+def inv_freq(cfg, d):
+    inv = float(cfg.get("rope_theta", 10000.0)) ** (-np.arange(0, d, 2, dtype=np.float64) / d)
+    rs = cfg.get("rope_scaling")
+    kind = (rs.get("rope_type") or rs.get("type")) if rs else "default"
+    if kind == "llama3":
+        Fc, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+        N = rs["original_max_position_embeddings"]
+        wavelen = 2 * math.pi / inv
+        smooth = (N / wavelen - lo) / (hi - lo)
+        inv = np.where(wavelen < N / hi, inv, np.where(wavelen > N / lo, inv / Fc, (1 - smooth) * inv / Fc + smooth * inv))
+    elif kind != "default":
+        raise NotImplementedError(kind)
+    return inv
+
+
+class DiffLora:
+    """The DiffLoRA authors' adapter (same semantics as test/reference/llama_ref.py)."""
+
+    def __init__(self, directory, n_layers):
+        with open(os.path.join(directory, "config.json")) as f:
+            self.cfg = c = json.load(f)
+        if c.get("model_type") != DIFF_MODEL_TYPE:
+            raise SystemExit(f"{directory}: only DiffLoRA adapters (authors' format) are supported by the peer")
+        g = c.get
+        r, alpha = g("attention_lora_r", 32), g("attention_lora_alpha", 64)
+        self.scale = alpha / r
+        self.learn_lambda = g("learn_lambda", False)
+        self.lam = g("diff_attn_lambda", 0.0)
+        self.layers = set(g("layers_to_transform", list(range(32)))) & set(range(n_layers))
+        self.neg_only = g("lora_negative_term_only", False)
+        self.lora_only = g("negative_term_lora_only", False)
+        self.full_dim = g("negative_term_full_dim", False)
+        self.lora_v, self.lora_o, self.lora_mlp = g("lora_v", False), g("lora_o", False), g("lora_mlp", False)
+        self.groupnorm = g("groupnorm", True)
+        self.relu = g("relu_on_differential", False)
+        self.t = read_folder(directory)
+
+    def lambda_init(self, i):
+        lam = self.lam[i] if isinstance(self.lam, list) else self.lam
+        if self.learn_lambda and lam == 0:
+            return 0.8 - 0.6 * math.exp(-0.3 * i)
+        return float(lam)
+
+    def lambda_full(self, i):
+        init = self.lambda_init(i)
+        if not self.learn_lambda:
+            return init
+        p, t = f"model.layers.{i}.self_attn.", self.t
+        return float(torch.exp(torch.sum(t[p + "lambda_q1"] * t[p + "lambda_k1"]))
+                     - torch.exp(torch.sum(t[p + "lambda_q2"] * t[p + "lambda_k2"]))) + init
+
+    def lora(self, prefix, x, suffix=""):
+        a, b = self.t[f"{prefix}_A{suffix}.weight"], self.t[f"{prefix}_B{suffix}.weight"]
+        return F.linear(F.linear(x, a), b) * self.scale
+
+
+def rms_norm(x, w, eps):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+def split_heads(x, n, d):
+    return x.view(x.shape[0], n, d).transpose(0, 1)  # [T, n*d] -> [n, T, d]
+
+
+def repeat_kv(x, rep):
+    if rep == 1:
+        return x
+    G, T, d = x.shape
+    return x[:, None].expand(G, rep, T, d).reshape(G * rep, T, d)
+
+
+def forward(m, dl, ids, keep):
+    """Logits [T, vocab]; `keep` (a list) receives every layer's maps when given."""
+    T = ids.shape[0]
+    ang = torch.arange(T, dtype=torch.float64)[:, None] * torch.from_numpy(m.inv_freq)[None, :]
+    emb = torch.cat((ang, ang), dim=-1)
+    cos, sin = emb.cos().float(), emb.sin().float()
+    mask = torch.full((T, T), float("-inf")).triu(1)
+    scale = 1.0 / math.sqrt(m.d)
+    rep = m.H // m.G
+    x = F.embedding(ids, m.embed)
+    for i in range(m.L):
+        h = rms_norm(x, m.W(i, "input_layernorm"), m.eps)
+        diff = dl is not None and i in dl.layers
+        q_base = F.linear(h, m.W(i, "self_attn.q_proj"))
+        k_base = F.linear(h, m.W(i, "self_attn.k_proj"))
+        v = F.linear(h, m.W(i, "self_attn.v_proj"))
+        maps = {}
+        if not diff:
+            q = split_heads(q_base, m.H, m.d)
+            k = split_heads(k_base, m.G, m.d)
+            q = q * cos + rotate_half(q) * sin
+            k = repeat_kv(k * cos + rotate_half(k) * sin, rep)
+            A = torch.softmax(torch.matmul(q, k.transpose(1, 2)) * scale + mask, dim=-1)
+            maps["positive"] = A
+        else:
+            p = f"model.layers.{i}.self_attn."
+            if dl.neg_only:
+                q1, k1 = q_base, k_base
+            else:
+                q1 = q_base + dl.lora(p + "wq_lora", h, "1")
+                k1 = k_base + dl.lora(p + "wk_lora", h, "1")
+            if dl.full_dim:
+                q2, k2 = F.linear(h, dl.t[p + "wq_2.weight"]), F.linear(h, dl.t[p + "wk_2.weight"])
+            else:
+                lq2, lk2 = dl.lora(p + "wq_lora", h, "2"), dl.lora(p + "wk_lora", h, "2")
+                q2, k2 = (lq2, lk2) if dl.lora_only else (q_base + lq2, k_base + lk2)
+            if dl.lora_v:
+                v = v + dl.lora(p + "wv_lora", h)
+
+            def heads(t, n):
+                t = split_heads(t, n, m.d)
+                return t * cos + rotate_half(t) * sin
+            q1, q2 = heads(q1, m.H), heads(q2, m.H)
+            k1, k2 = repeat_kv(heads(k1, m.G), rep), repeat_kv(heads(k2, m.G), rep)
+            A1 = torch.softmax(torch.matmul(q1, k1.transpose(1, 2)) * scale + mask, dim=-1)
+            A2 = torch.softmax(torch.matmul(q2, k2.transpose(1, 2)) * scale + mask, dim=-1)
+            neg = A2 * dl.lambda_full(i)
+            A = A1 - neg
+            if dl.relu:
+                A = torch.relu(A)
+            maps.update(positive=A1, negative=neg, differential=A)
+        O = torch.matmul(A, repeat_kv(split_heads(v, m.G, m.d), rep))  # [H, T, d]
+        if diff and dl.groupnorm:
+            O = rms_norm(O, dl.t[f"model.layers.{i}.self_attn.subln.weight"], 1e-5) * (1 - dl.lambda_init(i))
+        out = F.linear(O.transpose(0, 1).reshape(T, m.H * m.d), m.W(i, "self_attn.o_proj"))
+        if diff and dl.lora_o:
+            out = out + dl.lora(f"model.layers.{i}.self_attn.wo_lora", h)
+        x = x + out
+        if keep is not None:
+            keep.append(maps)
+
+        h2 = rms_norm(x, m.W(i, "post_attention_layernorm"), m.eps)
+        mlp_d = dl is not None and dl.lora_mlp and i in dl.layers
+        pm = f"model.layers.{i}.mlp."
+        gate = F.linear(h2, m.W(i, "mlp.gate_proj"))
+        up = F.linear(h2, m.W(i, "mlp.up_proj"))
+        if mlp_d:
+            gate = gate + dl.lora(pm + "gate_proj_lora", h2)
+            up = up + dl.lora(pm + "up_proj_lora", h2)
+        act = F.silu(gate) * up
+        down = F.linear(act, m.W(i, "mlp.down_proj"))
+        if mlp_d:
+            down = down + dl.lora(pm + "down_proj_lora", act)
+        x = x + down
+    x = rms_norm(x, m.w["model.norm.weight"], m.eps)
+    return F.linear(x, m.lm_head)
+
+
+# ----------------------------------------------------------------------------- timing
+
+def bench_ids(T, vocab):
+    """The same ids as the TypeScript side (test/bench/common.ts benchIds)."""
+    return [(i * 7919 + 13) % vocab for i in range(T)]
+
+
+def time_once(m, dl, ids, capture):
+    t0 = time.perf_counter()
+    keep = [] if capture else None
+    logits = forward(m, dl, ids, keep)
+    float(logits[-1, 0])  # everything is synchronous on the CPU; touch the result anyway
+    dt = (time.perf_counter() - t0) * 1000
+    del logits, keep
+    return dt
+
+
+def parse_runs(spec, lengths, default):
+    out = {T: default for T in lengths}
+    for part in (spec or "").split(","):
+        if ":" in part:
+            t, n = part.split(":")
+            out[int(t)] = int(n)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--adapter", default=None)
+    ap.add_argument("--lengths", default="128,512")
+    ap.add_argument("--runs", default="", help="T:N,... runs per length (default 5)")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--select", choices=("full", "probe"), default="full")
+    ap.add_argument("--modes", default="forward,capture")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+
+    lengths = [int(x) for x in a.lengths.split(",") if x]
+    runs = parse_runs(a.runs, lengths, 5)
+    threads = [int(x) for x in a.threads.split(",") if x]
+    modes = [x for x in a.modes.split(",") if x]
+
+    torch.set_grad_enabled(False)
+    t0 = time.perf_counter()
+    m = Llama(a.model)
+    dl = DiffLora(a.adapter, m.L) if a.adapter else None
+    load_s = time.perf_counter() - t0
+    log(f"loaded {a.model}{' + ' + a.adapter if a.adapter else ''} ({m.params() / 1e6:.1f}M parameters) in {load_s:.1f} s")
+
+    results = []
+    with torch.inference_mode():
+        for T in lengths:
+            ids = torch.tensor(bench_ids(T, m.cfg["vocab_size"]), dtype=torch.long)
+            for mode in modes:
+                capture = mode == "capture"
+                per_thread = {}
+                for n in threads:
+                    torch.set_num_threads(n)
+                    time_once(m, dl, ids, capture)  # warm-up
+                    k = runs[T] if a.select == "full" else 1
+                    per_thread[n] = [time_once(m, dl, ids, capture) for _ in range(k)]
+                best = min(per_thread, key=lambda n: statistics.median(per_thread[n]))
+                if a.select == "probe" and runs[T] > 1:
+                    torch.set_num_threads(best)
+                    per_thread[best] += [time_once(m, dl, ids, capture) for _ in range(runs[T] - 1)]
+                med = statistics.median(per_thread[best])
+                results.append({
+                    "T": T, "mode": mode, "threads": best, "runs": len(per_thread[best]), "median_ms": med,
+                    "tokens_per_s": T / (med / 1000),
+                    "per_thread_ms": {str(n): v for n, v in per_thread.items()},
+                })
+                log(f"T={T} {mode}: {med:.1f} ms median of {len(per_thread[best])} at {best} thread(s) "
+                    f"({', '.join(f'{n}t: {statistics.median(v):.1f} ms' for n, v in per_thread.items())})")
+
+    out = {
+        "torch_version": torch.__version__,
+        "blas": os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3"),
+        "model": a.model, "adapter": a.adapter, "load_s": load_s,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "results": results,
+    }
+    with open(a.out, "w") as f:
+        json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
