@@ -86,8 +86,8 @@ async function attention(o: CommonOpts & { text?: string; file?: string; ids?: s
   const heads = o.heads !== undefined ? parseIndexList('--heads', o.heads, m.config.numHeads) : undefined;
   const writer = new AttentionJsonWriter(o.out, ids, m.tokenizer?.labels(ids));
   try {
-    const logits = m.model.forward([ids], adapter, { capture: { layers, heads, onMaps: (maps) => writer.layer(maps) } });
-    const data = o.logits ? (logits.dataSync() as Float32Array) : undefined;
+    const logits = await m.model.forwardCapture([ids], adapter, { layers, heads, onMaps: (maps) => writer.layer(maps) });
+    const data = o.logits ? ((await logits.data()) as Float32Array) : undefined;
     logits.dispose();
     writer.finish(data && { data, rows: ids.length, cols: m.config.vocabSize });
   } catch (e) {
@@ -108,7 +108,7 @@ async function generateCmd(o: CommonOpts & { prompt?: string; ids?: string; maxN
     prompt = tok.encode(o.prompt);
   } else throw new InputError('input', 'give --prompt or --ids');
   m.model.checkIds([prompt]);
-  const result = generate(m.model, adapter, prompt, {
+  const result = await generate(m.model, adapter, prompt, {
     maxNewTokens: parseInteger('--max-new-tokens', o.maxNewTokens, 1),
     temperature: parseNumber('--temperature', o.temperature, 0),
     topP: parseNumber('--top-p', o.topP, 0, 1),

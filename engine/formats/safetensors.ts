@@ -84,7 +84,8 @@ function parseHeader(file: string, json: Record<string, unknown>, dataStart: num
     }
     tensors.set(name, { name, dtype: info.dtype, shape: shape as number[], file, offset: dataStart + begin, byteLength: end - begin });
   }
-  const sorted = [...tensors.values()].sort((a, b) => a.offset - b.offset);
+  // Ties: an empty tensor first, so one sharing its offset with the next tensor is no overlap.
+  const sorted = [...tensors.values()].sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1];
     if (sorted[i].offset < prev.offset + prev.byteLength) {

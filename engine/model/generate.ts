@@ -23,7 +23,7 @@ export interface GenerateResult {
   stopReason: 'eos' | 'stop' | 'length' | 'cancelled';
 }
 
-export function generate(model: LlamaModel, adapter: Adapter | undefined, prompt: number[], opts: GenerateOptions): GenerateResult {
+export async function generate(model: LlamaModel, adapter: Adapter | undefined, prompt: number[], opts: GenerateOptions): Promise<GenerateResult> {
   const rng = new Rng(opts.seed);
   const cache = opts.useCache ? new KVCache() : undefined;
   const ids: number[] = [];
@@ -34,7 +34,8 @@ export function generate(model: LlamaModel, adapter: Adapter | undefined, prompt
     while (ids.length < opts.maxNewTokens) {
       if (opts.isCancelled?.()) { stopReason = 'cancelled'; break; }
       const logits = model.forward([input], adapter, { cache, lastOnly: true });
-      const next = sampleToken(logits.dataSync() as Float32Array, opts, rng);
+      // Asynchronous read: webgpu cannot read back synchronously in Node.
+      const next = sampleToken((await logits.data()) as Float32Array, opts, rng);
       logits.dispose();
       if (opts.eosIds.includes(next)) { stopReason = 'eos'; break; }
       ids.push(next);

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors';
 import { Adapter, DiffAttention, LayerAdapter, LoraPair } from './adapter-weights';
 import { LlamaConfig } from './config';
+import { batchedMatMul, mm, rmsNorm } from './ops';
 import { inverseFrequencies, ropeTables, rotateHalfMatrix } from './rope';
 import { BaseWeights, LayerWeights } from './weights';
 
@@ -49,7 +50,6 @@ export interface CaptureRequest {
 
 export interface ForwardOptions {
   cache?: KVCache;
-  capture?: CaptureRequest;
   /** Return logits for the last position only ([B, vocab]) instead of [B, T, vocab]. */
   lastOnly?: boolean;
 }
@@ -78,46 +78,104 @@ export class LlamaModel {
     }
   }
 
-  /** Logits for token ids [B][T]; appends to `opts.cache` when given. */
+  /** Logits for token ids [B][T]; appends to `opts.cache` when given. Synchronous, so it can run under tf.grad. */
   forward(ids: number[][], adapter: Adapter | undefined, opts: ForwardOptions = {}): tf.Tensor {
+    const run = this.begin(ids, adapter, opts.cache);
+    try {
+      return tf.tidy(() => {
+        let x = run.x;
+        for (let l = 0; l < this.config.numLayers; l++) x = this.layer(x, l, run, adapter).x;
+        return this.head(x, run, opts.lastOnly);
+      });
+    } finally {
+      this.end(run);
+    }
+  }
+
+  /**
+   * The forward pass layer by layer, handing each captured layer's maps to `capture.onMaps` as soon as
+   * they are read back (asynchronously: webgpu cannot read synchronously in Node). Only one layer's
+   * maps are alive at a time.
+   */
+  async forwardCapture(ids: number[][], adapter: Adapter | undefined, capture: CaptureRequest, opts: ForwardOptions = {}): Promise<tf.Tensor> {
+    const run = this.begin(ids, adapter, opts.cache);
+    let x = run.x;
+    try {
+      for (let l = 0; l < this.config.numLayers; l++) {
+        const wanted = !capture.layers || capture.layers.includes(l);
+        const prev = x;
+        const out = tf.tidy(() => {
+          const r = this.layer(prev, l, run, adapter, wanted ? (capture.heads ?? [...Array(this.config.numHeads).keys()]) : undefined);
+          return { x: r.x, ...r.maps };
+        });
+        if (prev !== run.x) prev.dispose();
+        const { x: next, ...maps } = out;
+        x = next;
+        if (maps.positive) await this.emit(l, maps as MapTensors, capture);
+      }
+      const last = x;
+      return tf.tidy(() => this.head(last, run, opts.lastOnly));
+    } finally {
+      if (x !== run.x) x.dispose();
+      this.end(run);
+    }
+  }
+
+  private async emit(layer: number, t: MapTensors, capture: CaptureRequest): Promise<void> {
+    try {
+      const [positive, negative, differential, lambda] = await Promise.all([
+        t.positive.data() as Promise<Float32Array>,
+        t.negative?.data() as Promise<Float32Array> | undefined,
+        t.differential?.data() as Promise<Float32Array> | undefined,
+        t.lambda?.data() as Promise<Float32Array> | undefined,
+      ]);
+      const [, tq, tk] = t.positive.shape;
+      capture.onMaps({ layer, heads: capture.heads ?? [...Array(this.config.numHeads).keys()], tq, tk, lambda: lambda?.[0], positive, negative, differential });
+    } finally {
+      for (const m of [t.positive, t.negative, t.differential, t.lambda]) m?.dispose();
+    }
+  }
+
+  private begin(ids: number[][], adapter: Adapter | undefined, cache: KVCache | undefined): RunContext {
     this.checkIds(ids);
-    const B = ids.length, T = ids[0].length;
-    const cache = opts.cache;
-    const offset = cache?.length ?? 0;
     if (adapter && adapter.layers.length !== this.config.numLayers) {
       throw new InputError(adapter.dir, `adapter has ${adapter.layers.length} layers, the model ${this.config.numLayers}`);
     }
-    const logits = tf.tidy(() => {
-      const { cos, sin } = ropeTables(this.invFreq, offset, T);
-      const mask = causalMask(T, offset);
-      let x = tf.gather(this.weights.embed, tf.tensor1d(ids.flat(), 'int32')) as tf.Tensor2D;
-      for (let l = 0; l < this.config.numLayers; l++) {
-        const ctx: LayerContext = { B, T, offset, cos, sin, mask, layer: l, cache, capture: opts.capture };
-        x = this.layer(x, this.weights.layers[l], adapter?.layers[l], ctx);
-      }
-      x = rmsNorm(x, this.weights.norm, this.config.rmsNormEps);
-      if (opts.lastOnly) {
-        const last = tf.slice(tf.reshape(x, [B, T, -1]), [0, T - 1, 0], [B, 1, -1]);
-        return tf.matMul(tf.reshape(last, [B, -1]), this.weights.lmHeadT);
-      }
-      return tf.reshape(tf.matMul(x, this.weights.lmHeadT), [B, T, -1]);
-    });
-    if (cache) cache.length += T;
-    return logits;
+    const B = ids.length, T = ids[0].length;
+    const offset = cache?.length ?? 0;
+    const { cos, sin } = ropeTables(this.invFreq, offset, T);
+    const mask = causalMask(T, offset);
+    const x = tf.tidy(() => tf.gather(this.weights.embed, tf.tensor1d(ids.flat(), 'int32')) as tf.Tensor2D);
+    return { B, T, cos, sin, mask, cache, x };
   }
 
-  private layer(x: tf.Tensor2D, w: LayerWeights, a: LayerAdapter | undefined, ctx: LayerContext): tf.Tensor2D {
+  private end(run: RunContext): void {
+    for (const t of [run.cos, run.sin, run.mask, run.x]) t.dispose();
+    if (run.cache) run.cache.length += run.T;
+  }
+
+  private head(x: tf.Tensor2D, run: RunContext, lastOnly?: boolean): tf.Tensor {
+    const { B, T } = run;
+    if (lastOnly) x = tf.reshape(tf.slice(tf.reshape(x, [B, T, -1]), [0, T - 1, 0], [B, 1, -1]), [B, -1]);
+    const logits = mm(rmsNorm(x, this.weights.norm, this.config.rmsNormEps), this.weights.lmHeadT);
+    return lastOnly ? logits : tf.reshape(logits, [B, T, -1]);
+  }
+
+  private layer(x: tf.Tensor2D, l: number, run: RunContext, adapter: Adapter | undefined, captureHeads?: number[]): { x: tf.Tensor2D; maps?: MapTensors } {
+    const w = this.weights.layers[l];
+    const a = adapter?.layers[l];
     const eps = this.config.rmsNormEps;
     const h = rmsNorm(x, w.inputNorm, eps);
-    x = tf.add(x, this.attention(h, w, a, ctx));
+    const attn = this.attention(h, w, a, l, run, captureHeads);
+    x = tf.add(x, attn.out);
     const h2 = rmsNorm(x, w.postNorm, eps);
     const gate = linear(h2, w.gate, a?.lora.gate_proj);
     const up = linear(h2, w.up, a?.lora.up_proj);
     const prod = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
-    return tf.add(x, linear(prod, w.down, a?.lora.down_proj));
+    return { x: tf.add(x, linear(prod, w.down, a?.lora.down_proj)), maps: attn.maps };
   }
 
-  private attention(h: tf.Tensor2D, w: LayerWeights, a: LayerAdapter | undefined, ctx: LayerContext): tf.Tensor2D {
+  private attention(h: tf.Tensor2D, w: LayerWeights, a: LayerAdapter | undefined, l: number, run: RunContext, captureHeads?: number[]) {
     const c = this.config;
     const H = c.numHeads, G = c.numKvHeads, d = c.headDim;
     const diff = a?.diff;
@@ -127,86 +185,91 @@ export class LlamaModel {
     const k1 = addDelta(baseK, h, a?.lora.k_proj ?? diff?.k1);
     const v = linear(h, w.v, a?.lora.v_proj);
 
-    const Q1 = this.heads(q1, H, ctx);
-    let K1 = this.heads(k1, G, ctx);
-    let V = tf.transpose(tf.reshape(v, [ctx.B, ctx.T, G, d]), [0, 2, 1, 3]) as tf.Tensor4D;
-    let Q2: tf.Tensor4D | undefined, K2: tf.Tensor4D | undefined;
-    if (diff) {
-      Q2 = this.heads(negativeProjection(h, baseQ, diff.q2, diff.q2Full, diff.negativeUsesBase), H, ctx);
-      K2 = this.heads(negativeProjection(h, baseK, diff.k2, diff.k2Full, diff.negativeUsesBase), G, ctx);
-    }
-    if (ctx.cache) ({ K1, K2, V } = appendToCache(ctx.cache, ctx.layer, K1, K2, V));
+    let K1 = this.heads(k1, G, run);
+    let V = tf.transpose(tf.reshape(v, [run.B, run.T, G, d]), [0, 2, 1, 3]) as tf.Tensor4D;
+    let K2: tf.Tensor4D | undefined;
+    if (diff) K2 = this.heads(negativeProjection(h, baseK, diff.k2, diff.k2Full, diff.negativeUsesBase), G, run);
+    if (run.cache) ({ K1, K2, V } = appendToCache(run.cache, l, K1, K2, V));
 
-    const scale = 1 / Math.sqrt(d);
-    const A1 = tf.softmax(tf.add(tf.mul(tf.matMul(Q1, repeatKv(K1, H / G), false, true), scale), ctx.mask)) as tf.Tensor4D;
+    const A1 = this.probabilities(this.heads(q1, H, run), K1, run);
     let A = A1;
     let negative: tf.Tensor4D | undefined;
     let lambda: tf.Scalar | undefined;
-    if (diff && Q2 && K2) {
-      const A2 = tf.softmax(tf.add(tf.mul(tf.matMul(Q2, repeatKv(K2, H / G), false, true), scale), ctx.mask));
+    if (diff && K2) {
+      const Q2 = this.heads(negativeProjection(h, baseQ, diff.q2, diff.q2Full, diff.negativeUsesBase), H, run);
       lambda = lambdaOf(diff);
-      negative = tf.mul(A2, lambda) as tf.Tensor4D;
-      A = tf.sub(A1, negative);
+      const neg = tf.mul(this.probabilities(Q2, K2, run), lambda) as tf.Tensor4D;
+      negative = neg;
+      A = tf.sub(A1, neg);
       if (diff.relu) A = tf.relu(A);
     }
-    this.capture(ctx, A1, negative, diff ? A : undefined, lambda);
 
-    let O = tf.matMul(A, repeatKv(V, H / G)) as tf.Tensor4D; // [B, H, T, d]
+    let O = this.weighted(A, V); // [B, H, T, d]
     if (diff?.subln) O = tf.mul(rmsNorm(O, diff.subln, 1e-5), 1 - diff.lambdaInit);
-    const O2 = tf.reshape(tf.transpose(O, [0, 2, 1, 3]), [ctx.B * ctx.T, H * d]) as tf.Tensor2D;
-    const oLora = a?.lora.o_proj;
-    const out = mm(O2, w.o);
-    return addDelta(out, a?.oAdapterReadsLayerInput ? h : O2, oLora);
+    const O2 = tf.reshape(tf.transpose(O, [0, 2, 1, 3]), [run.B * run.T, H * d]) as tf.Tensor2D;
+    const out = addDelta(mm(O2, w.o), a?.oAdapterReadsLayerInput ? h : O2, a?.lora.o_proj);
+    if (!captureHeads) return { out };
+    const pick = (m: tf.Tensor4D) => this.pickHeads(m, captureHeads);
+    return {
+      out,
+      maps: { positive: pick(A1), negative: negative && pick(negative), differential: diff ? pick(A) : undefined, lambda } as MapTensors,
+    };
+  }
+
+  /** Row 0 of the batch, the given heads: [heads, tq, tk]. */
+  private pickHeads(m: tf.Tensor4D, heads: number[]): tf.Tensor3D {
+    const [, H, tq, tk] = m.shape;
+    const row0 = tf.reshape(tf.slice(m, [0, 0, 0, 0], [1, H, tq, tk]), [H, tq, tk]) as tf.Tensor3D;
+    return heads.length === H && heads.every((h, i) => h === i) ? row0 : tf.gather(row0, tf.tensor1d(heads, 'int32'));
+  }
+
+  /**
+   * softmax(Q K^T / sqrt(d) + mask) for Q [B, H, T, d] and K [B, G, Tk, d]. GQA without repeating K:
+   * the rep = H/G query heads of a group are stacked along rows, [B*G, rep*T, d] x [B*G, d, Tk].
+   */
+  private probabilities(Q: tf.Tensor4D, K: tf.Tensor4D, run: RunContext): tf.Tensor4D {
+    const [B, H, T, d] = Q.shape;
+    const [, G, Tk] = K.shape;
+    const q = tf.reshape(tf.mul(Q, 1 / Math.sqrt(d)), [B * G, (H / G) * T, d]) as tf.Tensor3D;
+    const kT = tf.reshape(tf.transpose(K, [0, 1, 3, 2]), [B * G, d, Tk]) as tf.Tensor3D;
+    const scores = tf.reshape(batchedMatMul(q, kT), [B, H, T, Tk]);
+    return tf.softmax(tf.add(scores, run.mask)) as tf.Tensor4D;
+  }
+
+  /** A V for A [B, H, T, Tk] and V [B, G, Tk, d], grouped like `probabilities`. */
+  private weighted(A: tf.Tensor4D, V: tf.Tensor4D): tf.Tensor4D {
+    const [B, H, T, Tk] = A.shape;
+    const [, G, , d] = V.shape;
+    const out = batchedMatMul(tf.reshape(A, [B * G, (H / G) * T, Tk]) as tf.Tensor3D, tf.reshape(V, [B * G, Tk, d]) as tf.Tensor3D);
+    return tf.reshape(out, [B, H, T, d]);
   }
 
   /** [N, n*d] -> RoPE -> [B, n, T, d]. */
-  private heads(x: tf.Tensor2D, n: number, ctx: LayerContext): tf.Tensor4D {
+  private heads(x: tf.Tensor2D, n: number, run: RunContext): tf.Tensor4D {
     const d = this.config.headDim;
-    const x4 = tf.reshape(x, [ctx.B, ctx.T, n, d]);
-    const rotated = tf.reshape(tf.matMul(tf.reshape(x4, [-1, d]), this.rotate), x4.shape);
-    const roped = tf.add(tf.mul(x4, ctx.cos), tf.mul(rotated, ctx.sin));
+    const x4 = tf.reshape(x, [run.B, run.T, n, d]);
+    const rotated = tf.reshape(mm(tf.reshape(x4, [-1, d]) as tf.Tensor2D, this.rotate), x4.shape);
+    const roped = tf.add(tf.mul(x4, run.cos), tf.mul(rotated, run.sin));
     return tf.transpose(roped, [0, 2, 1, 3]) as tf.Tensor4D;
-  }
-
-  private capture(ctx: LayerContext, A1: tf.Tensor4D, negative?: tf.Tensor4D, differential?: tf.Tensor4D, lambda?: tf.Scalar): void {
-    const req = ctx.capture;
-    if (!req || (req.layers && !req.layers.includes(ctx.layer))) return;
-    const H = this.config.numHeads;
-    const heads = req.heads ?? [...Array(H).keys()];
-    const [, , tq, tk] = A1.shape;
-    const pick = (m: tf.Tensor4D) => {
-      const row0 = tf.reshape(tf.slice(m, [0, 0, 0, 0], [1, H, tq, tk]), [H, tq, tk]);
-      return (heads.length === H ? row0 : tf.gather(row0, tf.tensor1d(heads, 'int32'))).dataSync() as Float32Array;
-    };
-    req.onMaps({
-      layer: ctx.layer, heads, tq, tk,
-      lambda: lambda?.dataSync()[0],
-      positive: pick(A1),
-      negative: negative && pick(negative),
-      differential: differential && pick(differential),
-    });
   }
 }
 
-interface LayerContext {
+interface MapTensors {
+  positive: tf.Tensor3D;
+  negative?: tf.Tensor3D;
+  differential?: tf.Tensor3D;
+  lambda?: tf.Scalar;
+}
+
+interface RunContext {
   B: number;
   T: number;
-  offset: number;
   cos: tf.Tensor3D;
   sin: tf.Tensor3D;
   mask: tf.Tensor2D;
-  layer: number;
   cache?: KVCache;
-  capture?: CaptureRequest;
-}
-
-function mm(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return tf.matMul(a, b);
-}
-
-export function rmsNorm<R extends tf.Rank>(x: tf.Tensor<R>, w: tf.Tensor1D, eps: number): tf.Tensor<R> {
-  const ms = tf.mean(tf.square(x), -1, true);
-  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
+  /** The embedded input. */
+  x: tf.Tensor2D;
 }
 
 export function loraDelta(x: tf.Tensor2D, p: LoraPair): tf.Tensor2D {
@@ -231,12 +294,6 @@ export function lambdaOf(diff: DiffAttention): tf.Scalar {
   const l = diff.lambda;
   if (l.kind === 'fixed') return tf.scalar(l.value);
   return tf.add(tf.sub(tf.exp(tf.sum(tf.mul(l.q1, l.k1))), tf.exp(tf.sum(tf.mul(l.q2, l.k2)))), diff.lambdaInit);
-}
-
-function repeatKv(x: tf.Tensor4D, rep: number): tf.Tensor4D {
-  if (rep === 1) return x;
-  const [B, G, T, d] = x.shape;
-  return tf.reshape(tf.tile(tf.reshape(x, [B, G, 1, T, d]), [1, 1, rep, 1, 1]), [B, G * rep, T, d]);
 }
 
 /** Additive mask [T, offset + T]: query i sees keys 0 .. offset + i. */

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runCliOk } from '../helpers/cli';
+import { assertMatchesReference } from '../helpers/compare';
 import { AttentionJson, makeCheckpoint, maxAbsDiff, reference, tempDir } from '../helpers/reference';
 
-const TOL = 1e-4;
 const IDS = [1, 17, 42, 5, 99, 23, 64, 8, 77, 31, 2, 50, 13];
 const BACKENDS = (process.env.DIFFLORA_TEST_BACKENDS ?? 'wasm,cpu').split(',');
 
@@ -41,31 +41,6 @@ const CASES: Case[] = [
   { name: 'DiffLoRA on a bf16 sharded base', base: 'bf16', adapter: { kind: 'difflora', args: ['--learn-lambda', '--groupnorm'] } },
 ];
 
-function compare(ours: AttentionJson, ref: AttentionJson): void {
-  assert.deepEqual(ours.ids, ref.ids);
-  assert.ok(ours.logits && ref.logits);
-  const dl = maxAbsDiff(ours.logits, ref.logits);
-  assert.ok(dl <= TOL, `logits differ by ${dl}`);
-  assert.equal(ours.layers.length, ref.layers.length);
-  for (let l = 0; l < ref.layers.length; l++) {
-    const a = ours.layers[l], b = ref.layers[l];
-    assert.equal(a.layer, b.layer);
-    assert.equal(a.lambda === undefined, b.lambda === undefined, `layer ${l}: lambda presence`);
-    if (b.lambda !== undefined) assert.ok(Math.abs((a.lambda as number) - b.lambda) <= TOL, `layer ${l}: lambda ${a.lambda} vs ${b.lambda}`);
-    assert.equal(a.heads.length, b.heads.length);
-    for (let h = 0; h < b.heads.length; h++) {
-      for (const kind of ['positive', 'negative', 'differential'] as const) {
-        const x = a.heads[h][kind], y = b.heads[h][kind];
-        assert.equal(x === undefined, y === undefined, `layer ${l} head ${h}: ${kind} presence`);
-        if (x && y) {
-          const d = maxAbsDiff(x, y);
-          assert.ok(d <= TOL, `layer ${l} head ${h} ${kind} differs by ${d}`);
-        }
-      }
-    }
-  }
-}
-
 describe('engine vs numpy reference', () => {
   const dir = tempDir('numerics');
   const bases: Record<string, string> = {};
@@ -86,7 +61,7 @@ describe('engine vs numpy reference', () => {
         const args = ['attention', '--model', base, '--ids', IDS.join(','), '--logits', '--backend', backend, '--quiet', '--out', out];
         if (adapter) args.push('--adapter', adapter);
         runCliOk(args);
-        compare(JSON.parse(fs.readFileSync(out, 'utf8')), ref);
+        assertMatchesReference(JSON.parse(fs.readFileSync(out, 'utf8')), ref);
       }
     });
   });
@@ -103,7 +78,7 @@ describe('engine vs numpy reference', () => {
       assert.deepEqual(l.heads.map((h) => h.head), [0, 5]);
       for (const h of l.heads) {
         const r = ref.layers[l.layer].heads[h.head];
-        assert.ok(maxAbsDiff(h.differential as number[][], r.differential as number[][]) <= TOL);
+        assert.ok(maxAbsDiff(h.differential as number[][], r.differential as number[][]) <= 1e-4);
       }
     }
   });
