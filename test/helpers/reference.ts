@@ -7,8 +7,19 @@ import * as path from 'path';
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 const REF = path.join(ROOT, 'test', 'reference');
 
+let pythonExe: string | undefined;
+
+/** The first Python 3 here that has numpy (DIFFLORA_PYTHON wins when set). */
+function pythonWithNumpy(): string {
+  if (pythonExe) return pythonExe;
+  const candidates = [process.env.DIFFLORA_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
+  pythonExe = candidates.find((p) => spawnSync(p, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0);
+  if (!pythonExe) throw new Error(`no python3 with numpy found (tried ${candidates.join(', ')}): run "bash scripts/setup.sh --test"`);
+  return pythonExe;
+}
+
 function python(script: string, args: string[]): string {
-  const r = spawnSync('python3', [path.join(REF, script), ...args], { encoding: 'utf8' });
+  const r = spawnSync(pythonWithNumpy(), [path.join(REF, script), ...args], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} failed:\n${r.stderr}`);
   return r.stdout;
 }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what DiffLoRA Lens needs on a fresh Debian/Ubuntu machine, then the npm dependencies.
+#   bash scripts/setup.sh          the engine and CLI
+#   bash scripts/setup.sh --test   also what the tests use: numpy (the numerical reference),
+#                                  chromium (its SwiftShader Vulkan driver runs the webgpu backend on a CPU)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+apt_pkgs=()
+if [ "$want_test" = 1 ]; then
+  [ -f /usr/lib/chromium/vk_swiftshader_icd.json ] || apt_pkgs+=(chromium)
+  [ -e /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libvulkan.so.1 ] || apt_pkgs+=(libvulkan1)
+  python3 -c 'import numpy' 2>/dev/null || /usr/bin/python3 -c 'import numpy' 2>/dev/null || apt_pkgs+=(python3-numpy)
+fi
+if [ "${#apt_pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: apt-get install ${apt_pkgs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
+  else
+    echo "setup: please install these system packages: ${apt_pkgs[*]}" >&2
+  fi
+fi
+
+# Dependencies exactly as locked; the optional `webgpu` package brings Dawn's prebuilt dawn.node.
+npm ci --no-audit --no-fund
