@@ -518,6 +518,16 @@ async function initNamed(name: BackendName, log: (line: string) => void): Promis
   }
 }
 
+/**
+ * Whether probing webgpu is worth it: Dawn's probe costs time and prints native warnings on machines
+ * without a GPU. Linux exposes GPUs as device nodes; elsewhere (macOS, Windows) always probe.
+ */
+function mayHaveGpu(): boolean {
+  if (process.env.VK_ICD_FILENAMES || process.platform !== 'linux') return true;
+  const dri = fs.existsSync('/dev/dri') && fs.readdirSync('/dev/dri').some((f) => f.startsWith('renderD'));
+  return dri || fs.readdirSync('/dev').some((f) => f.startsWith('nvidia'));
+}
+
 async function initAuto(log: (line: string) => void): Promise<BackendInfo> {
   const skipped: string[] = [];
   const t = loadTensorflow();
@@ -533,6 +543,7 @@ async function initAuto(log: (line: string) => void): Promise<BackendInfo> {
     }
   }
   try {
+    if (!mayHaveGpu()) throw new Error('webgpu: no GPU device node (/dev/dri/renderD*, /dev/nvidia*) and VK_ICD_FILENAMES unset; not probed');
     const probe = await probeWebgpu();
     if (probe.software) {
       skipped.push(`webgpu: adapter is a CPU implementation (${probe.name}), wasm is faster`);

@@ -70,6 +70,8 @@ export function adapterFiles(kind: AdapterConfig['kind']): { config: string; wei
 }
 
 export function readAdapterConfigJson(dir: string): { config: AdapterConfig; json: Json } {
+  if (!fs.existsSync(dir)) throw new InputError(dir, 'adapter folder not found');
+  if (!fs.statSync(dir).isDirectory()) throw new InputError(dir, 'not a folder: --adapter takes the adapter folder');
   const peft = path.join(dir, PEFT_CONFIG);
   if (fs.existsSync(peft)) {
     const json = readJsonFile(peft);
@@ -151,6 +153,13 @@ export function assembleAdapter(dir: string, config: AdapterConfig, configJson: 
 
 export function loadAdapter(dir: string, base: LlamaConfig): Adapter {
   const { config, json } = readAdapterConfigJson(dir);
+  if (config.kind === 'difflora' && Array.isArray(config.lambda)) {
+    for (let i = 0; i < base.numLayers; i++) {
+      if (layerIsAdapted(config.layers, i) && config.lambda[i] === undefined) {
+        throw new InputError(path.join(dir, adapterFiles(config.kind).config), `'diff_attn_lambda' lists ${config.lambda.length} value(s): none for layer ${i} of the ${base.numLayers}-layer model`);
+      }
+    }
+  }
   const store = TensorStore.openFolder(dir, adapterFiles(config.kind).weights);
   const used = new Set<string>();
   const adapter = assembleAdapter(dir, config, json, base, (spec) => {

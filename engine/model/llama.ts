@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors';
 import { Adapter, DiffAttention, LayerAdapter, LoraPair } from './adapter-weights';
 import { LlamaConfig } from './config';
-import { batchedMatMul, mm, rmsNorm } from './ops';
+import { mm, rmsNorm } from './ops';
 import { inverseFrequencies, ropeTables, rotateHalfMatrix } from './rope';
 import { BaseWeights, LayerWeights } from './weights';
 
@@ -144,7 +144,7 @@ export class LlamaModel {
     const B = ids.length, T = ids[0].length;
     const offset = cache?.length ?? 0;
     const { cos, sin } = ropeTables(this.invFreq, offset, T);
-    const mask = causalMask(T, offset);
+    const mask = causalMask(T, offset, this.config.numHeads / this.config.numKvHeads);
     const x = tf.tidy(() => tf.gather(this.weights.embed, tf.tensor1d(ids.flat(), 'int32')) as tf.Tensor2D);
     return { B, T, cos, sin, mask, cache, x };
   }
@@ -193,55 +193,61 @@ export class LlamaModel {
 
     const A1 = this.probabilities(this.heads(q1, H, run), K1, run);
     let A = A1;
-    let negative: tf.Tensor4D | undefined;
+    let negative: tf.Tensor[] | undefined;
     let lambda: tf.Scalar | undefined;
     if (diff && K2) {
       const Q2 = this.heads(negativeProjection(h, baseQ, diff.q2, diff.q2Full, diff.negativeUsesBase), H, run);
-      lambda = lambdaOf(diff);
-      const neg = tf.mul(this.probabilities(Q2, K2, run), lambda) as tf.Tensor4D;
+      const lam = lambdaOf(diff);
+      const neg = this.probabilities(Q2, K2, run).map((p) => tf.mul(p, lam));
+      A = A1.map((p, i) => (diff.relu ? tf.relu(tf.sub(p, neg[i])) : tf.sub(p, neg[i])));
       negative = neg;
-      A = tf.sub(A1, neg);
-      if (diff.relu) A = tf.relu(A);
+      lambda = lam;
     }
 
-    let O = this.weighted(A, V); // [B, H, T, d]
+    let O = this.weighted(A, V, run); // [B, H, T, d]
     if (diff?.subln) O = tf.mul(rmsNorm(O, diff.subln, 1e-5), 1 - diff.lambdaInit);
     const O2 = tf.reshape(tf.transpose(O, [0, 2, 1, 3]), [run.B * run.T, H * d]) as tf.Tensor2D;
     const out = addDelta(mm(O2, w.o), a?.oAdapterReadsLayerInput ? h : O2, a?.lora.o_proj);
     if (!captureHeads) return { out };
-    const pick = (m: tf.Tensor4D) => this.pickHeads(m, captureHeads);
+    const pick = (parts: tf.Tensor[]) => this.pickHeads(parts, captureHeads, run);
     return {
       out,
       maps: { positive: pick(A1), negative: negative && pick(negative), differential: diff ? pick(A) : undefined, lambda } as MapTensors,
     };
   }
 
-  /** Row 0 of the batch, the given heads: [heads, tq, tk]. */
-  private pickHeads(m: tf.Tensor4D, heads: number[]): tf.Tensor3D {
-    const [, H, tq, tk] = m.shape;
-    const row0 = tf.reshape(tf.slice(m, [0, 0, 0, 0], [1, H, tq, tk]), [H, tq, tk]) as tf.Tensor3D;
-    return heads.length === H && heads.every((h, i) => h === i) ? row0 : tf.gather(row0, tf.tensor1d(heads, 'int32'));
+  /** Batch row 0, the given heads: [heads, tq, tk]. Parts are b-major, so row 0 is the first G parts. */
+  private pickHeads(parts: tf.Tensor[], heads: number[], run: RunContext): tf.Tensor3D {
+    const H = this.config.numHeads, G = this.config.numKvHeads;
+    const row0 = parts.length === 1
+      ? tf.slice(parts[0], 0, run.B === 1 ? parts[0].shape[0] : G)
+      : tf.concat(parts.slice(0, G));
+    const tk = row0.shape[row0.rank - 1];
+    const maps = tf.reshape(row0, [H, -1, tk]) as tf.Tensor3D;
+    return heads.length === H && heads.every((h, i) => h === i) ? maps : tf.gather(maps, tf.tensor1d(heads, 'int32'));
   }
 
   /**
-   * softmax(Q K^T / sqrt(d) + mask) for Q [B, H, T, d] and K [B, G, Tk, d]. GQA without repeating K:
-   * the rep = H/G query heads of a group are stacked along rows, [B*G, rep*T, d] x [B*G, d, Tk].
+   * softmax(Q K^T / sqrt(d) + mask) for Q [B, H, T, d] and K [B, G, Tk, d], as parts: GQA without
+   * repeating K, the rep = H/G query heads of a group stacked along rows, ([rep*T, d] x [d, Tk] per
+   * batch row and group). The score tensors are the large ones, so they are never sliced or stacked:
+   * only the small Q, K, V, O tensors are split into parts (see splitParts).
    */
-  private probabilities(Q: tf.Tensor4D, K: tf.Tensor4D, run: RunContext): tf.Tensor4D {
+  private probabilities(Q: tf.Tensor4D, K: tf.Tensor4D, run: RunContext): tf.Tensor[] {
     const [B, H, T, d] = Q.shape;
     const [, G, Tk] = K.shape;
-    const q = tf.reshape(tf.mul(Q, 1 / Math.sqrt(d)), [B * G, (H / G) * T, d]) as tf.Tensor3D;
-    const kT = tf.reshape(tf.transpose(K, [0, 1, 3, 2]), [B * G, d, Tk]) as tf.Tensor3D;
-    const scores = tf.reshape(batchedMatMul(q, kT), [B, H, T, Tk]);
-    return tf.softmax(tf.add(scores, run.mask)) as tf.Tensor4D;
+    const q = splitParts(tf.reshape(tf.mul(Q, 1 / Math.sqrt(d)), [B * G, (H / G) * T, d]) as tf.Tensor3D);
+    const kT = splitParts(tf.reshape(tf.transpose(K, [0, 1, 3, 2]), [B * G, d, Tk]) as tf.Tensor3D);
+    return q.map((qi, i) => tf.softmax(tf.add(tf.matMul(qi, kT[i]), run.mask)));
   }
 
-  /** A V for A [B, H, T, Tk] and V [B, G, Tk, d], grouped like `probabilities`. */
-  private weighted(A: tf.Tensor4D, V: tf.Tensor4D): tf.Tensor4D {
-    const [B, H, T, Tk] = A.shape;
-    const [, G, , d] = V.shape;
-    const out = batchedMatMul(tf.reshape(A, [B * G, (H / G) * T, Tk]) as tf.Tensor3D, tf.reshape(V, [B * G, Tk, d]) as tf.Tensor3D);
-    return tf.reshape(out, [B, H, T, d]);
+  /** A V for A as parts and V [B, G, Tk, d] -> [B, H, T, d]. */
+  private weighted(A: tf.Tensor[], V: tf.Tensor4D, run: RunContext): tf.Tensor4D {
+    const [B, G, Tk, d] = V.shape;
+    const v = splitParts(tf.reshape(V, [B * G, Tk, d]) as tf.Tensor3D);
+    const out = A.map((ai, i) => tf.matMul(ai, v[i]));
+    const joined = out.length === 1 ? out[0] : tf.stack(out);
+    return tf.reshape(joined, [B, this.config.numHeads, run.T, d]);
   }
 
   /** [N, n*d] -> RoPE -> [B, n, T, d]. */
@@ -252,6 +258,15 @@ export class LlamaModel {
     const roped = tf.add(tf.mul(x4, run.cos), tf.mul(rotated, run.sin));
     return tf.transpose(roped, [0, 2, 1, 3]) as tf.Tensor4D;
   }
+}
+
+/**
+ * On wasm, a batch of matrices becomes separate 2-D tensors: XNNPACK's fast matMul takes only 2-D
+ * operands (batched runs a naive loop, about 10x slower). Elsewhere one batched tensor is one part.
+ */
+function splitParts(x: tf.Tensor3D): tf.Tensor[] {
+  if (tf.getBackend() !== 'wasm') return [x];
+  return x.shape[0] === 1 ? [tf.reshape(x, x.shape.slice(1))] : tf.unstack(x);
 }
 
 interface MapTensors {
@@ -296,12 +311,17 @@ export function lambdaOf(diff: DiffAttention): tf.Scalar {
   return tf.add(tf.sub(tf.exp(tf.sum(tf.mul(l.q1, l.k1))), tf.exp(tf.sum(tf.mul(l.q2, l.k2)))), diff.lambdaInit);
 }
 
-/** Additive mask [T, offset + T]: query i sees keys 0 .. offset + i. */
-function causalMask(T: number, offset: number): tf.Tensor2D {
+/**
+ * Additive mask [rep*T, offset + T]: query i sees keys 0 .. offset + i, repeated for the rep query
+ * heads stacked in a GQA group (built here: tf.tile is very slow on wasm).
+ */
+function causalMask(T: number, offset: number, rep: number): tf.Tensor2D {
   const tk = offset + T;
-  const m = new Float32Array(T * tk);
-  for (let i = 0; i < T; i++) for (let j = offset + i + 1; j < tk; j++) m[i * tk + j] = MASKED;
-  return tf.tensor2d(m, [T, tk]);
+  const m = new Float32Array(rep * T * tk);
+  for (let r = 0; r < rep; r++) {
+    for (let i = 0; i < T; i++) m.fill(MASKED, (r * T + i) * tk + offset + i + 1, (r * T + i + 1) * tk);
+  }
+  return tf.tensor2d(m, [rep * T, tk]);
 }
 
 function appendToCache(cache: KVCache, layer: number, K1: tf.Tensor4D, K2: tf.Tensor4D | undefined, V: tf.Tensor4D) {

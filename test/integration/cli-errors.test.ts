@@ -6,12 +6,25 @@
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { readSafetensorsHeader, readTensorFloat32, writeSafetensors } from '../../engine/formats/safetensors';
-import { runCli } from '../helpers/cli';
+import type { CliResult } from '../helpers/cli';
 import { makeCheckpoint, ROOT, tempDir } from '../helpers/reference';
+
+/** runCli, but without blocking: the cases of one test run side by side. */
+function runCliAsync(args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'difflora.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
 
 /** Runs with a fixed backend and --quiet (so stderr holds only the error) unless `raw`. */
 const QUIET = ['--backend', 'wasm', '--quiet'];
@@ -38,9 +51,9 @@ interface Expect {
 }
 
 /** Runs the CLI and checks the failure contract; returns the message after "difflora: error: ". */
-function expectFailure(args: string[], e: Expect): string {
+async function expectFailure(args: string[], e: Expect): Promise<string> {
   const before = snapshot(e.inputs ?? []);
-  const r = runCli(args);
+  const r = await runCliAsync(args);
   const cmd = `difflora ${args.join(' ')}`;
   assert.notEqual(r.code, 0, `${cmd} succeeded`);
   assert.equal(r.code, 1, `${cmd}: exit code ${r.code}`);
@@ -85,6 +98,9 @@ function tensorElements(files: string[]): number {
 describe('difflora CLI: bad input gives one clear error line and loses nothing', () => {
   const dir = tempDir('cli-errors');
   const out = (name: string) => path.join(dir, 'out', `${name}.json`);
+  /** attention on `model` with ids 1,2 unless overridden, writing to out(name). */
+  const attention = (name: string, model: string, extra: string[]) =>
+    ['attention', '--model', model, ...(extra.some((a) => ['--ids', '--text', '--file'].includes(a)) ? [] : ['--ids', '1,2']), ...extra, '--out', out(name), ...QUIET];
   let base = '';
   let base48 = '';
   let sharded = '';
@@ -102,30 +118,26 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
   });
 
   describe('model folder', () => {
-    test('model folder missing', () => {
-      const o = out('nomodel');
+    test('model folder missing', async () => {
       const missing = path.join(dir, 'no-such-model');
-      expectFailure(['attention', '--model', missing, '--ids', '1,2', '--out', o, ...QUIET], { parts: [missing, 'model folder not found'], out: o });
-      expectFailure(['info', '--model', missing], { parts: [missing, 'not found'] });
+      await expectFailure(attention('nomodel', missing, []), { parts: [missing, 'model folder not found'], out: out('nomodel') });
     });
 
-    test('config.json without hidden_size', () => {
+    test('config.json without hidden_size', async () => {
       const m = copyDir(base, path.join(dir, 'nohidden'));
       editJson(path.join(m, 'config.json'), (j) => delete j.hidden_size);
-      const o = out('nohidden');
-      expectFailure(['attention', '--model', m, '--ids', '1,2', '--out', o, ...QUIET], { parts: [path.join(m, 'config.json'), "'hidden_size'", 'missing'], out: o, inputs: [m] });
+      await expectFailure(attention('nohidden', m, []), { parts: [path.join(m, 'config.json'), "'hidden_size'", 'missing'], out: out('nohidden'), inputs: [m] });
     });
 
-    test('a tensor whose shape disagrees with config.json', () => {
+    test('a tensor whose shape disagrees with config.json', async () => {
       const m = copyDir(base, path.join(dir, 'wrongshape'));
       editJson(path.join(m, 'config.json'), (j) => { j.intermediate_size = 128; });
-      const o = out('wrongshape');
-      expectFailure(['attention', '--model', m, '--ids', '1,2', '--out', o, ...QUIET], {
-        parts: [path.join(m, 'model.safetensors'), "tensor 'model.layers.0.mlp.gate_proj.weight'", 'shape [96, 64]', '[128, 64]'], out: o, inputs: [m],
+      await expectFailure(attention('wrongshape', m, []), {
+        parts: [path.join(m, 'model.safetensors'), "tensor 'model.layers.0.mlp.gate_proj.weight'", 'shape [96, 64]', '[128, 64]'], out: out('wrongshape'), inputs: [m],
       });
     });
 
-    test('a missing tensor', () => {
+    test('a missing tensor', async () => {
       const m = path.join(dir, 'missing-tensor');
       fs.mkdirSync(m);
       fs.copyFileSync(path.join(base, 'config.json'), path.join(m, 'config.json'));
@@ -134,140 +146,120 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
       const kept = [...src.values()].filter((e) => e.name !== gone).map((e) => ({ name: e.name, shape: e.shape, data: readTensorFloat32(e) }));
       assert.equal(kept.length, src.size - 1);
       writeSafetensors(path.join(m, 'model.safetensors'), kept, 'F32');
-      const o = out('missing-tensor');
-      expectFailure(['attention', '--model', m, '--ids', '1,2', '--out', o, ...QUIET], { parts: [path.join(m, 'model.safetensors'), `missing tensor '${gone}'`], out: o, inputs: [m] });
+      await expectFailure(attention('missing-tensor', m, []), { parts: [path.join(m, 'model.safetensors'), `missing tensor '${gone}'`], out: out('missing-tensor'), inputs: [m] });
     });
 
-    test('a truncated model.safetensors (data cut, then header cut)', () => {
-      const m = copyDir(base, path.join(dir, 'truncated'));
-      const file = path.join(m, 'model.safetensors');
-      fs.truncateSync(file, fs.statSync(file).size - 1000);
-      const o = out('truncated');
-      expectFailure(['attention', '--model', m, '--ids', '1,2', '--out', o, ...QUIET], { parts: [file, "tensor '", 'run past the end', 'truncated'], out: o, inputs: [m] });
-      fs.truncateSync(file, 100);
-      expectFailure(['attention', '--model', m, '--ids', '1,2', '--out', o, ...QUIET], { parts: [file, 'header length', 'beyond the end of the file'], out: o, inputs: [m] });
-      fs.truncateSync(file, 3);
-      expectFailure(['info', '--model', m], { parts: [file, 'shorter than the 8-byte header length'], inputs: [m] });
+    test('a truncated model.safetensors (data cut; header cut)', async () => {
+      const cut = (name: string, size: (full: number) => number) => {
+        const m = copyDir(base, path.join(dir, name));
+        const file = path.join(m, 'model.safetensors');
+        fs.truncateSync(file, size(fs.statSync(file).size));
+        return m;
+      };
+      const data = cut('truncated', (n) => n - 1000);
+      const header = cut('truncated-header', () => 100);
+      await Promise.all([
+        expectFailure(attention('truncated', data, []), { parts: [path.join(data, 'model.safetensors'), "tensor '", 'run past the end', 'truncated'], out: out('truncated'), inputs: [data] }),
+        expectFailure(attention('truncated-header', header, []), { parts: [path.join(header, 'model.safetensors'), 'header length', 'beyond the end of the file'], out: out('truncated-header'), inputs: [header] }),
+      ]);
     });
 
-    test('a sharded model missing a shard', () => {
+    test('a sharded model missing a shard', async () => {
       const m = copyDir(sharded, path.join(dir, 'noshard'));
       fs.rmSync(path.join(m, 'model-00002-of-00003.safetensors'));
-      const o = out('noshard');
-      expectFailure(['attention', '--model', m, '--ids', '1,2', '--out', o, ...QUIET], {
-        parts: [path.join(m, 'model.safetensors.index.json'), 'model-00002-of-00003.safetensors', 'not found'], out: o, inputs: [m],
+      await expectFailure(attention('noshard', m, []), {
+        parts: [path.join(m, 'model.safetensors.index.json'), 'model-00002-of-00003.safetensors', 'not found'], out: out('noshard'), inputs: [m],
       });
     });
   });
 
   describe('adapter folder', () => {
-    test('a LoRA made for another base model (hidden 48 on a hidden 64 base)', () => {
+    test('a LoRA and a DiffLoRA made for another base model (hidden 48 on a hidden 64 base)', async () => {
       const a = makeCheckpoint('lora', path.join(dir, 'lora48'), ['--base', base48, '--seed', '6', '--targets', 'q_proj,v_proj']);
-      const o = out('lora48');
-      expectFailure(['attention', '--model', base, '--adapter', a, '--ids', '1,2', '--out', o, ...QUIET], {
-        parts: [path.join(a, 'adapter_model.safetensors'), "tensor 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight'", '[4, 48]', '[4, 64]'], out: o, inputs: [a, base],
-      });
+      const d = makeCheckpoint('difflora', path.join(dir, 'diff48'), ['--base', base48, '--seed', '7']);
+      await Promise.all([
+        expectFailure(attention('lora48', base, ['--adapter', a]), {
+          parts: [path.join(a, 'adapter_model.safetensors'), "tensor 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight'", '[4, 48]', '[4, 64]'], out: out('lora48'), inputs: [a, base],
+        }),
+        expectFailure(attention('diff48', base, ['--adapter', d]), {
+          parts: [path.join(d, 'model.safetensors'), "tensor 'model.layers.0.self_attn.wq_lora_A1.weight'", '48]', '64]'], out: out('diff48'), inputs: [d],
+        }),
+      ]);
     });
 
-    test('a DiffLoRA made for another base model', () => {
-      const a = makeCheckpoint('difflora', path.join(dir, 'diff48'), ['--base', base48, '--seed', '7']);
-      const o = out('diff48');
-      expectFailure(['attention', '--model', base, '--adapter', a, '--ids', '1,2', '--out', o, ...QUIET], {
-        parts: [path.join(a, 'model.safetensors'), "tensor 'model.layers.0.self_attn.wq_lora_A1.weight'", '48', '64'], out: o, inputs: [a],
-      });
-    });
-
-    test('an adapter folder with neither adapter_config.json nor a DiffLoRA config.json', () => {
+    test('an adapter folder with neither adapter_config.json nor a DiffLoRA config.json', async () => {
       const a = path.join(dir, 'empty-adapter');
       fs.mkdirSync(a);
       fs.copyFileSync(path.join(lora, 'adapter_model.safetensors'), path.join(a, 'adapter_model.safetensors'));
-      const o = out('empty-adapter');
-      expectFailure(['attention', '--model', base, '--adapter', a, '--ids', '1,2', '--out', o, ...QUIET], { parts: [a, 'not an adapter folder', 'adapter_config.json'], out: o, inputs: [a] });
-      // a base model folder passed as the adapter
-      expectFailure(['attention', '--model', base, '--adapter', base, '--ids', '1,2', '--out', o, ...QUIET], { parts: [path.join(base, 'config.json'), 'model_type "llama" is not an adapter'], out: o, inputs: [base] });
       const missing = path.join(dir, 'no-such-adapter');
-      expectFailure(['attention', '--model', base, '--adapter', missing, '--ids', '1,2', '--out', o, ...QUIET], { parts: [missing, 'adapter folder not found'], out: o });
+      await Promise.all([
+        expectFailure(attention('empty-adapter', base, ['--adapter', a]), { parts: [a, 'not an adapter folder', 'adapter_config.json'], out: out('empty-adapter'), inputs: [a] }),
+        // a base model folder passed as the adapter
+        expectFailure(attention('base-as-adapter', base, ['--adapter', base]), { parts: [path.join(base, 'config.json'), 'model_type "llama" is not an adapter'], out: out('base-as-adapter'), inputs: [base] }),
+        expectFailure(attention('no-adapter', base, ['--adapter', missing]), { parts: [missing, 'adapter folder not found'], out: out('no-adapter') }),
+      ]);
     });
 
-    test('adapter config and weights disagree: extra tensors', () => {
-      const a = copyDir(lora, path.join(dir, 'lora-extra'));
-      editJson(path.join(a, 'adapter_config.json'), (j) => { j.target_modules = ['q_proj', 'v_proj']; });
-      const o = out('lora-extra');
-      expectFailure(['attention', '--model', base, '--adapter', a, '--ids', '1,2', '--out', o, ...QUIET], {
-        parts: [a, '4 tensor(s) that the adapter\'s config does not use', 'down_proj.lora_A.weight'], out: o, inputs: [a],
-      });
-      const d = copyDir(diff, path.join(dir, 'diff-extra'));
-      editJson(path.join(d, 'config.json'), (j) => { j.lora_o = false; });
-      expectFailure(['attention', '--model', base, '--adapter', d, '--ids', '1,2', '--out', o, ...QUIET], { parts: [d, 'does not use', 'wo_lora_'], out: o, inputs: [d] });
+    test('adapter config and weights disagree: extra tensors, and a configured module without tensors', async () => {
+      const extra = copyDir(lora, path.join(dir, 'lora-extra'));
+      editJson(path.join(extra, 'adapter_config.json'), (j) => { j.target_modules = ['q_proj', 'v_proj']; });
+      const lacking = copyDir(lora, path.join(dir, 'lora-lacking'));
+      editJson(path.join(lacking, 'adapter_config.json'), (j) => { j.target_modules = ['q_proj', 'v_proj', 'down_proj', 'k_proj']; });
+      await Promise.all([
+        expectFailure(attention('lora-extra', base, ['--adapter', extra]), {
+          parts: [extra, "4 tensor(s) that the adapter's config does not use", 'down_proj.lora_A.weight'], out: out('lora-extra'), inputs: [extra],
+        }),
+        // names the tensor as PEFT saves it (not a ".default" name that never was in the file)
+        expectFailure(attention('lora-lacking', base, ['--adapter', lacking]), {
+          parts: [path.join(lacking, 'adapter_model.safetensors'), "missing tensor 'base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight'"], out: out('lora-lacking'), inputs: [lacking],
+        }),
+      ]);
     });
 
-    test('adapter config and weights disagree: a configured module has no tensors', () => {
-      const a = copyDir(lora, path.join(dir, 'lora-missing'));
-      editJson(path.join(a, 'adapter_config.json'), (j) => { j.target_modules = ['q_proj', 'v_proj', 'down_proj', 'k_proj']; });
-      const o = out('lora-missing');
-      // names the tensor as PEFT saves it (not a ".default" name that never was in the file)
-      expectFailure(['attention', '--model', base, '--adapter', a, '--ids', '1,2', '--out', o, ...QUIET], {
-        parts: [path.join(a, 'adapter_model.safetensors'), "missing tensor 'base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight'"], out: o, inputs: [a],
-      });
-    });
-
-    test('a DiffLoRA per-layer lambda list shorter than the model', () => {
+    test('a DiffLoRA per-layer lambda list shorter than the model', async () => {
       const d = copyDir(diff, path.join(dir, 'diff-lambda'));
-      editJson(path.join(d, 'config.json'), (j) => { j.learn_lambda = false; j.diff_attn_lambda = [0.1]; });
-      const o = out('diff-lambda');
-      // learn_lambda false: the lambda_* tensors are now extra, but the lambda list is checked first
-      expectFailure(['attention', '--model', base, '--adapter', d, '--ids', '1,2', '--out', o, ...QUIET], {
-        parts: [path.join(d, 'config.json'), "'diff_attn_lambda'", 'layer 1'], out: o, inputs: [d],
+      editJson(path.join(d, 'config.json'), (j) => { j.diff_attn_lambda = [0.1]; });
+      await expectFailure(attention('diff-lambda', base, ['--adapter', d]), {
+        parts: [path.join(d, 'config.json'), "'diff_attn_lambda'", 'layer 1'], out: out('diff-lambda'), inputs: [d],
       });
     });
   });
 
   describe('flags', () => {
-    test('empty --ids', () => {
-      const o = out('emptyids');
-      expectFailure(['attention', '--model', base, '--ids', '', '--out', o, ...QUIET], { parts: ['--ids', 'empty'], out: o });
-      expectFailure(['attention', '--model', base, '--ids', ' , ', '--out', o, ...QUIET], { parts: ['--ids', 'empty'], out: o });
-    });
-
-    test('empty --text, an empty --file, an empty --prompt', () => {
-      const o = out('emptytext');
-      expectFailure(['attention', '--model', base, '--text', '', '--out', o, ...QUIET], { parts: ['--text', 'empty text'], out: o });
+    test('empty input: --ids, --text, an empty --file, --prompt', async () => {
       const f = path.join(dir, 'empty.txt');
       fs.writeFileSync(f, '');
-      expectFailure(['attention', '--model', base, '--file', f, '--out', o, ...QUIET], { parts: [f, 'empty text'], out: o });
-      expectFailure(['generate', '--model', base, '--prompt', '', '--out', o, ...QUIET], { parts: ['--prompt', 'empty text'], out: o });
-      expectFailure(['attention', '--model', base, '--file', path.join(dir, 'no.txt'), '--out', o, ...QUIET], { parts: [path.join(dir, 'no.txt'), 'cannot read'], out: o });
+      await Promise.all([
+        expectFailure(attention('e1', base, ['--ids', ' , ']), { parts: ['--ids', 'empty'], out: out('e1') }),
+        expectFailure(attention('e2', base, ['--text', '']), { parts: ['--text', 'empty text'], out: out('e2') }),
+        expectFailure(attention('e3', base, ['--file', f]), { parts: [f, 'empty text'], out: out('e3') }),
+        expectFailure(['generate', '--model', base, '--prompt', '', '--out', out('e4'), ...QUIET], { parts: ['--prompt', 'empty text'], out: out('e4') }),
+      ]);
     });
 
-    test('text without a tokenizer, and two inputs at once', () => {
-      const o = out('notok');
-      expectFailure(['attention', '--model', base, '--text', 'hi', '--out', o, ...QUIET], { parts: [base, 'no tokenizer.json', '--ids'], out: o });
-      expectFailure(['attention', '--model', base, '--text', 'hi', '--ids', '1', '--out', o, ...QUIET], { parts: ['exactly one of --text, --file, --ids'], out: o });
+    test('text without a tokenizer; two inputs at once', async () => {
+      await Promise.all([
+        expectFailure(attention('t1', base, ['--text', 'hi']), { parts: [base, 'no tokenizer.json', '--ids'], out: out('t1') }),
+        expectFailure(attention('t2', base, ['--text', 'hi', '--ids', '1']), { parts: ['exactly one of --text, --file, --ids'], out: out('t2') }),
+      ]);
     });
 
-    test('--ids with an id >= the vocabulary size names the id and its position', () => {
-      const o = out('bigid');
-      expectFailure(['attention', '--model', base, '--ids', '1,2,101,3', '--out', o, ...QUIET], { parts: ['token id 101', 'position 2', '[0, 101)'], out: o });
-      expectFailure(['generate', '--model', base, '--ids', '100000', '--out', o, ...QUIET], { parts: ['token id 100000', 'position 0'], out: o });
+    test('--ids with an id >= the vocabulary size (names the id and its position); --ids with garbage', async () => {
+      await Promise.all([
+        expectFailure(attention('i1', base, ['--ids', '1,2,101,3']), { parts: ['token id 101', 'position 2', '[0, 101)'], out: out('i1') }),
+        expectFailure(attention('i2', base, ['--ids', '1,x']), { parts: ['--ids', "'x'", 'position 1'], out: out('i2') }),
+      ]);
     });
 
-    test('--ids with garbage', () => {
-      const o = out('garbage');
-      expectFailure(['attention', '--model', base, '--ids', '1,x', '--out', o, ...QUIET], { parts: ['--ids', "'x'", 'position 1'], out: o });
-      expectFailure(['attention', '--model', base, '--ids', '1,-2', '--out', o, ...QUIET], { parts: ['--ids', "'-2'"], out: o });
-      expectFailure(['attention', '--model', base, '--ids', '1.5', '--out', o, ...QUIET], { parts: ['--ids', "'1.5'", 'position 0'], out: o });
+    test('--layers out of range, --heads "3-1", an empty --layers', async () => {
+      await Promise.all([
+        expectFailure(attention('l1', base, ['--layers', '0,2']), { parts: ['--layers', '2 is out of range', 'has 2'], out: out('l1') }),
+        expectFailure(attention('l2', base, ['--heads', '3-1']), { parts: ['--heads', "'3-1'", 'reversed'], out: out('l2') }),
+        expectFailure(attention('l3', base, ['--layers', '']), { parts: ['--layers', 'empty'], out: out('l3') }),
+      ]);
     });
 
-    test('--layers out of range, --heads reversed, empty lists', () => {
-      const o = out('layers');
-      expectFailure(['attention', '--model', base, '--ids', '1,2', '--layers', '0,2', '--out', o, ...QUIET], { parts: ['--layers', '2 is out of range', 'has 2'], out: o });
-      expectFailure(['attention', '--model', base, '--ids', '1,2', '--heads', '3-1', '--out', o, ...QUIET], { parts: ['--heads', "'3-1'", 'reversed'], out: o });
-      expectFailure(['attention', '--model', base, '--ids', '1,2', '--heads', '0-4', '--out', o, ...QUIET], { parts: ['--heads', '4 is out of range', 'has 4'], out: o });
-      expectFailure(['attention', '--model', base, '--ids', '1,2', '--layers', 'a', '--out', o, ...QUIET], { parts: ['--layers', "'a'"], out: o });
-      expectFailure(['attention', '--model', base, '--ids', '1,2', '--layers', '', '--out', o, ...QUIET], { parts: ['--layers', 'empty'], out: o });
-    });
-
-    test('--backend tensorflow when tfjs-node is not installed', (t) => {
+    test('--backend tensorflow when tfjs-node is not installed', async (t) => {
       for (const pkg of ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu']) {
         try {
           require.resolve(pkg, { paths: [ROOT] });
@@ -277,72 +269,74 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
           // not installed: the case under test
         }
       }
-      const o = out('tensorflow');
-      expectFailure(['attention', '--model', base, '--ids', '1,2', '--out', o, '--backend', 'tensorflow', '--quiet'], { parts: ['tensorflow', '@tensorflow/tfjs-node', 'install'], out: o });
+      const args = attention('tensorflow', base, []).filter((a) => a !== 'wasm' && a !== '--backend');
+      await expectFailure([...args, '--backend', 'tensorflow'], { parts: ['tensorflow', '@tensorflow/tfjs-node', 'install'], out: out('tensorflow') });
     });
 
-    test('generate with --top-p 2 and other bad numbers', () => {
-      const o = out('topp');
-      expectFailure(['generate', '--model', base, '--ids', '1,2', '--top-p', '2', '--out', o, ...QUIET], { parts: ['--top-p', "'2'", '[0, 1]'], out: o });
-      expectFailure(['generate', '--model', base, '--ids', '1,2', '--temperature', 'hot', '--out', o, ...QUIET], { parts: ['--temperature', "'hot'"], out: o });
-      expectFailure(['generate', '--model', base, '--ids', '1,2', '--max-new-tokens', '2.5', '--out', o, ...QUIET], { parts: ['--max-new-tokens', "'2.5'", 'integer'], out: o });
-      expectFailure(['generate', '--model', base, '--ids', '1,2', '--seed', '', '--out', o, ...QUIET], { parts: ['--seed', "''"], out: o });
+    test('generate with --top-p 2; an empty --seed', async () => {
+      const gen = (name: string, extra: string[]) => ['generate', '--model', base, '--ids', '1,2', ...extra, '--out', out(name), ...QUIET];
+      await Promise.all([
+        expectFailure(gen('g1', ['--top-p', '2']), { parts: ['--top-p', "'2'", '[0, 1]'], out: out('g1') }),
+        expectFailure(gen('g2', ['--seed', '']), { parts: ['--seed', "''"], out: out('g2') }),
+      ]);
     });
 
-    test('a failed run leaves an existing --out file as it was', () => {
+    test('a failed run leaves an existing --out file as it was', async () => {
       const o = out('existing');
       fs.writeFileSync(o, 'previous result\n');
-      const r = runCli(['attention', '--model', base, '--ids', '1,2', '--heads', '9', '--out', o, ...QUIET]);
+      const r = await runCliAsync(attention('existing', base, ['--heads', '9']));
       assert.equal(r.code, 1);
       assert.equal(fs.readFileSync(o, 'utf8'), 'previous result\n');
       assert.ok(!fs.existsSync(`${o}.partial`));
-      fs.rmSync(o);
     });
 
-    test('an unknown flag: exit code 2 and the usage', () => {
-      const o = out('unknown');
-      const r = runCli(['attention', '--model', base, '--ids', '1', '--out', o, '--bogus', ...QUIET]);
-      assert.equal(r.code, 2);
-      assert.match(r.stderr, /unknown option '--bogus'/);
-      assert.match(r.stderr, /Usage: difflora attention \[options\]/);
-      assert.ok(!fs.existsSync(o));
-      const c = runCli(['frobnicate']);
-      assert.equal(c.code, 2);
-      assert.match(c.stderr, /unknown command 'frobnicate'/);
-      const m = runCli(['attention', '--ids', '1', '--out', o]);
-      assert.equal(m.code, 2);
-      assert.match(m.stderr, /required option '--model <dir>' not specified/);
+    test('an unknown flag: exit code 2 and the usage; a missing required option', async () => {
+      const [bogus, required] = await Promise.all([
+        runCliAsync([...attention('unknown', base, []), '--bogus']),
+        runCliAsync(['attention', '--ids', '1', '--out', out('unknown')]),
+      ]);
+      assert.equal(bogus.code, 2);
+      assert.match(bogus.stderr, /unknown option '--bogus'/);
+      assert.match(bogus.stderr, /Usage: difflora attention \[options\]/);
+      assert.equal(required.code, 2);
+      assert.match(required.stderr, /required option '--model <dir>' not specified/);
+      assert.ok(!fs.existsSync(out('unknown')));
     });
   });
 
   describe('good input', () => {
-    test('info on a good model and adapter: parameter counts are the sums of the tensor sizes', () => {
-      for (const [model, adapter, adapterFile] of [[base, lora, 'adapter_model.safetensors'], [base, diff, 'model.safetensors']]) {
-        const r = runCli(['info', '--model', model, '--adapter', adapter]);
+    test('info on a good model and adapter: parameter counts are the sums of the tensor sizes', async () => {
+      const [withLora, withDiff, shardedInfo] = (await Promise.all([
+        runCliAsync(['info', '--model', base, '--adapter', lora]),
+        runCliAsync(['info', '--model', base, '--adapter', diff]),
+        runCliAsync(['info', '--model', sharded]),
+      ])).map((r) => {
         assert.equal(r.code, 0, r.stderr);
-        const j = JSON.parse(r.stdout);
-        assert.equal(j.parameters, tensorElements([path.join(model, 'model.safetensors')]));
+        return JSON.parse(r.stdout);
+      });
+      const baseParams = tensorElements([path.join(base, 'model.safetensors')]);
+      for (const [j, adapter, file] of [[withLora, lora, 'adapter_model.safetensors'], [withDiff, diff, 'model.safetensors']]) {
+        assert.equal(j.parameters, baseParams);
         assert.equal(j.architecture.hidden, 64);
         assert.equal(j.architecture.kvHeads, 2);
-        assert.equal(j.adapter.parameters, tensorElements([path.join(adapter, adapterFile)]));
+        assert.equal(j.adapter.parameters, tensorElements([path.join(adapter, file)]));
       }
-      // by formula too: base = 2 V D + D + L (2D + D*qd + 2 D*kvd + qd*D + 3 D I), LoRA = sum r (in + out)
-      const j = JSON.parse(runCli(['info', '--model', base, '--adapter', lora]).stdout);
+      assert.equal(withLora.adapter.kind, 'lora');
+      assert.equal(withDiff.adapter.kind, 'difflora');
+      // by formula too: base = 2 V D + D + L (2D + D*qd + 2 D*kvd + qd*D + 3 D I), LoRA = sum of r (in + out)
       const [V, D, L, I, qd, kvd, r] = [101, 64, 2, 96, 64, 32, 4];
-      assert.equal(j.parameters, 2 * V * D + D + L * (2 * D + D * qd + 2 * D * kvd + qd * D + 3 * D * I));
-      assert.equal(j.adapter.kind, 'lora');
-      assert.equal(j.adapter.parameters, L * r * ((D + qd) + (D + kvd) + (I + D)));
-      // a sharded, tied model: all shards counted
-      const s = JSON.parse(runCli(['info', '--model', sharded]).stdout);
+      assert.equal(baseParams, 2 * V * D + D + L * (2 * D + D * qd + 2 * D * kvd + qd * D + 3 * D * I));
+      assert.equal(withLora.adapter.parameters, L * r * ((D + qd) + (D + kvd) + (I + D)));
+      // a sharded, tied model: every shard counted
       const shards = fs.readdirSync(sharded).filter((f) => /^model-\d+-of-\d+\.safetensors$/.test(f)).map((f) => path.join(sharded, f));
       assert.equal(shards.length, 3);
-      assert.equal(s.parameters, tensorElements(shards));
-      assert.equal(s.architecture.tiedEmbeddings, true);
+      assert.equal(shardedInfo.parameters, tensorElements(shards));
+      assert.equal(shardedInfo.architecture.tiedEmbeddings, true);
     });
 
-    test('attention writes --out into a folder that does not exist yet, and leaves no .partial', () => {
+    test('attention writes --out into a folder that does not exist yet, and leaves no .partial', async () => {
       const o = path.join(dir, 'new', 'sub', 'maps.json');
-      const r = runCli(['attention', '--model', base, '--adapter', diff, '--ids', '1,2,3', '--layers', '1', '--heads', '0-1', '--out', o, ...QUIET]);
+      const r = await runCliAsync(['attention', '--model', base, '--adapter', diff, '--ids', '1,2,3', '--layers', '1', '--heads', '0-1', '--out', o, ...QUIET]);
       assert.equal(r.code, 0, r.stderr);
       const j = JSON.parse(fs.readFileSync(o, 'utf8'));
       assert.deepEqual(j.ids, [1, 2, 3]);

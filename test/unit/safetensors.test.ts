@@ -328,6 +328,13 @@ describe('malformed safetensors files', () => {
     expectInputError(() => readSafetensorsHeader(file), 'overlap.safetensors', "'layer.a'", "'layer.b'", 'overlapping data_offsets');
   });
 
+  test('a zero-size tensor sharing its offset with the next tensor is no overlap (any header order)', () => {
+    const file = craft(dir, 'emptyfirst.safetensors', { full: f32([2], 0), none: { dtype: 'F32', shape: [0], data_offsets: [0, 0] } }, 8);
+    const h = readSafetensorsHeader(file).tensors;
+    assert.equal(readTensorFloat32(h.get('none')!).length, 0);
+    assert.equal(readTensorFloat32(h.get('full')!).length, 2);
+  });
+
   test('data_offsets reversed, negative, fractional, missing or of the wrong length', () => {
     const bad: unknown[] = [[16, 0], [-4, 12], [0.5, 16.5], undefined, [0], [0, 16, 32], ['0', '16']];
     bad.forEach((offsets, i) => {
