@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runCliOk } from '../helpers/cli';
-import { makeCheckpoint, reference, tempDir } from '../helpers/reference';
+import { makeCheckpoint, reference, ROOT, tempDir } from '../helpers/reference';
 
 const PROMPT = [1, 17, 42, 5, 99, 23];
 const N = 12;
@@ -51,6 +51,26 @@ describe('generation', () => {
     assert.deepEqual(a.ids, b.ids);
     const seeds = [8, 9, 10].map((s) => gen(adapters.difflora, ['--temperature', '1.5', '--seed', String(s)]).ids.join(','));
     assert.ok(seeds.some((s) => s !== a.ids.join(',')), 'other seeds give other samples');
+  });
+
+  test('stop strings cut the text completion at their first occurrence (real Llama-3 tokenizer)', () => {
+    // A tiny random model with Llama-3's vocabulary, so text goes through the real tokenizer.
+    const model = makeCheckpoint('base', path.join(dir, 'llama3vocab'), ['--seed', '8', '--layers', '1', '--hidden', '32', '--heads', '4', '--kv-heads', '2', '--inter', '48', '--vocab', '128256', '--tie']);
+    const tokDir = path.join(ROOT, 'node_modules', '@lenml', 'tokenizer-llama3', 'models');
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(tokDir, f), path.join(model, f));
+    const run = (extra: string[]) => {
+      const out = path.join(dir, `stop-${extra.length}.json`);
+      runCliOk(['generate', '--model', model, '--prompt', 'def add(a, b):', '--max-new-tokens', '24', '--quiet', '--out', out, ...extra]);
+      return JSON.parse(fs.readFileSync(out, 'utf8')) as GenOut;
+    };
+    const full = run([]);
+    assert.equal(full.stopReason, 'length');
+    const text = full.completion as string;
+    assert.ok(text.length > 12, `a long enough completion: ${JSON.stringify(text)}`);
+    const stop = text.slice(8, 11);
+    const cut = run(['--stop', stop, '--stop', 'never-appears-here']);
+    assert.equal(cut.stopReason, 'stop');
+    assert.equal(cut.completion, text.slice(0, text.indexOf(stop)));
   });
 
   test('top-p close to 0 is greedy', () => {
