@@ -572,17 +572,13 @@ async function initAuto(log: (line: string) => void): Promise<BackendInfo> {
 }
 
 /**
- * Picks and initialises a backend, registers tfjs's gradients, and returns what was chosen.
+ * Picks and initialises a backend and returns what was chosen. Gradients are registered only by
+ * training (ensureGradients), since loading them costs start-up time that inference does not need.
  * An explicit request for a backend that cannot run here throws a BackendUnavailableError with a
  * one-line message ("webgpu: no adapter found (...)").
  */
 export async function initBackend(requested: BackendName | 'auto', log: (line: string) => void): Promise<BackendInfo> {
   const info = requested === 'auto' ? await initAuto(log) : await initNamed(requested, log);
-  try {
-    await ensureGradients();
-  } catch (e) {
-    log(`warning: tfjs gradients could not be registered, training will not work: ${errMessage(e)}`);
-  }
   log(`backend: ${info.name} (${info.detail})`);
   return info;
 }

@@ -176,6 +176,22 @@ export function loadAdapter(dir: string, base: LlamaConfig): Adapter {
   return adapter;
 }
 
+/**
+ * Turns every adapter tensor into a trainable tf.Variable (in place) and returns them by checkpoint
+ * name; lambda vectors and the group-norm weight are exempt from weight decay.
+ */
+export function makeTrainable(adapter: Adapter, base: LlamaConfig): { name: string; variable: tf.Variable; noDecay: boolean }[] {
+  return adapterTensorSpecs(adapter.config, base).map((spec) => {
+    const ref = slotRef(adapter.layers[spec.layer] as LayerAdapter, spec.slot, 0);
+    const t = ref.get();
+    if (!t) throw new Error(`adapter has no tensor for ${spec.name}`);
+    // Unnamed: tfjs variable names are global, and two adapters share checkpoint names.
+    const variable = t instanceof tf.Variable ? t : tf.variable(t, true);
+    if (variable !== t) { ref.set(variable); t.dispose(); }
+    return { name: spec.name, variable, noDecay: spec.slot.kind === 'lambda' || spec.slot.kind === 'subln' };
+  });
+}
+
 /** Writes the adapter in its own format (PEFT for LoRA, the authors' for DiffLoRA). */
 export function saveAdapter(adapter: Adapter, base: LlamaConfig, dir: string, dtype: DType = 'F32'): void {
   fs.mkdirSync(dir, { recursive: true });

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InputError } from '../errors';
 import { Adapter, DiffAttention, LayerAdapter, LoraPair } from './adapter-weights';
 import { LlamaConfig } from './config';
-import { mm, rmsNorm } from './ops';
+import { embeddingLookup, mm, rmsNorm } from './ops';
 import { inverseFrequencies, ropeTables, rotateHalfMatrix } from './rope';
 import { BaseWeights, LayerWeights } from './weights';
 
@@ -52,7 +52,19 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Return logits for the last position only ([B, vocab]) instead of [B, T, vocab]. */
   lastOnly?: boolean;
+  training?: TrainingPass;
 }
+
+/** What changes in a training pass: adapter dropout (seeded, so a step can be replayed) and embeddings. */
+export interface TrainingPass {
+  dropoutRate: number;
+  /** Seed of this pass; each dropout site draws from seed + its index in the pass. */
+  seed: number;
+  /** The embedding table is trained: a differentiable lookup, and a tied head follows the table. */
+  trainEmbeddings?: boolean;
+}
+
+type Dropout = (x: tf.Tensor2D) => tf.Tensor2D;
 
 const MASKED = -1e9; // not -Infinity: a fully masked row must not turn into NaN
 
@@ -80,7 +92,7 @@ export class LlamaModel {
 
   /** Logits for token ids [B][T]; appends to `opts.cache` when given. Synchronous, so it can run under tf.grad. */
   forward(ids: number[][], adapter: Adapter | undefined, opts: ForwardOptions = {}): tf.Tensor {
-    const run = this.begin(ids, adapter, opts.cache);
+    const run = this.begin(ids, adapter, opts.cache, opts.training);
     try {
       return tf.tidy(() => {
         let x = run.x;
@@ -136,7 +148,7 @@ export class LlamaModel {
     }
   }
 
-  private begin(ids: number[][], adapter: Adapter | undefined, cache: KVCache | undefined): RunContext {
+  private begin(ids: number[][], adapter: Adapter | undefined, cache: KVCache | undefined, training?: TrainingPass): RunContext {
     this.checkIds(ids);
     if (adapter && adapter.layers.length !== this.config.numLayers) {
       throw new InputError(adapter.dir, `adapter has ${adapter.layers.length} layers, the model ${this.config.numLayers}`);
@@ -145,8 +157,8 @@ export class LlamaModel {
     const offset = cache?.length ?? 0;
     const { cos, sin } = ropeTables(this.invFreq, offset, T);
     const mask = causalMask(T, offset, this.config.numHeads / this.config.numKvHeads);
-    const x = tf.tidy(() => tf.gather(this.weights.embed, tf.tensor1d(ids.flat(), 'int32')) as tf.Tensor2D);
-    return { B, T, cos, sin, mask, cache, x };
+    const x = tf.tidy(() => embeddingLookup(this.weights.embed, ids.flat()));
+    return { B, T, cos, sin, mask, cache, x, drop: dropoutFor(training) };
   }
 
   private end(run: RunContext): void {
@@ -157,7 +169,8 @@ export class LlamaModel {
   private head(x: tf.Tensor2D, run: RunContext, lastOnly?: boolean): tf.Tensor {
     const { B, T } = run;
     if (lastOnly) x = tf.reshape(tf.slice(tf.reshape(x, [B, T, -1]), [0, T - 1, 0], [B, 1, -1]), [B, -1]);
-    const logits = mm(rmsNorm(x, this.weights.norm, this.config.rmsNormEps), this.weights.lmHeadT);
+    const headT = this.weights.lmHeadT ?? tf.transpose(this.weights.embed);
+    const logits = mm(rmsNorm(x, this.weights.norm, this.config.rmsNormEps), headT);
     return lastOnly ? logits : tf.reshape(logits, [B, T, -1]);
   }
 
@@ -169,26 +182,28 @@ export class LlamaModel {
     const attn = this.attention(h, w, a, l, run, captureHeads);
     x = tf.add(x, attn.out);
     const h2 = rmsNorm(x, w.postNorm, eps);
-    const gate = linear(h2, w.gate, a?.lora.gate_proj);
-    const up = linear(h2, w.up, a?.lora.up_proj);
+    const drop = run.drop;
+    const gate = linear(h2, w.gate, a?.lora.gate_proj, drop);
+    const up = linear(h2, w.up, a?.lora.up_proj, drop);
     const prod = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
-    return { x: tf.add(x, linear(prod, w.down, a?.lora.down_proj)), maps: attn.maps };
+    return { x: tf.add(x, linear(prod, w.down, a?.lora.down_proj, drop)), maps: attn.maps };
   }
 
   private attention(h: tf.Tensor2D, w: LayerWeights, a: LayerAdapter | undefined, l: number, run: RunContext, captureHeads?: number[]) {
     const c = this.config;
     const H = c.numHeads, G = c.numKvHeads, d = c.headDim;
     const diff = a?.diff;
+    const drop = run.drop;
     const baseQ = mm(h, w.q);
     const baseK = mm(h, w.k);
-    const q1 = addDelta(baseQ, h, a?.lora.q_proj ?? diff?.q1);
-    const k1 = addDelta(baseK, h, a?.lora.k_proj ?? diff?.k1);
-    const v = linear(h, w.v, a?.lora.v_proj);
+    const q1 = addDelta(baseQ, h, a?.lora.q_proj ?? diff?.q1, drop);
+    const k1 = addDelta(baseK, h, a?.lora.k_proj ?? diff?.k1, drop);
+    const v = linear(h, w.v, a?.lora.v_proj, drop);
 
     let K1 = this.heads(k1, G, run);
     let V = tf.transpose(tf.reshape(v, [run.B, run.T, G, d]), [0, 2, 1, 3]) as tf.Tensor4D;
     let K2: tf.Tensor4D | undefined;
-    if (diff) K2 = this.heads(negativeProjection(h, baseK, diff.k2, diff.k2Full, diff.negativeUsesBase), G, run);
+    if (diff) K2 = this.heads(negativeProjection(h, baseK, diff.k2, diff.k2Full, diff.negativeUsesBase, drop), G, run);
     if (run.cache) ({ K1, K2, V } = appendToCache(run.cache, l, K1, K2, V));
 
     const A1 = this.probabilities(this.heads(q1, H, run), K1, run);
@@ -196,7 +211,7 @@ export class LlamaModel {
     let negative: tf.Tensor[] | undefined;
     let lambda: tf.Scalar | undefined;
     if (diff && K2) {
-      const Q2 = this.heads(negativeProjection(h, baseQ, diff.q2, diff.q2Full, diff.negativeUsesBase), H, run);
+      const Q2 = this.heads(negativeProjection(h, baseQ, diff.q2, diff.q2Full, diff.negativeUsesBase, drop), H, run);
       const lam = lambdaOf(diff);
       const neg = this.probabilities(Q2, K2, run).map((p) => tf.mul(p, lam));
       A = A1.map((p, i) => (diff.relu ? tf.relu(tf.sub(p, neg[i])) : tf.sub(p, neg[i])));
@@ -207,7 +222,7 @@ export class LlamaModel {
     let O = this.weighted(A, V, run); // [B, H, T, d]
     if (diff?.subln) O = tf.mul(rmsNorm(O, diff.subln, 1e-5), 1 - diff.lambdaInit);
     const O2 = tf.reshape(tf.transpose(O, [0, 2, 1, 3]), [run.B * run.T, H * d]) as tf.Tensor2D;
-    const out = addDelta(mm(O2, w.o), a?.oAdapterReadsLayerInput ? h : O2, a?.lora.o_proj);
+    const out = addDelta(mm(O2, w.o), a?.oAdapterReadsLayerInput ? h : O2, a?.lora.o_proj, drop);
     if (!captureHeads) return { out };
     const pick = (parts: tf.Tensor[]) => this.pickHeads(parts, captureHeads, run);
     return {
@@ -285,24 +300,32 @@ interface RunContext {
   cache?: KVCache;
   /** The embedded input. */
   x: tf.Tensor2D;
+  drop: Dropout;
 }
 
-export function loraDelta(x: tf.Tensor2D, p: LoraPair): tf.Tensor2D {
-  return tf.mul(mm(mm(x, p.aT), p.bT), p.scale);
+function dropoutFor(training: TrainingPass | undefined): Dropout {
+  if (!training || training.dropoutRate <= 0) return (x) => x;
+  let site = 0;
+  return (x) => tf.dropout(x, training.dropoutRate, undefined, training.seed + site++) as tf.Tensor2D;
 }
 
-function addDelta(base: tf.Tensor2D, x: tf.Tensor2D, p: LoraPair | undefined): tf.Tensor2D {
-  return p ? tf.add(base, loraDelta(x, p)) : base;
+/** s * dropout(x) A^T B^T (dropout only in training passes). */
+function loraDelta(x: tf.Tensor2D, p: LoraPair, drop: Dropout): tf.Tensor2D {
+  return tf.mul(mm(mm(drop(x), p.aT), p.bT), p.scale);
 }
 
-function linear(x: tf.Tensor2D, wT: tf.Tensor2D, p: LoraPair | undefined): tf.Tensor2D {
-  return addDelta(mm(x, wT), x, p);
+function addDelta(base: tf.Tensor2D, x: tf.Tensor2D, p: LoraPair | undefined, drop: Dropout): tf.Tensor2D {
+  return p ? tf.add(base, loraDelta(x, p, drop)) : base;
 }
 
-function negativeProjection(h: tf.Tensor2D, base: tf.Tensor2D, p: LoraPair | undefined, full: tf.Tensor2D | undefined, usesBase: boolean): tf.Tensor2D {
+function linear(x: tf.Tensor2D, wT: tf.Tensor2D, p: LoraPair | undefined, drop: Dropout): tf.Tensor2D {
+  return addDelta(mm(x, wT), x, p, drop);
+}
+
+function negativeProjection(h: tf.Tensor2D, base: tf.Tensor2D, p: LoraPair | undefined, full: tf.Tensor2D | undefined, usesBase: boolean, drop: Dropout): tf.Tensor2D {
   if (full) return mm(h, full);
   if (!p) throw new Error('negative term needs a LoRA pair or a full-dim matrix');
-  return usesBase ? addDelta(base, h, p) : loraDelta(h, p);
+  return usesBase ? addDelta(base, h, p, drop) : loraDelta(h, p, drop);
 }
 
 export function lambdaOf(diff: DiffAttention): tf.Scalar {

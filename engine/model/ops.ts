@@ -9,3 +9,26 @@ export function rmsNorm<R extends tf.Rank>(x: tf.Tensor<R>, w: tf.Tensor1D, eps:
   const ms = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
 }
+
+/**
+ * Rows of `table` for `ids`, differentiable on every backend: wasm has no UnsortedSegmentSum, so
+ * gather has no gradient there, and this one scatter-adds the incoming gradient rows on the host.
+ */
+export function embeddingLookup(table: tf.Tensor2D, ids: number[]): tf.Tensor2D {
+  const idx = tf.tensor1d(ids, 'int32');
+  if (tf.getBackend() !== 'wasm') return tf.gather(table, idx);
+  const [V, D] = table.shape;
+  const lookup = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.gather(inputs[0] as tf.Tensor2D, idx),
+    gradFunc: (dy: tf.Tensor) => {
+      const d = dy.dataSync();
+      const g = new Float32Array(V * D);
+      for (let i = 0; i < ids.length; i++) {
+        const src = i * D, dst = ids[i] * D;
+        for (let j = 0; j < D; j++) g[dst + j] += d[src + j];
+      }
+      return tf.tensor2d(g, [V, D]);
+    },
+  }));
+  return lookup(table) as tf.Tensor2D;
+}

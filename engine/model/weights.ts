@@ -19,8 +19,11 @@ export interface LayerWeights {
 
 export interface BaseWeights {
   embed: tf.Tensor2D;
-  /** [hidden, vocab]; a transposed copy of `embed` when the head is tied. */
-  lmHeadT: tf.Tensor2D;
+  /**
+   * [hidden, vocab]: a transposed copy of `embed` when the head is tied (a plain matMul is faster than a
+   * transposed one on wasm); absent when the embedding trains, so the tied head follows it.
+   */
+  lmHeadT?: tf.Tensor2D;
   norm: tf.Tensor1D;
   layers: LayerWeights[];
 }

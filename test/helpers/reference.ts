@@ -60,3 +60,18 @@ export function maxAbsDiff(a: number[][], b: number[][]): number {
   }
   return m;
 }
+
+export interface GradReference {
+  loss: number;
+  grads: Record<string, { shape: number[]; indices: number[]; values: number[] }>;
+}
+
+/** Float64 central differences of the reference loss for sampled elements of the named tensors. */
+export function gradReference(model: string, adapter: string | undefined, ids: number[][], masks: number[][], tensors: string[], samples = 12): GradReference {
+  const out = path.join(tempDir('gradref'), 'grads.json');
+  const args = ['--model', model, '--ids', ids.map((r) => r.join(',')).join(';'), '--mask', masks.map((r) => r.join(',')).join(';'),
+    '--tensors', tensors.join(','), '--samples', String(samples), '--out', out];
+  if (adapter) args.push('--adapter', adapter);
+  python('grad_ref.py', args);
+  return JSON.parse(fs.readFileSync(out, 'utf8'));
+}

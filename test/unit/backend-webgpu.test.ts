@@ -43,7 +43,7 @@ if (reason) console.log(`webgpu test skipped: ${reason}`);
 
 const CHILD = `
 const tf = require(process.env.T_TF);
-const { initBackend, releaseWebgpu } = require(process.env.T_BACKEND);
+const { initBackend, ensureGradients, releaseWebgpu } = require(process.env.T_BACKEND);
 function values(n, seed) {
   const a = new Float32Array(n); let s = seed >>> 0;
   for (let i = 0; i < n; i++) { s = (Math.imul(s, 1103515245) + 12345) >>> 0; a[i] = (s / 4294967296) * 2 - 1; }
@@ -62,6 +62,7 @@ async function compute() {
 (async () => {
   const lines = [];
   const info = await initBackend('webgpu', (l) => lines.push(l));
+  await ensureGradients();
   const backendSeen = tf.getBackend();
   const gpu = await compute();
   await initBackend('cpu', () => {});

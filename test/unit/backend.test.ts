@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, availableBackends, assertFitsBackend, BackendInfo, WASM_HEAP_LIMIT_BYTES } from '../../engine/backend';
+import { initBackend, ensureGradients, availableBackends, assertFitsBackend, BackendInfo, WASM_HEAP_LIMIT_BYTES } from '../../engine/backend';
 
 /** Deterministic values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {
@@ -42,6 +42,7 @@ let wasmInfo: BackendInfo | undefined;
 
 test('wasm and cpu initialise and agree on matMul + softmax and its gradient', async () => {
   wasmInfo = await initBackend('wasm', log);
+  await ensureGradients();
   assert.equal(wasmInfo.name, 'wasm');
   assert.equal(tf.getBackend(), 'wasm');
   assert.match(wasmInfo.detail, /SIMD on/);
