@@ -12,6 +12,7 @@ import { LoadedModel, loadModel, readModelConfig } from '../model/load';
 import { AttentionJsonWriter } from './json-stream';
 import { parseIds, parseIndexList, parseInteger, parseNumber } from './args';
 import { loadProgress } from './progress';
+import { registerPretrain } from './pretrain-command';
 
 interface CommonOpts {
   model: string;
@@ -169,6 +170,7 @@ export function buildProgram(): Command {
     .option('--quiet', 'no log on stderr')
     .requiredOption('--out <file>', 'output JSON')
     .action(generateCmd);
+  registerPretrain(program, backendOption);
   return program;
 }
 

@@ -355,9 +355,25 @@ function buildJson(tokens: string[], merges: string[], specials: string[], model
   return { tokenizerJson, tokenizerConfigJson };
 }
 
+/**
+ * tokenizer.json text with the vocab listed in id order (as HF writes it). Plain JSON.stringify would
+ * list integer-like tokens ("0", "10", ...) first, since JS objects order such keys numerically.
+ */
+function stringifyTokenizerJson(json: object): string {
+  const model = (json as { model?: { vocab?: Record<string, number> } }).model;
+  if (!model?.vocab) return JSON.stringify(json, null, 2);
+  const placeholder = '__VOCAB_IN_ID_ORDER__';
+  const text = JSON.stringify({ ...json, model: { ...model, vocab: placeholder } }, null, 2);
+  const at = text.indexOf(`"${placeholder}"`);
+  const indent = text.slice(text.lastIndexOf('\n', at) + 1).match(/^ */)![0];
+  const entries = Object.entries(model.vocab).sort((x, y) => x[1] - y[1]);
+  const body = entries.map(([t, id]) => `${indent}  ${JSON.stringify(t)}: ${id}`).join(',\n');
+  return text.slice(0, at) + `{\n${body}\n${indent}}` + text.slice(at + placeholder.length + 2);
+}
+
 /** Writes tokenizer.json and tokenizer_config.json into dir (created when missing). */
 export function saveTokenizer(dir: string, trained: TrainedTokenizer): void {
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(trained.tokenizerJson, null, 2) + '\n');
+  fs.writeFileSync(path.join(dir, 'tokenizer.json'), stringifyTokenizerJson(trained.tokenizerJson) + '\n');
   fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(trained.tokenizerConfigJson, null, 2) + '\n');
 }

@@ -36,13 +36,25 @@ export function makeBatch(seqs: Sequence[], padId: number): Batch {
 }
 
 /**
- * Sum over target positions of cross-entropy(logits, label) (no gather: one-hot labels, since wasm
- * has no gradient for gather), divided by `normaliser` (the number of targets in the whole step).
+ * Sum over target positions of cross-entropy(logits, label), divided by `normaliser` (the number of
+ * targets in the whole step). The gradient is written out, (softmax - onehot) * weight / normaliser:
+ * tfjs's own logSumExp gradient runs through max's Equal kernel, which alone took a quarter of a
+ * training step on wasm; and one-hot labels avoid gather, which has no gradient on wasm.
  */
 export function maskedCrossEntropy(logits: tf.Tensor, batch: Batch, normaliser: number): tf.Scalar {
   const V = logits.shape[logits.shape.length - 1];
-  const flat = tf.reshape(logits, [-1, V]) as tf.Tensor2D;
   const oneHot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), V);
-  const perToken = tf.sub(tf.logSumExp(flat, -1), tf.sum(tf.mul(flat, oneHot), -1));
-  return tf.div(tf.sum(tf.mul(perToken, tf.tensor1d(batch.weights))), normaliser) as tf.Scalar;
+  const weights = tf.reshape(tf.div(tf.tensor1d(batch.weights), normaliser), [-1, 1]);
+  const ce = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const flat = tf.reshape(inputs[0] as tf.Tensor, [-1, V]) as tf.Tensor2D;
+    const save = inputs[1] as tf.GradSaveFunc;
+    const logProbs = tf.logSoftmax(flat);
+    save([logProbs, oneHot, weights]); // kept for the backward pass, which runs after the caller's tidy
+    const value = tf.neg(tf.sum(tf.mul(tf.mul(logProbs, oneHot), weights))) as tf.Scalar;
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, [lp, oh, w]: tf.Tensor[]) => tf.reshape(tf.mul(tf.mul(tf.sub(tf.exp(lp), oh), w), dy), logits.shape),
+    };
+  });
+  return ce(logits) as tf.Scalar;
 }
