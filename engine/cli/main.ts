@@ -13,6 +13,7 @@ import { AttentionJsonWriter } from './json-stream';
 import { parseIds, parseIndexList, parseInteger, parseNumber } from './args';
 import { loadProgress } from './progress';
 import { registerPretrain } from './pretrain-command';
+import { registerTrain } from './train-command';
 
 interface CommonOpts {
   model: string;
@@ -170,6 +171,7 @@ export function buildProgram(): Command {
     .option('--quiet', 'no log on stderr')
     .requiredOption('--out <file>', 'output JSON')
     .action(generateCmd);
+  registerTrain(program, backendOption);
   registerPretrain(program, backendOption);
   return program;
 }

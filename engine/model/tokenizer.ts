@@ -36,6 +36,18 @@ export class TextTokenizer {
     return ids.map((id) => this.decode([id]));
   }
 
+  /** The id of a special token named in tokenizer_config.json (e.g. 'eos_token', 'pad_token'). */
+  specialId(key: string): number | undefined {
+    const v = this.config[key];
+    const content = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? (v as { content?: string }).content : undefined;
+    return content === undefined ? undefined : this.idOf(content);
+  }
+
+  /** Padding id: pad_token, else eos_token (never a target: padding is masked out of the loss). */
+  padId(): number | undefined {
+    return this.specialId('pad_token') ?? this.specialId('eos_token');
+  }
+
   idOf(token: string): number | undefined {
     return this.tok.token_to_id(token);
   }
