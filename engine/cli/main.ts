@@ -14,6 +14,7 @@ import { parseIds, parseIndexList, parseInteger, parseNumber } from './args';
 import { loadProgress } from './progress';
 import { registerPretrain } from './pretrain-command';
 import { registerTrain } from './train-command';
+import { registerSyntaxRate } from './syntax-rate-command';
 
 interface CommonOpts {
   model: string;
@@ -173,6 +174,7 @@ export function buildProgram(): Command {
     .action(generateCmd);
   registerTrain(program, backendOption);
   registerPretrain(program, backendOption);
+  registerSyntaxRate(program, backendOption);
   return program;
 }
 

@@ -7,7 +7,8 @@ import { SamplingOptions, sampleToken } from './sampling';
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
   seed: number;
-  stop: string[];
+  /** Stop strings, or patterns (e.g. /\n(?=\S)/ for "the next top-level statement"); the text is cut before the match. */
+  stop: (string | RegExp)[];
   useCache: boolean;
   /** Token ids that end generation (the model's EOS). */
   eosIds: number[];
@@ -54,10 +55,10 @@ export async function generate(model: LlamaModel, adapter: Adapter | undefined, 
   return { ids, completion, stopReason };
 }
 
-function firstStop(text: string, stops: string[]): number {
+function firstStop(text: string, stops: (string | RegExp)[]): number {
   let cut = -1;
   for (const s of stops) {
-    const i = text.indexOf(s);
+    const i = typeof s === 'string' ? text.indexOf(s) : text.search(s);
     if (i >= 0 && (cut < 0 || i < cut)) cut = i;
   }
   return cut;

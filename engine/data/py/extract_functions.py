@@ -3,14 +3,15 @@
 
 Two modes (Python 3.8+, stdlib only; tested on 3.11):
 
-  extract_functions.py folder ROOT OUT [--max-lines N] [--exclude NAME]... [--no-default-excludes]
+  extract_functions.py folder ROOT OUT [--max-lines N] [--exclude NAME]... [--no-default-excludes] [--jobs N]
       Every function and method under ROOT (*.py, sorted relative paths) that has a docstring becomes
       {"prompt", "completion", "source": "relpath:line"} in OUT (JSONL, UTF-8). prompt = the def line(s)
       (decorators excluded) and the docstring, dedented so the def starts at column 0; completion = the rest
       of the body, dedented the same way, ending with a newline. Skipped: trivial bodies (only pass / ... /
       raise NotImplementedError), bodies over --max-lines lines, exact duplicates, odd layouts (docstring
       on the def line, code after the docstring on its line). Files that cannot be read, decoded or parsed
-      are listed, never fatal. Prints a JSON summary on stdout.
+      are listed, never fatal. Prints a JSON summary on stdout. Files are parsed by --jobs worker
+      processes (default: the CPU count, at most 8); the output order does not depend on it.
 
   extract_functions.py split < JSONL
       Per input line {"id", "code", "name"?, "doc"?, "example"?}: splits the top-level function `name` of
@@ -25,6 +26,7 @@ import ast
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import sys
 import tokenize
@@ -68,15 +70,22 @@ def is_trivial(stmts):
     return True
 
 
-def string_continuation_lines(nodes):
-    """1-based numbers of lines that begin inside a multi-line string literal of these statements:
-    they are kept verbatim when dedenting, so string values do not change."""
+def string_continuation_lines(nodes, lines):
+    """1-based numbers of lines that begin inside a multi-line string literal of these statements (a
+    triple-quoted one, or a line continued by a backslash inside quotes): kept verbatim when dedenting, so
+    string values do not change. Implicitly concatenated literals over several lines are ordinary code."""
     keep = set()
     for stmt in nodes:
         for n in ast.walk(stmt):
-            if isinstance(n, (ast.Constant, ast.JoinedStr)) and getattr(n, 'end_lineno', None) and n.end_lineno > n.lineno:
-                if isinstance(n, ast.JoinedStr) or isinstance(n.value, (str, bytes)):
-                    keep.update(range(n.lineno + 1, n.end_lineno + 1))
+            if not isinstance(n, (ast.Constant, ast.JoinedStr)) or not getattr(n, 'end_lineno', None) or n.end_lineno <= n.lineno:
+                continue
+            if isinstance(n, ast.Constant) and not isinstance(n.value, (str, bytes)):
+                continue
+            first = lines[n.lineno - 1]
+            triple = first[char_col(first, n.col_offset):].lstrip('rRbBuUfF').startswith(('"""', "'''"))
+            for ln in range(n.lineno + 1, n.end_lineno + 1):
+                if triple or lines[ln - 2].endswith('\\'):
+                    keep.add(ln)
     return keep
 
 
@@ -87,10 +96,10 @@ def dedent(lines, first_lineno, prefix, keep=frozenset()):
     for i, line in enumerate(lines):
         if first_lineno + i in keep:
             out.append(line)
-        elif line.startswith(prefix):
-            out.append(line[len(prefix):].rstrip() if line[len(prefix):].strip() == '' else line[len(prefix):])
         elif line.strip() == '':
             out.append('')
+        elif line.startswith(prefix):
+            out.append(line[len(prefix):])
         else:
             out.append(line)
     return out
@@ -105,22 +114,25 @@ def parses(text):
 
 
 def functions_in_order(tree):
-    out = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    """Every (async) def, nested ones included, in source order. Defs are statements, so only statement
+    lists are visited (walking every expression node costs most of the time on big files)."""
+    out = []
+
+    def visit(stmts):
+        for s in stmts:
+            if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                out.append(s)
+            for field in ('body', 'orelse', 'finalbody', 'handlers', 'cases'):
+                sub = getattr(s, field, None)
+                if isinstance(sub, list):
+                    visit(sub)
+
+    visit(tree.body)
     out.sort(key=lambda n: (n.lineno, n.col_offset))
     return out
 
 
 # ----------------------------------------------------------------------------------------- folder mode
-
-class Stats:
-    def __init__(self):
-        self.files = 0
-        self.files_skipped = []
-        self.functions = 0
-        self.no_docstring = 0
-        self.pairs = 0
-        self.skipped = {'trivial': 0, 'tooLong': 0, 'duplicate': 0, 'layout': 0}
-
 
 def read_source(path):
     """Decodes like the interpreter does: BOM or PEP 263 coding cookie, else strict UTF-8."""
@@ -134,47 +146,57 @@ def read_source(path):
     return data.decode(encoding)
 
 
-def pairs_of_file(text, rel, max_lines, seen, stats):
-    tree = ast.parse(text)
-    lines = split_lines(text)
+def candidates_of_file(job):
+    """(rel, [(key, record)], counts, error): the pairs of one file before de-duplication (runs in a worker)."""
+    rel, full, max_lines = job
+    counts = {'functions': 0, 'noDocstring': 0, 'trivial': 0, 'tooLong': 0, 'layout': 0}
+    try:
+        text = read_source(full)
+        tree = ast.parse(text)
+    except (SyntaxError, UnicodeDecodeError, LookupError, ValueError, OSError, RecursionError, MemoryError) as e:
+        return rel, [], counts, f'{type(e).__name__}: {e}'.splitlines()[0][:300]
+    try:
+        return rel, *pairs_of_tree(tree, split_lines(text), rel, max_lines, counts), None
+    except Exception as e:  # a bug here must not stop the run: the file is listed instead
+        return rel, [], counts, f'internal error: {type(e).__name__}: {e}'.splitlines()[0][:300]
+
+
+def pairs_of_tree(tree, lines, rel, max_lines, counts):
+    out = []
     for fn in functions_in_order(tree):
-        stats.functions += 1
+        counts['functions'] += 1
         doc = docstring_node(fn)
         if doc is None:
-            stats.no_docstring += 1
+            counts['noDocstring'] += 1
             continue
         def_line = lines[fn.lineno - 1]
-        col = char_col(def_line, fn.col_offset)
-        prefix = def_line[:col]
+        prefix = def_line[:char_col(def_line, fn.col_offset)]
         doc_start = lines[doc.lineno - 1]
         doc_end = lines[doc.end_lineno - 1]
         after = doc_end[char_col(doc_end, doc.end_col_offset):].strip()
         if prefix.strip() != '' or doc_start[:char_col(doc_start, doc.col_offset)].strip() != '' or (after and not after.startswith('#')):
-            stats.skipped['layout'] += 1  # def not first on its line, docstring on the def line, code after it
+            counts['layout'] += 1  # docstring on the def line, or code after it on its line
             continue
         rest = fn.body[1:]
         if is_trivial(rest):
-            stats.skipped['trivial'] += 1
+            counts['trivial'] += 1
             continue
-        n_body = fn.end_lineno - doc.end_lineno
-        if n_body > max_lines:
-            stats.skipped['tooLong'] += 1
+        if fn.end_lineno - doc.end_lineno > max_lines:
+            counts['tooLong'] += 1
             continue
         head = dedent(lines[fn.lineno - 1:doc.end_lineno], fn.lineno, prefix)
-        keep = string_continuation_lines(rest)
-        body = dedent(lines[doc.end_lineno:fn.end_lineno], doc.end_lineno + 1, prefix, keep)
+        body_lines = lines[doc.end_lineno:fn.end_lineno]
+        may_span = any('"""' in l or "'''" in l or l.endswith('\\') for l in body_lines)
+        keep = string_continuation_lines(rest, lines) if may_span else frozenset()
+        body = dedent(body_lines, doc.end_lineno + 1, prefix, keep)
         prompt = '\n'.join(head) + '\n'
         completion = '\n'.join(body) + '\n'
         if not parses(prompt + completion):
-            stats.skipped['layout'] += 1
+            counts['layout'] += 1
             continue
         key = hashlib.sha1((prompt + '\0' + completion).encode('utf-8', 'surrogatepass')).digest()
-        if key in seen:
-            stats.skipped['duplicate'] += 1
-            continue
-        seen.add(key)
-        stats.pairs += 1
-        yield {'prompt': prompt, 'completion': completion, 'source': f'{rel}:{fn.lineno}'}
+        out.append((key, {'prompt': prompt, 'completion': completion, 'source': f'{rel}:{fn.lineno}'}))
+    return out, counts
 
 
 def python_files(root, excludes, skip_hidden):
@@ -191,32 +213,59 @@ def python_files(root, excludes, skip_hidden):
 
 def folder_mode(args):
     root, out = args[0], args[1]
-    max_lines, excludes, skip_hidden = 60, set(DEFAULT_EXCLUDES), True
+    max_lines, excludes, skip_hidden, jobs = 60, set(DEFAULT_EXCLUDES), True, min(os.cpu_count() or 1, 8)
     i = 2
     while i < len(args):
         if args[i] == '--max-lines':
             max_lines = int(args[i + 1]); i += 2
         elif args[i] == '--exclude':
             excludes.add(args[i + 1]); i += 2
+        elif args[i] == '--jobs':
+            jobs = max(1, int(args[i + 1])); i += 2
         elif args[i] == '--no-default-excludes':
             excludes.difference_update(DEFAULT_EXCLUDES); skip_hidden = False; i += 1
         else:
             raise SystemExit(f'unknown option {args[i]}')
-    stats, seen = Stats(), set()
-    with open(out, 'w', encoding='utf-8', newline='\n') as w:
-        for rel, full in python_files(root, excludes, skip_hidden):
-            stats.files += 1
-            try:
-                text = read_source(full)
-                for rec in pairs_of_file(text, rel, max_lines, seen, stats):
-                    w.write(json.dumps(rec, ensure_ascii=False) + '\n')
-            except (SyntaxError, UnicodeDecodeError, LookupError, ValueError, OSError, RecursionError, MemoryError) as e:
-                reason = f'{type(e).__name__}: {e}'.splitlines()[0][:300]
-                stats.files_skipped.append({'path': rel, 'reason': reason})
-    summary = {
-        'pairs': stats.pairs, 'files': stats.files, 'filesSkipped': stats.files_skipped,
-        'functions': stats.functions, 'noDocstring': stats.no_docstring, 'skipped': stats.skipped,
-    }
+    if not os.path.isdir(root):
+        raise SystemExit(f'{root}: not a folder')
+    files = python_files(root, excludes, skip_hidden)
+    work = [(rel, full, max_lines) for rel, full in files]
+    summary = {'pairs': 0, 'files': len(files), 'filesSkipped': [], 'functions': 0, 'noDocstring': 0,
+               'skipped': {'trivial': 0, 'tooLong': 0, 'duplicate': 0, 'layout': 0}}
+    seen = set()
+    pool = multiprocessing.Pool(jobs) if jobs > 1 and len(work) > 1 else None
+    try:
+        results = pool.imap(candidates_of_file, work, chunksize=4) if pool else map(candidates_of_file, work)
+        part = out + '.part'
+        try:
+            w = open(part, 'w', encoding='utf-8', newline='\n')
+        except OSError as e:
+            raise SystemExit(f'{out}: cannot write ({e.strerror})')
+        try:
+            with w:
+                for rel, recs, counts, error in results:  # in sorted path order whatever the pool does
+                    if error:
+                        summary['filesSkipped'].append({'path': rel, 'reason': error})
+                    summary['functions'] += counts['functions']
+                    summary['noDocstring'] += counts['noDocstring']
+                    for k in ('trivial', 'tooLong', 'layout'):
+                        summary['skipped'][k] += counts[k]
+                    for key, rec in recs:
+                        if key in seen:
+                            summary['skipped']['duplicate'] += 1
+                            continue
+                        seen.add(key)
+                        summary['pairs'] += 1
+                        w.write(json.dumps(rec, ensure_ascii=False) + '\n')
+            os.replace(part, out)
+        except BaseException:
+            if os.path.exists(part):
+                os.unlink(part)
+            raise
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
     sys.stdout.write(json.dumps(summary) + '\n')
 
 
@@ -301,14 +350,17 @@ def split_function(code, name=None, doc=None, example=None):
         raise ValueError(f'no top-level function named {name!r}')
     fn = fns[-1]  # a later definition wins, as when the module runs
     start = fn.decorator_list[0].lineno if fn.decorator_list else fn.lineno
-    keep = string_continuation_lines(tree.body)
+    keep = string_continuation_lines(tree.body, lines)
     clean = [l if i + 1 in keep else l.rstrip() for i, l in enumerate(lines)]  # trailing blanks, outside strings
     # The rest of the module (imports, constants, helpers; in order) goes above the function.
-    others = clean[:start - 1] + [''] + clean[fn.end_lineno:]
-    while others and others[-1] == '':
-        others.pop()
-    while others and others[0] == '':
-        others.pop(0)
+    def trimmed(part):
+        while part and part[-1] == '':
+            part = part[:-1]
+        while part and part[0] == '':
+            part = part[1:]
+        return part
+    before, after = trimmed(clean[:start - 1]), trimmed(clean[fn.end_lineno:])
+    others = before + ['', ''] + after if before and after else before + after
     h_line, h_col = header_end(lines, fn)
     old_doc = docstring_node(fn)
     replace_doc = bool((doc and doc.strip()) or example)
@@ -345,14 +397,16 @@ def split_mode():
         try:
             name, prompt, completion = split_function(rec['code'], rec.get('name'), rec.get('doc'), rec.get('example'))
             out = {'id': rec.get('id'), 'name': name, 'prompt': prompt, 'completion': completion}
-        except (SyntaxError, ValueError) as e:
+        except Exception as e:  # one bad record never stops the others
             out = {'id': rec.get('id'), 'error': f'{type(e).__name__}: {e}'.splitlines()[0]}
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + '\n')
 
 
 def main(argv):
+    if sys.version_info < (3, 8):
+        sys.stderr.write('extract_functions.py needs Python 3.8 or newer\n')
+        return 2
     warnings.simplefilter('ignore')  # SyntaxWarning/DeprecationWarning from parsed code are not ours
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
     if len(argv) >= 3 and argv[0] == 'folder':
         folder_mode(argv[1:])
     elif argv[:1] == ['split']:
