@@ -15,7 +15,10 @@ const engine = {
   // Native or optional: loaded at run time from node_modules, never bundled.
   externals: { webgpu: 'commonjs webgpu', '@tensorflow/tfjs-node': 'commonjs @tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu': 'commonjs @tensorflow/tfjs-node-gpu' },
   plugins: [
-    new CopyPlugin({ patterns: [{ from: 'node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm', to: '[name][ext]' }] }),
+    new CopyPlugin({ patterns: [
+      { from: 'node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm', to: '[name][ext]' },
+      { from: 'engine/data/py/extract_functions.py', to: 'py/[name][ext]' },
+    ] }),
   ],
   node: { __dirname: false, __filename: false },
   devtool: 'source-map',

@@ -15,6 +15,7 @@ import { loadProgress } from './progress';
 import { registerPretrain } from './pretrain-command';
 import { registerTrain } from './train-command';
 import { registerSyntaxRate } from './syntax-rate-command';
+import { registerData } from './data-command';
 
 interface CommonOpts {
   model: string;
@@ -175,6 +176,7 @@ export function buildProgram(): Command {
   registerTrain(program, backendOption);
   registerPretrain(program, backendOption);
   registerSyntaxRate(program, backendOption);
+  registerData(program);
   return program;
 }
 

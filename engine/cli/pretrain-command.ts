@@ -55,18 +55,19 @@ async function run(f: PretrainFlags): Promise<void> {
   const progress = trainProgress('pretrain', !!f.quiet);
   const corpus = f.corpus ?? pythonStdlib();
   const out = path.resolve(f.out);
+  const trainOptions = {
+    lr: parseNumber('--lr', f.lr, 0), weightDecay: parseNumber('--weight-decay', f.weightDecay, 0), beta1: 0.9, beta2: 0.95, adamEps: 1e-8,
+    warmupSteps: int('--warmup', f.warmup, 0), schedule: f.schedule, epochs: parseNumber('--epochs', f.epochs, 0),
+    maxSteps: f.maxSteps === undefined ? undefined : int('--max-steps', f.maxSteps), microBatchSize: int('--batch-size', f.batchSize),
+    gradAccum: int('--grad-accum', f.gradAccum), maxGradNorm: 1, dropout: 0, seed: int('--seed', f.seed, 0),
+    checkpointEvery: int('--checkpoint-every', f.checkpointEvery, 0), padId: 0,
+  };
   const result = await pretrain({
     corpus, out, arch, seqLen: int('--seq-len', f.seqLen, 8), heldOut: parseNumber('--held-out', f.heldOut, 0, 0.5), dtype: f.dtype, log,
-    train: {
-      lr: parseNumber('--lr', f.lr, 0), weightDecay: parseNumber('--weight-decay', f.weightDecay, 0), beta1: 0.9, beta2: 0.95, adamEps: 1e-8,
-      warmupSteps: int('--warmup', f.warmup, 0), schedule: f.schedule, epochs: parseNumber('--epochs', f.epochs, 0),
-      maxSteps: f.maxSteps === undefined ? undefined : int('--max-steps', f.maxSteps), microBatchSize: int('--batch-size', f.batchSize),
-      gradAccum: int('--grad-accum', f.gradAccum), maxGradNorm: 1, dropout: 0, seed: int('--seed', f.seed, 0),
-      checkpointEvery: int('--checkpoint-every', f.checkpointEvery, 0), padId: 0,
-    },
+    train: trainOptions,
   }, { dir: path.join(out, 'run'), resume: !!f.resume, onEvent: progress.onEvent, isCancelled: cancelOnSignals(log) });
   progress.stop();
-  const summary = { ...result, corpus, arch, seqLen: Number(f.seqLen), finishedAt: new Date().toISOString() };
+  const summary = { ...result, corpus, arch, seqLen: Number(f.seqLen), train: trainOptions, backend: f.backend, finishedAt: new Date().toISOString() };
   fs.writeFileSync(path.join(out, 'pretrain_summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   log(result.cancelled ? `stopped at step ${result.steps}; resume with --resume` : `done: ${result.steps} steps, ${result.tokensSeen} tokens, held-out loss ${result.heldOutLoss.toFixed(4)}`);
 }
