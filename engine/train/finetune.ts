@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Adapter, makeTrainable } from '../model/adapter-weights';
 import { lambdaOf } from '../model/llama';
 import { LoadedModel } from '../model/load';
-import { Batch, maskedCrossEntropy } from './loss';
+import { Batch, maskedCrossEntropy, meanTargetLoss } from './loss';
 import { Trainable } from './trainer';
 
 export function adapterTrainable(m: LoadedModel, adapter: Adapter): Trainable {
@@ -24,14 +24,7 @@ export function adapterTrainable(m: LoadedModel, adapter: Adapter): Trainable {
   };
 }
 
-/** Mean loss over target tokens of `data` (no dropout), in micro-batches. */
-export async function evaluateLoss(m: LoadedModel, adapter: Adapter | undefined, batches: Batch[]): Promise<number> {
-  let sum = 0, count = 0;
-  for (const b of batches) {
-    const l = tf.tidy(() => maskedCrossEntropy(m.model.forward(b.ids, adapter), b, 1));
-    sum += (await l.data())[0];
-    count += b.targetCount;
-    l.dispose();
-  }
-  return sum / Math.max(1, count);
+/** Mean held-out loss of the model with the adapter (no dropout). */
+export function evaluateLoss(m: LoadedModel, adapter: Adapter | undefined, batches: Batch[]): Promise<number> {
+  return meanTargetLoss((ids) => m.model.forward(ids, adapter), batches);
 }

@@ -58,3 +58,15 @@ export function maskedCrossEntropy(logits: tf.Tensor, batch: Batch, normaliser: 
   });
   return ce(logits) as tf.Scalar;
 }
+
+/** Mean loss over the target tokens of `batches` (no dropout): held-out evaluation. */
+export async function meanTargetLoss(forward: (ids: number[][]) => tf.Tensor, batches: Batch[]): Promise<number> {
+  let sum = 0, count = 0;
+  for (const b of batches) {
+    const l = tf.tidy(() => maskedCrossEntropy(forward(b.ids), b, 1));
+    sum += (await l.data())[0];
+    count += b.targetCount;
+    l.dispose();
+  }
+  return sum / Math.max(1, count);
+}

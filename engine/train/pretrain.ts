@@ -17,7 +17,7 @@ import { BaseWeights, LayerWeights } from '../model/weights';
 import { saveTokenizer, trainByteLevelBpe } from '../tokenizer-train/bpe';
 import { Rng } from '../util/rng';
 import { Param } from './adamw';
-import { Batch, makeBatch, maskedCrossEntropy, Sequence } from './loss';
+import { makeBatch, maskedCrossEntropy, meanTargetLoss, Sequence } from './loss';
 import { train, TrainOptions, TrainRun, TrainResult } from './trainer';
 
 export interface Architecture {
@@ -196,22 +196,11 @@ export async function pretrain(o: PretrainOptions, run: TrainRun): Promise<Pretr
       tf.tidy(() => maskedCrossEntropy(model.forward(batch.ids, undefined, { training: { ...pass, trainEmbeddings: true } }), batch, normaliser)),
   }, trainSeqs, { ...o.train, padId: pad }, run);
 
-  const heldOutLoss = await meanLoss(model, heldSeqs.slice(0, 64).map((s) => makeBatch([s], pad)));
+  const heldOutLoss = await meanTargetLoss((ids) => model.forward(ids, undefined), heldSeqs.slice(0, 64).map((s) => makeBatch([s], pad)));
   if (!result.cancelled) {
     saveModelFolder(o.out, configJson, named, o.dtype);
     o.log(`saved ${o.out} (held-out loss ${heldOutLoss.toFixed(4)})`);
   }
   const tokensSeen = result.steps * o.train.microBatchSize * o.train.gradAccum * o.seqLen;
   return { ...result, heldOutLoss, tokensSeen, trainTokens: trainSeqs.length * o.seqLen, heldOutTokens: heldSeqs.length * o.seqLen, parameters };
-}
-
-async function meanLoss(model: LlamaModel, batches: Batch[]): Promise<number> {
-  let sum = 0, n = 0;
-  for (const b of batches) {
-    const l = tf.tidy(() => maskedCrossEntropy(model.forward(b.ids, undefined), b, 1));
-    sum += (await l.data())[0];
-    n += b.targetCount;
-    l.dispose();
-  }
-  return sum / Math.max(1, n);
 }
