@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendInfo, initBackend, releaseWebgpu } from '../../engine/backend';
 import { Adapter, loadAdapter } from '../../engine/model/adapter-weights';
 import { loadModel } from '../../engine/model/load';
-import { LayerMaps, LlamaModel } from '../../engine/model/llama';
+import { CaptureRequest, LayerMaps, LlamaModel } from '../../engine/model/llama';
 import { benchIds, ChildRequest, ChildResult, KernelStat, Measurement, peakRssMb, ProfileResult, timing } from './common';
 
 function log(line: string): void {
@@ -22,16 +22,34 @@ const req = JSON.parse(fs.readFileSync(process.argv[2], 'utf8')) as ChildRequest
 const started = performance.now();
 const result: ChildResult = { modelKey: req.modelKey, backend: req.backend, status: 'ok', peak_rss_mb: 0, measurements: [], profiles: [], wall_s: 0 };
 
-function finish(): never {
+/** Writes the result so far (also after every measurement: a killed child still leaves its figures). */
+function save(): void {
   result.peak_rss_mb = peakRssMb();
   result.wall_s = (performance.now() - started) / 1000;
   fs.writeFileSync(req.resultFile, JSON.stringify(result, null, 2));
+}
+
+function finish(): never {
+  save();
   if (req.backend === 'webgpu') releaseWebgpu();
   process.exit(0);
 }
 
 function oneLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+}
+
+/**
+ * A forward with attention capture: `model.forwardCapture(ids, adapter, capture)` (asynchronous, one
+ * layer's maps alive at a time), or, in engines before it existed, `forward(ids, adapter, { capture })`.
+ */
+function forwardWithCapture(model: LlamaModel, ids: number[][], adapter: Adapter | undefined, capture: CaptureRequest): Promise<tf.Tensor> {
+  const m = model as unknown as {
+    forwardCapture?: (ids: number[][], adapter: Adapter | undefined, capture: CaptureRequest) => Promise<tf.Tensor>;
+    forward: (ids: number[][], adapter: Adapter | undefined, opts: { capture: CaptureRequest }) => tf.Tensor;
+  };
+  if (typeof m.forwardCapture === 'function') return m.forwardCapture(ids, adapter, capture);
+  return Promise.resolve(m.forward(ids, adapter, { capture }));
 }
 
 /** Waits for the forward's work to finish on any backend (webgpu is asynchronous) by reading 1 logit. */
@@ -43,15 +61,19 @@ async function settle(logits: tf.Tensor): Promise<void> {
   logits.dispose();
 }
 
-async function timeRuns(n: number, warmup: number, run: () => Promise<void>): Promise<number[]> {
+/** Wall and CPU milliseconds of `n` runs after `warmup` untimed ones. */
+async function timeRuns(n: number, warmup: number, run: () => Promise<void>): Promise<{ wall: number[]; cpu: number[] }> {
   for (let i = 0; i < warmup; i++) await run();
-  const out: number[] = [];
+  const wall: number[] = [], cpu: number[] = [];
   for (let i = 0; i < n; i++) {
+    const c = process.cpuUsage();
     const t = performance.now();
     await run();
-    out.push(performance.now() - t);
+    wall.push(performance.now() - t);
+    const d = process.cpuUsage(c);
+    cpu.push((d.user + d.system) / 1000);
   }
-  return out;
+  return { wall, cpu };
 }
 
 async function measure(model: LlamaModel, adapter: Adapter | undefined, variant: 'base' | 'difflora', T: number): Promise<Measurement> {
@@ -65,7 +87,7 @@ async function measure(model: LlamaModel, adapter: Adapter | undefined, variant:
   let mapsBytes = 0, layers = 0;
   const cap = await timeRuns(runs, req.warmup, async () => {
     const kept: LayerMaps[] = []; // kept until the forward is done, like output_attentions
-    const logits = model.forward(ids, adapter, { capture: { onMaps: (m) => kept.push(m) } });
+    const logits = await forwardWithCapture(model, ids, adapter, { onMaps: (m) => kept.push(m) });
     await settle(logits);
     layers = kept.length;
     mapsBytes = kept.reduce((s, m) => s + m.positive.byteLength + (m.negative?.byteLength ?? 0) + (m.differential?.byteLength ?? 0), 0);
@@ -75,10 +97,10 @@ async function measure(model: LlamaModel, adapter: Adapter | undefined, variant:
     log(`WARNING: capture returned ${layers} layers / ${mapsBytes} bytes, expected ${c.numLayers} / ${expected}`);
   }
   const leaked = tf.memory().numTensors - tensorsBefore;
-  const f = timing(fwd), k = timing(cap);
+  const f = timing(fwd.wall, fwd.cpu), k = timing(cap.wall, cap.cpu);
   log(
     `${variant} T=${T}: forward ${f.median_ms.toFixed(1)} ms (${((T / f.median_ms) * 1000).toFixed(0)} tok/s), ` +
-      `capture ${k.median_ms.toFixed(1)} ms, medians of ${runs}${leaked ? `, LEAK ${leaked} tensors` : ''}`,
+      `capture ${k.median_ms.toFixed(1)} ms, medians of ${runs}, cpu/wall ${f.cpu_share.toFixed(2)}${leaked ? `, LEAK ${leaked} tensors` : ''}`,
   );
   return {
     variant, T,
@@ -96,7 +118,7 @@ async function profile(model: LlamaModel, adapter: Adapter | undefined, variant:
   const ids = [benchIds(T, model.config.vocabSize)];
   const t = performance.now();
   const info = await tf.profile(async () => {
-    const logits = model.forward(ids, adapter, mode === 'capture' ? { capture: { onMaps: () => undefined } } : {});
+    const logits = mode === 'capture' ? await forwardWithCapture(model, ids, adapter, { onMaps: () => undefined }) : model.forward(ids, adapter);
     await settle(logits);
   });
   const wall = performance.now() - t;
@@ -135,6 +157,15 @@ async function main(): Promise<void> {
     finish();
   }
   log(`backend ${info.detail}`);
+  let lengths = req.lengths;
+  if (info.softwareAdapter) {
+    const { maxT, runs } = req.softwareAdapterLimits;
+    lengths = lengths.filter((T) => T <= maxT);
+    if (lengths.length === 0) lengths = [Math.min(...req.lengths)];
+    for (const T of lengths) req.runs[T] = Math.min(req.runs[T] ?? runs, runs);
+    req.profileT = 0;
+    log(`software adapter: only T=${lengths.join(',')} with ${runs} run(s) each`);
+  }
 
   const t0 = performance.now();
   let model: LlamaModel;
@@ -163,7 +194,10 @@ async function main(): Promise<void> {
     const variants: ['base' | 'difflora', Adapter | undefined][] = [['base', undefined]];
     if (adapter) variants.push(['difflora', adapter]);
     for (const [variant, a] of variants) {
-      for (const T of req.lengths) result.measurements.push(await measure(model, a, variant, T));
+      for (const T of lengths) {
+        result.measurements.push(await measure(model, a, variant, T));
+        save();
+      }
     }
     if (req.profileT > 0) {
       for (const [variant, a] of variants) {

@@ -22,6 +22,8 @@ export interface ChildRequest {
   profileT: number;
   /** Skip the model when the backend turns out to be a software GPU adapter (SwiftShader). */
   skipOnSoftwareAdapter: boolean;
+  /** On a software GPU adapter (~100x slower than wasm): only lengths up to maxT, `runs` runs each. */
+  softwareAdapterLimits: { maxT: number; runs: number };
   resultFile: string;
 }
 
@@ -30,6 +32,10 @@ export interface Timing {
   median_ms: number;
   min_ms: number;
   all_ms: number[];
+  /** Median CPU time (user + system, all threads of the process) per run. */
+  cpu_median_ms: number;
+  /** Median of cpu/wall per run: well below 1 for a one-thread backend means the machine was busy. */
+  cpu_share: number;
 }
 
 export interface Measurement {
@@ -86,8 +92,11 @@ export function median(xs: number[]): number {
   return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-export function timing(all: number[]): Timing {
-  return { runs: all.length, median_ms: median(all), min_ms: Math.min(...all), all_ms: all.map((x) => Math.round(x * 100) / 100) };
+export function timing(all: number[], cpu: number[]): Timing {
+  return {
+    runs: all.length, median_ms: median(all), min_ms: Math.min(...all), all_ms: all.map((x) => Math.round(x * 100) / 100),
+    cpu_median_ms: median(cpu), cpu_share: median(all.map((w, i) => cpu[i] / w)),
+  };
 }
 
 /** Peak resident set size of this process so far, in MB (maxRSS is in KiB). */

@@ -3,18 +3,22 @@
 the authors' format), on the same safetensors, timed on the CPU.
 
   /usr/bin/python3 torch_peer.py --model DIR [--adapter DIR] --lengths 128,512 --runs 128:5,512:3
-                                 --threads 1,2 [--select full|probe] --out RESULT.json
+                                 --threads 1:1,1:2,2:2 [--select full|probe] --out RESULT.json
 
 Needs Debian's python3-torch (run with /usr/bin/python3) and libopenblas0-pthread.
-For every length T and thread count it times, after one warm-up:
+Thread settings are "torch:blas": torch.set_num_threads(torch) and, since Debian's torch does not pass
+its thread count on to OpenBLAS (which otherwise runs one thread per core on its own), OpenBLAS's
+openblas_set_num_threads(blas); "1:1" is a truly single-threaded peer, like tfjs-wasm in Node.
+For every length T and thread setting it times, after one warm-up:
   forward  logits for all T positions, attention maps discarded (eager attention: torch 1.13 has no SDPA);
   capture  the same forward keeping every layer's maps (positive, and for DiffLoRA negative and
            differential), as HF's output_attentions does.
 --select full: every run at every thread count. --select probe: one warm-up and one timed run per
-thread count, then the remaining runs only at the faster count (for slow, large models).
-The reported figure per (T, mode) is the median at the faster thread count.
+thread setting, then the remaining runs only at the fastest one (for slow, large models).
+The reported figure per (T, mode) is the median at the fastest thread setting.
 """
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -256,19 +260,45 @@ def forward(m, dl, ids, keep):
 
 # ----------------------------------------------------------------------------- timing
 
+def blas_threads_setter():
+    """openblas_set_num_threads of the BLAS torch uses, or None when it is not OpenBLAS."""
+    for name in ("libblas.so.3", "libopenblas.so.0"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        if hasattr(lib, "openblas_set_num_threads"):
+            return lib.openblas_set_num_threads
+    return None
+
+
+def parse_threads(spec):
+    out = []
+    for part in spec.split(","):
+        if part.strip():
+            t, _, b = part.partition(":")
+            out.append((int(t), int(b or t)))
+    return out
+
+
+def thread_label(t, b):
+    return f"t{t}b{b}"
+
+
 def bench_ids(T, vocab):
     """The same ids as the TypeScript side (test/bench/common.ts benchIds)."""
     return [(i * 7919 + 13) % vocab for i in range(T)]
 
 
 def time_once(m, dl, ids, capture):
-    t0 = time.perf_counter()
+    """(wall ms, process CPU ms) of one forward."""
+    c0, t0 = time.process_time(), time.perf_counter()
     keep = [] if capture else None
     logits = forward(m, dl, ids, keep)
     float(logits[-1, 0])  # everything is synchronous on the CPU; touch the result anyway
-    dt = (time.perf_counter() - t0) * 1000
+    dt, dc = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
     del logits, keep
-    return dt
+    return dt, dc
 
 
 def parse_runs(spec, lengths, default):
@@ -286,7 +316,7 @@ def main(argv=None):
     ap.add_argument("--adapter", default=None)
     ap.add_argument("--lengths", default="128,512")
     ap.add_argument("--runs", default="", help="T:N,... runs per length (default 5)")
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--threads", default="1:1,1:2,2:2", help="torch:blas thread settings")
     ap.add_argument("--select", choices=("full", "probe"), default="full")
     ap.add_argument("--modes", default="forward,capture")
     ap.add_argument("--out", required=True)
@@ -294,7 +324,10 @@ def main(argv=None):
 
     lengths = [int(x) for x in a.lengths.split(",") if x]
     runs = parse_runs(a.runs, lengths, 5)
-    threads = [int(x) for x in a.threads.split(",") if x]
+    threads = parse_threads(a.threads)
+    set_blas = blas_threads_setter()
+    if set_blas is None:
+        log("BLAS is not OpenBLAS (or not found): the blas part of --threads is ignored")
     modes = [x for x in a.modes.split(",") if x]
 
     torch.set_grad_enabled(False)
@@ -310,24 +343,35 @@ def main(argv=None):
             ids = torch.tensor(bench_ids(T, m.cfg["vocab_size"]), dtype=torch.long)
             for mode in modes:
                 capture = mode == "capture"
-                per_thread = {}
+                per_thread, cpu = {}, {}
+
+                def use(setting):
+                    torch.set_num_threads(setting[0])
+                    if set_blas is not None:
+                        set_blas(setting[1])
                 for n in threads:
-                    torch.set_num_threads(n)
+                    use(n)
                     time_once(m, dl, ids, capture)  # warm-up
                     k = runs[T] if a.select == "full" else 1
-                    per_thread[n] = [time_once(m, dl, ids, capture) for _ in range(k)]
+                    got = [time_once(m, dl, ids, capture) for _ in range(k)]
+                    per_thread[n], cpu[n] = [w for w, _ in got], [c for _, c in got]
                 best = min(per_thread, key=lambda n: statistics.median(per_thread[n]))
                 if a.select == "probe" and runs[T] > 1:
-                    torch.set_num_threads(best)
-                    per_thread[best] += [time_once(m, dl, ids, capture) for _ in range(runs[T] - 1)]
+                    use(best)
+                    got = [time_once(m, dl, ids, capture) for _ in range(runs[T] - 1)]
+                    per_thread[best] += [w for w, _ in got]
+                    cpu[best] += [c for _, c in got]
                 med = statistics.median(per_thread[best])
                 results.append({
-                    "T": T, "mode": mode, "threads": best, "runs": len(per_thread[best]), "median_ms": med,
+                    "T": T, "mode": mode, "threads": best[0], "blas_threads": best[1], "setting": thread_label(*best),
+                    "runs": len(per_thread[best]), "median_ms": med,
                     "tokens_per_s": T / (med / 1000),
-                    "per_thread_ms": {str(n): v for n, v in per_thread.items()},
+                    "cpu_median_ms": statistics.median(cpu[best]),
+                    "cpu_share": statistics.median(c / w for c, w in zip(cpu[best], per_thread[best])),
+                    "per_thread_ms": {thread_label(*n): v for n, v in per_thread.items()},
                 })
-                log(f"T={T} {mode}: {med:.1f} ms median of {len(per_thread[best])} at {best} thread(s) "
-                    f"({', '.join(f'{n}t: {statistics.median(v):.1f} ms' for n, v in per_thread.items())})")
+                log(f"T={T} {mode}: {med:.1f} ms median of {len(per_thread[best])} at {thread_label(*best)} "
+                    f"({', '.join(f'{thread_label(*n)}: {statistics.median(v):.1f} ms' for n, v in per_thread.items())})")
 
     out = {
         "torch_version": torch.__version__,
