@@ -82,10 +82,11 @@ async function measure(model: LlamaModel, adapter: Adapter | undefined, variant:
   const runs = req.runs[T] ?? 3;
   const tensorsBefore = tf.memory().numTensors;
 
-  const fwd = await timeRuns(runs, req.warmup, async () => settle(model.forward(ids, adapter)));
+  const warmup = req.warmup[T] ?? 1;
+  const fwd = await timeRuns(runs, warmup, async () => settle(model.forward(ids, adapter)));
 
   let mapsBytes = 0, layers = 0;
-  const cap = await timeRuns(runs, req.warmup, async () => {
+  const cap = await timeRuns(runs, warmup, async () => {
     const kept: LayerMaps[] = []; // kept until the forward is done, like output_attentions
     const logits = await forwardWithCapture(model, ids, adapter, { onMaps: (m) => kept.push(m) });
     await settle(logits);

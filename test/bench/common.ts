@@ -15,9 +15,9 @@ export interface ChildRequest {
   adapterDir?: string;
   backend: BenchBackend;
   lengths: number[];
-  /** Timed runs per length (after `warmup` untimed runs). */
+  /** Timed runs per length, after warmup[T] untimed runs. No lengths: load only. */
   runs: Record<number, number>;
-  warmup: number;
+  warmup: Record<number, number>;
   /** Profile one forward by kernel at this length (0 = no profile). */
   profileT: number;
   /** Skip the model when the backend turns out to be a software GPU adapter (SwiftShader). */

@@ -82,7 +82,11 @@ interface ModelSpec {
   ready: () => boolean;
   /** Backends this model is never run on, with the reason shown in the table. */
   skip: Partial<Record<BenchBackend, string>>;
+  /** Backends on which only the load (time, RSS) is measured, with the reason. */
+  loadOnly: Partial<Record<BenchBackend, string>>;
   runs: (T: number, backend: BenchBackend | 'torch', quick: boolean) => number;
+  /** Untimed warm-up runs before the timed ones at length T. */
+  warmup: (T: number, backend: BenchBackend, lengths: number[]) => number;
   /** The child skips it on a software (SwiftShader) GPU adapter. */
   tooBigForSoftwareGpu: boolean;
 }
@@ -170,7 +174,10 @@ const MODELS: Record<string, ModelSpec> = {
       run(PY, [MAKE_CKPT, 'difflora', '--base', SMALL_DIR, '--out', SMALL_DIFF_DIR, '--seed', '2', '--r', '8', '--alpha', '16', '--lambda', '0.1'], 'make_checkpoint.py difflora');
     },
     skip: {},
-    runs: (_T, backend, quick) => (quick ? 3 : backend === 'cpu' ? 3 : 5),
+    loadOnly: {},
+    // The pure-JS backend needs ~10 s (128 tokens) to ~45 s (512) per forward of this model.
+    runs: (T, backend, quick) => (quick ? 3 : backend === 'cpu' ? (T <= 128 ? 3 : 1) : 5),
+    warmup: (T, backend, lengths) => (backend === 'cpu' && T !== Math.min(...lengths) ? 0 : 1),
     tooBigForSoftwareGpu: false,
   },
   '1b': {
@@ -184,8 +191,10 @@ const MODELS: Record<string, ModelSpec> = {
       fs.writeFileSync(cfgFile, JSON.stringify(LLAMA_1B_CONFIG, null, 2) + '\n');
       run(PY, [path.join(BENCH_SRC, 'make_big_checkpoint.py'), '--config', cfgFile, '--out', LLAMA_1B_DIR, '--seed', '0', '--dtype', 'BF16'], 'make_big_checkpoint.py');
     },
-    skip: { cpu: 'not run: the pure-JS backend would take many minutes per forward' },
+    skip: {},
+    loadOnly: { cpu: 'load only: a forward on the pure-JS backend would take many minutes' },
     runs: (T, _backend, quick) => (quick ? 1 : T <= 128 ? 3 : 2),
+    warmup: () => 1,
     tooBigForSoftwareGpu: true,
   },
 };
@@ -247,9 +256,9 @@ function runChild(spec: ModelSpec, backend: BenchBackend, opts: Options, tmp: st
     modelDir: spec.dir,
     adapterDir: spec.adapterDir,
     backend,
-    lengths: opts.lengths,
+    lengths: spec.loadOnly[backend] ? [] : opts.lengths,
     runs: Object.fromEntries(opts.lengths.map((T) => [T, opts.runs ?? spec.runs(T, backend, opts.quick)])),
-    warmup: 1,
+    warmup: Object.fromEntries(opts.lengths.map((T) => [T, spec.warmup(T, backend, opts.lengths)])),
     profileT,
     skipOnSoftwareAdapter: spec.tooBigForSoftwareGpu,
     softwareAdapterLimits: { maxT: 128, runs: 1 },
@@ -379,6 +388,12 @@ async function main(): Promise<void> {
         notes.push(`${s.label} / ${c.backend}: ${label}: ${c.message ?? ''}`);
         if (c.status !== 'error' || c.measurements.length === 0) continue;
       }
+      const loadOnly = s.loadOnly[c.backend];
+      if (c.status === 'ok' && loadOnly) {
+        rows.push([s.label, '-', c.backend, '-', 'LOAD ONLY', '', '', '', '', '', '', '', fmt(c.load_s, 2), fmt(c.peak_rss_mb)]);
+        notes.push(`${s.label} / ${c.backend}: ${loadOnly}`);
+        continue;
+      }
       for (const m of c.measurements as Measurement[]) {
         const tf = torchRow(torch, s.key, m.variant, m.T, 'forward');
         const tc = torchRow(torch, s.key, m.variant, m.T, 'capture');
@@ -413,7 +428,7 @@ async function main(): Promise<void> {
   console.log('cpu/wall = median CPU time / wall time of the forward runs (1.00 = one core fully busy).');
   console.log(`torch = PyTorch ${torch.find((t) => t.result)?.result?.torch_version ?? '?'} on the CPU (OpenBLAS), eager attention, the fastest of ` +
     'torch/OpenBLAS threads t1b1 (one thread, like wasm), t1b2, t2b2 (forward/capture setting in the torch rows);');
-  console.log('runs = timed runs per median, after 1 warm-up.\n');
+  console.log('runs = timed runs per median, after 1 warm-up (cpu backend: warm-up only at the first length).\n');
   console.log(table(header, rows, right));
   if (busy) {
     notes.unshift('* cpu/wall below 0.85 for a one-thread process: it waited for a core, the machine was busy with other work ' +

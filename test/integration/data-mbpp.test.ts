@@ -6,14 +6,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { InputError } from '../../engine/errors';
 import { convertMbpp, MbppProblem, mbppToJsonl, readMbpp } from '../../engine/data/mbpp';
-import { ROOT, tempDir } from '../helpers/reference';
+import { tempDir } from '../helpers/reference';
+import { sharedDataFile } from '../helpers/shared-data';
 
-/** The shared data sits beside the project (../shared); DIFFLORA_SHARED overrides. Never copied in. */
-function mbppFile(): string | undefined {
-  const roots = [process.env.DIFFLORA_SHARED, path.join(ROOT, '..', 'shared'), '/work/shared'].filter((p): p is string => !!p);
-  return roots.map((r) => path.join(r, 'data', 'mbpp', 'mbpp.jsonl')).find((f) => fs.existsSync(f));
-}
-const MBPP = mbppFile();
+const MBPP = sharedDataFile('mbpp', 'mbpp.jsonl');
 const skip = MBPP ? false : 'mbpp.jsonl not found beside the project (../shared/data/mbpp) nor in $DIFFLORA_SHARED';
 
 interface Out { prompt: string; completion: string; task_id: number }
