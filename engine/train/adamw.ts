@@ -21,8 +21,9 @@ export class AdamW {
   readonly v: tf.Variable[];
 
   constructor(readonly params: Param[], readonly opts: AdamWOptions) {
-    this.m = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
-    this.v = params.map((p) => tf.variable(tf.zerosLike(p.variable), false));
+    const zeros = (p: Param) => tf.tidy(() => tf.variable(tf.zerosLike(p.variable), false));
+    this.m = params.map(zeros);
+    this.v = params.map(zeros);
   }
 
   /** One update with gradients in `params` order. */
