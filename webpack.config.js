@@ -1,7 +1,8 @@
-// Bundles: the engine CLI/process (node). The extension (node, `vscode` external) and the webview (web)
-// join here as they are built.
+// Bundles: the engine CLI/process (node) and the attention webview (web). The extension (node, `vscode`
+// external) joins here as it is built.
 const path = require('path');
 const CopyPlugin = require('copy-webpack-plugin');
+const webpack = require('webpack');
 
 const tsRule = { test: /\.ts$/, loader: 'ts-loader', exclude: /node_modules/, options: { configFile: 'tsconfig.json', transpileOnly: true } };
 
@@ -28,4 +29,25 @@ const engine = {
   stats: 'errors-warnings',
 };
 
-module.exports = [engine];
+// The attention webview (browser): D3 + canvas, no Node and no `vscode`. Its CSS is copied next to it
+// (a VS Code panel links it; the self-contained report inlines both).
+const webview = {
+  name: 'webview',
+  target: 'web',
+  entry: { attention: './webview/main.ts' },
+  output: { path: path.resolve(__dirname, 'dist', 'webview'), filename: '[name].js' },
+  resolve: { extensions: ['.ts', '.js'] },
+  module: { rules: [{ ...tsRule, options: { configFile: path.resolve(__dirname, 'webview', 'tsconfig.json'), transpileOnly: true } }] },
+  plugins: [
+    new CopyPlugin({ patterns: [{ from: 'media/attention.css', to: 'attention.css' }] }),
+    // No eval in any mode (strict CSP): a separate source map file, for the script only.
+    new webpack.SourceMapDevToolPlugin({ filename: '[file].map', test: /\.js$/ }),
+  ],
+  devtool: false,
+  // ASCII-only output: the bundle reads the same whatever charset a host serves it with.
+  optimization: { minimizeOptions: { javascript: { compress: { passes: 2 }, format: { ascii_only: true } } } },
+  performance: { hints: false },
+  stats: 'errors-warnings',
+};
+
+module.exports = [engine, webview];

@@ -1,0 +1,98 @@
+/**
+ * Entry point of the attention webview bundle (dist/webview/attention.js). Browser only: no Node, no
+ * `vscode` import. Three ways in:
+ * - a self-contained report: the page holds <script type="application/json" id="difflora-data">;
+ * - a VS Code webview: acquireVsCodeApi() exists; maps arrive as AttentionHostMessage messages;
+ * - any other page: an empty panel; drive it through window.DiffLoRALens.panel.
+ * The API is also exposed as window.DiffLoRALens.
+ */
+import { MAP_KINDS, unpackLayerMaps, type AttentionHostMessage, type AttentionViewMessage } from '../protocol/attention';
+import { base64ToFloat32, deserializeModels, float32ToBase64, serializeModels, type SerializedAttention } from './codec';
+import { formatValue, makeScale } from './colors';
+import { AttentionPanel, type ExportEvent, type PanelOptions } from './panel';
+
+export { AttentionPanel, MAP_KINDS, base64ToFloat32, deserializeModels, float32ToBase64, formatValue, makeScale, serializeModels, unpackLayerMaps };
+
+interface VsCodeApi { postMessage(m: AttentionViewMessage): void }
+declare const acquireVsCodeApi: undefined | (() => VsCodeApi);
+
+export function createPanel(host: HTMLElement, opts?: PanelOptions): AttentionPanel {
+  return new AttentionPanel(host, opts);
+}
+
+async function blobToBase64(b: Blob): Promise<string> {
+  const bytes = new Uint8Array(await b.arrayBuffer());
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000) as unknown as number[]);
+  return btoa(s);
+}
+
+function boot(): AttentionPanel {
+  const host = document.getElementById('difflora-root') ?? document.body;
+  const dataEl = document.getElementById('difflora-data');
+  if (dataEl) {
+    const data = JSON.parse(dataEl.textContent ?? '{}') as SerializedAttention;
+    const panel = new AttentionPanel(host, { title: data.title });
+    for (const m of deserializeModels(data)) panel.addModel(m);
+    return panel;
+  }
+  const vscode = typeof acquireVsCodeApi === 'function' ? acquireVsCodeApi() : undefined;
+  if (!vscode) return new AttentionPanel(host);
+  const make = (title?: string) => new AttentionPanel(host, {
+    title,
+    onExport: async (e: ExportEvent) => {
+      const data = e.format === 'png' ? await blobToBase64(e.blob) : await e.blob.text();
+      vscode.postMessage({ type: 'attention.export', format: e.format, filename: e.filename, data });
+      return true;
+    },
+    onSelect: (s) => vscode.postMessage({ type: 'attention.select', ...s }),
+  });
+  let panel = make();
+  window.addEventListener('message', (ev: MessageEvent<AttentionHostMessage>) => {
+    const m = ev.data;
+    if (!m || typeof m !== 'object') return;
+    switch (m.type) {
+      case 'attention.reset': {
+        panel.destroy();
+        panel = make(m.title);
+        api.panel = panel;
+        break;
+      }
+      case 'attention.model': panel.addModel(m.model); break;
+      case 'attention.layer': panel.addLayer(m.model, m.layer); break;
+      case 'attention.done': break;
+    }
+  });
+  vscode.postMessage({ type: 'attention.ready' });
+  return panel;
+}
+
+const api: {
+  panel?: AttentionPanel;
+  AttentionPanel: typeof AttentionPanel;
+  createPanel: typeof createPanel;
+  deserializeModels: typeof deserializeModels;
+  serializeModels: typeof serializeModels;
+  float32ToBase64: typeof float32ToBase64;
+  base64ToFloat32: typeof base64ToFloat32;
+  unpackLayerMaps: typeof unpackLayerMaps;
+  makeScale: typeof makeScale;
+  formatValue: typeof formatValue;
+} = { AttentionPanel, createPanel, deserializeModels, serializeModels, float32ToBase64, base64ToFloat32, unpackLayerMaps, makeScale, formatValue };
+
+(window as unknown as { DiffLoRALens: typeof api }).DiffLoRALens = api;
+
+function start(): void {
+  try {
+    api.panel = boot();
+  } catch (e) {
+    const p = document.createElement('pre');
+    p.className = 'dl-fatal';
+    p.textContent = `DiffLoRA Lens could not start: ${(e as Error).stack ?? e}`;
+    document.body.appendChild(p);
+    throw e;
+  }
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
+else start();

@@ -1,0 +1,839 @@
+/**
+ * The attention panel: toolbar, layer x head overview, large heatmap of the chosen head with its legend,
+ * token lines for short spans, per-head metric charts. Layers stream in through addLayer(); every view
+ * redraws at most once per animation frame.
+ */
+import * as d3 from 'd3';
+import { MAP_KINDS, type LayerMaps, type MapKind, type ModelAttention } from '../protocol/attention';
+import { MetricChart, type Series } from './charts';
+import { serializeModels } from './codec';
+import { formatValue, makeScale, readTheme, type ColorScale, type Gamma, type Theme } from './colors';
+import { downloadBlob, el, frameThrottle } from './dom';
+import { Heatmap } from './heatmap';
+import { Legend } from './legend';
+import { TokenLines } from './lines';
+import { Overview, type OverviewScale } from './overview';
+import { KIND_LABEL, KIND_SHORT, differenceSource, modelSource, operandLabel, type Mode, type ViewSource } from './source';
+import { DifferenceStore, Jobs, ModelStore, operandKey, robustRange, type Operand } from './store';
+
+/** Colour range: per head (robust: 99.5th percentile), per head min-max, or one range for all heads. */
+export type RangeMode = 'head' | 'head-max' | 'shared';
+export type MetricMaps = 'effective' | 'positive';
+
+export interface PanelState {
+  model: number;
+  mode: Mode;
+  /** Difference mode: a minus b. */
+  a: Operand;
+  b: Operand;
+  layer: number;
+  head: number;
+  range: RangeMode;
+  gamma: Gamma;
+  metricMaps: MetricMaps;
+}
+
+export interface ExportEvent { format: 'png' | 'json'; filename: string; blob: Blob }
+
+export interface PanelOptions {
+  title?: string;
+  /** Called before a download; return true when the host saved it (VS Code), to skip the browser download. */
+  onExport?: (e: ExportEvent) => boolean | void | Promise<boolean | void>;
+  onSelect?: (s: { model: number; layer: number; head: number }) => void;
+}
+
+export interface PanelTimings {
+  /** performance.now() when the first layer of any model arrived. */
+  firstLayerAt?: number;
+  /** performance.now() at the end of the render that first showed every head of the displayed source. */
+  overviewCompleteAt?: number;
+  /** Time inside addLayer (pooling) over all models, ms. */
+  ingestMs: number;
+  /** Overview renders: total and last, ms. */
+  overviewRenderMs: number;
+  lastOverviewRenderMs: number;
+  /** Large heatmap: last recolour and last draw (including recolour), ms. */
+  heatmapColorMs: number;
+  heatmapDrawMs: number;
+  renders: number;
+  /** Time per view in the last render, ms. */
+  lastRender?: Record<string, number>;
+}
+
+const CHART_INTERVAL_MS = 400;
+
+const MODEL_COLORS = ['#4e9bff', '#f28e2b', '#59c26a', '#e15759', '#b07aa1', '#edc948', '#76b7b2', '#ff9da7'];
+
+export class AttentionPanel {
+  readonly root: HTMLElement;
+  readonly models: ModelStore[] = [];
+  readonly state: PanelState = {
+    model: 0, mode: 'positive', a: { model: 0, kind: 'positive' }, b: { model: 0, kind: 'positive' },
+    layer: 0, head: 0, range: 'head', gamma: 'sqrt', metricMaps: 'effective',
+  };
+  readonly timings: PanelTimings = { ingestMs: 0, overviewRenderMs: 0, lastOverviewRenderMs: 0, heatmapColorMs: 0, heatmapDrawMs: 0, renders: 0 };
+  private theme: Theme;
+  private readonly jobs: Jobs;
+  private diff?: DifferenceStore;
+  private diffKey = '';
+  private source?: ViewSource;
+  private sourceKey = '';
+  private heatScale?: ColorScale;
+  private ovScale?: OverviewScale;
+  private overviewWasComplete = false;
+  private completeWaiters: (() => void)[] = [];
+  private dirty = { source: true, overview: true, heatmap: true, charts: true, lines: true, toolbar: true };
+  private readonly schedule: () => void;
+  private lastChartsAt = -Infinity;
+  private lastSliceRender = -Infinity;
+  /** Bumped whenever a metric changes (a layer arrives, a head is refined). */
+  private metricsVersion = 0;
+  /** Render the charts in the next frame even if they were drawn less than CHART_INTERVAL_MS ago. */
+  private forceCharts = true;
+  private chartTimer?: ReturnType<typeof setTimeout>;
+  private readonly ui: {
+    title: HTMLElement; status: HTMLElement; model: HTMLSelectElement; modeButtons: Map<Mode, HTMLButtonElement>;
+    diffBox: HTMLElement; a: HTMLSelectElement; b: HTMLSelectElement; range: HTMLSelectElement; gamma: HTMLSelectElement;
+    detailTitle: HTMLElement; detailSub: HTMLElement; overviewSub: HTMLElement; message: HTMLElement; metricMaps: HTMLSelectElement;
+    overviewCard: HTMLElement; detailCard: HTMLElement; linesCard: HTMLElement; metricsCard: HTMLElement;
+  };
+  readonly overview: Overview;
+  readonly heatmap: Heatmap;
+  readonly legend: Legend;
+  readonly lines: TokenLines;
+  private readonly charts: { bos: MetricChart; entropy: MetricChart; lambda: MetricChart };
+  private readonly resizeObserver?: ResizeObserver;
+  private readonly themeObserver?: MutationObserver;
+
+  constructor(host: HTMLElement, private readonly opts: PanelOptions = {}) {
+    this.root = el('div', 'dl-panel', undefined, host);
+    this.theme = readTheme(this.root);
+    this.schedule = frameThrottle(() => this.render());
+    this.jobs = new Jobs(25, () => {
+      // Background results show up a few times a second (every slice would cost a frame each).
+      const now = performance.now();
+      if (this.jobs.pending === 0) this.forceCharts = true;
+      else if (now - this.lastSliceRender < 150) return;
+      this.lastSliceRender = now;
+      if (this.state.mode === 'difference') this.dirty.overview = true;
+      this.schedule();
+    });
+
+    // Toolbar.
+    const bar = el('header', 'dl-toolbar', undefined, this.root);
+    const brand = el('div', 'dl-brand', undefined, bar);
+    el('span', 'dl-logo', 'DiffLoRA Lens', brand);
+    const title = el('span', 'dl-title', opts.title ?? '', brand);
+    const status = el('span', 'dl-status', '', brand);
+    status.setAttribute('role', 'status');
+    const controls = el('div', 'dl-controls', undefined, bar);
+    const group = (label: string) => { const g = el('label', 'dl-group', undefined, controls); el('span', 'dl-group-label', label, g); return g; };
+    const model = el('select', 'dl-select dl-model', undefined, group('Model'));
+    model.title = 'Model whose maps are shown';
+    const seg = el('div', 'dl-seg', undefined, controls);
+    seg.setAttribute('role', 'radiogroup');
+    seg.setAttribute('aria-label', 'Map');
+    const modeButtons = new Map<Mode, HTMLButtonElement>();
+    const modeText: Record<Mode, [string, string]> = {
+      positive: ['Positive A₁', 'softmax(Q₁K₁ᵀ/√d): the first (positive) attention term'],
+      negative: ['Negative λA₂', 'λ · softmax(Q₂K₂ᵀ/√d): the subtracted term (DiffLoRA only)'],
+      differential: ['Differential A', 'A = A₁ − λA₂: what a DiffLoRA layer applies to V (can be negative)'],
+      difference: ['Difference', 'One map minus another, e.g. DiffLoRA minus base (diverging scale centred on 0)'],
+    };
+    for (const m of ['positive', 'negative', 'differential', 'difference'] as Mode[]) {
+      const b = el('button', 'dl-seg-btn', modeText[m][0], seg);
+      b.type = 'button';
+      b.title = modeText[m][1];
+      b.dataset.mode = m;
+      b.setAttribute('role', 'radio');
+      b.addEventListener('click', () => this.setMode(m));
+      modeButtons.set(m, b);
+    }
+    const diffBox = el('div', 'dl-diffbox', undefined, controls);
+    const a = el('select', 'dl-select dl-op-a', undefined, diffBox);
+    el('span', 'dl-minus', '−', diffBox);
+    const b = el('select', 'dl-select dl-op-b', undefined, diffBox);
+    a.title = 'Minuend';
+    b.title = 'Subtrahend';
+    const range = el('select', 'dl-select dl-range', undefined, group('Colour'));
+    for (const [v, t] of [['head', 'per head'], ['head-max', 'per head, full'], ['shared', 'shared']]) { const o = el('option', undefined, t, range); o.value = v; }
+    range.title = 'Per head: each map scaled to the 99.5th percentile of its values outside the BOS column (larger values, e.g. an attention sink, saturate). Per head, full: min to max. Shared: one range for every head, so heads compare.';
+    const gamma = el('select', 'dl-select dl-gamma', undefined, controls);
+    for (const [v, t] of [['sqrt', '√ scale'], ['linear', 'linear']]) { const o = el('option', undefined, t, gamma); o.value = v; }
+    gamma.title = 'Colour ramp: square root (shows small weights) or linear';
+    const exports = el('div', 'dl-exports', undefined, controls);
+    const btn = (text: string, tip: string, fn: () => void) => { const x = el('button', 'dl-btn', text, exports); x.type = 'button'; x.title = tip; x.addEventListener('click', fn); return x; };
+    btn('PNG', 'Export the current view as a PNG image', () => void this.downloadPng());
+    btn('JSON', 'Export the selected head\'s map (numbers, with its tokens) as JSON', () => void this.downloadJson('head'));
+    btn('All maps', 'Export every captured map (base64 float32) as JSON', () => void this.downloadJson('all'));
+
+    model.addEventListener('change', () => this.select({ model: Number(model.value) }));
+    a.addEventListener('change', () => this.setDifference(parseOperand(a.value), this.state.b));
+    b.addEventListener('change', () => this.setDifference(this.state.a, parseOperand(b.value)));
+    range.addEventListener('change', () => { this.state.range = range.value as RangeMode; this.invalidateScales(); });
+    gamma.addEventListener('change', () => { this.state.gamma = gamma.value as Gamma; this.invalidateScales(); });
+
+    const message = el('div', 'dl-message', undefined, this.root);
+    message.hidden = true;
+    message.setAttribute('role', 'alert');
+
+    // Body.
+    const body = el('div', 'dl-body', undefined, this.root);
+    const card = (cls: string, heading: string) => {
+      const c = el('section', `dl-card ${cls}`, undefined, body);
+      const h = el('header', 'dl-card-head', undefined, c);
+      const h2 = el('h2', undefined, heading, h);
+      const sub = el('span', 'dl-card-sub', '', h);
+      return { c, h, h2, sub };
+    };
+    const ov = card('dl-overview', 'Layers × heads');
+    const overviewHost = el('div', undefined, undefined, ov.c);
+    const dt = card('dl-detail', '');
+    const readout = el('div', 'dl-readout', undefined, dt.c);
+    readout.setAttribute('aria-live', 'polite');
+    const heatHost = el('div', undefined, undefined, dt.c);
+    const foot = el('div', 'dl-detail-foot', undefined, dt.c);
+    const legendHost = el('div', undefined, undefined, foot);
+    const fit = el('button', 'dl-btn dl-fit', 'Fit', foot);
+    fit.type = 'button';
+    fit.title = 'Reset the zoom (key 0)';
+    fit.addEventListener('click', () => this.heatmap.resetZoom());
+    const mt = card('dl-metrics', 'Per-head metrics');
+    const metricMaps = el('select', 'dl-select dl-metric-maps', undefined, mt.h);
+    for (const [v, t] of [['effective', 'effective maps (A for DiffLoRA)'], ['positive', 'positive maps A₁']]) { const o = el('option', undefined, t, metricMaps); o.value = v; }
+    metricMaps.addEventListener('change', () => { this.state.metricMaps = metricMaps.value as MetricMaps; this.dirty.charts = this.forceCharts = true; this.schedule(); });
+    const chartsHost = el('div', 'dl-charts', undefined, mt.c);
+    const ln = card('dl-lines-card', 'Token lines');
+    const linesHost = el('div', undefined, undefined, ln.c);
+
+    this.ui = {
+      title, status, model, modeButtons, diffBox, a, b, range, gamma, detailTitle: dt.h2, detailSub: dt.sub, overviewSub: ov.sub, message, metricMaps,
+      overviewCard: ov.c, detailCard: dt.c, linesCard: ln.c, metricsCard: mt.c,
+    };
+    this.overview = new Overview(overviewHost, {
+      onSelect: (layer, head) => this.select({ layer, head }),
+      describe: (layer, head) => this.describeHead(layer, head),
+    });
+    this.heatmap = new Heatmap(heatHost, readout, {
+      onCell: () => { this.dirty.lines = true; this.schedule(); },
+      onView: () => { this.dirty.lines = true; this.schedule(); },
+    });
+    this.legend = new Legend(legendHost);
+    this.lines = new TokenLines(linesHost, { onQuery: (q) => this.heatmap.pin({ q, k: this.heatmap.pinned?.k ?? 0 }) });
+    const onSelect = (s: { model: number; layer: number; head: number }) => this.select(this.state.mode === 'difference' ? { layer: s.layer, head: s.head } : s);
+    this.charts = {
+      bos: new MetricChart(chartsHost, 'Attention on the first token (BOS), mean over queries', { emptyText: 'Waiting for maps…', yMin: 0, onSelect }),
+      entropy: new MetricChart(chartsHost, 'Mean row entropy (bits)', { emptyText: 'Computing…', unit: ' bits', yMin: 0, onSelect }),
+      lambda: new MetricChart(chartsHost, 'λ per layer (DiffLoRA)', { emptyText: 'No λ: only DiffLoRA models have one.' }),
+    };
+
+    if (typeof ResizeObserver !== 'undefined') {
+      let lastW = 0;
+      this.resizeObserver = new ResizeObserver(() => {
+        const w = this.root.clientWidth;
+        if (w === lastW) return;
+        lastW = w;
+        this.dirty.overview = this.dirty.heatmap = this.dirty.lines = this.dirty.charts = true;
+        this.schedule();
+      });
+      this.resizeObserver.observe(this.root);
+    }
+    // VS Code switches themes by changing the body's class: re-read the colours then.
+    if (typeof MutationObserver !== 'undefined') {
+      this.themeObserver = new MutationObserver(() => this.refreshTheme());
+      this.themeObserver.observe(document.body, { attributes: true, attributeFilter: ['class', 'data-vscode-theme-kind'] });
+    }
+    window.matchMedia?.('(prefers-color-scheme: dark)').addEventListener?.('change', () => this.refreshTheme());
+    this.schedule();
+  }
+
+  // ---- data ---------------------------------------------------------------------------------------
+
+  /** Adds a model (its layers may be empty and stream in later). Returns its index. */
+  addModel(m: ModelAttention): number {
+    const layers = m.layers;
+    const store = new ModelStore({ ...m, layers: [] });
+    const idx = this.models.push(store) - 1;
+    if (idx === 0) {
+      this.state.model = 0;
+      this.state.a = { model: 0, kind: 'positive' };
+      this.state.b = { model: 0, kind: 'positive' };
+    }
+    if (idx >= 1) {
+      // Default difference: the newest model's effective map minus the first model's positive map.
+      this.state.a = { model: idx, kind: m.kind === 'difflora' ? 'differential' : 'positive' };
+      this.state.b = { model: 0, kind: 'positive' };
+    }
+    this.dirty.toolbar = this.dirty.source = this.dirty.charts = true;
+    this.schedule();
+    for (const l of layers) this.addLayer(idx, l);
+    return idx;
+  }
+
+  /** Ingests one layer of a model's maps (kept by reference: do not modify them afterwards). */
+  addLayer(modelIndex: number, l: LayerMaps): void {
+    const s = this.models[modelIndex];
+    if (!s) throw new Error(`no model ${modelIndex}`);
+    this.timings.firstLayerAt ??= performance.now();
+    const t0 = performance.now();
+    let filled: number[];
+    try {
+      filled = s.addLayer(l);
+    } catch (e) {
+      this.showMessage(String((e as Error).message ?? e));
+      throw e;
+    }
+    this.timings.ingestMs += performance.now() - t0;
+    this.metricsVersion++;
+    // Exact thumbnails (large maps get a strided first pass) and entropy: in background slices.
+    for (const i of filled) this.queueRefine(modelIndex, i);
+    const shown = this.state.mode === 'difference' ? this.state.a.model === modelIndex || this.state.b.model === modelIndex : this.state.model === modelIndex;
+    if (shown) {
+      if (this.state.mode === 'difference') this.scheduleDiff();
+      else if (this.state.range === 'shared') this.overview.markAllDirty();
+      else this.overview.markDirty(filled);
+      const sel = s.index(this.state.layer, this.state.head);
+      if (filled.includes(sel)) { this.heatmap.invalidate(); this.dirty.heatmap = true; this.dirty.lines = true; }
+      if (this.state.range === 'shared') { this.dirty.heatmap = true; this.heatmap.invalidate(); }
+      this.dirty.overview = true;
+    }
+    if (s.layersLoaded === 1) this.dirty.toolbar = true; // the kinds it has are known now
+    this.dirty.charts = true;
+    this.schedule();
+  }
+
+  /** Resolves when every queued computation is done and the views show it. */
+  async whenIdle(): Promise<void> {
+    await this.jobs.idle();
+    this.dirty.charts = true;
+    this.forceCharts = true;
+    this.render();
+  }
+
+  /** Resolves after the render that first shows every head of the displayed source. */
+  whenOverviewComplete(): Promise<void> {
+    if (this.overviewWasComplete) return Promise.resolve();
+    return new Promise((r) => this.completeWaiters.push(r));
+  }
+
+  // ---- state --------------------------------------------------------------------------------------
+
+  select(p: Partial<Pick<PanelState, 'model' | 'layer' | 'head'>>): void {
+    const st = this.state;
+    if (p.model !== undefined && p.model !== st.model && this.models[p.model]) {
+      st.model = p.model;
+      if (st.mode !== 'difference' && !this.models[p.model].has(st.mode)) st.mode = 'positive';
+      this.dirty.source = true;
+    }
+    const s = this.currentStore();
+    if (s) {
+      if (p.layer !== undefined) st.layer = Math.max(0, Math.min(s.numLayers - 1, p.layer));
+      if (p.head !== undefined) st.head = Math.max(0, Math.min(s.numHeads - 1, p.head));
+    }
+    this.dirty.heatmap = this.dirty.lines = this.dirty.charts = this.dirty.overview = this.dirty.toolbar = true;
+    this.forceCharts = true;
+    this.heatmap.invalidate();
+    this.opts.onSelect?.({ model: st.model, layer: st.layer, head: st.head });
+    this.schedule();
+  }
+
+  setMode(mode: Mode): void {
+    const s = this.models[this.state.model];
+    if (mode !== 'difference' && s && !s.has(mode)) return;
+    if (mode === 'difference' && this.operands().length < 2) return;
+    this.state.mode = mode;
+    this.dirty.source = this.dirty.toolbar = true;
+    this.schedule();
+  }
+
+  setDifference(a: Operand, b: Operand): void {
+    this.state.a = a;
+    this.state.b = b;
+    this.state.mode = 'difference';
+    this.dirty.source = this.dirty.toolbar = true;
+    this.schedule();
+  }
+
+  setColor(range: RangeMode, gamma: Gamma = this.state.gamma): void {
+    this.state.range = range;
+    this.state.gamma = gamma;
+    this.invalidateScales();
+  }
+
+  /** The large heatmap's colour scale (D3 scale + lookup table). */
+  colorScale(): ColorScale | undefined { this.renderIfDirty(); return this.heatScale; }
+  viewSource(): ViewSource | undefined { this.renderIfDirty(); return this.source; }
+
+  /** Synchronous render of whatever is pending (normally done once per animation frame). */
+  renderIfDirty(): void { if (Object.values(this.dirty).some(Boolean)) this.render(); }
+
+  private currentStore(): ModelStore | undefined {
+    return this.models[this.state.mode === 'difference' ? this.state.a.model : this.state.model];
+  }
+
+  private operands(): Operand[] {
+    const out: Operand[] = [];
+    this.models.forEach((s, model) => { for (const kind of MAP_KINDS) if (s.kinds.has(kind) || (kind === 'positive')) out.push({ model, kind }); });
+    return out;
+  }
+
+  private invalidateScales(): void {
+    this.dirty.source = true;
+    this.schedule();
+  }
+
+  private refreshTheme(): void {
+    const t = readTheme(this.root);
+    if (t.background === this.theme.background && t.foreground === this.theme.foreground) return;
+    this.theme = t;
+    this.invalidateScales();
+  }
+
+  private showMessage(text: string): void {
+    this.ui.message.textContent = text;
+    this.ui.message.hidden = !text;
+  }
+
+  // ---- rendering ----------------------------------------------------------------------------------
+
+  private buildSource(): void {
+    const st = this.state;
+    this.showMessage('');
+    let src: ViewSource | undefined;
+    if (st.mode === 'difference') {
+      const A = this.models[st.a.model], B = this.models[st.b.model];
+      const key = operandKey(st.a, st.b);
+      if (A && B) {
+        if (this.diffKey !== key) {
+          this.jobs.clear();
+          try {
+            this.diff = new DifferenceStore(A, st.a.kind, B, st.b.kind);
+            this.diffKey = key;
+          } catch (e) {
+            this.diff = undefined;
+            this.diffKey = '';
+            this.showMessage((e as Error).message);
+          }
+          // Re-queue the background work that clear() dropped.
+          this.models.forEach((s, m) => { for (let i = 0; i < s.heads.length; i++) if (s.needsRefine(i)) this.queueRefine(m, i); });
+          this.scheduleDiff();
+        }
+        if (this.diff) src = differenceSource(this.diff, operandLabel);
+      }
+    } else {
+      const s = this.models[st.model];
+      if (s) src = modelSource(s, s.has(st.mode) ? st.mode : 'positive');
+    }
+    const newKey = `${st.mode}|${st.model}|${operandKey(st.a, st.b)}`;
+    if (newKey !== this.sourceKey) { this.overviewWasComplete = false; this.sourceKey = newKey; }
+    this.source = src;
+    this.dirty.source = false;
+  }
+
+  private queueRefine(model: number, i: number): void {
+    const s = this.models[model];
+    this.jobs.push(() => {
+      if (!s.needsRefine(i)) return;
+      s.refine(i);
+      this.metricsVersion++;
+      const st = this.state;
+      if (st.mode !== 'difference' && st.model === model) {
+        this.overview.markDirty([i]);
+        this.dirty.overview = true;
+        if (i === this.selectedIndex()) this.dirty.heatmap = true; // its range may have grown
+      }
+      this.dirty.charts = true;
+    });
+  }
+
+  private scheduleDiff(): void {
+    this.diff?.schedule(this.jobs, (i) => {
+      this.overview.markDirty([i]);
+      if (i === this.selectedIndex()) { this.heatmap.invalidate(); this.dirty.heatmap = this.dirty.lines = true; }
+    });
+  }
+
+  private selectedIndex(): number {
+    const s = this.source;
+    return s ? this.state.layer * s.numHeads + this.state.head : -1;
+  }
+
+  /** The shared range: the largest per-head robust magnitude over loaded heads. */
+  private sharedRobust(src: ViewSource): number {
+    let m = 0;
+    for (let i = 0, n = src.numLayers * src.numHeads; i < n; i++) { const r = src.robust(i); if (r > m) m = r; }
+    return m || 1;
+  }
+
+  private robustCache = new Map<string, number>();
+  /** The selected head's robust magnitude at cell level (99.5th percentile of |v|), cached. */
+  private cellRobust(src: ViewSource, i: number): number {
+    const key = `${this.sourceKey}|${i}|${src.max(i)}|${src.min(i)}`;
+    let r = this.robustCache.get(key);
+    if (r === undefined) {
+      const a = src.map(i);
+      r = a ? robustRange(a, src.tk) : NaN;
+      if (this.robustCache.size > 256) this.robustCache.clear();
+      this.robustCache.set(key, r);
+    }
+    return r;
+  }
+
+  private buildScales(): void {
+    const src = this.source;
+    if (!src) return;
+    const kind = src.scaleKind;
+    const seq = kind === 'sequential';
+    const st = this.state;
+    const i = this.selectedIndex();
+    const maxAbs = (j: number) => Math.max(Math.abs(src.min(j)), Math.abs(src.max(j)));
+    let top: number;
+    if (st.range === 'shared') top = this.sharedRobust(src);
+    else if (st.range === 'head') top = this.cellRobust(src, i);
+    else top = seq ? src.max(i) : maxAbs(i);
+    if (!(top > 0)) top = seq ? (src.max(i) > 0 ? src.max(i) : 1) : maxAbs(i) || 1;
+    this.heatScale = makeScale(kind, st.gamma, seq ? [0, top] : [-top, top], this.theme);
+    if (st.range === 'shared') {
+      this.ovScale = { scale: this.heatScale, norm: () => 1 };
+    } else {
+      const unit = makeScale(kind, st.gamma, seq ? [0, 1] : [-1, 1], this.theme);
+      const norm = st.range === 'head'
+        ? (j: number) => src.robust(j) || maxAbs(j)
+        : seq ? (j: number) => src.max(j) : maxAbs;
+      this.ovScale = { scale: unit, norm };
+    }
+  }
+
+  private width(elm: HTMLElement, fallback: number): number {
+    const w = elm.clientWidth;
+    return w > 0 ? w - 24 : fallback;
+  }
+
+  private render(): void {
+    this.timings.renders++;
+    const d = this.dirty;
+    const stage: Record<string, number> = {};
+    const r0 = performance.now();
+    if (d.source) {
+      this.buildSource();
+      d.overview = d.heatmap = d.lines = d.toolbar = d.charts = this.forceCharts = true;
+      this.heatmapScaleKey = '';
+      this.ovScaleKey = '';
+    }
+    if (d.toolbar) this.renderToolbar();
+    const src = this.source;
+    this.root.classList.toggle('dl-empty', !src);
+    if (src) {
+      // Scales: rebuilt when what they depend on changed.
+      const i = this.selectedIndex();
+      const st = this.state;
+      const shared = st.range === 'shared' ? this.sharedRobust(src) : 0;
+      const key = `${src.scaleKind}|${st.range}|${st.gamma}|${this.theme.background}|${shared || `${src.min(i)},${src.max(i)}`}`;
+      if (key !== this.heatmapScaleKey) {
+        this.buildScales();
+        this.heatmapScaleKey = key;
+        d.heatmap = d.lines = true;
+        const ovKey = `${src.scaleKind}|${st.range}|${st.gamma}|${this.theme.background}|${shared}`;
+        if (ovKey !== this.ovScaleKey) {
+          this.ovScaleKey = ovKey;
+          this.overview.setSource(src, this.ovScale!, this.theme.dark ? '#2b2d31' : '#eceef1');
+          d.overview = true;
+        }
+      }
+      stage.prepare = performance.now() - r0;
+      if (d.overview) {
+        this.overview.render(this.width(this.ui.overviewCard, 600), { layer: st.layer, head: st.head });
+        this.timings.overviewRenderMs += this.overview.lastRenderMs;
+        this.timings.lastOverviewRenderMs = this.overview.lastRenderMs;
+        this.checkOverviewComplete(src);
+        this.ui.overviewSub.textContent = st.range === 'shared' ? 'one colour range for all heads · click a head' : 'each head scaled to its own range · click a head';
+      }
+      if (d.overview) stage.overview = this.overview.lastRenderMs;
+      if (d.heatmap) {
+        const h0 = performance.now();
+        this.heatmap.setSource(src, i, this.heatScale!);
+        this.heatmap.render(this.width(this.ui.detailCard, 640));
+        this.heatmap.updateReadout();
+        this.timings.heatmapColorMs = this.heatmap.lastColorMs;
+        this.timings.heatmapDrawMs = this.heatmap.lastDrawMs;
+        this.renderDetailTitle(src);
+        const lw = Math.min(320, Math.max(160, this.heatmap.layout.width - 160));
+        this.legend.render(this.heatScale!, this.legendCaption(src), lw);
+        stage.heatmap = performance.now() - h0;
+      }
+      if (d.lines) {
+        const l0 = performance.now();
+        const range = this.heatmap.visibleRange();
+        this.lines.render(src, i, this.heatScale, range, this.heatmap.pinned?.q, this.width(this.ui.linesCard, 480));
+        stage.lines = performance.now() - l0;
+      }
+    }
+    let chartsLater = false;
+    if (d.charts) {
+      // While layers stream in and metrics fill, charts redraw a few times a second, not every frame.
+      const wait = this.lastChartsAt + CHART_INTERVAL_MS - performance.now();
+      if (this.forceCharts || wait <= 0) {
+        const c0 = performance.now();
+        this.renderCharts();
+        this.lastChartsAt = performance.now();
+        stage.charts = this.lastChartsAt - c0;
+        this.forceCharts = false;
+      } else {
+        chartsLater = true;
+        this.chartTimer ??= setTimeout(() => { this.chartTimer = undefined; this.schedule(); }, wait);
+      }
+    }
+    d.overview = d.heatmap = d.lines = d.toolbar = false;
+    d.charts = chartsLater;
+    this.updateStatus();
+    this.timings.lastRender = stage;
+  }
+  private heatmapScaleKey = '';
+  private ovScaleKey = '';
+
+  private checkOverviewComplete(src: ViewSource): void {
+    if (this.overviewWasComplete) return;
+    const n = src.numLayers * src.numHeads;
+    for (let i = 0; i < n; i++) if (!src.loaded(i)) return;
+    this.overviewWasComplete = true;
+    this.timings.overviewCompleteAt = performance.now();
+    const w = this.completeWaiters;
+    this.completeWaiters = [];
+    for (const r of w) r();
+  }
+
+  private legendCaption(src: ViewSource): string {
+    const st = this.state;
+    const what = src.scaleKind === 'diverging' ? 'diverging, 0 = neutral' : 'sequential';
+    const range = st.range === 'head' ? "this head's 99.5th percentile (BOS column aside)" : st.range === 'head-max' ? "this head's full range" : 'shared range (all heads)';
+    const parts = [range, what, st.gamma === 'sqrt' ? '√ ramp' : 'linear ramp'];
+    const sc = this.heatScale, i = this.selectedIndex();
+    const m = Math.max(Math.abs(src.min(i)), Math.abs(src.max(i)));
+    const f = d3.format('.3~g');
+    if (sc && m > sc.domain[1] * 1.0001) parts.push(`|values| above ${f(sc.domain[1])} saturate (max ${f(m)})`);
+    return parts.join(' · ');
+  }
+
+  private renderDetailTitle(src: ViewSource): void {
+    const st = this.state;
+    this.ui.detailTitle.textContent = `Layer ${st.layer} · Head ${st.head}`;
+    const s = this.currentStore();
+    const lam = s && st.mode !== 'difference' ? s.lambda[st.layer] : NaN;
+    const i = this.selectedIndex();
+    const parts = [src.label, `${src.tq} × ${src.tk}`];
+    if (lam === lam) parts.push(`λ = ${formatValue(lam)}`);
+    if (!src.loaded(i)) parts.push('not loaded yet');
+    this.ui.detailSub.textContent = parts.join(' · ');
+  }
+
+  private renderToolbar(): void {
+    const ui = this.ui, st = this.state;
+    ui.title.textContent = this.opts.title ?? '';
+    // Model options (text only).
+    const labels = this.models.map((s) => `${s.meta.label} (${s.meta.kind})`);
+    if (ui.model.options.length !== labels.length || labels.some((l, i) => ui.model.options[i].text !== l)) {
+      ui.model.replaceChildren(...labels.map((l, i) => { const o = document.createElement('option'); o.value = String(i); o.text = l; return o; }));
+    }
+    ui.model.value = String(st.model);
+    ui.model.disabled = this.models.length < 2;
+    const store = this.models[st.model];
+    for (const [m, b] of ui.modeButtons) {
+      const available = m === 'difference' ? this.operands().length >= 2 : !!store && store.has(m);
+      b.disabled = !available;
+      b.classList.toggle('dl-active', st.mode === m);
+      b.setAttribute('aria-checked', String(st.mode === m));
+    }
+    const diffMode = st.mode === 'difference';
+    ui.diffBox.hidden = !diffMode;
+    ui.model.parentElement!.hidden = diffMode;
+    if (diffMode) {
+      const ops = this.operands();
+      const opt = (o: Operand) => { const e = document.createElement('option'); e.value = `${o.model}:${o.kind}`; e.text = `${this.models[o.model].meta.label} · ${this.models[o.model].meta.kind === 'difflora' ? KIND_LABEL[o.kind] : 'A'}`; return e; };
+      ui.a.replaceChildren(...ops.map(opt));
+      ui.b.replaceChildren(...ops.map(opt));
+      ui.a.value = `${st.a.model}:${st.a.kind}`;
+      ui.b.value = `${st.b.model}:${st.b.kind}`;
+    }
+    ui.range.value = st.range;
+    ui.gamma.value = st.gamma;
+  }
+
+  private updateStatus(): void {
+    const s = this.currentStore();
+    if (!s) { this.ui.status.textContent = 'waiting for maps…'; return; }
+    const parts = [`${s.layersLoaded}/${s.numLayers} layers`, `${s.numHeads} heads`, `${s.meta.tk} tokens`];
+    if (this.jobs.pending) parts.push(`computing… ${this.jobs.pending}`);
+    this.ui.status.textContent = parts.join(' · ');
+    this.ui.status.classList.toggle('dl-busy', this.jobs.pending > 0 || s.layersLoaded < s.numLayers);
+  }
+
+  private describeHead(layer: number, head: number): string {
+    const src = this.source;
+    if (!src) return '';
+    const i = layer * src.numHeads + head;
+    if (!src.loaded(i)) return `L${layer} H${head}: not loaded yet`;
+    const parts = [`L${layer} H${head}`, `min ${formatValue(src.min(i))}`, `max ${formatValue(src.max(i))}`];
+    if (this.state.mode !== 'difference') {
+      const s = this.models[this.state.model];
+      const k: MapKind = s.has(this.state.mode as MapKind) ? (this.state.mode as MapKind) : 'positive';
+      parts.push(`BOS ${formatValue(s.stats[k].bos[i])}`);
+      const e = s.stats[k].entropy[i];
+      if (e === e) parts.push(`entropy ${e.toFixed(2)} bits`);
+    } else if (this.diff) parts.push(`Δ BOS ${formatValue(this.diff.stats.bos[i])}`);
+    return parts.join(' · ');
+  }
+
+  private renderCharts(): void {
+    const st = this.state;
+    const kindFor = (s: ModelStore): MapKind => (st.metricMaps === 'effective' && s.kinds.has('differential') ? 'differential' : 'positive');
+    const color = (i: number) => MODEL_COLORS[i % MODEL_COLORS.length];
+    const series = (f: (s: ModelStore) => ArrayLike<number>, perHead = true): Series[] => this.models.map((s, model) => ({
+      model, label: `${s.meta.label} ${s.meta.kind === 'difflora' ? KIND_SHORT[kindFor(s)] : ''}`.trim(), color: color(model),
+      numLayers: s.numLayers, numHeads: perHead ? s.numHeads : 1, values: f(s),
+    }));
+    const sel = { model: st.mode === 'difference' ? st.a.model : st.model, layer: st.layer, head: st.head };
+    const cw = this.width(this.ui.metricsCard, 900);
+    const per = cw >= 780 ? 3 : cw >= 470 ? 2 : 1;
+    const w = Math.max(200, Math.floor((cw - 16 * (per - 1)) / per) - 2);
+    const v = this.metricsVersion * 2 + (st.metricMaps === 'effective' ? 1 : 0);
+    this.charts.bos.render(series((s) => s.stats[kindFor(s)].bos), sel, w, v);
+    this.charts.entropy.render(series((s) => s.stats[kindFor(s)].entropy), sel, w, v);
+    this.charts.lambda.render(series((s) => s.lambda, false).filter((x) => Array.from(x.values).some((v) => v === v)), undefined, w, v);
+    this.renderChartLegend(color);
+  }
+
+  private renderChartLegend(color: (i: number) => string): void {
+    const host = this.ui.metricsCard.querySelector('.dl-card-head .dl-card-sub') as HTMLElement;
+    host.replaceChildren();
+    this.models.forEach((s, i) => {
+      const item = el('span', 'dl-key', undefined, host);
+      const sw = el('span', 'dl-swatch', undefined, item);
+      sw.style.background = color(i);
+      el('span', undefined, s.meta.label, item);
+    });
+  }
+
+  // ---- export -------------------------------------------------------------------------------------
+
+  /** The current view (overview, heatmap with its labels, legend, readout) as a PNG. */
+  async exportPng(scale = 2): Promise<Blob> {
+    this.renderIfDirty();
+    const c = document.createElement('canvas');
+    const pad = 16, titleH = 30;
+    const ov = this.overview.layout, hm = this.heatmap.layout;
+    const ovH = ov.height + 70;
+    const W = pad + ov.width + pad * 2 + hm.left + hm.width + pad;
+    const H = pad + titleH + Math.max(ovH, hm.top + hm.height + 40) + pad;
+    c.width = Math.round(W * scale);
+    c.height = Math.round(H * scale);
+    const ctx = c.getContext('2d')!;
+    ctx.scale(scale, scale);
+    const fg = this.theme.foreground, bg = this.theme.background;
+    const font = getComputedStyle(this.root).getPropertyValue('--dl-font').trim() || 'sans-serif';
+    const mono = getComputedStyle(this.root).getPropertyValue('--dl-mono').trim() || 'monospace';
+    ctx.fillStyle = bg;
+    ctx.fillRect(0, 0, W, H);
+    ctx.fillStyle = fg;
+    ctx.font = `600 14px ${font}`;
+    ctx.textBaseline = 'middle';
+    const st = this.state;
+    ctx.fillText(`DiffLoRA Lens${this.opts.title ? ` — ${this.opts.title}` : ''} — Layer ${st.layer} · Head ${st.head} — ${this.source?.label ?? ''}`, pad, pad + 10);
+    const y0 = pad + titleH;
+    // Overview with its axis labels.
+    ctx.drawImage(this.overview.canvas, pad, y0, ov.width, ov.height);
+    ctx.font = `10px ${font}`;
+    ctx.globalAlpha = 0.75;
+    this.root.querySelectorAll<SVGTextElement>('.dl-overview-svg text').forEach((t) => {
+      ctx.textAlign = (t.getAttribute('text-anchor') === 'end' ? 'right' : 'center');
+      ctx.fillText(t.textContent ?? '', pad + Number(t.getAttribute('x')), y0 + Number(t.getAttribute('y')) + (t.getAttribute('dy') ? 0 : -3));
+    });
+    ctx.globalAlpha = 1;
+    // Legend under the overview.
+    const ly = y0 + ov.height + 14;
+    ctx.textAlign = 'left';
+    ctx.fillText(this.ui.detailSub.textContent ?? '', pad, ly);
+    ctx.drawImage(this.legend.canvas, pad + 12, ly + 12, this.legend.width, 12);
+    const sc = this.heatScale;
+    if (sc) {
+      ctx.textAlign = 'center';
+      for (const v of d3.ticks(sc.domain[0], sc.domain[1], 5)) ctx.fillText(d3.format('.2~g')(v), pad + 12 + sc.t(v) * this.legend.width, ly + 34);
+    }
+    // Heatmap with token labels.
+    const hx = pad + ov.width + pad * 2;
+    ctx.drawImage(this.heatmap.canvas, hx + hm.left, y0 + hm.top, hm.width, hm.height);
+    ctx.strokeStyle = fg;
+    ctx.globalAlpha = 0.3;
+    ctx.strokeRect(hx + hm.left - 0.5, y0 + hm.top - 0.5, hm.width + 1, hm.height + 1);
+    ctx.globalAlpha = 1;
+    ctx.font = `11px ${mono}`;
+    const labels = this.heatmap.labels();
+    ctx.textAlign = 'right';
+    for (const l of labels.q) ctx.fillText(l.text, hx + hm.left - 6, y0 + l.y);
+    ctx.textAlign = 'left';
+    for (const l of labels.k) {
+      ctx.save();
+      ctx.translate(hx + l.x, y0 + hm.top - 5);
+      ctx.rotate(-Math.PI / 3);
+      ctx.fillText(l.text, 0, 0);
+      ctx.restore();
+    }
+    const r = this.heatmap.readoutText();
+    if (r) { ctx.font = `12px ${mono}`; ctx.fillText(r, hx + hm.left, y0 + hm.top + hm.height + 20); }
+    return new Promise((res, rej) => c.toBlob((b) => (b ? res(b) : rej(new Error('PNG encoding failed'))), 'image/png'));
+  }
+
+  /** JSON of the selected head's current map ('head', numbers) or of every map ('all', base64 float32). */
+  exportJson(scope: 'head' | 'all' = 'head'): string {
+    this.renderIfDirty();
+    if (scope === 'all') return JSON.stringify(serializeModels(this.models.map((s) => s.meta), this.opts.title));
+    const src = this.source;
+    const st = this.state;
+    const i = this.selectedIndex();
+    const data = src?.map(i);
+    const rows: number[][] = [];
+    if (src && data) for (let q = 0; q < src.tq; q++) rows.push(Array.from(data.subarray(q * src.tk, (q + 1) * src.tk)));
+    const s = this.currentStore();
+    return JSON.stringify({
+      format: 'difflora-lens-head', version: 1, title: this.opts.title, map: src?.label, mode: st.mode,
+      model: st.mode === 'difference' ? undefined : s?.meta.label,
+      difference: st.mode === 'difference' ? { a: st.a, b: st.b } : undefined,
+      layer: st.layer, head: st.head, lambda: s && s.lambda[st.layer] === s.lambda[st.layer] ? s.lambda[st.layer] : undefined,
+      tq: src?.tq, tk: src?.tk, queryTokens: src?.queryTokens, keyTokens: src?.keyTokens, values: rows,
+    });
+  }
+
+  private fileBase(): string {
+    const st = this.state;
+    const what = st.mode === 'difference' ? 'difference' : `${this.models[st.model]?.meta.label ?? 'model'}-${st.mode}`;
+    return `attention-${what}-L${st.layer}H${st.head}`.replace(/[^\w.-]+/g, '_');
+  }
+
+  async downloadPng(): Promise<void> {
+    const blob = await this.exportPng();
+    await this.deliver({ format: 'png', filename: `${this.fileBase()}.png`, blob });
+  }
+
+  async downloadJson(scope: 'head' | 'all'): Promise<void> {
+    const text = this.exportJson(scope);
+    const filename = scope === 'all' ? 'attention-maps.json' : `${this.fileBase()}.json`;
+    await this.deliver({ format: 'json', filename, blob: new Blob([text], { type: 'application/json' }) });
+  }
+
+  private async deliver(e: ExportEvent): Promise<void> {
+    if (await this.opts.onExport?.(e)) return;
+    downloadBlob(e.blob, e.filename);
+  }
+
+  destroy(): void {
+    this.resizeObserver?.disconnect();
+    this.themeObserver?.disconnect();
+    this.jobs.clear();
+    this.root.remove();
+  }
+}
+
+function parseOperand(v: string): Operand {
+  const [m, k] = v.split(':');
+  return { model: Number(m), kind: k as MapKind };
+}
+

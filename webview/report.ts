@@ -1,0 +1,124 @@
+/**
+ * A self-contained HTML report: the bundled webview script, its CSS and the maps (base64 float32)
+ * inlined in one file, with a Content-Security-Policy that allows no network access.
+ * Runs in Node or the browser and imports neither: the caller reads the bundle, e.g.
+ *   reportHtml(models, { title }, { js: fs.readFileSync('dist/webview/attention.js', 'utf8'),
+ *                                   css: fs.readFileSync('dist/webview/attention.css', 'utf8') })
+ */
+import type { ModelAttention } from '../protocol/attention';
+import { jsonForScript, serializeModels } from './codec';
+
+export interface ReportSection {
+  title: string;
+  /** Plain text (escaped here; blank lines separate paragraphs). */
+  text: string;
+}
+
+export interface ReportExtra {
+  title: string;
+  sections?: ReportSection[];
+}
+
+export interface ReportAssets {
+  /** dist/webview/attention.js */
+  js: string;
+  /** dist/webview/attention.css (a copy of media/attention.css) */
+  css: string;
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+function nonce(): string {
+  const b = new Uint8Array(18);
+  globalThis.crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** Text that may sit inside <script>...</script> or <style>...</style> without closing it early. */
+function inlineSafe(code: string, tag: 'script' | 'style'): string {
+  const re = tag === 'script' ? /<\/(script)/gi : /<\/(style)/gi;
+  return code.replace(re, '<\\/$1').replace(/<!--/g, '<\\!--');
+}
+
+export function reportHtml(models: ModelAttention[], extra: ReportExtra, assets: ReportAssets): string {
+  const n = nonce();
+  const csp = [
+    "default-src 'none'",
+    `script-src 'nonce-${n}'`,
+    `style-src 'nonce-${n}'`,
+    'img-src data: blob:',
+    "connect-src 'none'",
+    "form-action 'none'",
+    "base-uri 'none'",
+  ].join('; ');
+  const sections = (extra.sections ?? []).map((s) => {
+    const paras = s.text.split(/\n\s*\n/).map((p) => `<p>${escapeHtml(p.trim())}</p>`).join('\n');
+    return `<section class="dl-card dl-report-section"><header class="dl-card-head"><h2>${escapeHtml(s.title)}</h2></header>\n${paras}\n</section>`;
+  }).join('\n');
+  const data = jsonForScript(serializeModels(models, extra.title));
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="DiffLoRA Lens">
+<title>${escapeHtml(extra.title)}</title>
+<style nonce="${n}">
+${inlineSafe(assets.css, 'style')}
+</style>
+</head>
+<body class="dl-report">
+<div id="difflora-root"></div>
+${sections ? `<div class="dl-report-sections">\n${sections}\n</div>` : ''}
+<script type="application/json" id="difflora-data">${data}</script>
+<script nonce="${n}">
+${inlineSafe(assets.js, 'script')}
+</script>
+</body>
+</html>
+`;
+}
+
+export interface PanelHtmlOptions {
+  /** URI of dist/webview/attention.js as the webview sees it (webview.asWebviewUri). */
+  scriptUri: string;
+  /** URI of dist/webview/attention.css. */
+  cssUri: string;
+  /** webview.cspSource */
+  cspSource: string;
+  /** A fresh random nonce per page load. */
+  nonce: string;
+  title?: string;
+}
+
+/**
+ * The HTML of a VS Code webview panel hosting the attention view (the extension calls this; the maps
+ * then arrive as AttentionHostMessage messages). Strict CSP: no inline script or style, no network.
+ */
+export function panelHtml(o: PanelHtmlOptions): string {
+  const csp = [
+    "default-src 'none'",
+    `script-src 'nonce-${o.nonce}'`,
+    `style-src ${o.cspSource}`,
+    `img-src ${o.cspSource} data: blob:`,
+    `font-src ${o.cspSource}`,
+  ].join('; ');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="${escapeHtml(o.cssUri)}">
+<title>${escapeHtml(o.title ?? 'Attention')}</title>
+</head>
+<body>
+<div id="difflora-root"></div>
+<script nonce="${escapeHtml(o.nonce)}" src="${escapeHtml(o.scriptUri)}"></script>
+</body>
+</html>
+`;
+}
