@@ -6,6 +6,12 @@ const dir = process.argv[2];
 const read = (f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
 const s = read('pretrain_summary.json');
 const r = read('syntax_rate.json');
+// Per-problem results, when the run folder is given: what the failures were.
+const detailFile = process.argv[3] && path.join(process.argv[3], 'syntax-rate.json');
+const details = detailFile && fs.existsSync(detailFile) ? JSON.parse(fs.readFileSync(detailFile, 'utf8')).results : [];
+const reasons = {};
+for (const d of details) if (!d.parses) { const k = d.error.split(':')[0]; reasons[k] = (reasons[k] ?? 0) + 1; }
+const reasonText = Object.entries(reasons).sort((x, y) => y[1] - x[1]).map(([k, n]) => `${n} ${k}`).join(', ');
 const cfg = read('config.json');
 const a = s.arch;
 // Runs from before the summary recorded its options: the last checkpoint's state has them.
@@ -42,4 +48,10 @@ tfjs wasm backend on one CPU core. Reproduce: \`bash scripts/build-default-model
 - HumanEval: ${r.parses} of ${r.problems} prompts (${(100 * r.rate).toFixed(1)}%) get a greedy completion that, stopped
   at the next top-level statement (at most 128 tokens), parses as Python and adds at least one statement to
   the function. Nothing more is claimed: functional correctness (pass@k) of a model this size is near zero.
+${reasonText ? `- The others: ${reasonText}.\n` : ''}
+## Limitations
+Trained on about ${(s.tokensSeen / 1e6).toFixed(1)}M tokens for ${s.parameters > 1e6 ? (s.parameters / 1e6).toFixed(1) + 'M' : s.parameters} parameters, far
+below what a model needs to write working code: completions look like Python locally (indentation,
+keywords, identifiers of the standard library) but drift, repeat themselves and rarely close a function.
+It is there so that attention maps, adapters and the demo have a real model to run on, on any machine.
 `);

@@ -67,10 +67,15 @@ function isHeldOut(file: string, root: string, share: number): boolean {
   return h / 2 ** 32 < share;
 }
 
+/**
+ * A file's text, or undefined for files that would teach the wrong thing: not UTF-8, empty, or a
+ * generated character-map codec (encodings/cp1252.py and 60 more: hex tables that made up a large share
+ * of the standard library's tokens, and that the first default model learned to recite).
+ */
 function readText(file: string): string | undefined {
-  const buf = fs.readFileSync(file);
-  const text = buf.toString('utf8');
-  return text.includes('\uFFFD') || text.trim() === '' ? undefined : text; // not UTF-8, or empty: skipped
+  const text = fs.readFileSync(file).toString('utf8');
+  if (text.includes('\uFFFD') || text.trim() === '' || text.includes('gencodec.py')) return undefined;
+  return text;
 }
 
 /** Files joined with <|endoftext|>, cut into sequences of seqLen tokens; every token is a target. */
@@ -168,7 +173,7 @@ export async function pretrain(o: PretrainOptions, run: TrainRun): Promise<Pretr
   const texts = files.map((f) => ({ f, text: readText(f) })).filter((x): x is { f: string; text: string } => x.text !== undefined);
   const trainTexts = texts.filter((x) => !isHeldOut(x.f, o.corpus, o.heldOut)).map((x) => x.text);
   const heldTexts = texts.filter((x) => isHeldOut(x.f, o.corpus, o.heldOut)).map((x) => x.text);
-  o.log(`corpus: ${files.length} files (${texts.length} UTF-8), ${trainTexts.length} for training, ${heldTexts.length} held out`);
+  o.log(`corpus: ${files.length} files, ${texts.length} used (UTF-8, not empty, not generated codec tables): ${trainTexts.length} for training, ${heldTexts.length} held out`);
 
   fs.mkdirSync(o.out, { recursive: true });
   if (!run.resume || !fs.existsSync(path.join(o.out, 'tokenizer.json'))) {
