@@ -37,7 +37,7 @@ export function cancelOnSignals(log: (l: string) => void): () => boolean {
 interface PretrainFlags {
   corpus?: string; out: string; vocab: string; hidden: string; layers: string; heads: string; kvHeads: string; intermediate: string;
   seqLen: string; batchSize: string; gradAccum: string; lr: string; warmup: string; schedule: ScheduleKind; epochs: string;
-  maxSteps?: string; seed: string; checkpointEvery: string; weightDecay: string; heldOut: string; dtype: DType; resume?: boolean;
+  maxSteps?: string; seed: string; checkpointEvery: string; weightDecay: string; heldOut: string; dtype: DType; resume?: boolean; skipCodecTables?: boolean;
   backend: BackendName | 'auto'; quiet?: boolean;
 }
 
@@ -63,7 +63,7 @@ async function run(f: PretrainFlags): Promise<void> {
     checkpointEvery: int('--checkpoint-every', f.checkpointEvery, 0), padId: 0,
   };
   const result = await pretrain({
-    corpus, out, arch, seqLen: int('--seq-len', f.seqLen, 8), heldOut: parseNumber('--held-out', f.heldOut, 0, 0.5), dtype: f.dtype, log,
+    corpus, out, arch, seqLen: int('--seq-len', f.seqLen, 8), heldOut: parseNumber('--held-out', f.heldOut, 0, 0.5), dtype: f.dtype, skipCodecTables: !!f.skipCodecTables, log,
     train: trainOptions,
   }, { dir: path.join(out, 'run'), resume: !!f.resume, onEvent: progress.onEvent, isCancelled: cancelOnSignals(log) });
   progress.stop();
@@ -97,6 +97,7 @@ export function registerPretrain(program: Command, backendOption: () => Option):
     .option('--seed <n>', 'seed', '0')
     .option('--checkpoint-every <n>', 'checkpoint every N steps', '50')
     .addOption(new Option('--dtype <t>', 'weights on disk').choices(['F32', 'BF16', 'F16']).default('F32'))
+    .option('--skip-codec-tables', 'leave out generated character-map codecs (encodings/cp*.py ...: hex tables)')
     .option('--resume', 'continue from <out>/run/checkpoint')
     .addOption(backendOption())
     .option('--quiet', 'no progress on stderr')

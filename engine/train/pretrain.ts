@@ -40,6 +40,7 @@ export interface PretrainOptions {
   heldOut: number;
   train: TrainOptions;
   dtype: DType;
+  skipCodecTables: boolean;
   log: (line: string) => void;
 }
 
@@ -68,13 +69,13 @@ function isHeldOut(file: string, root: string, share: number): boolean {
 }
 
 /**
- * A file's text, or undefined for files that would teach the wrong thing: not UTF-8, empty, or a
- * generated character-map codec (encodings/cp1252.py and 60 more: hex tables that made up a large share
- * of the standard library's tokens, and that the first default model learned to recite).
+ * A file's text, or undefined for files that would teach the wrong thing: not UTF-8, empty, and with
+ * `skipCodecTables` a generated character-map codec (encodings/cp1252.py and 60 more: hex tables that
+ * make up a large share of the standard library's tokens, which the first default model learned to recite).
  */
-function readText(file: string): string | undefined {
+function readText(file: string, skipCodecTables: boolean): string | undefined {
   const text = fs.readFileSync(file).toString('utf8');
-  if (text.includes('\uFFFD') || text.trim() === '' || text.includes('gencodec.py')) return undefined;
+  if (text.includes('\uFFFD') || text.trim() === '' || (skipCodecTables && text.includes('gencodec.py'))) return undefined;
   return text;
 }
 
@@ -170,10 +171,10 @@ export interface PretrainResult extends TrainResult {
 
 export async function pretrain(o: PretrainOptions, run: TrainRun): Promise<PretrainResult> {
   const files = pythonFiles(o.corpus);
-  const texts = files.map((f) => ({ f, text: readText(f) })).filter((x): x is { f: string; text: string } => x.text !== undefined);
+  const texts = files.map((f) => ({ f, text: readText(f, o.skipCodecTables) })).filter((x): x is { f: string; text: string } => x.text !== undefined);
   const trainTexts = texts.filter((x) => !isHeldOut(x.f, o.corpus, o.heldOut)).map((x) => x.text);
   const heldTexts = texts.filter((x) => isHeldOut(x.f, o.corpus, o.heldOut)).map((x) => x.text);
-  o.log(`corpus: ${files.length} files, ${texts.length} used (UTF-8, not empty, not generated codec tables): ${trainTexts.length} for training, ${heldTexts.length} held out`);
+  o.log(`corpus: ${files.length} files, ${texts.length} used (UTF-8, not empty${o.skipCodecTables ? ', not generated codec tables' : ''}): ${trainTexts.length} for training, ${heldTexts.length} held out`);
 
   fs.mkdirSync(o.out, { recursive: true });
   if (!run.resume || !fs.existsSync(path.join(o.out, 'tokenizer.json'))) {
