@@ -20,7 +20,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { availableBackends, releaseWebgpu } from '../../engine/backend';
-import { BENCH_SRC, BenchBackend, CACHE, ChildRequest, ChildResult, Measurement, ProfileResult, ROOT } from './common';
+import { BENCH_SRC, BenchBackend, CACHE, ChildRequest, ChildResult, Measurement, median, ProfileResult, ROOT } from './common';
 
 // ---------------------------------------------------------------------------------------------- options
 
@@ -213,6 +213,7 @@ interface TorchRow {
   cpu_median_ms: number;
   cpu_share: number;
   per_thread_ms: Record<string, number[]>;
+  per_thread_cpu_ms?: Record<string, number[]>;
 }
 interface TorchResult {
   torch_version: string;
@@ -437,6 +438,24 @@ async function main(): Promise<void> {
   if (notes.length) {
     console.log('\nNotes:');
     for (const n of notes) console.log(`  - ${n}`);
+  }
+  // ---- contention-proof comparison: CPU time of one-thread runs (wasm vs torch t1b1)
+  const cpuRows: string[][] = [];
+  for (const c of children.filter((x) => x.backend === 'wasm')) {
+    for (const m of c.measurements) {
+      const t1 = (mode: 'forward' | 'capture') => {
+        const v = torchRow(torch, c.modelKey, m.variant, m.T, mode)?.per_thread_cpu_ms?.t1b1;
+        return v && v.length ? median(v) : undefined;
+      };
+      const tf = t1('forward'), tc = t1('capture');
+      cpuRows.push([MODELS[c.modelKey].label, m.variant, String(m.T), fmt(m.forward.cpu_median_ms, 1), fmt(tf, 1), ratio(tf && tf / m.forward.cpu_median_ms),
+        fmt(m.capture.cpu_median_ms, 1), fmt(tc, 1), ratio(tc && tc / m.capture.cpu_median_ms)]);
+    }
+  }
+  if (cpuRows.length) {
+    console.log('\nOne thread each, CPU time (robust to other load on the machine): wasm vs torch with 1 torch + 1 OpenBLAS thread (t1b1); medians in ms.');
+    console.log(table(['model', 'variant', 'T', 'wasm fwd', 'torch t1b1 fwd', 'ours/torch', 'wasm capture', 'torch t1b1 capt', 'ours/torch'], cpuRows,
+      [false, false, true, true, true, true, true, true, true]));
   }
   printProfiles(children);
   const endMachine = machine();

@@ -13,8 +13,8 @@ For every length T and thread setting it times, after one warm-up:
   forward  logits for all T positions, attention maps discarded (eager attention: torch 1.13 has no SDPA);
   capture  the same forward keeping every layer's maps (positive, and for DiffLoRA negative and
            differential), as HF's output_attentions does.
---select full: every run at every thread count. --select probe: one warm-up and one timed run per
-thread setting, then the remaining runs only at the fastest one (for slow, large models).
+--select full: a warm-up and every run at every thread setting. --select probe (slow, large models):
+one warm-up, one timed run per thread setting, then the remaining runs only at the fastest one.
 The reported figure per (T, mode) is the median at the fastest thread setting.
 """
 import argparse
@@ -349,9 +349,10 @@ def main(argv=None):
                     torch.set_num_threads(setting[0])
                     if set_blas is not None:
                         set_blas(setting[1])
-                for n in threads:
+                for j, n in enumerate(threads):
                     use(n)
-                    time_once(m, dl, ids, capture)  # warm-up
+                    if a.select == "full" or j == 0:  # probe (large models): one warm-up per (T, mode)
+                        time_once(m, dl, ids, capture)
                     k = runs[T] if a.select == "full" else 1
                     got = [time_once(m, dl, ids, capture) for _ in range(k)]
                     per_thread[n], cpu[n] = [w for w, _ in got], [c for _, c in got]
@@ -369,6 +370,7 @@ def main(argv=None):
                     "cpu_median_ms": statistics.median(cpu[best]),
                     "cpu_share": statistics.median(c / w for c, w in zip(cpu[best], per_thread[best])),
                     "per_thread_ms": {thread_label(*n): v for n, v in per_thread.items()},
+                    "per_thread_cpu_ms": {thread_label(*n): v for n, v in cpu.items()},
                 })
                 log(f"T={T} {mode}: {med:.1f} ms median of {len(per_thread[best])} at {thread_label(*best)} "
                     f"({', '.join(f'{thread_label(*n)}: {statistics.median(v):.1f} ms' for n, v in per_thread.items())})")
