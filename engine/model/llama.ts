@@ -3,6 +3,7 @@
  * Shapes: N = B*T rows for all projections (2-D matMuls), [B, heads, T, d] inside attention.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { PackedLayerMaps } from '../../protocol/attention';
 import { InputError } from '../errors';
 import { Adapter, DiffAttention, LayerAdapter, LoraPair } from './adapter-weights';
 import { LlamaConfig } from './config';
@@ -29,16 +30,7 @@ export class KVCache {
 }
 
 /** Maps of one layer for the requested heads of batch row 0, each [heads.length, tq, tk] row-major. */
-export interface LayerMaps {
-  layer: number;
-  heads: number[];
-  tq: number;
-  tk: number;
-  lambda?: number;
-  positive: Float32Array;
-  negative?: Float32Array;
-  differential?: Float32Array;
-}
+export type LayerMaps = PackedLayerMaps;
 
 export interface CaptureRequest {
   /** Layers to capture; undefined = all. */
