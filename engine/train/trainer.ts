@@ -154,6 +154,8 @@ export async function train(t: Trainable, data: Sequence[], o: TrainOptions, run
         run.onEvent?.({ type: 'checkpoint', step: state.step, dir: path.join(run.dir, CHECKPOINT) });
       }
     }
+    // A finished run keeps its last state too, so it can be extended with --resume and more steps.
+    saveCheckpoint(run.dir, t, opt, state);
     return { steps: state.step, cancelled: false, finalLoss: lastLoss };
   } finally {
     opt.dispose();
