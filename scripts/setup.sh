@@ -3,17 +3,24 @@
 #   bash scripts/setup.sh          the engine and CLI
 #   bash scripts/setup.sh --test   also what the tests use: numpy (the numerical reference),
 #                                  chromium (its SwiftShader Vulkan driver runs the webgpu backend on a CPU)
+#   bash scripts/setup.sh --bench  also the benchmarks' peer: Debian's PyTorch with OpenBLAS
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_test=0
+want_test=0; want_bench=0
 [ "${1:-}" = "--test" ] && want_test=1
+[ "${1:-}" = "--bench" ] && want_test=1 && want_bench=1
 
 apt_pkgs=()
 if [ "$want_test" = 1 ]; then
   [ -f /usr/lib/chromium/vk_swiftshader_icd.json ] || apt_pkgs+=(chromium)
   [ -e /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libvulkan.so.1 ] || apt_pkgs+=(libvulkan1)
   python3 -c 'import numpy' 2>/dev/null || /usr/bin/python3 -c 'import numpy' 2>/dev/null || apt_pkgs+=(python3-numpy)
+fi
+if [ "$want_bench" = 1 ]; then
+  # Without OpenBLAS Debian's torch falls back to a generic BLAS: a crippled peer.
+  /usr/bin/python3 -c 'import torch' 2>/dev/null || apt_pkgs+=(python3-torch)
+  [ -d /usr/lib/x86_64-linux-gnu/openblas-pthread ] || [ -d /usr/lib/aarch64-linux-gnu/openblas-pthread ] || apt_pkgs+=(libopenblas0-pthread)
 fi
 if [ "${#apt_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
