@@ -1,4 +1,6 @@
-"""safetensors into torch tensors for the benchmark peers (F32 / F16 / BF16, read by offset, shards)."""
+"""What the PyTorch benchmark peers share: safetensors into torch tensors (F32 / F16 / BF16, read by
+offset, shards) and thread settings (torch:OpenBLAS)."""
+import ctypes
 import json
 import os
 import struct
@@ -42,4 +44,25 @@ def read_folder(directory, single="model.safetensors"):
     out = {}
     for s in shards:
         out.update(read_safetensors(os.path.join(directory, s)))
+    return out
+
+
+def blas_threads_setter():
+    """openblas_set_num_threads of the BLAS torch uses, or None when it is not OpenBLAS."""
+    for name in ("libblas.so.3", "libopenblas.so.0"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        if hasattr(lib, "openblas_set_num_threads"):
+            return lib.openblas_set_num_threads
+    return None
+
+
+def parse_threads(spec):
+    out = []
+    for part in spec.split(","):
+        if part.strip():
+            t, _, b = part.partition(":")
+            out.append((int(t), int(b or t)))
     return out

@@ -18,7 +18,6 @@ one warm-up, one timed run per thread setting, then the remaining runs only at t
 The reported figure per (T, mode) is the median at the fastest thread setting.
 """
 import argparse
-import ctypes
 import json
 import math
 import os
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from torch_io import read_folder
+from torch_io import blas_threads_setter, parse_threads, read_folder
 
 DIFF_MODEL_TYPE = "llama_lora_diff_transformer"
 
@@ -220,27 +219,6 @@ def forward(m, dl, ids, keep):
 
 
 # ----------------------------------------------------------------------------- timing
-
-def blas_threads_setter():
-    """openblas_set_num_threads of the BLAS torch uses, or None when it is not OpenBLAS."""
-    for name in ("libblas.so.3", "libopenblas.so.0"):
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            continue
-        if hasattr(lib, "openblas_set_num_threads"):
-            return lib.openblas_set_num_threads
-    return None
-
-
-def parse_threads(spec):
-    out = []
-    for part in spec.split(","):
-        if part.strip():
-            t, _, b = part.partition(":")
-            out.append((int(t), int(b or t)))
-    return out
-
 
 def thread_label(t, b):
     return f"t{t}b{b}"

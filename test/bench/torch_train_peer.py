@@ -18,7 +18,6 @@ engine's sanity check, with the base model's loss (no adapter) on the same batch
 Needs Debian's python3-torch (run with /usr/bin/python3) and libopenblas0-pthread.
 """
 import argparse
-import ctypes
 import json
 import math
 import os
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from torch_io import read_folder
+from torch_io import blas_threads_setter, parse_threads, read_folder
 
 MASKED = -1e9  # as the engine (llama.ts): not -inf
 
@@ -206,26 +205,6 @@ def forward_loss(m, ad, ids, cos, sin, mask):
 
 
 # ----------------------------------------------------------------------------- timing
-
-def blas_threads_setter():
-    for name in ("libblas.so.3", "libopenblas.so.0"):
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError:
-            continue
-        if hasattr(lib, "openblas_set_num_threads"):
-            return lib.openblas_set_num_threads
-    return None
-
-
-def parse_threads(spec):
-    out = []
-    for part in spec.split(","):
-        if part.strip():
-            t, _, b = part.partition(":")
-            out.append((int(t), int(b or t)))
-    return out
-
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -7,7 +7,6 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { InputError } from '../../engine/errors';
 import { Json } from '../../engine/formats/json-fields';
 import { parseLlamaConfig } from '../../engine/model/config';
 import { LINEAR_TARGETS, parseDiffLoraConfig, parseLoraConfig } from '../../engine/model/adapter-config';
@@ -15,19 +14,7 @@ import { readAdapterConfig } from '../../engine/model/adapter-weights';
 import { readModelConfig } from '../../engine/model/load';
 import { TextTokenizer } from '../../engine/model/tokenizer';
 import { ROOT, tempDir } from '../helpers/reference';
-
-function expectInputError(fn: () => unknown, ...parts: string[]): InputError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof InputError, `expected an InputError, got ${err === undefined ? 'no error' : String(err)}`);
-  assert.ok(!err.message.includes('\n'), `message is not one line: ${err.message}`);
-  for (const p of parts) assert.ok(err.message.includes(p), `message lacks ${JSON.stringify(p)}: ${err.message}`);
-  return err;
-}
+import { expectInputError } from '../helpers/input-error';
 
 const FILE = '/models/llama/config.json';
 

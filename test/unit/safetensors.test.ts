@@ -7,28 +7,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { InputError } from '../../engine/errors';
 import { DType, decodeToFloat32, encodeFromFloat32 } from '../../engine/formats/dtype';
 import { readSafetensorsHeader, readTensorFloat32, writeSafetensors } from '../../engine/formats/safetensors';
 import { TensorStore } from '../../engine/formats/tensor-store';
 import { tempDir } from '../helpers/reference';
-
-/** Runs `fn`, which must throw a one-line InputError whose message contains every part. */
-function expectInputError(fn: () => unknown, ...parts: (string | RegExp)[]): InputError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof InputError, `expected an InputError, got ${err === undefined ? 'no error' : String(err)}`);
-  assert.ok(!err.message.includes('\n'), `message is not one line: ${err.message}`);
-  for (const p of parts) {
-    if (typeof p === 'string') assert.ok(err.message.includes(p), `message lacks ${JSON.stringify(p)}: ${err.message}`);
-    else assert.match(err.message, p);
-  }
-  return err;
-}
+import { expectInputError } from '../helpers/input-error';
 
 /** A safetensors file from a header (object, or raw text) and data bytes; `headerLen` overrides the length field. */
 function craft(dir: string, name: string, header: unknown, data: Buffer | number = 0, headerLen?: number): string {
