@@ -16,6 +16,7 @@ import { registerPretrain } from './pretrain-command';
 import { registerTrain } from './train-command';
 import { registerSyntaxRate } from './syntax-rate-command';
 import { registerData } from './data-command';
+import { registerServe } from '../server/serve-command';
 
 interface CommonOpts {
   model: string;
@@ -177,6 +178,7 @@ export function buildProgram(): Command {
   registerPretrain(program, backendOption);
   registerSyntaxRate(program, backendOption);
   registerData(program);
+  registerServe(program, backendOption);
   return program;
 }
 

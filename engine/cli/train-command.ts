@@ -6,20 +6,21 @@ import { BackendName, initBackend } from '../backend';
 import { InputError } from '../errors';
 import { loadJsonlDataset } from '../data/examples';
 import { saveAdapter } from '../model/adapter-weights';
-import { loadModel } from '../model/load';
+import { LoadedModel, loadModel } from '../model/load';
+import { AdapterConfig } from '../model/adapter-config';
 import { createAdapter } from '../train/adapter-init';
 import { adapterTrainable, evaluateLoss } from '../train/finetune';
 import { makeBatch } from '../train/loss';
 import { installTrainingKernels } from '../train/kernels';
 import { Method, methodConfig, METHODS, parseTargets } from '../train/presets';
 import { ScheduleKind } from '../train/schedule';
-import { train } from '../train/trainer';
+import { train, TrainEvent } from '../train/trainer';
 import { parseIndexList, parseInteger, parseNumber } from './args';
 import { cancelOnSignals } from './pretrain-command';
 import { loadProgress } from './progress';
 import { trainProgress } from './train-progress';
 
-interface TrainFlags {
+export interface TrainFlags {
   model: string; method: Method; data: string; out: string;
   r?: string; alpha?: string; dropout?: string; targets?: string; rslora?: boolean; lambda?: string; learnLambda?: boolean;
   groupnorm?: boolean; relu?: boolean; negativeTermLoraOnly?: boolean; fullDim?: boolean; layers?: string; loraV?: boolean; loraO?: boolean; loraMlp?: boolean;
@@ -28,13 +29,21 @@ interface TrainFlags {
   checkpointEvery: string; resume?: boolean; evalData?: string; backend: BackendName | 'auto'; quiet?: boolean;
 }
 
-async function run(f: TrainFlags): Promise<void> {
-  const log = (l: string) => { if (!f.quiet) process.stderr.write(`${l}\n`); };
-  const backend = await initBackend(f.backend, log);
+export interface TrainHooks {
+  log(line: string): void;
+  onEvent(e: TrainEvent): void;
+  isCancelled(): boolean;
+}
+
+export interface TrainOutcome { out: string; steps: number; cancelled: boolean; finalLoss: number; kind: AdapterConfig['kind'] }
+
+/**
+ * One fine-tuning run from CLI-style flags (strings, as typed): the CLI and the engine server share it.
+ * `m` is the base model `f.model`, loaded by the caller.
+ */
+export async function runTraining(f: TrainFlags, hooks: TrainHooks, m: LoadedModel): Promise<TrainOutcome> {
+  const { log } = hooks;
   await installTrainingKernels();
-  const bar = loadProgress('loading weights', !!f.quiet);
-  const m = loadModel(f.model, backend, bar.update);
-  bar.stop();
   if (!m.tokenizer) throw new InputError(f.model, 'no tokenizer.json: training needs the model\'s tokenizer');
   const config = methodConfig(f.method, {
     r: f.r === undefined ? undefined : parseInteger('--r', f.r, 1),
@@ -71,22 +80,36 @@ async function run(f: TrainFlags): Promise<void> {
     log(`held-out loss at step ${step}: ${loss.toFixed(4)}`);
   };
   if (!f.resume) { fs.rmSync(evalFile, { force: true }); await evaluate(0); }
-  const progress = trainProgress('train', !!f.quiet);
   const result = await train(trainable, data.examples, {
     lr: parseNumber('--lr', f.lr, 0), weightDecay: parseNumber('--weight-decay', f.weightDecay, 0), beta1: 0.9, beta2: 0.999, adamEps: 1e-8,
     warmupSteps: Math.round(parseNumber('--warmup-ratio', f.warmupRatio, 0, 1) * steps), schedule: f.schedule, epochs, maxSteps,
     microBatchSize: batchSize, gradAccum, maxGradNorm: parseNumber('--max-grad-norm', f.maxGradNorm, 0), dropout: config.dropout,
     seed: parseInteger('--seed', f.seed, 0), checkpointEvery: parseInteger('--checkpoint-every', f.checkpointEvery, 0),
     padId: m.tokenizer.padId() ?? 0,
-  }, { dir: out, resume: !!f.resume, onEvent: progress.onEvent, isCancelled: cancelOnSignals(log) });
-  progress.stop();
+  }, { dir: out, resume: !!f.resume, onEvent: hooks.onEvent, isCancelled: hooks.isCancelled });
+  const outcome = { out, steps: result.steps, cancelled: result.cancelled, finalLoss: result.finalLoss, kind: config.kind };
   if (result.cancelled) {
-    log(`stopped at step ${result.steps}: checkpoint in ${out}/checkpoint; continue with the same command and --resume`);
-    return;
+    log(`stopped at step ${result.steps}: checkpoint in ${out}/checkpoint; continue with --resume`);
+    return outcome;
   }
   await evaluate(result.steps);
   saveAdapter(adapter, m.config, out);
   log(`saved the ${config.kind === 'lora' ? 'PEFT LoRA' : 'DiffLoRA (authors\' format)'} adapter in ${out} (final loss ${result.finalLoss.toFixed(4)}; metrics in ${out}/metrics.jsonl)`);
+  return outcome;
+}
+
+async function run(f: TrainFlags): Promise<void> {
+  const log = (l: string) => { if (!f.quiet) process.stderr.write(`${l}\n`); };
+  const backend = await initBackend(f.backend, log);
+  const bar = loadProgress('loading weights', !!f.quiet);
+  const m = loadModel(f.model, backend, bar.update);
+  bar.stop();
+  const progress = trainProgress('train', !!f.quiet);
+  try {
+    await runTraining(f, { log, onEvent: progress.onEvent, isCancelled: cancelOnSignals(log) }, m);
+  } finally {
+    progress.stop();
+  }
 }
 
 export function registerTrain(program: Command, backendOption: () => Option): void {

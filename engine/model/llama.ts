@@ -69,6 +69,12 @@ export class LlamaModel {
     this.rotate = rotateHalfMatrix(config.headDim);
   }
 
+  /** Frees the weights (a long-lived engine loads one model after another). */
+  dispose(): void {
+    const w = this.weights;
+    tf.dispose([w.embed, w.norm, this.rotate, ...(w.lmHeadT ? [w.lmHeadT] : []), ...w.layers.flatMap((l) => Object.values(l) as tf.Tensor[])]);
+  }
+
   checkIds(ids: number[][]): void {
     if (ids.length === 0 || ids[0].length === 0) throw new InputError('input', 'empty input: no tokens to run');
     for (const row of ids) {

@@ -5,6 +5,7 @@
  * position; the data order and dropout masks are functions of the seed and the step, so they replay).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { TrainEvent, TrainStepEvent as StepEvent } from '../../protocol/training';
 import * as fs from 'fs';
 import * as path from 'path';
 import { InputError } from '../errors';
@@ -37,20 +38,8 @@ export interface TrainOptions {
   padId: number;
 }
 
-export interface StepEvent {
-  type: 'step';
-  step: number;
-  totalSteps: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  gradNorm: number;
-  tokensPerSec: number;
-  etaSec: number;
-  lambdas?: number[];
-}
-
-export type TrainEvent = StepEvent | { type: 'checkpoint'; step: number; dir: string } | { type: 'eval'; step: number; loss: number };
+// The events are part of the protocol: the extension's training panel draws them.
+export type { TrainEvent, TrainStepEvent as StepEvent } from '../../protocol/training';
 
 export interface Trainable {
   params: Param[];

@@ -1,0 +1,102 @@
+/**
+ * `difflora serve`: the engine as a JSON-RPC server for the VS Code extension.
+ * - `--stdio` (what the extension starts): messages on stdin/stdout, the log on stderr;
+ * - `--port N`: a WebSocket server for an extension on another machine. It listens on loopback unless
+ *   `--host` says otherwise, and only accepts clients that present the token
+ *   (`Authorization: Bearer <token>`); one client at a time.
+ */
+import * as crypto from 'crypto';
+import * as http from 'http';
+import { Command, Option } from 'commander';
+import { createMessageConnection, MessageConnection, MessageReader, MessageWriter, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import { WebSocketServer } from 'ws';
+import { LogParams, Methods } from '../../protocol/engine';
+import { frameCodec } from '../../protocol/wire';
+import { BackendInfo, BackendName, initBackend } from '../backend';
+import { parseInteger } from '../cli/args';
+import { EngineSession } from './session';
+import { wsTransport } from './ws-transport';
+
+interface ServeFlags { stdio?: boolean; port?: string; host: string; token?: string; backend: BackendName | 'auto' }
+
+function startSession(reader: MessageReader, writer: MessageWriter, backend: BackendInfo, onClose: () => void): MessageConnection {
+  const conn = createMessageConnection(reader, writer);
+  const log = (level: LogParams['level'], message: string) => {
+    process.stderr.write(`${message}\n`);
+    void conn.sendNotification(Methods.log, { level, message } satisfies LogParams).catch(() => undefined);
+  };
+  const session = new EngineSession(conn, backend, log);
+  conn.onRequest(Methods.shutdown, () => {
+    setImmediate(() => conn.dispose());
+    return null;
+  });
+  conn.onClose(() => { session.dispose(); onClose(); });
+  // A malformed frame is the client's bug: say so in the log and keep serving.
+  reader.onError((e) => log('error', `bad message from the client: ${(e as Error).message ?? e}`));
+  conn.listen();
+  return conn;
+}
+
+function tokensEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && crypto.timingSafeEqual(x, y);
+}
+
+async function serve(f: ServeFlags): Promise<void> {
+  const log = (l: string) => process.stderr.write(`${l}\n`);
+  // stdout carries the protocol: nothing else may write there (tfjs prints through console.log).
+  console.log = (...a: unknown[]) => log(a.map(String).join(' '));
+  const backend = await initBackend(f.backend, log);
+  if (f.port === undefined) {
+    const reader = new StreamMessageReader(process.stdin, { contentTypeDecoder: frameCodec as never });
+    const writer = new StreamMessageWriter(process.stdout, { contentTypeEncoder: frameCodec as never });
+    await new Promise<void>((resolve) => startSession(reader, writer, backend, resolve));
+    return;
+  }
+  const port = parseInteger('--port', f.port, 0);
+  const token = f.token ?? process.env.DIFFLORA_ENGINE_TOKEN ?? crypto.randomBytes(24).toString('hex');
+  if (!f.token && !process.env.DIFFLORA_ENGINE_TOKEN) log(`token (give it to the extension: "DiffLoRA: Attach to Remote Engine"): ${token}`);
+  let busy = false;
+  const server = http.createServer((_req, res) => { res.writeHead(426).end('a WebSocket endpoint\n'); });
+  const wss = new WebSocketServer({
+    server,
+    maxPayload: 64 * 1024 * 1024,
+    verifyClient: (info, done) => {
+      const auth = info.req.headers.authorization ?? '';
+      const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+      if (!tokensEqual(given, token)) { log(`refused ${info.req.socket.remoteAddress}: ${given ? 'wrong' : 'no'} token`); done(false, 401, 'a valid token is required'); return; }
+      if (busy) { done(false, 409, 'the engine is serving another client'); return; }
+      done(true);
+    },
+  });
+  wss.on('connection', (ws, req) => {
+    busy = true;
+    log(`client ${req.socket.remoteAddress} attached`);
+    const { reader, writer } = wsTransport(ws);
+    startSession(reader, writer, backend, () => { busy = false; log('client detached'); });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, f.host, () => resolve());
+  });
+  const addr = server.address();
+  log(`listening on ws://${f.host}:${typeof addr === 'object' && addr ? addr.port : port}`);
+  await new Promise<void>((resolve) => {
+    const stop = () => { wss.close(); server.close(); resolve(); };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+export function registerServe(program: Command, backendOption: () => Option): void {
+  program
+    .command('serve')
+    .description('the engine as a JSON-RPC server: on stdio (for the extension) or a WebSocket (--port, token required)')
+    .option('--stdio', 'messages on stdin/stdout (the default)')
+    .option('--port <n>', 'listen for one WebSocket client on this port (0 = any free port)')
+    .option('--host <h>', 'address to listen on (loopback unless you say otherwise)', '127.0.0.1')
+    .option('--token <t>', 'the token clients must present (default: $DIFFLORA_ENGINE_TOKEN, else a random one, printed)')
+    .addOption(backendOption())
+    .action(serve);
+}

@@ -1,0 +1,274 @@
+/**
+ * The engine behind one JSON-RPC connection: the loaded base model and adapters, and a handler per
+ * request of ../../protocol/engine.ts. Compute requests run one at a time (tfjs has one backend and
+ * its ops block the thread); a cancelled request stops at its next layer, token or training step.
+ */
+import * as path from 'path';
+import { CancellationToken, MessageConnection, ProgressType, ResponseError } from 'vscode-jsonrpc';
+import type { ModelKind } from '../../protocol/attention';
+import type { PackedLayerMaps } from '../../protocol/attention';
+import type { LayerHeadValues, NeedleAnalysis } from '../../protocol/analysis';
+import {
+  AnalyzeParams, AnalyzeResult, AttentionParams, AttentionProgress, AttentionResult, ErrorCodes,
+  GenerateParams, GenerateResult, InitializeParams, InitializeResult, LoadModelParams, LoadModelResult, Methods,
+  ModelSummary, PROTOCOL_VERSION, TrainParams, TrainProgress, TrainResult,
+} from '../../protocol/engine';
+import { encodeLayerMaps } from '../../protocol/map-pack';
+import { BackendInfo } from '../backend';
+import { InputError } from '../errors';
+import { Adapter, disposeAdapter, loadAdapter } from '../model/adapter-weights';
+import { generate } from '../model/generate';
+import { LoadedModel, loadModel } from '../model/load';
+import { tokenSpans } from '../model/token-spans';
+import { runTraining, TrainFlags } from '../cli/train-command';
+import { bosMass, DEFAULT_BOS_TEXT, needlePrompt, spanMass, tokenRange } from './analysis';
+
+export const ENGINE_VERSION = '0.1.0';
+
+class Cancelled extends Error {
+  constructor() { super('cancelled'); }
+}
+
+interface Loaded {
+  m: LoadedModel;
+  models: (ModelSummary & { adapter?: Adapter })[];
+  parameters: number;
+}
+
+function kindOf(a: Adapter | undefined): ModelKind {
+  return !a ? 'base' : a.config.kind === 'lora' ? 'lora' : 'difflora';
+}
+
+export class EngineSession {
+  private loaded?: Loaded;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly conn: MessageConnection, private readonly backend: BackendInfo, private readonly log: (level: 'info' | 'warn' | 'error', line: string) => void) {
+    conn.onRequest(Methods.initialize, (p: InitializeParams) => this.initialize(p));
+    conn.onRequest(Methods.loadModel, (p: LoadModelParams, t: CancellationToken) => this.serial(t, () => this.loadModel(p)));
+    conn.onRequest(Methods.attention, (p: AttentionParams, t: CancellationToken) => this.serial(t, () => this.attention(p, t)));
+    conn.onRequest(Methods.analyze, (p: AnalyzeParams, t: CancellationToken) => this.serial(t, () => this.analyze(p, t)));
+    conn.onRequest(Methods.train, (p: TrainParams, t: CancellationToken) => this.serial(t, () => this.train(p, t)));
+    conn.onRequest(Methods.generate, (p: GenerateParams, t: CancellationToken) => this.serial(t, () => this.generate(p, t)));
+  }
+
+  dispose(): void {
+    this.unload();
+  }
+
+  private initialize(p: InitializeParams): InitializeResult {
+    if (p?.protocolVersion !== PROTOCOL_VERSION) {
+      throw new ResponseError(ErrorCodes.versionMismatch, `the engine speaks protocol ${PROTOCOL_VERSION}, the client ${p?.protocolVersion}: install matching versions`);
+    }
+    return { protocolVersion: PROTOCOL_VERSION, engineVersion: ENGINE_VERSION, backend: this.backend.name, backendDetail: this.backend.detail, pid: process.pid, node: process.version };
+  }
+
+  /** Runs `work` after the requests before it; maps engine errors to JSON-RPC errors. */
+  private serial<T>(token: CancellationToken, work: () => Promise<T> | T): Promise<T> {
+    const run = this.queue.then(async () => {
+      if (token.isCancellationRequested) throw new Cancelled();
+      return work();
+    });
+    this.queue = run.catch(() => undefined);
+    return run.catch((e: unknown) => {
+      if (e instanceof ResponseError) throw e;
+      if (e instanceof Cancelled) throw new ResponseError(-32800, 'cancelled');
+      if (e instanceof InputError) throw new ResponseError(ErrorCodes.inputError, e.message);
+      this.log('error', `internal error: ${(e as Error).stack ?? e}`);
+      throw new ResponseError(-32603, (e as Error).message ?? String(e));
+    });
+  }
+
+  private unload(): void {
+    if (!this.loaded) return;
+    for (const x of this.loaded.models) if (x.adapter) disposeAdapter(x.adapter);
+    this.loaded.m.model.dispose();
+    this.loaded = undefined;
+  }
+
+  private loadModel(p: LoadModelParams): LoadModelResult {
+    if (typeof p?.model !== 'string' || !Array.isArray(p.adapters)) throw new InputError('model/load', 'expected { model: string, adapters: [{ label, path }] }');
+    const labels = new Set(['base']);
+    for (const a of p.adapters) {
+      if (typeof a?.label !== 'string' || typeof a.path !== 'string') throw new InputError('model/load', 'each adapter needs a label and a path');
+      if (labels.has(a.label)) throw new InputError('model/load', `two models labelled "${a.label}"`);
+      labels.add(a.label);
+    }
+    const model = path.resolve(p.model);
+    let m = this.loaded?.m;
+    if (!m || m.dir !== model) {
+      this.unload();
+      this.log('info', `loading ${model}`);
+      m = loadModel(model, this.backend);
+      if (!m.tokenizer) { m.model.dispose(); throw new InputError(model, 'no tokenizer.json: the engine server works on text'); }
+    } else {
+      for (const x of this.loaded!.models) if (x.adapter) disposeAdapter(x.adapter);
+    }
+    const models: Loaded['models'] = [{ label: 'base', kind: 'base', path: model }];
+    try {
+      for (const a of p.adapters) {
+        const adapter = loadAdapter(path.resolve(a.path), m.config);
+        const { kind: _k, ...options } = adapter.config;
+        models.push({ label: a.label, kind: kindOf(adapter), path: path.resolve(a.path), options, adapter });
+      }
+    } catch (e) {
+      for (const x of models) if (x.adapter) disposeAdapter(x.adapter);
+      this.loaded = { m, models: [models[0]], parameters: countParameters(m) };
+      throw e;
+    }
+    this.loaded = { m, models, parameters: countParameters(m) };
+    const c = m.config;
+    this.log('info', `model ${model}: ${models.map((x) => `${x.label} (${x.kind})`).join(', ')}`);
+    return {
+      model, layers: c.numLayers, heads: c.numHeads, kvHeads: c.numKvHeads, hidden: c.hiddenSize, vocab: c.vocabSize,
+      parameters: this.loaded.parameters, models: models.map(({ adapter: _a, ...s }) => s),
+    };
+  }
+
+  private need(labels?: string[]): { l: Loaded; picked: Loaded['models'] } {
+    const l = this.loaded;
+    if (!l) throw new ResponseError(ErrorCodes.noModel, 'no model loaded: send model/load first');
+    if (!labels) return { l, picked: l.models };
+    const picked = labels.map((label) => {
+      const x = l.models.find((y) => y.label === label);
+      if (!x) throw new InputError('models', `no model "${label}" (loaded: ${l.models.map((y) => y.label).join(', ')})`);
+      return x;
+    });
+    return { l, picked };
+  }
+
+  private encode(l: Loaded, text: string): number[] {
+    if (typeof text !== 'string' || text.length === 0) throw new InputError('text', 'empty text: nothing to look at');
+    const ids = l.m.tokenizer!.encode(text);
+    l.m.model.checkIds([ids]);
+    return ids;
+  }
+
+  private async attention(p: AttentionParams, token: CancellationToken): Promise<AttentionResult> {
+    const { l, picked } = this.need(p.models);
+    const ids = this.encode(l, p.text);
+    const tokens = tokenSpans(l.m.tokenizer!, p.text, ids);
+    const progress = new ProgressType<AttentionProgress>();
+    const send = (v: AttentionProgress) => { if (p.progressToken !== undefined) void this.conn.sendProgress(progress, p.progressToken, v); };
+    const t0 = Date.now();
+    const timings: AttentionResult['timings'] = [];
+    for (const [index, x] of picked.entries()) {
+      send({ type: 'model', index, label: x.label, kind: x.kind, ids, tokens, numLayers: l.m.config.numLayers, numHeads: l.m.config.numHeads });
+      let first = -1;
+      const logits = await l.m.model.forwardCapture([ids], x.adapter, {
+        layers: p.layers, heads: p.heads,
+        onMaps: (maps) => {
+          if (token.isCancellationRequested) throw new Cancelled();
+          if (first < 0) first = Date.now() - t0;
+          send({ type: 'layer', index, maps: encodeLayerMaps(maps, p.encoding ?? 'u16') });
+        },
+      });
+      logits.dispose();
+      timings.push({ label: x.label, firstLayerMs: first, doneMs: Date.now() - t0 });
+    }
+    return { models: picked.length, tokens: ids.length, timings };
+  }
+
+  /** Runs each model over `ids` and reduces every layer's maps to one value per head. */
+  private async perHead(l: Loaded, picked: Loaded['models'], ids: number[], reduce: (maps: PackedLayerMaps) => Float32Array, token: CancellationToken, step: (label: string) => void): Promise<LayerHeadValues[]> {
+    const { numLayers, numHeads } = l.m.config;
+    const out: LayerHeadValues[] = [];
+    for (const x of picked) {
+      step(x.label);
+      const values = new Float32Array(numLayers * numHeads).fill(NaN);
+      const logits = await l.m.model.forwardCapture([ids], x.adapter, {
+        onMaps: (maps) => {
+          if (token.isCancellationRequested) throw new Cancelled();
+          values.set(reduce(maps), maps.layer * numHeads);
+        },
+      });
+      logits.dispose();
+      out.push({ label: x.label, kind: x.kind, numLayers, numHeads, values, map: x.kind === 'difflora' ? 'differential' : 'positive' });
+    }
+    return out;
+  }
+
+  private async analyze(p: AnalyzeParams, token: CancellationToken): Promise<AnalyzeResult> {
+    const { l, picked } = this.need(p.models);
+    const progress = new ProgressType<string>();
+    const step = (label: string) => { if (p.progressToken !== undefined) void this.conn.sendProgress(progress, p.progressToken, label); };
+    if (p.kind === 'bos') {
+      const text = p.text ?? DEFAULT_BOS_TEXT;
+      const ids = this.encode(l, text);
+      const models = await this.perHead(l, picked, ids, bosMass, token, step);
+      return { kind: 'bos', result: { text, numTokens: ids.length, note: `queries 1..${ids.length - 1}, mass on token 0 ${JSON.stringify(l.m.tokenizer!.labels([ids[0]])[0])}`, models } };
+    }
+    if (p.kind !== 'needle') throw new InputError('kind', `unknown analysis "${String(p.kind)}" (bos or needle)`);
+    const length = p.needle?.length ?? 400;
+    const depth = p.needle?.depth ?? 0.5;
+    if (!Number.isInteger(length) || length < 32) throw new InputError('needle.length', `expected an integer >= 32, got ${length}`);
+    if (!(depth >= 0 && depth <= 1)) throw new InputError('needle.depth', `expected a number in 0..1, got ${depth}`);
+    const needle = needlePrompt(length * 4, depth, 0);
+    const ids = this.encode(l, needle.text);
+    const tokens = tokenSpans(l.m.tokenizer!, needle.text, ids);
+    const range = tokenRange(tokens, needle.start, needle.end);
+    if (!range) throw new InputError('needle', 'the tokenizer gives no character offsets, so the needle\'s tokens cannot be found');
+    const values = await this.perHead(l, picked, ids, (maps) => spanMass(maps, range.tokenStart, range.tokenEnd), token, step);
+    const tok = l.m.tokenizer!;
+    const models: NeedleAnalysis['models'] = [];
+    for (const [i, x] of picked.entries()) {
+      step(`${x.label}: answering`);
+      const g = await generate(l.m.model, x.adapter, ids, {
+        maxNewTokens: 8, temperature: 0, topP: 1, seed: 0, stop: ['\n'], useCache: true, eosIds: l.m.config.eosTokenIds,
+        decode: (g) => tok.decode(g, true), isCancelled: () => token.isCancellationRequested,
+      });
+      if (g.stopReason === 'cancelled') throw new Cancelled();
+      const answer = g.completion ?? tok.decode(g.ids, true);
+      models.push({ ...values[i], answer, correct: answer.includes(needle.value) });
+    }
+    return { kind: 'needle', result: { text: needle.text, needleStart: needle.start, needleEnd: needle.end, needle: needle.value, numTokens: ids.length, depth, models } };
+  }
+
+  private async train(p: TrainParams, token: CancellationToken): Promise<TrainResult> {
+    if (typeof p?.model !== 'string' || typeof p.method !== 'string' || typeof p.data !== 'string' || typeof p.out !== 'string') {
+      throw new InputError('train/run', 'expected { model, method, data, out, options }');
+    }
+    const progress = new ProgressType<TrainProgress>();
+    const send = (v: TrainProgress) => { if (p.progressToken !== undefined) void this.conn.sendProgress(progress, p.progressToken, v); };
+    const model = path.resolve(p.model);
+    const m = this.loaded?.m.dir === model ? this.loaded.m : undefined;
+    // Training another model than the loaded one loads it for the run only.
+    const base = m ?? loadModel(model, this.backend);
+    const defaults = { lr: '1e-4', epochs: '1', batchSize: '8', effectiveBatch: '64', warmupRatio: '0.03', schedule: 'linear', weightDecay: '0', maxGradNorm: '1', seed: '0', maxLength: '512', onBadLine: 'stop', onTooLong: 'truncate', checkpointEvery: '50' };
+    const flags = { ...defaults, ...(p.options ?? {}), model, method: p.method, data: path.resolve(p.data), out: path.resolve(p.out), resume: !!p.resume, backend: this.backend.name, quiet: false } as unknown as TrainFlags;
+    try {
+      const r = await runTraining(flags, {
+        log: (message) => { this.log('info', message); send({ type: 'log', message }); },
+        onEvent: (e) => send(e),
+        isCancelled: () => token.isCancellationRequested,
+      }, base);
+      return { out: r.out, steps: r.steps, cancelled: r.cancelled, finalLoss: r.finalLoss, kind: r.kind === 'lora' ? 'lora' : 'difflora' };
+    } finally {
+      if (!m) base.model.dispose();
+    }
+  }
+
+  private async generate(p: GenerateParams, token: CancellationToken): Promise<GenerateResult> {
+    const { l, picked } = this.need(p.models);
+    const ids = this.encode(l, p.prompt);
+    const tok = l.m.tokenizer!;
+    const completions: GenerateResult['completions'] = [];
+    for (const x of picked) {
+      const g = await generate(l.m.model, x.adapter, ids, {
+        maxNewTokens: p.maxNewTokens ?? 128, temperature: p.temperature ?? 0, topP: p.topP ?? 1, seed: p.seed ?? 0,
+        stop: p.stop ?? [], useCache: true, eosIds: l.m.config.eosTokenIds, decode: (g) => tok.decode(g, true),
+        isCancelled: () => token.isCancellationRequested,
+      });
+      if (g.stopReason === 'cancelled') throw new Cancelled();
+      completions.push({ label: x.label, kind: x.kind, completion: g.completion ?? tok.decode(g.ids, true), stopReason: g.stopReason });
+    }
+    return { completions };
+  }
+}
+
+function countParameters(m: LoadedModel): number {
+  const w = m.model.weights;
+  const n = (t: { size: number }) => t.size;
+  return n(w.embed) + n(w.norm) + w.layers.reduce((s, l) => s + Object.values(l).reduce((a, t) => a + n(t as { size: number }), 0), 0)
+    + (m.config.tieWordEmbeddings || !w.lmHeadT ? 0 : n(w.lmHeadT));
+}

@@ -1,0 +1,164 @@
+/**
+ * One live connection to an engine: a child process speaking JSON-RPC on stdio, or a remote engine on a
+ * WebSocket (token in the Authorization header). Opens with the version handshake. No `vscode` import:
+ * the supervisor above it and the tests use it alike.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import { randomUUID } from 'crypto';
+import WebSocket from 'ws';
+import {
+  CancellationToken, CancellationTokenSource, createMessageConnection, MessageConnection, ProgressType, ResponseError,
+  StreamMessageReader, StreamMessageWriter,
+} from 'vscode-jsonrpc/node';
+import { InitializeResult, LogParams, Methods, PROTOCOL_VERSION } from '../../protocol/engine';
+import { frameCodec } from '../../protocol/wire';
+import { wsTransport } from '../../engine/server/ws-transport';
+
+export type Endpoint =
+  | { kind: 'local'; node: string; script: string; args: string[]; env?: NodeJS.ProcessEnv }
+  | { kind: 'remote'; url: string; token: string };
+
+export class EngineStoppedError extends Error {}
+
+export interface RequestOptions<P> {
+  cancel?: { isCancellationRequested: boolean; onCancellationRequested(listener: () => void): { dispose(): void } };
+  onProgress?: (value: P) => void;
+}
+
+export class EngineConnection {
+  private stopped?: string;
+  private readonly exitListeners: ((why: string) => void)[] = [];
+
+  private constructor(
+    private readonly conn: MessageConnection,
+    readonly info: InitializeResult,
+    private readonly child: ChildProcess | undefined,
+    private readonly close: () => void,
+  ) {}
+
+  /** Starts or attaches to an engine and shakes hands; `log` gets its log lines. */
+  static async open(endpoint: Endpoint, log: (line: string) => void): Promise<EngineConnection> {
+    const { conn, child, close, died } = endpoint.kind === 'local' ? startLocal(endpoint, log) : await attachRemote(endpoint);
+    // A local engine's log arrives on its stderr; a remote one's only as notifications.
+    if (endpoint.kind === 'remote') conn.onNotification(Methods.log, (p: LogParams) => log(`[remote] ${p.message}`));
+    conn.listen();
+    let info: InitializeResult;
+    try {
+      info = await Promise.race([
+        conn.sendRequest(Methods.initialize, { protocolVersion: PROTOCOL_VERSION, client: 'difflora-lens-vscode' }) as Promise<InitializeResult>,
+        died.then((why) => { throw new EngineStoppedError(`the engine stopped before the handshake: ${why}`); }),
+      ]);
+    } catch (e) {
+      close();
+      throw e instanceof ResponseError ? new Error(e.message) : e;
+    }
+    const c = new EngineConnection(conn, info, child, close);
+    void died.then((why) => c.markStopped(why));
+    return c;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get alive(): boolean {
+    return this.stopped === undefined;
+  }
+
+  /** Calls `listener` when the engine goes away; the returned function unsubscribes. */
+  onExit(listener: (why: string) => void): () => void {
+    if (this.stopped !== undefined) { listener(this.stopped); return () => undefined; }
+    this.exitListeners.push(listener);
+    return () => { const i = this.exitListeners.indexOf(listener); if (i >= 0) this.exitListeners.splice(i, 1); };
+  }
+
+  private markStopped(why: string): void {
+    if (this.stopped !== undefined) return;
+    this.stopped = why;
+    // Listeners first: requests in flight learn why before the disposal rejects them generically.
+    for (const l of [...this.exitListeners]) l(why);
+    this.conn.dispose();
+  }
+
+  /** A request; rejects with EngineStoppedError if the engine goes away before it answers. */
+  async request<R, P = unknown>(method: string, params: object, opts: RequestOptions<P> = {}): Promise<R> {
+    if (this.stopped !== undefined) throw new EngineStoppedError(`the engine is not running (${this.stopped})`);
+    const source = new CancellationTokenSource();
+    const sub = opts.cancel?.onCancellationRequested(() => source.cancel());
+    if (opts.cancel?.isCancellationRequested) source.cancel();
+    const progressToken = opts.onProgress ? randomUUID() : undefined;
+    const progress = opts.onProgress && this.conn.onProgress(new ProgressType<P>(), progressToken!, opts.onProgress);
+    let unsubscribe = () => {};
+    const died = new Promise<never>((_, reject) => { unsubscribe = this.onExit((why) => reject(new EngineStoppedError(`the engine stopped during ${method}: ${why}`))); });
+    try {
+      return await Promise.race([this.conn.sendRequest(method, { ...params, progressToken }, source.token as CancellationToken) as Promise<R>, died]);
+    } catch (e) {
+      if (e instanceof ResponseError || e instanceof EngineStoppedError) throw e;
+      // The connection failed under the request: the process exit that explains it follows shortly.
+      await Promise.race([died, new Promise((r) => setTimeout(r, 2000))]);
+      throw e;
+    } finally {
+      unsubscribe();
+      sub?.dispose();
+      progress?.dispose();
+      source.dispose();
+    }
+  }
+
+  /** Asks the engine to exit; kills it if it has not within a second. */
+  async shutdown(): Promise<void> {
+    if (this.stopped !== undefined) return;
+    const exited = new Promise<void>((resolve) => this.onExit(() => resolve()));
+    try {
+      await Promise.race([this.conn.sendRequest(Methods.shutdown), new Promise((r) => setTimeout(r, 1000))]);
+    } catch {
+      // already going away
+    }
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))]);
+    this.kill();
+  }
+
+  kill(): void {
+    this.close();
+    this.markStopped('stopped by the client');
+  }
+}
+
+function startLocal(e: Extract<Endpoint, { kind: 'local' }>, log: (line: string) => void) {
+  // VS Code's own executable runs as plain Node with ELECTRON_RUN_AS_NODE (harmless for a real node).
+  const child = spawn(e.node, [e.script, 'serve', '--stdio', ...e.args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, ...e.env, ELECTRON_RUN_AS_NODE: '1' },
+  });
+  let stderrTail = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
+    stderrTail = (stderrTail + chunk).slice(-2000);
+    for (const line of chunk.split('\n')) if (line.trim()) log(line);
+  });
+  const died = new Promise<string>((resolve) => {
+    child.once('error', (err) => resolve(`cannot start ${e.node} (${err.message})`));
+    child.once('exit', (code, signal) => {
+      const last = stderrTail.trim().split('\n').filter((l) => /error/i.test(l)).pop();
+      resolve(`${signal ? `killed by ${signal}` : `exit code ${code}`}${last ? `; last error: ${last}` : ''}`);
+    });
+  });
+  const conn = createMessageConnection(
+    new StreamMessageReader(child.stdout!, { contentTypeDecoder: frameCodec as never }),
+    new StreamMessageWriter(child.stdin!, { contentTypeEncoder: frameCodec as never }),
+  );
+  child.stdin!.on('error', () => undefined); // EPIPE after a crash: reported through `died`
+  return { conn, child, close: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); }, died };
+}
+
+async function attachRemote(e: Extract<Endpoint, { kind: 'remote' }>) {
+  const ws = new WebSocket(e.url, { headers: { Authorization: `Bearer ${e.token}` }, maxPayload: 256 * 1024 * 1024 });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`${e.url} refused the connection: HTTP ${res.statusCode}${res.statusCode === 401 ? ' (wrong or missing token)' : res.statusCode === 409 ? ' (the engine is serving another client)' : ''}`)));
+    ws.once('error', (err) => reject(new Error(`cannot reach ${e.url} (${err.message})`)));
+  });
+  const died = new Promise<string>((resolve) => ws.once('close', (code) => resolve(`connection closed (code ${code})`)));
+  const { reader, writer } = wsTransport(ws);
+  return { conn: createMessageConnection(reader, writer), child: undefined, close: () => ws.terminate(), died };
+}

@@ -1,0 +1,151 @@
+/**
+ * The engine's JSON-RPC interface (requests, their progress, notifications), shared by the engine and
+ * the extension. Carried by vscode-jsonrpc; frames per ./wire.ts so typed arrays travel as bytes.
+ * Long requests take a `progressToken` and report through `$/progress` with that token; cancelling
+ * the request ($/cancelRequest) stops the work at its next step.
+ */
+import type { ModelKind } from './attention';
+import type { AnalysisName, BosAnalysis, NeedleAnalysis, NeedleOptions } from './analysis';
+import type { MapEncoding, WireLayerMaps } from './map-pack';
+import type { TrainEvent } from './training';
+
+/** Bumped on any incompatible change; the client refuses an engine with another version. */
+export const PROTOCOL_VERSION = 1;
+
+export const Methods = {
+  initialize: 'initialize',
+  loadModel: 'model/load',
+  attention: 'attention/run',
+  analyze: 'analysis/run',
+  train: 'train/run',
+  generate: 'generate/run',
+  shutdown: 'shutdown',
+  /** Notification engine -> client: a log line for the output channel. */
+  log: 'engine/log',
+} as const;
+
+export interface InitializeParams {
+  protocolVersion: number;
+  client: string;
+}
+export interface InitializeResult {
+  protocolVersion: number;
+  engineVersion: string;
+  backend: string;
+  /** The backend's own description (threads, SIMD, why it was picked). */
+  backendDetail: string;
+  pid: number;
+  node: string;
+}
+
+export interface AdapterRef {
+  /** Shown in the UI and used to name the model in later requests. */
+  label: string;
+  path: string;
+}
+export interface LoadModelParams {
+  model: string;
+  adapters: AdapterRef[];
+}
+export interface ModelSummary {
+  label: string;
+  kind: ModelKind;
+  path: string;
+  /** DiffLoRA / LoRA options as read from the adapter's config (for the UI). */
+  options?: Record<string, unknown>;
+}
+export interface LoadModelResult {
+  model: string;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  hidden: number;
+  vocab: number;
+  parameters: number;
+  /** base first, then the adapters in the order given. */
+  models: ModelSummary[];
+}
+
+export interface TokenSpan {
+  /** The token's own text (for labels). */
+  text: string;
+  /** Character range in the request's text, or undefined for tokens with no text (BOS). */
+  start?: number;
+  end?: number;
+}
+
+export interface AttentionParams {
+  text: string;
+  /** Labels from LoadModelResult.models; default all. */
+  models?: string[];
+  layers?: number[];
+  heads?: number[];
+  encoding?: MapEncoding;
+  progressToken?: string;
+}
+/** Progress of an attention request, in order: a `model`, then its `layer`s, then the next model. */
+export type AttentionProgress =
+  | { type: 'model'; index: number; label: string; kind: ModelKind; ids: number[]; tokens: TokenSpan[]; numLayers: number; numHeads: number }
+  | { type: 'layer'; index: number; maps: WireLayerMaps };
+export interface AttentionResult {
+  models: number;
+  tokens: number;
+  /** Milliseconds from the request to each model's first and last layer. */
+  timings: { label: string; firstLayerMs: number; doneMs: number }[];
+}
+
+export interface AnalyzeParams {
+  kind: AnalysisName;
+  models?: string[];
+  /** bos: the text to measure on (default: a built-in code sample). */
+  text?: string;
+  /** needle: prompt length in tokens (approximately), and where the needle goes (0..1). */
+  needle?: NeedleOptions;
+  progressToken?: string;
+}
+export type AnalyzeResult = { kind: 'bos'; result: BosAnalysis } | { kind: 'needle'; result: NeedleAnalysis };
+
+export interface TrainParams {
+  model: string;
+  method: string;
+  data: string;
+  out: string;
+  /** Flags as the CLI takes them (without dashes, camelCase), e.g. { lr: '1e-4', maxSteps: '20' }. */
+  options: Record<string, string | boolean>;
+  resume?: boolean;
+  progressToken?: string;
+}
+export type TrainProgress = TrainEvent | { type: 'log'; message: string };
+export interface TrainResult {
+  out: string;
+  steps: number;
+  cancelled: boolean;
+  finalLoss: number;
+  kind: ModelKind;
+}
+
+export interface GenerateParams {
+  prompt: string;
+  models?: string[];
+  maxNewTokens?: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  stop?: string[];
+}
+export interface GenerateResult {
+  completions: { label: string; kind: ModelKind; completion: string; stopReason: string }[];
+}
+
+export interface LogParams {
+  level: 'info' | 'warn' | 'error';
+  message: string;
+}
+
+/** Error codes in JSON-RPC error responses (the message names what and where). */
+export const ErrorCodes = {
+  inputError: -32001,
+  noModel: -32002,
+  busy: -32003,
+  versionMismatch: -32004,
+} as const;
