@@ -78,7 +78,7 @@ async function capture(m: LoadedModel, adapter: Adapter | undefined, label: stri
     label, kind, tokens: m.tokenizer?.labels(ids) ?? ids.map(String), tq: ids.length, tk: ids.length,
     numLayers: m.config.numLayers, numHeads: m.config.numHeads, layers: [],
   };
-  const logits = await m.model.forwardCapture([ids], adapter, { onMaps: (p) => out.layers.push(unpackLayerMaps(p)) });
+  const logits = await m.model.forwardCapture([ids], adapter, { onMaps: (p) => { out.layers.push(unpackLayerMaps(p)); } });
   logits.dispose();
   return out;
 }

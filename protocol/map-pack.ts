@@ -71,13 +71,15 @@ function decodeBlock(e: EncodedMaps, n: number, tq: number, tk: number, where: s
   if (e.lower && tq !== tk) throw new Error(`${where}: a lower-triangle block needs tq = tk (got ${tq} x ${tk})`);
   if (e.data.length !== n * per) throw new Error(`${where}: ${e.data.length} values, expected ${n} heads x ${per}`);
   const out = new Float32Array(n * tq * tk);
-  const value = e.encoding === 'u16' ? (v: number) => e.min + e.scale * v : (v: number) => v;
+  const { min, scale, data } = e;
+  const u16 = e.encoding === 'u16';
   let o = 0;
   for (let h = 0; h < n; h++) {
     for (let q = 0; q < tq; q++) {
       const row = h * tq * tk + q * tk;
       const len = e.lower ? q + 1 : tk;
-      for (let k = 0; k < len; k++) out[row + k] = value(e.data[o++]);
+      if (u16) for (let k = 0; k < len; k++) out[row + k] = min + scale * data[o++];
+      else { out.set(data.subarray(o, o + len), row); o += len; }
     }
   }
   return out;

@@ -37,7 +37,8 @@ export interface CaptureRequest {
   layers?: number[];
   /** Heads to capture; undefined = all. */
   heads?: number[];
-  onMaps: (maps: LayerMaps) => void;
+  /** May return a promise: the next layer waits for it (a server lets its message go out first). */
+  onMaps: (maps: LayerMaps) => void | Promise<void>;
 }
 
 export interface ForwardOptions {
@@ -140,7 +141,7 @@ export class LlamaModel {
         t.lambda?.data() as Promise<Float32Array> | undefined,
       ]);
       const [, tq, tk] = t.positive.shape;
-      capture.onMaps({ layer, heads: capture.heads ?? [...Array(this.config.numHeads).keys()], tq, tk, lambda: lambda?.[0], positive, negative, differential });
+      await capture.onMaps({ layer, heads: capture.heads ?? [...Array(this.config.numHeads).keys()], tq, tk, lambda: lambda?.[0], positive, negative, differential });
     } finally {
       for (const m of [t.positive, t.negative, t.differential, t.lambda]) m?.dispose();
     }

@@ -149,18 +149,19 @@ export class EngineSession {
     const ids = this.encode(l, p.text);
     const tokens = tokenSpans(l.m.tokenizer!, p.text, ids);
     const progress = new ProgressType<AttentionProgress>();
-    const send = (v: AttentionProgress) => { if (p.progressToken !== undefined) void this.conn.sendProgress(progress, p.progressToken, v); };
+    // Awaited: each layer's frame is written before the next layer's compute blocks the thread.
+    const send = async (v: AttentionProgress) => { if (p.progressToken !== undefined) await this.conn.sendProgress(progress, p.progressToken, v); };
     const t0 = Date.now();
     const timings: AttentionResult['timings'] = [];
     for (const [index, x] of picked.entries()) {
-      send({ type: 'model', index, label: x.label, kind: x.kind, ids, tokens, numLayers: l.m.config.numLayers, numHeads: l.m.config.numHeads });
+      await send({ type: 'model', index, label: x.label, kind: x.kind, ids, tokens, numLayers: l.m.config.numLayers, numHeads: l.m.config.numHeads });
       let first = -1;
       const logits = await l.m.model.forwardCapture([ids], x.adapter, {
         layers: p.layers, heads: p.heads,
         onMaps: (maps) => {
           if (token.isCancellationRequested) throw new Cancelled();
           if (first < 0) first = Date.now() - t0;
-          send({ type: 'layer', index, maps: encodeLayerMaps(maps, p.encoding ?? 'u16') });
+          return send({ type: 'layer', index, maps: encodeLayerMaps(maps, p.encoding ?? 'u16') });
         },
       });
       logits.dispose();

@@ -88,7 +88,7 @@ async function measure(model: LlamaModel, adapter: Adapter | undefined, variant:
   let mapsBytes = 0, layers = 0;
   const cap = await timeRuns(runs, warmup, async () => {
     const kept: LayerMaps[] = []; // kept until the forward is done, like output_attentions
-    const logits = await forwardWithCapture(model, ids, adapter, { onMaps: (m) => kept.push(m) });
+    const logits = await forwardWithCapture(model, ids, adapter, { onMaps: (m) => { kept.push(m); } });
     await settle(logits);
     layers = kept.length;
     mapsBytes = kept.reduce((s, m) => s + m.positive.byteLength + (m.negative?.byteLength ?? 0) + (m.differential?.byteLength ?? 0), 0);

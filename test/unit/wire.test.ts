@@ -1,0 +1,97 @@
+/** The engine's wire format: typed arrays as bytes inside frames, and the 16-bit lower-triangle map packing. */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeFrame, encodeFrame, FrameError } from '../../protocol/wire';
+import { decodeLayerMaps, encodedRow, encodeLayerMaps, wireBytes } from '../../protocol/map-pack';
+
+describe('frames', () => {
+  it('round-trips nested typed arrays of every kind (as bytes, not JSON numbers)', () => {
+    const msg = { id: 1, a: new Float32Array([1.5, -2, 3e-8]), nested: [{ b: new Uint16Array([0, 65535]) }, new Uint8Array([7]), new Int32Array([-5, 6, 7])], s: 'text' };
+    const bytes = encodeFrame(msg);
+    const json = new TextDecoder().decode(bytes.subarray(4, 4 + new DataView(bytes.buffer).getUint32(0, true)));
+    assert.doesNotMatch(json, /1\.5|65535/, 'numbers of arrays must not be in the JSON');
+    const back = decodeFrame(bytes) as typeof msg;
+    assert.deepEqual(back, msg);
+    assert.ok(back.a instanceof Float32Array && back.nested[2] instanceof Int32Array);
+  });
+
+  it('decodes from an unaligned view of a bigger buffer', () => {
+    const f = encodeFrame({ x: new Float32Array([1, 2, 3]) });
+    const big = new Uint8Array(f.length + 3);
+    big.set(f, 3);
+    assert.deepEqual((decodeFrame(big.subarray(3)) as { x: Float32Array }).x, new Float32Array([1, 2, 3]));
+  });
+
+  it('rejects malformed frames with the reason', () => {
+    const bad = (b: Uint8Array, re: RegExp) => assert.throws(() => decodeFrame(b), (e: Error) => e instanceof FrameError && re.test(e.message));
+    bad(new Uint8Array([1, 2]), /too short for its header/);
+    bad(new Uint8Array([200, 0, 0, 0, 1]), /JSON has 200 bytes, but the frame has 5/);
+    const notJson = new TextEncoder().encode('{oops');
+    bad(new Uint8Array([notJson.length, 0, 0, 0, ...notJson]), /does not parse/);
+    bad(new Uint8Array([2, 0, 0, 0, 0xff, 0xfe]), /not valid UTF-8/);
+    const ref = new TextEncoder().encode('{"a":{"$bin":["f32",0,1000]}}');
+    bad(new Uint8Array([ref.length, 0, 0, 0, ...ref]), /runs past the end/);
+    const kind = new TextEncoder().encode('{"a":{"$bin":["f64",0,1]}}');
+    bad(new Uint8Array([kind.length, 0, 0, 0, ...kind]), /bad array reference/);
+  });
+});
+
+/** Causal softmax-like maps for 2 heads. */
+function causal(T: number, heads: number, seed: number): Float32Array {
+  const a = new Float32Array(heads * T * T);
+  let s = seed;
+  const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (let h = 0; h < heads; h++) for (let q = 0; q < T; q++) {
+    let sum = 0;
+    for (let k = 0; k <= q; k++) sum += (a[(h * T + q) * T + k] = rnd());
+    for (let k = 0; k <= q; k++) a[(h * T + q) * T + k] /= sum;
+  }
+  return a;
+}
+
+describe('map packing', () => {
+  const T = 37;
+  const positive = causal(T, 2, 3);
+  const negative = causal(T, 2, 4).map((v) => 0.3 * v);
+  const differential = positive.map((v, i) => v - negative[i]);
+  const layer = { layer: 2, heads: [1, 4], tq: T, tk: T, lambda: 0.3, positive, negative, differential };
+
+  it('16-bit: error below (max - min) / 131070, lower triangle only, exact zeros above the diagonal', () => {
+    const w = encodeLayerMaps(layer, 'u16');
+    assert.equal(w.maps.positive!.data.length, 2 * (T * (T + 1)) / 2);
+    assert.equal(wireBytes(w), 3 * 2 * 2 * (T * (T + 1)) / 2);
+    const d = decodeLayerMaps(w);
+    for (const k of ['positive', 'negative', 'differential'] as const) {
+      const src = layer[k];
+      const range = Math.max(...src) - Math.min(...src);
+      let worst = 0;
+      for (let i = 0; i < src.length; i++) worst = Math.max(worst, Math.abs(d[k]![i] - src[i]));
+      assert.ok(worst <= range / 131070 + 1e-7, `${k}: ${worst}`);
+    }
+    assert.equal(d.positive[0 * T * T + 0 * T + 5], 0);
+    assert.equal(d.lambda, 0.3);
+    assert.deepEqual(d.heads, [1, 4]);
+  });
+
+  it('float32: exact; a single row reads the same as the decoded map', () => {
+    const w = encodeLayerMaps(layer, 'f32');
+    const d = decodeLayerMaps(w);
+    assert.deepEqual(d.differential, differential);
+    for (const q of [0, 10, T - 1]) {
+      assert.deepEqual(encodedRow(w.maps.differential!, 1, T, T, q), differential.subarray((T + q) * T, (T + q + 1) * T));
+    }
+  });
+
+  it('non-square maps (a cached step) travel in full', () => {
+    const a = new Float32Array(2 * 3 * 5).map((_, i) => i / 30);
+    const w = encodeLayerMaps({ layer: 0, heads: [0, 1], tq: 3, tk: 5, positive: a }, 'u16');
+    assert.equal(w.maps.positive!.lower, false);
+    assert.equal(w.maps.positive!.data.length, 30);
+  });
+
+  it('a block of the wrong size is an error naming the layer and kind', () => {
+    const w = encodeLayerMaps(layer, 'u16');
+    w.maps.negative!.data = w.maps.negative!.data.subarray(1);
+    assert.throws(() => decodeLayerMaps(w), /layer 2 negative: \d+ values, expected 2 heads x 703/);
+  });
+});
