@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { AnalysisCommand } from './commands/analyses';
+import { HumanEvalCommands } from './commands/humaneval';
 import { attachRemote, loadAdapter, selectModel } from './commands/model-selection';
 import { AttentionCommand } from './commands/show-attention';
 import { TrainAdapterCommand } from './commands/train-adapter';
@@ -39,14 +40,18 @@ export async function activate(ctx: vscode.ExtensionContext): Promise<ExtensionA
   const attention = new AttentionCommand(ctx, engine, store, engine.output);
   const train = new TrainAdapterCommand(ctx, engine, runs);
   const analyses = new AnalysisCommand(ctx, engine);
+  const humanEval = new HumanEvalCommands(ctx, engine, () => attention.run());
   const log = engine.output;
   const command = (id: string, fn: (...args: never[]) => Promise<unknown>) => vscode.commands.registerCommand(id, guarded(id, log, fn));
   ctx.subscriptions.push(
     engine,
     store,
+    humanEval,
     vscode.window.registerTreeDataProvider('difflora.models', new ModelsTree(ctx, engine, runs)),
     command('difflora.showAttention', () => attention.run()),
     command('difflora.trainAdapter', () => train.run()),
+    command('difflora.compareCompletions', () => humanEval.compare()),
+    command('difflora.runHumanEval', () => humanEval.runSet()),
     command('difflora.selectModel', () => selectModel(ctx, engine, runs)),
     command('difflora.loadAdapter', (dir: string) => loadAdapter(ctx, engine, dir)),
     command('difflora.restartEngine', async () => { await engine.restart(); await engine.ready(); void vscode.window.showInformationMessage('DiffLoRA: engine restarted.'); }),

@@ -6,6 +6,7 @@
  */
 import type { ModelKind } from './attention';
 import type { AnalysisName, BosAnalysis, NeedleAnalysis, NeedleOptions } from './analysis';
+import type { CompareItem } from './compare';
 import type { MapEncoding, WireLayerMaps } from './map-pack';
 import type { TrainEvent } from './training';
 
@@ -19,6 +20,9 @@ export const Methods = {
   analyze: 'analysis/run',
   train: 'train/run',
   generate: 'generate/run',
+  problems: 'humaneval/problems',
+  compare: 'humaneval/compare',
+  humanEval: 'humaneval/run',
   shutdown: 'shutdown',
   /** Notification engine -> client: a log line for the output channel. */
   log: 'engine/log',
@@ -135,6 +139,78 @@ export interface GenerateParams {
 }
 export interface GenerateResult {
   completions: { label: string; kind: ModelKind; completion: string; stopReason: string }[];
+}
+
+/** A HumanEval-style problem; `test` defines check(candidate). */
+export interface ProblemRecord {
+  task_id: string;
+  prompt: string;
+  entry_point: string;
+  test?: string;
+}
+export interface ProblemsParams {
+  /** A .jsonl / .jsonl.gz file; empty: the official set, downloaded once and cached (needs the internet). */
+  path?: string;
+}
+export interface ProblemsResult {
+  file: string;
+  problems: ProblemRecord[];
+}
+
+/** One problem, every loaded model's greedy completion, executed against the problem's test when asked. */
+export interface CompareParams {
+  problem: ProblemRecord;
+  models?: string[];
+  maxNewTokens?: number;
+  /** Run prompt + completion + test in the sandbox (the extension asks only in a trusted workspace). */
+  execute: boolean;
+  timeoutSec?: number;
+  progressToken?: string;
+}
+export interface CompareResult {
+  item: CompareItem;
+  /** The sandbox's missing isolation, if any (one line), when code ran. */
+  sandboxWarning?: string | null;
+}
+
+export interface HumanEvalParams {
+  problemsPath?: string;
+  outDir: string;
+  n?: number;
+  k?: number[];
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  maxNewTokens?: number;
+  limit?: number;
+  chat?: boolean;
+  timeoutSec?: number;
+  /** false: generate only. */
+  execute: boolean;
+  progressToken?: string;
+}
+/** Progress events of a HumanEval run (as the engine's runner emits them). */
+export type HumanEvalProgress =
+  | { type: 'start'; models: string[]; problems: number; n: number }
+  | { type: 'sandbox'; mode: 'bwrap' | 'none'; warning: string | null; note: string | null }
+  | { type: 'load'; model: string; done: number; total: number }
+  | { type: 'generate'; model: string; done: number; total: number }
+  | { type: 'execute'; model: string; done: number; total: number; passed: number }
+  | { type: 'model-done'; model: string; samples: number; passed: number; passAtK: Record<string, number> }
+  | { type: 'warning'; message: string }
+  | { type: 'done'; cancelled: boolean };
+export interface HumanEvalResult {
+  outDir: string;
+  cancelled: boolean;
+  models: {
+    label: string;
+    kind: ModelKind;
+    samples: number;
+    passed: number;
+    passAtK: Record<string, number>;
+    perTask: { task_id: string; n: number; c: number }[];
+    results: { task_id: string; completion: string; passed: boolean; result: string; sample_index?: number }[];
+  }[];
 }
 
 export interface LogParams {

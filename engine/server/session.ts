@@ -9,10 +9,13 @@ import type { ModelKind } from '../../protocol/attention';
 import type { PackedLayerMaps } from '../../protocol/attention';
 import type { LayerHeadValues, NeedleAnalysis } from '../../protocol/analysis';
 import {
-  AnalyzeParams, AnalyzeResult, AttentionParams, AttentionProgress, AttentionResult, ErrorCodes,
-  GenerateParams, GenerateResult, InitializeParams, InitializeResult, LoadModelParams, LoadModelResult, Methods,
-  ModelSummary, PROTOCOL_VERSION, TrainParams, TrainProgress, TrainResult,
+  AnalyzeParams, AnalyzeResult, AttentionParams, AttentionProgress, AttentionResult, CompareParams, CompareResult, ErrorCodes,
+  GenerateParams, GenerateResult, HumanEvalParams, HumanEvalProgress, HumanEvalResult, InitializeParams, InitializeResult,
+  LoadModelParams, LoadModelResult, Methods, ModelSummary, ProblemsParams, ProblemsResult, PROTOCOL_VERSION, TrainParams,
+  TrainProgress, TrainResult,
 } from '../../protocol/engine';
+import type { CompareItem } from '../../protocol/compare';
+import { completePrompt, executeSamples, readProblems, resolveProblemsFile, runHumanEval, STANDARD_STOPS } from '../humaneval';
 import { encodeLayerMaps } from '../../protocol/map-pack';
 import { BackendInfo } from '../backend';
 import { InputError } from '../errors';
@@ -50,6 +53,9 @@ export class EngineSession {
     conn.onRequest(Methods.analyze, (p: AnalyzeParams, t: CancellationToken) => this.serial(t, () => this.analyze(p, t)));
     conn.onRequest(Methods.train, (p: TrainParams, t: CancellationToken) => this.serial(t, () => this.train(p, t)));
     conn.onRequest(Methods.generate, (p: GenerateParams, t: CancellationToken) => this.serial(t, () => this.generate(p, t)));
+    conn.onRequest(Methods.problems, (p: ProblemsParams) => this.problems(p));
+    conn.onRequest(Methods.compare, (p: CompareParams, t: CancellationToken) => this.serial(t, () => this.compare(p, t)));
+    conn.onRequest(Methods.humanEval, (p: HumanEvalParams, t: CancellationToken) => this.serial(t, () => this.humanEval(p, t)));
   }
 
   dispose(): void {
@@ -247,6 +253,71 @@ export class EngineSession {
     } finally {
       if (!m) base.model.dispose();
     }
+  }
+
+  private async problems(p: ProblemsParams): Promise<ProblemsResult> {
+    try {
+      const file = await resolveProblemsFile({ file: p?.path || undefined, log: (l) => this.log('info', l) });
+      return { file, problems: readProblems(file).map(({ task_id, prompt, entry_point, test }) => ({ task_id, prompt, entry_point, test })) };
+    } catch (e) {
+      if (e instanceof InputError) throw new ResponseError(ErrorCodes.inputError, e.message);
+      throw e;
+    }
+  }
+
+  private async compare(p: CompareParams, token: CancellationToken): Promise<CompareResult> {
+    const { l, picked } = this.need(p.models);
+    const pr = p?.problem;
+    if (typeof pr?.prompt !== 'string' || !pr.prompt.trim()) throw new InputError('problem.prompt', 'empty prompt');
+    const progress = new ProgressType<string>();
+    const step = (m: string) => { if (p.progressToken !== undefined) void this.conn.sendProgress(progress, p.progressToken, m); };
+    const completions: CompareItem['completions'] = [];
+    for (const x of picked) {
+      step(`${x.label}: generating`);
+      const c = await completePrompt(l.m, x.adapter, pr.prompt, {
+        maxNewTokens: p.maxNewTokens ?? 256, temperature: 0, topP: 1, seed: 0, stop: STANDARD_STOPS, isCancelled: () => token.isCancellationRequested,
+      });
+      if (c.stopReason === 'cancelled') throw new Cancelled();
+      completions.push({ label: x.label, kind: x.kind, completion: c.completion, sample: 0, status: 'pending' });
+    }
+    let sandboxWarning: string | null | undefined;
+    if (p.execute && pr.test) {
+      step('running the tests');
+      const problem = { task_id: pr.task_id, prompt: pr.prompt, entry_point: pr.entry_point, canonical_solution: '', test: pr.test };
+      const r = await executeSamples([problem], completions.map((c) => ({ task_id: pr.task_id, completion: c.completion })), { timeoutSec: p.timeoutSec }, { isCancelled: () => token.isCancellationRequested });
+      sandboxWarning = r.sandbox.warning;
+      r.outcomes.forEach((o, i) => {
+        if (!o) return;
+        completions[i].status = o.status === 'timed out' ? 'timed-out' : o.status;
+        completions[i].reason = o.reason ?? undefined;
+      });
+    } else {
+      for (const c of completions) delete c.status;
+    }
+    return { item: { problem: { task_id: pr.task_id, prompt: pr.prompt, entry_point: pr.entry_point }, completions }, sandboxWarning };
+  }
+
+  private async humanEval(p: HumanEvalParams, token: CancellationToken): Promise<HumanEvalResult> {
+    const { l, picked } = this.need();
+    if (typeof p?.outDir !== 'string' || !p.outDir) throw new InputError('outDir', 'where should the samples and results go?');
+    const progress = new ProgressType<HumanEvalProgress>();
+    const file = await resolveProblemsFile({ file: p.problemsPath || undefined, log: (line) => this.log('info', line) });
+    const r = await runHumanEval({
+      models: picked.map((x) => ({ label: x.label, model: l.m.dir, adapter: x.adapter ? x.path : undefined })),
+      problems: readProblems(file), outDir: path.resolve(p.outDir), n: p.n, k: p.k, temperature: p.temperature, topP: p.topP, seed: p.seed,
+      maxNewTokens: p.maxNewTokens, limit: p.limit, chat: p.chat, timeoutSec: p.timeoutSec, execute: p.execute, backendInfo: this.backend,
+    }, {
+      onProgress: (e) => { if (p.progressToken !== undefined) void this.conn.sendProgress(progress, p.progressToken, e); },
+      isCancelled: () => token.isCancellationRequested,
+      log: (line) => this.log('info', line),
+    });
+    return {
+      outDir: r.outDir, cancelled: r.cancelled,
+      models: r.models.map((m, i) => ({
+        label: picked[i].label, kind: picked[i].kind, samples: m.samples, passed: m.passed, passAtK: m.passAtK, perTask: m.perTask,
+        results: m.results.map((x) => ({ task_id: x.task_id, completion: x.completion, passed: x.passed, result: x.result, sample_index: x.sample_index as number | undefined })),
+      })),
+    };
   }
 
   private async generate(p: GenerateParams, token: CancellationToken): Promise<GenerateResult> {

@@ -1,0 +1,106 @@
+/**
+ * The extension in a real VS Code (code-server + Chromium): "Show Attention for Selection" on a Python
+ * file opens the panel with the embedded model's maps for the base and a DiffLoRA adapter; the hover
+ * lists the attended tokens per model; an edit drops the results; the engine killed with SIGKILL is
+ * reported, restarted, and the next request works.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'child_process';
+import * as path from 'path';
+import { makeCheckpoint, tempDir } from '../helpers/reference';
+import { launchVSCode, ROOT, waitFor, type VSCode } from './harness';
+
+const DEMO = 'def add(a, b):\n    """Return the sum of a and b."""\n    total = a + b\n    return total\n';
+
+/** The local engine's pid (the child of the extension host running `serve --stdio`). */
+function enginePids(): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', 'difflora.js serve --stdio'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** What the attention panel holds, read inside its webview. */
+async function panelState(vs: VSCode): Promise<{ models: { label: string; kind: string; layers: number; tokens: number }[] }> {
+  const frame = await vs.webviewFrame('DiffLoRA Attention');
+  return frame.locator('body').evaluate(() => {
+    const models = ((globalThis as any).DiffLoRALens?.panel?.models ?? []) as any[];
+    return { models: models.map((m: any) => ({ label: m.meta.label, kind: m.meta.kind, layers: Array.from(m.layerLoaded as Uint8Array).filter(Boolean).length, tokens: m.meta.tokens.length })) };
+  });
+}
+
+describe('attention in VS Code', { timeout: 600_000 }, () => {
+  let vs: VSCode;
+  const dir = tempDir('vscode-attn');
+  const adapter = path.join(dir, 'difflora');
+
+  before(async () => {
+    makeCheckpoint('difflora', adapter, ['--base', path.join(ROOT, 'media', 'default-model'), '--seed', '1', '--lambda', '0.3']);
+    vs = await launchVSCode({
+      extensionDevelopmentPath: ROOT,
+      files: { 'demo.py': DEMO },
+      settings: { 'difflora.adapters': [{ label: 'DiffLoRA', path: adapter }], 'difflora.backend': 'wasm' },
+      label: 'attention',
+    });
+  });
+  after(async () => { await vs?.close(); });
+
+  it('shows the base and DiffLoRA maps of the selection, streamed into the panel', async () => {
+    await vs.openFile('demo.py');
+    await vs.selectLines(1, 4);
+    const t0 = Date.now();
+    await vs.runCommand('DiffLoRA: Show Attention for Selection');
+    const state = await waitFor(async () => {
+      const s = await panelState(vs).catch(() => undefined);
+      return s && s.models.length === 2 && s.models.every((m) => m.layers === 4) ? s : undefined;
+    }, 'both models with all 4 layers in the panel', 180_000, 500);
+    console.log(`command -> full overview in the panel: ${Date.now() - t0} ms (includes the engine start and model load)`);
+    assert.deepEqual(state.models.map((m) => [m.label, m.kind]), [['base', 'base'], ['DiffLoRA', 'difflora']]);
+    assert.ok(state.models[0].tokens > 10);
+    const frame = await vs.webviewFrame('DiffLoRA Attention');
+    assert.ok(await frame.locator('canvas').count() > 0);
+    await vs.screenshot('panel');
+    const log = await vs.outputChannelText('DiffLoRA Engine', /attention timings/, 60_000);
+    assert.match(log, /engine: ready \(wasm\)/);
+    assert.match(log, /attention timings: base first layer \d+ ms/);
+  });
+
+  it('the hover lists, for each model, the tokens the hovered token attends to', async () => {
+    await vs.goTo(3, 14); // inside "a + b" of `total = a + b`
+    const text = await vs.hover();
+    assert.match(text, /DiffLoRA Lens/);
+    assert.match(text, /mean over all layers and heads/);
+    assert.match(text, /base \(base\)/);
+    assert.match(text, /DiffLoRA \(difflora\)/);
+    assert.match(text, /\d\.\d{3}/);
+    await vs.screenshot('hover');
+  });
+
+  it('an edit drops the results: no hover afterwards', async () => {
+    await vs.goTo(4, 1);
+    await vs.page.keyboard.type('    # edited\n');
+    await vs.goTo(3, 14);
+    await assert.rejects(vs.hover(4000));
+  });
+
+  it('the engine killed mid-work is reported and restarted; the next request works', async () => {
+    const [pid] = enginePids();
+    assert.ok(pid, 'the engine process is running');
+    await vs.selectLines(1, 3);
+    await vs.runCommand('DiffLoRA: Show Attention for Selection');
+    process.kill(pid, 'SIGKILL');
+    await vs.waitForNotification(/DiffLoRA engine stopped: .*killed by SIGKILL.*Restarting/, 60_000);
+    const next = await waitFor(() => enginePids().find((p) => p !== pid), 'a new engine process', 60_000);
+    assert.notEqual(next, pid);
+    await vs.runCommand('DiffLoRA: Show Attention for Selection');
+    await waitFor(async () => {
+      const s = await panelState(vs).catch(() => undefined);
+      return s && s.models.length === 2 && s.models.every((m) => m.layers === 4) ? s : undefined;
+    }, 'the maps after the restart', 120_000, 500);
+    const log = await vs.outputChannelText('DiffLoRA Engine');
+    assert.match(log, /engine: crashed/);
+    await vs.screenshot('after-restart');
+  });
+});
