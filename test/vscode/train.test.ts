@@ -1,0 +1,69 @@
+/**
+ * "DiffLoRA: Train Adapter" in a real VS Code: the QuickPick / InputBox flow, a short DiffLoRA run on
+ * the embedded model with the training panel's loss chart filling in, the finished run in the
+ * adapters view; then the analyses panel (BOS mass, magic number) for base and the new adapter.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { launchVSCode, ROOT, waitFor, type VSCode } from './harness';
+
+const DATA = Array.from({ length: 24 }, (_, i) => JSON.stringify({ prompt: `def add_${i}(x):\n    """Add ${i} to x."""\n`, completion: `    return x + ${i}\n` })).join('\n') + '\n';
+
+/** Answers the open quick input: types `text` (replacing what is there) and accepts. */
+async function answer(vs: VSCode, title: RegExp, text: string): Promise<void> {
+  const widget = vs.page.locator('.quick-input-widget');
+  await waitFor(async () => (await widget.isVisible()) && title.test(await widget.locator('.quick-input-title').innerText().catch(() => '')), `a quick input titled ${title}`, 60_000);
+  const input = widget.locator('input.input').first();
+  await input.fill(text);
+  await vs.page.waitForTimeout(300);
+  await input.press('Enter');
+  await waitFor(async () => !title.test(await widget.locator('.quick-input-title').innerText().catch(() => '')) || !(await widget.isVisible()), `the quick input ${title} to close`, 30_000);
+}
+
+describe('train adapter in VS Code', { timeout: 900_000 }, () => {
+  let vs: VSCode;
+  let workspace: string;
+
+  before(async () => {
+    vs = await launchVSCode({ extensionDevelopmentPath: ROOT, files: { 'data/pairs.jsonl': DATA, 'demo.py': 'x = 1\n' }, settings: { 'difflora.backend': 'wasm' }, label: 'train' });
+    workspace = vs.workspace;
+  });
+  after(async () => { await vs?.close(); });
+
+  it('runs a short DiffLoRA training to completion with the loss chart updating', async () => {
+    await vs.runCommand('DiffLoRA: Train Adapter');
+    await answer(vs, /1\/4.*method/, 'difflora-32');
+    await answer(vs, /2\/4.*dataset/, 'pairs.jsonl');
+    await answer(vs, /3\/4.*hyperparameters/, 'lr=1e-3 maxSteps=6 batchSize=4 effectiveBatch=4 checkpointEvery=3 maxLength=64');
+    await answer(vs, /4\/4.*output folder/, path.join(workspace, 'adapters', 'dl32'));
+    const frame = await vs.webviewFrame('Train: dl32', 120_000);
+    // The loss chart gets points as steps stream in, before the run ends.
+    const seen = new Set<number>();
+    await waitFor(async () => {
+      const n = await frame.locator('body').evaluate(() => {
+        const p = (globalThis as any).DiffLoRALensTraining?.panel;
+        return p ? Number(p.steps.n) : 0;
+      }).catch(() => 0);
+      seen.add(n);
+      return n >= 6 ? n : undefined;
+    }, 'six steps in the training panel', 600_000, 300);
+    assert.ok(seen.size >= 2, `the chart should fill in step by step (saw counts ${[...seen].join(',')})`);
+    await waitFor(async () => /finished/i.test(await frame.locator('body').innerText()), 'the run to finish', 120_000);
+    await vs.screenshot('training-panel');
+    const out = path.join(workspace, 'adapters', 'dl32');
+    assert.ok(fs.existsSync(path.join(out, 'model.safetensors')), 'the DiffLoRA adapter is saved');
+    const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(metrics.length, 6);
+    await vs.waitForNotification(/trained difflora-32 in 6 steps/, 60_000);
+  });
+
+  it('lists the run in the DiffLoRA view; loading it makes it one of the compared models', async () => {
+    await vs.runCommand('DiffLoRA Lens: Focus on Models and Adapters View');
+    const view = vs.page.locator('.pane', { hasText: 'Models and Adapters' });
+    await waitFor(async () => /dl32/.test(await view.innerText()), 'the run in the view', 30_000);
+    assert.match(await view.innerText(), /difflora-32 · finished · 6 steps/);
+    await vs.screenshot('runs-view');
+  });
+});
