@@ -90,6 +90,11 @@ export type AttentionHostMessage =
   /** A model whose layers will follow; `layers` may already hold some. Its index is its order of arrival. */
   | { type: 'attention.model'; model: ModelAttention }
   | { type: 'attention.layer'; model: number; layer: LayerMaps }
+  /**
+   * A layer as the engine sent it (16-bit, lower triangle: see map-pack.ts), decoded in the view: a
+   * fraction of the bytes of float32 maps through the webview channel.
+   */
+  | { type: 'attention.wireLayer'; model: number; maps: import('./map-pack').WireLayerMaps }
   | { type: 'attention.done'; model: number };
 
 /** Messages from the attention webview to the extension host. */

@@ -154,3 +154,45 @@ export function formatValue(v: number): string {
   if (a < 1e-4 || a >= 1e5) return v.toExponential(4);
   return v.toPrecision(6);
 }
+
+/** One colour per model, by its index (every panel uses the same order). */
+export const MODEL_COLORS = ['#4e9bff', '#f28e2b', '#59c26a', '#e15759', '#b07aa1', '#edc948', '#76b7b2', '#ff9da7'];
+
+export function modelColor(i: number): string {
+  return MODEL_COLORS[((i % MODEL_COLORS.length) + MODEL_COLORS.length) % MODEL_COLORS.length];
+}
+
+/** Colours for a rate in [0, 1] (pass rates): red at 0, amber in the middle, green at 1, both themes. */
+export function rateInterpolator(theme: Theme): (t: number) => string {
+  return theme.dark
+    ? d3.piecewise(d3.interpolateLab, ['#8c2f2f', '#8a6d1f', '#2f7a3d'])
+    : d3.piecewise(d3.interpolateLab, ['#f4b4ae', '#f5dc8c', '#9fdcaa']);
+}
+
+/** n distinguishable colours for ordered series (e.g. one line per layer), readable on the background. */
+export function ordinalRamp(n: number, theme: Theme): string[] {
+  const ramp = theme.dark ? (t: number) => d3.interpolatePlasma(0.15 + 0.8 * t) : (t: number) => d3.interpolateViridis(0.9 * t);
+  return Array.from({ length: n }, (_, i) => ramp(n <= 1 ? 0.5 : i / (n - 1)));
+}
+
+/**
+ * Follows the theme: calls `onChange` when VS Code switches themes (it changes the body's class) or the
+ * system's light / dark preference changes, and keeps the class `dl-dark` on `root` in step. Returns the
+ * current theme.
+ */
+export function watchTheme(root: Element, onChange: (t: Theme) => void): Theme {
+  let theme = readTheme(root);
+  root.classList.toggle('dl-dark', theme.dark);
+  const check = () => {
+    const t = readTheme(root);
+    if (t.background === theme.background && t.foreground === theme.foreground) return;
+    theme = t;
+    root.classList.toggle('dl-dark', t.dark);
+    onChange(t);
+  };
+  if (typeof MutationObserver !== 'undefined') {
+    new MutationObserver(check).observe(document.body, { attributes: true, attributeFilter: ['class', 'data-vscode-theme-kind'] });
+  }
+  window.matchMedia?.('(prefers-color-scheme: dark)').addEventListener?.('change', check);
+  return theme;
+}

@@ -66,3 +66,27 @@ export function downloadBlob(blob: Blob, filename: string): void {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
+
+/** A type="button" button (class dl-btn plus `cls`) that calls `onClick`. */
+export function button(text: string, parent: Element, onClick: (ev: MouseEvent) => void, opts: { cls?: string; title?: string } = {}): HTMLButtonElement {
+  const b = el('button', opts.cls ? `dl-btn ${opts.cls}` : 'dl-btn', text, parent);
+  b.type = 'button';
+  if (opts.title) b.title = opts.title;
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+/** A duration in seconds as "1:02:03", "2:03" or "45 s"; "—" when unknown. */
+export function formatDuration(sec: number): string {
+  if (!(sec >= 0) || !Number.isFinite(sec)) return '—';
+  const s = Math.round(sec);
+  if (s < 60) return `${s} s`;
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const mm = h ? String(m).padStart(2, '0') : String(m);
+  return `${h ? `${h}:` : ''}${mm}:${String(r).padStart(2, '0')}`;
+}
+
+/** A rate in [0, 1] as a percentage with one decimal ("—" for NaN). */
+export function formatPercent(v: number): string {
+  return v === v ? `${(v * 100).toFixed(1)}%` : '—';
+}

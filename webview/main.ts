@@ -6,15 +6,14 @@
  * - any other page: an empty panel; drive it through window.DiffLoRALens.panel.
  * The API is also exposed as window.DiffLoRALens.
  */
+import { decodeLayerMaps } from '../protocol/map-pack';
 import { MAP_KINDS, unpackLayerMaps, type AttentionHostMessage, type AttentionViewMessage } from '../protocol/attention';
 import { base64ToFloat32, deserializeModels, float32ToBase64, serializeModels, type SerializedAttention } from './codec';
 import { formatValue, makeScale } from './colors';
+import { start, vscodeApi } from './host';
 import { AttentionPanel, type ExportEvent, type PanelOptions } from './panel';
 
 export { AttentionPanel, MAP_KINDS, base64ToFloat32, deserializeModels, float32ToBase64, formatValue, makeScale, serializeModels, unpackLayerMaps };
-
-interface VsCodeApi { postMessage(m: AttentionViewMessage): void }
-declare const acquireVsCodeApi: undefined | (() => VsCodeApi);
 
 export function createPanel(host: HTMLElement, opts?: PanelOptions): AttentionPanel {
   return new AttentionPanel(host, opts);
@@ -36,7 +35,7 @@ function boot(): AttentionPanel {
     for (const m of deserializeModels(data)) panel.addModel(m);
     return panel;
   }
-  const vscode = typeof acquireVsCodeApi === 'function' ? acquireVsCodeApi() : undefined;
+  const vscode = vscodeApi<AttentionViewMessage>();
   if (!vscode) return new AttentionPanel(host);
   const make = (title?: string) => new AttentionPanel(host, {
     title,
@@ -60,6 +59,7 @@ function boot(): AttentionPanel {
       }
       case 'attention.model': panel.addModel(m.model); break;
       case 'attention.layer': panel.addLayer(m.model, m.layer); break;
+      case 'attention.wireLayer': panel.addLayer(m.model, unpackLayerMaps(decodeLayerMaps(m.maps))); break;
       case 'attention.done': break;
     }
   });
@@ -82,17 +82,4 @@ const api: {
 
 (window as unknown as { DiffLoRALens: typeof api }).DiffLoRALens = api;
 
-function start(): void {
-  try {
-    api.panel = boot();
-  } catch (e) {
-    const p = document.createElement('pre');
-    p.className = 'dl-fatal';
-    p.textContent = `DiffLoRA Lens could not start: ${(e as Error).stack ?? e}`;
-    document.body.appendChild(p);
-    throw e;
-  }
-}
-
-if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
-else start();
+start(() => { api.panel = boot(); });

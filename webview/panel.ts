@@ -7,7 +7,7 @@ import * as d3 from 'd3';
 import { MAP_KINDS, type LayerMaps, type MapKind, type ModelAttention } from '../protocol/attention';
 import { MetricChart, type Series } from './charts';
 import { serializeModels } from './codec';
-import { formatValue, makeScale, readTheme, type ColorScale, type Gamma, type Theme } from './colors';
+import { MODEL_COLORS, formatValue, makeScale, readTheme, type ColorScale, type Gamma, type Theme } from './colors';
 import { downloadBlob, el, frameThrottle } from './dom';
 import { Heatmap } from './heatmap';
 import { Legend } from './legend';
@@ -61,8 +61,6 @@ export interface PanelTimings {
 }
 
 const CHART_INTERVAL_MS = 400;
-
-const MODEL_COLORS = ['#4e9bff', '#f28e2b', '#59c26a', '#e15759', '#b07aa1', '#edc948', '#76b7b2', '#ff9da7'];
 
 export class AttentionPanel {
   readonly root: HTMLElement;

@@ -4,9 +4,8 @@
  * engine computes them, and keeps them for hover-to-inspect.
  */
 import * as vscode from 'vscode';
-import { unpackLayerMaps, type AttentionHostMessage, type AttentionViewMessage } from '../../protocol/attention';
+import type { AttentionHostMessage, AttentionViewMessage } from '../../protocol/attention';
 import { AttentionParams, AttentionProgress, AttentionResult, Methods } from '../../protocol/engine';
-import { decodeLayerMaps } from '../../protocol/map-pack';
 import { EngineHost } from '../engine/engine-host';
 import { InspectionStore } from '../inspect/hover';
 import { Inspection } from '../inspect/inspection';
@@ -60,7 +59,7 @@ export class AttentionCommand {
             progress.report({ message: `${p.label}: ${T} tokens` });
           } else {
             ins.models[p.index].layers.push(p.maps);
-            view.post({ type: 'attention.layer', model: p.index, layer: unpackLayerMaps(decodeLayerMaps(p.maps)) });
+            view.post({ type: 'attention.wireLayer', model: p.index, maps: p.maps });
             progress.report({ increment: 100 / total });
             if (++layersDone === total) this.log.appendLine(`attention: ${ins.tokens.length} tokens, ${loaded.models.length} models, all layers in ${Date.now() - t0} ms`);
           }

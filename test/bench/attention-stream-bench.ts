@@ -13,9 +13,8 @@ import { EngineConnection } from '../../extension/engine/connection';
 import { AttentionProgress, AttentionResult, LoadModelResult, Methods } from '../../protocol/engine';
 import { decodeLayerMaps, encodeLayerMaps, wireBytes, type WireLayerMaps } from '../../protocol/map-pack';
 import { encodeFrame } from '../../protocol/wire';
-import { TextTokenizer } from '../../engine/model/tokenizer';
 import { runCliOk } from '../helpers/cli';
-import { CACHE, ROOT } from './common';
+import { CACHE, pythonText, ROOT } from './common';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
@@ -31,15 +30,6 @@ function difflora(model: string): string {
   return out;
 }
 
-/** Python source (our extractor's) cut to exactly `tokens` tokens of the model's tokenizer. */
-function pythonText(model: string, tokens: number): string {
-  const tok = TextTokenizer.fromFolder(model)!;
-  const src = fs.readFileSync(path.join(ROOT, 'engine', 'data', 'py', 'extract_functions.py'), 'utf8');
-  let n = tokens;
-  while (tok.encode(src.slice(0, n)).length < tokens) n += 16;
-  while (tok.encode(src.slice(0, n)).length > tokens) n--;
-  return src.slice(0, n);
-}
 
 async function main(): Promise<void> {
   const model = path.join(ROOT, 'media', 'default-model');

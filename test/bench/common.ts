@@ -1,5 +1,7 @@
 /** Types and helpers shared by the benchmark's parent (run-bench.ts) and its child processes (bench-child.ts). */
+import * as fs from 'fs';
 import * as path from 'path';
+import { TextTokenizer } from '../../engine/model/tokenizer';
 
 /** The repository root, from out/test/bench/*.js (compiled) or test/bench/*.ts. */
 export const ROOT = path.resolve(__dirname, '..', '..', ...(path.basename(path.resolve(__dirname, '..', '..')) === 'out' ? ['..'] : []));
@@ -102,4 +104,14 @@ export function timing(all: number[], cpu: number[]): Timing {
 /** Peak resident set size of this process so far, in MB (maxRSS is in KiB). */
 export function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;
+}
+
+/** Python source (our extractor's) cut to exactly `tokens` tokens of the model's tokenizer. */
+export function pythonText(model: string, tokens: number): string {
+  const tok = TextTokenizer.fromFolder(model)!;
+  const src = fs.readFileSync(path.join(ROOT, 'engine', 'data', 'py', 'extract_functions.py'), 'utf8');
+  let n = tokens;
+  while (tok.encode(src.slice(0, n)).length < tokens) n += 16;
+  while (tok.encode(src.slice(0, n)).length > tokens) n--;
+  return src.slice(0, n);
 }
