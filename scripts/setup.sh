@@ -16,6 +16,7 @@ if [ "$want_test" = 1 ]; then
   [ -f /usr/lib/chromium/vk_swiftshader_icd.json ] || apt_pkgs+=(chromium)
   [ -e /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libvulkan.so.1 ] || apt_pkgs+=(libvulkan1)
   python3 -c 'import numpy' 2>/dev/null || /usr/bin/python3 -c 'import numpy' 2>/dev/null || apt_pkgs+=(python3-numpy)
+  command -v bwrap >/dev/null || apt_pkgs+=(bubblewrap)  # the HumanEval sandbox (namespaces); without it: a warned fallback
 fi
 if [ "$want_bench" = 1 ]; then
   # Without OpenBLAS Debian's torch falls back to a generic BLAS: a crippled peer.
@@ -34,3 +35,5 @@ fi
 
 # Dependencies exactly as locked; the optional `webgpu` package brings Dawn's prebuilt dawn.node.
 npm ci --no-audit --no-fund
+# With --test: Node 24 + code-server (a real VS Code, for test/vscode), cached outside node_modules.
+if [ "$want_test" = 1 ]; then bash scripts/setup-vscode-test.sh; fi

@@ -15,6 +15,7 @@ import { loadProgress } from './progress';
 import { registerPretrain } from './pretrain-command';
 import { registerTrain } from './train-command';
 import { registerSyntaxRate } from './syntax-rate-command';
+import { registerHumanEval } from './humaneval-command';
 import { registerData } from './data-command';
 import { registerServe } from '../server/serve-command';
 
@@ -177,6 +178,7 @@ export function buildProgram(): Command {
   registerTrain(program, backendOption);
   registerPretrain(program, backendOption);
   registerSyntaxRate(program, backendOption);
+  registerHumanEval(program, backendOption);
   registerData(program);
   registerServe(program, backendOption);
   return program;

@@ -67,7 +67,7 @@ async function run(f: PretrainFlags): Promise<void> {
     train: trainOptions,
   }, { dir: path.join(out, 'run'), resume: !!f.resume, onEvent: progress.onEvent, isCancelled: cancelOnSignals(log) });
   progress.stop();
-  const summary = { ...result, corpus, arch, seqLen: Number(f.seqLen), train: trainOptions, backend: f.backend, finishedAt: new Date().toISOString() };
+  const summary = { ...result, corpus, arch, seqLen: Number(f.seqLen), skipCodecTables: !!f.skipCodecTables, train: trainOptions, backend: f.backend, finishedAt: new Date().toISOString() };
   fs.writeFileSync(path.join(out, 'pretrain_summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   log(result.cancelled ? `stopped at step ${result.steps}; resume with --resume` : `done: ${result.steps} steps, ${result.tokensSeen} tokens, held-out loss ${result.heldOutLoss.toFixed(4)}`);
 }

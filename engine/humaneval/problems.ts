@@ -1,5 +1,7 @@
 /** HumanEval problems from a JSONL or JSONL.GZ file (task_id, prompt, entry_point, canonical_solution, test), validated. */
 import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as zlib from 'zlib';
 import { InputError } from '../errors';
 
@@ -42,10 +44,68 @@ export function readProblems(file: string): Problem[] {
       if (typeof rec?.[f] !== 'string' || (rec[f] as string).length === 0) throw new InputError(`${where}${id}`, `field '${f}' is missing or not a non-empty string`);
     }
     const p = rec as unknown as Problem;
+    // The entry point is spliced into `check(<entry_point>)`: it must be a plain name.
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(p.entry_point)) throw new InputError(`${where}${id}`, `entry_point ${JSON.stringify(p.entry_point.slice(0, 60))} is not a Python identifier`);
     if (seen.has(p.task_id)) throw new InputError(`${where}${id}`, 'duplicate task_id');
     seen.add(p.task_id);
     problems.push({ task_id: p.task_id, prompt: p.prompt, entry_point: p.entry_point, canonical_solution: p.canonical_solution, test: p.test });
   });
   if (problems.length === 0) throw new InputError(file, 'no problems in the file');
   return problems;
+}
+
+/** Where the official HumanEval data set is published (openai/human-eval, MIT). */
+export const HUMANEVAL_URL = 'https://github.com/openai/human-eval/raw/master/data/HumanEval.jsonl.gz';
+
+export interface ProblemsSource {
+  /** A JSONL or JSONL.GZ file the user gave: used as is. */
+  file?: string;
+  /** Where a downloaded copy is kept; default $DIFFLORA_CACHE/humaneval, else ~/.cache/difflora/humaneval. */
+  cacheDir?: string;
+  /** Default HUMANEVAL_URL. */
+  url?: string;
+  /** Give up on the download after this many ms; default 60 s. */
+  timeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export function defaultCacheDir(): string {
+  return path.join(process.env.DIFFLORA_CACHE ?? path.join(os.homedir(), '.cache', 'difflora'), 'humaneval');
+}
+
+/**
+ * The problems file to read: `file` when given; else the cached download, fetched once (validated
+ * before it is kept, so a broken download is never cached).
+ */
+export async function resolveProblemsFile(src: ProblemsSource = {}): Promise<string> {
+  if (src.file !== undefined) return src.file;
+  const url = src.url ?? HUMANEVAL_URL;
+  const dir = src.cacheDir ?? defaultCacheDir();
+  const file = path.join(dir, path.basename(new URL(url).pathname) || 'HumanEval.jsonl.gz');
+  if (fs.existsSync(file)) return file;
+  src.log?.(`downloading ${url} -> ${file}`);
+  let body: Buffer;
+  try {
+    const res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(src.timeoutMs ?? 60_000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    body = Buffer.from(await res.arrayBuffer());
+  } catch (e) {
+    throw new InputError('--problems', `not given, and the download of ${url} failed (${(e as Error).message}): pass the HumanEval file with --problems`);
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  const part = `${file}.${process.pid}.part`;
+  fs.writeFileSync(part, body);
+  try {
+    readProblems(part);
+  } catch (e) {
+    fs.rmSync(part, { force: true });
+    throw new InputError(url, `the downloaded file is not a HumanEval problem set (${(e as Error).message})`);
+  }
+  fs.renameSync(part, file);
+  return file;
+}
+
+/** readProblems on the user's file or the cached download. */
+export async function loadProblems(src: ProblemsSource = {}): Promise<Problem[]> {
+  return readProblems(await resolveProblemsFile(src));
 }

@@ -6,8 +6,8 @@
  */
 import { spawnSync } from 'child_process';
 import { Adapter } from '../model/adapter-weights';
-import { generate } from '../model/generate';
 import { LoadedModel } from '../model/load';
+import { completePrompt } from './complete';
 import { Problem } from './problems';
 
 /** The next top-level statement: a line that starts with neither whitespace nor a closing bracket. */
@@ -21,15 +21,10 @@ export interface SyntaxResult {
 }
 
 export async function syntaxRate(m: LoadedModel, adapter: Adapter | undefined, problems: Problem[], maxNewTokens: number, onDone?: (i: number) => void): Promise<{ rate: number; results: SyntaxResult[] }> {
-  const tok = m.tokenizer;
-  if (!tok) throw new Error(`${m.dir}: no tokenizer`);
   const completions: string[] = [];
   for (let i = 0; i < problems.length; i++) {
-    const r = await generate(m.model, adapter, tok.encode(problems[i].prompt), {
-      maxNewTokens, temperature: 0, topP: 1, seed: 0, stop: [NEXT_TOP_LEVEL], useCache: true,
-      eosIds: m.config.eosTokenIds, decode: (ids) => tok.decode(ids, true),
-    });
-    completions.push(r.completion ?? '');
+    const r = await completePrompt(m, adapter, problems[i].prompt, { maxNewTokens, temperature: 0, topP: 1, seed: 0, stop: [NEXT_TOP_LEVEL] });
+    completions.push(r.completion);
     onDone?.(i + 1);
   }
   const checks = parseChecks(problems.map((p, i) => ({ prompt: p.prompt, completion: completions[i], entryPoint: p.entry_point })));

@@ -303,7 +303,7 @@ export class EngineSession {
     const progress = new ProgressType<HumanEvalProgress>();
     const file = await resolveProblemsFile({ file: p.problemsPath || undefined, log: (line) => this.log('info', line) });
     const r = await runHumanEval({
-      models: picked.map((x) => ({ label: x.label, model: l.m.dir, adapter: x.adapter ? x.path : undefined })),
+      models: picked.map((x) => ({ label: x.label, model: l.m.dir, adapter: x.adapter ? x.path : undefined, loaded: l.m, adapterWeights: x.adapter })),
       problems: readProblems(file), outDir: path.resolve(p.outDir), n: p.n, k: p.k, temperature: p.temperature, topP: p.topP, seed: p.seed,
       maxNewTokens: p.maxNewTokens, limit: p.limit, chat: p.chat, timeoutSec: p.timeoutSec, execute: p.execute, backendInfo: this.backend,
     }, {
