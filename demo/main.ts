@@ -139,7 +139,8 @@ async function main(): Promise<void> {
     const checks = parseChecks(outs.map((c) => ({ prompt: prompts[i], completion: c, entryPoint: entryPoint(prompts[i]) })));
     sections.push({
       title: `Completion ${i + 1}`,
-      text: [`Prompt:\n${prompts[i]}`, ...models.map(([label], j) => `${label}${checks[j].parses ? '' : ' (does not parse as a function body)'}:\n${outs[j] || '(empty)'}`)].join('\n\n'),
+      text: `Prompt:\n${prompts[i]}`,
+      columns: models.map(([label], j) => ({ title: `${label}${checks[j].parses ? '' : ' (does not parse as a function body)'}`, text: outs[j] || '(empty)' })),
     });
   }
   const assets = { js: fs.readFileSync(path.join(ROOT, 'dist', 'webview', 'attention.js'), 'utf8'), css: fs.readFileSync(path.join(ROOT, 'dist', 'webview', 'attention.css'), 'utf8') };

@@ -205,7 +205,7 @@ describe('attention panel (webview) in Chromium', { timeout: 300_000 }, () => {
     const evil2 = '</script><script>alert(2)</script>';
     const m = model4('base', '<b>bold</b> model', { positive: POS });
     m.tokens = ['<s>', evil, evil2, ' &amp;'];
-    const html = reportHtml([m], { title: 'XSS </title><script>alert(3)</script>', sections: [{ title: '<i>notes</i>', text: '<img src=y onerror=alert(4)>' }] }, assets);
+    const html = reportHtml([m], { title: 'XSS </title><script>alert(3)</script>', sections: [{ title: '<i>notes</i>', text: '<img src=y onerror=alert(4)>', columns: [{ title: '<i>col</i>', text: '<img src=z onerror=alert(5)>' }] }] }, assets);
     const { page, dialogs, errors, requests } = await open(html);
     // Hover the cell whose key is the evil token: the readout shows it verbatim.
     const h = await hover(page, 1, 1);
@@ -223,6 +223,7 @@ describe('attention panel (webview) in Chromium', { timeout: 300_000 }, () => {
         option: d.querySelector('.dl-model option')?.textContent as string,
         section: d.querySelector('.dl-report-section p')?.textContent as string,
         sectionTitle: d.querySelector('.dl-report-section h2')?.textContent as string,
+        column: [d.querySelector('.dl-report-column h3')?.textContent, d.querySelector('.dl-report-column pre')?.textContent] as string[],
         bold: d.querySelectorAll('b, i').length as number,
       };
     });
@@ -237,6 +238,7 @@ describe('attention panel (webview) in Chromium', { timeout: 300_000 }, () => {
     assert.equal(dom.option, '<b>bold</b> model (base)');
     assert.equal(dom.section, '<img src=y onerror=alert(4)>');
     assert.equal(dom.sectionTitle, '<i>notes</i>');
+    assert.deepEqual(dom.column, ['<i>col</i>', '<img src=z onerror=alert(5)>']);
     assert.deepEqual(requests, [], 'no network access');
     assert.deepEqual(errors, []);
     await page.close();
