@@ -53,6 +53,20 @@ describe('compare completions and analyses in VS Code', { timeout: 900_000 }, ()
     await vs.screenshot('side-by-side');
   });
 
+  it('runs HumanEval on two problems: pass@1 per model, then a problem from the table side by side', async () => {
+    await vs.runCommand('DiffLoRA: Run HumanEval');
+    await pick(vs, /HumanEval run: settings/, 'n=1 k=1 temperature=0 maxNewTokens=32 limit=2 timeoutSec=3');
+    const frame = await vs.webviewFrame('DiffLoRA Completions', 60_000);
+    const text = await waitFor(async () => {
+      const t = await frame.locator('body').innerText().catch(() => '');
+      return /pass@1/i.test(t) && /HumanEval\/1/.test(t) && /finished/i.test(t) ? t : undefined;
+    }, 'the finished run with its pass@1 table', 600_000, 1000);
+    assert.match(text, /DiffLoRA/);
+    await vs.screenshot('humaneval-run');
+    await frame.getByText('HumanEval/1', { exact: true }).first().click();
+    await waitFor(async () => /separate_paren_groups/.test(await frame.locator('body').innerText().catch(() => '')), 'HumanEval/1 side by side', 60_000);
+  });
+
   it('attention on the first token per head, and the magic-number probe, for the three models', async () => {
     await vs.runCommand('DiffLoRA: Attention on the First Token (BOS) per Head');
     const frame = await vs.webviewFrame('DiffLoRA Analyses', 120_000);
