@@ -233,7 +233,8 @@ export class StepChart {
     const fmt = this.opts.format ?? d3.format('.3~g');
     const yTicks = log ? yScale.ticks(4).filter((_, i, a) => a.length <= 6 || i % Math.ceil(a.length / 5) === 0) : yScale.ticks(4);
     s.select<SVGGElement>('.dl-chart-x').attr('transform', `translate(0,${H - m.b})`)
-      .call(d3.axisBottom(x).ticks(Math.max(2, Math.floor((W - m.l - m.r) / 70))).tickFormat(d3.format('~s')).tickSizeOuter(0));
+      // Steps are whole numbers: no "500m" ticks on a short run.
+      .call(d3.axisBottom(x).tickValues(x.ticks(Math.max(2, Math.floor((W - m.l - m.r) / 70))).filter(Number.isInteger)).tickFormat(d3.format('~s')).tickSizeOuter(0));
     s.select<SVGGElement>('.dl-chart-y').attr('transform', `translate(${m.l},0)`)
       .call(d3.axisLeft(yScale as d3.AxisScale<number>).tickValues(yTicks).tickFormat((v) => fmt(Number(v))).tickSizeOuter(0));
     s.select('.dl-chart-grid').selectAll('line').data(yTicks).join('line')
