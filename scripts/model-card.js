@@ -31,8 +31,7 @@ ${s.parameters.toLocaleString('en-US')} parameters, ${mb} MB as float32 safetens
 
 ## Data and licence
 The Python standard library of the machine it was trained on (\`${s.corpus}\`), under the Python Software
-Foundation License; test suites, vendored packages and non-UTF-8 files excluded${s.skipCodecTables ? ', and the 65 generated
-character-map codecs of `encodings/` (hex tables that taught an earlier build to recite tables)' : ''}. 2% of the files (chosen
+Foundation License; test suites, vendored packages and non-UTF-8 files excluded${s.skipCodecTables ? ', and the 65 generated\ncharacter-map codecs of encodings/ (hex tables that taught an earlier build to recite tables)' : ''}. 2% of the files (chosen
 by a hash of their path) are held out. Sequences of ${s.seqLen} tokens, files joined by \`<|endoftext|>\`:
 ${s.trainTokens.toLocaleString('en-US')} training tokens, ${s.heldOutTokens.toLocaleString('en-US')} held out.
 The weights are released under the same terms as the project.
