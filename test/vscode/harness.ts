@@ -464,8 +464,8 @@ export class VSCode {
         })();
         if (!row) await sleep(150);
       }
-      if (row) {
-        await p.locator(`.quick-input-widget .quick-input-list .monaco-list-row[data-index="${row.index}"]`).click();
+      // A stale row (the list re-rendered) is retried rather than waited on.
+      if (row && await p.locator(`.quick-input-widget .quick-input-list .monaco-list-row[data-index="${row.index}"]`).click({ timeout: 3_000 }).then(() => true, () => false)) {
         await p.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
         return;
       }
@@ -476,7 +476,7 @@ export class VSCode {
   }
 
   /** Opens a workspace file (path relative to the workspace) in an editor through Quick Open, and waits for it. */
-  async openFile(rel: string, timeoutMs = 30_000): Promise<void> {
+  async openFile(rel: string, timeoutMs = 60_000): Promise<void> {
     const p = this.page;
     const base = path.basename(rel);
     const relDir = path.dirname(rel) === '.' ? '' : path.dirname(rel);
@@ -489,7 +489,9 @@ export class VSCode {
         return rows.find((r) => r.label === base && (relDir === '' || r.description.replace(/\\/g, '/').endsWith(relDir)));
       }, `"${rel}" in Quick Open`, 5_000).catch(() => undefined);
       if (!row) { await p.keyboard.press('Escape'); return undefined; }
-      await p.locator(`.quick-input-widget .quick-input-list .monaco-list-row[data-index="${row.index}"]`).click();
+      // A short click timeout: the list re-renders as results arrive, and a stale row is retried, not waited on.
+      const clicked = await p.locator(`.quick-input-widget .quick-input-list .monaco-list-row[data-index="${row.index}"]`).click({ timeout: 3_000 }).then(() => true, () => false);
+      if (!clicked) { await p.keyboard.press('Escape'); return undefined; }
       return true;
     }, `Quick Open to offer ${rel}`, timeoutMs, 500);
     await p.locator(`.tabs-container .tab.active[data-resource-name="${base}"]`).first().waitFor({ state: 'visible', timeout: timeoutMs });
