@@ -36,7 +36,7 @@ describe('train adapter in VS Code', { timeout: 900_000 }, () => {
     await vs.runCommand('DiffLoRA: Train Adapter');
     await answer(vs, /1\/4.*method/, 'difflora-32');
     await answer(vs, /2\/4.*dataset/, 'pairs.jsonl');
-    await answer(vs, /3\/4.*hyperparameters/, 'lr=1e-3 maxSteps=6 batchSize=4 effectiveBatch=4 checkpointEvery=3 maxLength=64');
+    await answer(vs, /3\/4.*hyperparameters/, 'lr=1e-3 maxSteps=24 batchSize=4 effectiveBatch=4 checkpointEvery=12 maxLength=64');
     await answer(vs, /4\/4.*output folder/, path.join(workspace, 'adapters', 'dl32'));
     const frame = await vs.webviewFrame('Train: dl32', 120_000);
     // The loss chart gets points as steps stream in, before the run ends.
@@ -47,23 +47,23 @@ describe('train adapter in VS Code', { timeout: 900_000 }, () => {
         return p ? Number(p.steps.n) : 0;
       }).catch(() => 0);
       seen.add(n);
-      return n >= 6 ? n : undefined;
-    }, 'six steps in the training panel', 600_000, 300);
+      return n >= 24 ? n : undefined;
+    }, '24 steps in the training panel', 600_000, 300);
     assert.ok(seen.size >= 2, `the chart should fill in step by step (saw counts ${[...seen].join(',')})`);
     await waitFor(async () => /finished/i.test(await frame.locator('body').innerText()), 'the run to finish', 120_000);
     await vs.screenshot('training-panel');
     const out = path.join(workspace, 'adapters', 'dl32');
     assert.ok(fs.existsSync(path.join(out, 'model.safetensors')), 'the DiffLoRA adapter is saved');
     const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    assert.equal(metrics.length, 6);
-    await vs.waitForNotification(/trained difflora-32 in 6 steps/, 60_000);
+    assert.equal(metrics.length, 24);
+    await vs.waitForNotification(/trained difflora-32 in 24 steps/, 60_000);
   });
 
   it('lists the run in the DiffLoRA view; loading it makes it one of the compared models', async () => {
     await vs.runCommand('DiffLoRA Lens: Focus on Models and Adapters View');
     const view = vs.page.locator('.pane', { hasText: 'Models and Adapters' });
     await waitFor(async () => /dl32/.test(await view.innerText()), 'the run in the view', 30_000);
-    assert.match(await view.innerText(), /difflora-32 · finished · 6 steps/);
+    assert.match(await view.innerText(), /difflora-32 · finished · 24 steps/);
     await vs.screenshot('runs-view');
   });
 });
