@@ -8,13 +8,13 @@
 import * as crypto from 'crypto';
 import * as http from 'http';
 import { Command, Option } from 'commander';
-import { createMessageConnection, MessageConnection, MessageReader, MessageWriter, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import { createMessageConnection, MessageConnection, MessageReader, MessageWriter } from 'vscode-jsonrpc/node';
 import { WebSocketServer } from 'ws';
 import { LogParams, Methods } from '../../protocol/engine';
-import { frameCodec } from '../../protocol/wire';
 import { BackendInfo, BackendName, initBackend } from '../backend';
 import { parseInteger } from '../cli/args';
 import { EngineSession } from './session';
+import { streamTransport } from './stream-transport';
 import { wsTransport } from './ws-transport';
 
 interface ServeFlags { stdio?: boolean; port?: string; host: string; token?: string; backend: BackendName | 'auto' }
@@ -49,8 +49,7 @@ async function serve(f: ServeFlags): Promise<void> {
   console.log = (...a: unknown[]) => log(a.map(String).join(' '));
   const backend = await initBackend(f.backend, log);
   if (f.port === undefined) {
-    const reader = new StreamMessageReader(process.stdin, { contentTypeDecoder: frameCodec as never });
-    const writer = new StreamMessageWriter(process.stdout, { contentTypeEncoder: frameCodec as never });
+    const { reader, writer } = streamTransport(process.stdin, process.stdout);
     await new Promise<void>((resolve) => startSession(reader, writer, backend, resolve));
     return;
   }

@@ -6,12 +6,9 @@
 import { ChildProcess, spawn } from 'child_process';
 import { randomUUID } from 'crypto';
 import WebSocket from 'ws';
-import {
-  CancellationToken, CancellationTokenSource, createMessageConnection, MessageConnection, ProgressType, ResponseError,
-  StreamMessageReader, StreamMessageWriter,
-} from 'vscode-jsonrpc/node';
+import { CancellationToken, CancellationTokenSource, createMessageConnection, MessageConnection, ProgressType, ResponseError } from 'vscode-jsonrpc/node';
 import { InitializeResult, LogParams, Methods, PROTOCOL_VERSION } from '../../protocol/engine';
-import { frameCodec } from '../../protocol/wire';
+import { streamTransport } from '../../engine/server/stream-transport';
 import { wsTransport } from '../../engine/server/ws-transport';
 
 export type Endpoint =
@@ -50,6 +47,7 @@ export class EngineConnection {
       ]);
     } catch (e) {
       close();
+      conn.dispose();
       throw e instanceof ResponseError ? new Error(e.message) : e;
     }
     const c = new EngineConnection(conn, info, child, close);
@@ -143,10 +141,8 @@ function startLocal(e: Extract<Endpoint, { kind: 'local' }>, log: (line: string)
       resolve(`${signal ? `killed by ${signal}` : `exit code ${code}`}${last ? `; last error: ${last}` : ''}`);
     });
   });
-  const conn = createMessageConnection(
-    new StreamMessageReader(child.stdout!, { contentTypeDecoder: frameCodec as never }),
-    new StreamMessageWriter(child.stdin!, { contentTypeEncoder: frameCodec as never }),
-  );
+  const { reader, writer } = streamTransport(child.stdout!, child.stdin!);
+  const conn = createMessageConnection(reader, writer);
   child.stdin!.on('error', () => undefined); // EPIPE after a crash: reported through `died`
   return { conn, child, close: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); }, died };
 }
