@@ -23,6 +23,8 @@ export const Methods = {
   problems: 'humaneval/problems',
   compare: 'humaneval/compare',
   humanEval: 'humaneval/run',
+  /** Answered at once, even while a long request runs. */
+  status: 'engine/status',
   shutdown: 'shutdown',
   /** Notification engine -> client: a log line for the output channel. */
   log: 'engine/log',
@@ -40,6 +42,18 @@ export interface InitializeResult {
   backendDetail: string;
   pid: number;
   node: string;
+}
+
+export interface StatusResult {
+  /** The request being computed (its method), and for how long; absent when idle. */
+  busy?: { method: string; sinceMs: number };
+  /** Requests waiting behind it. */
+  queued: number;
+  /** The loaded base model's folder, if any. */
+  model?: string;
+  /** Live tensors in the engine and its resident memory: a long session's leak shows here. */
+  numTensors: number;
+  rssBytes: number;
 }
 
 export interface AdapterRef {

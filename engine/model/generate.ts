@@ -1,5 +1,6 @@
 /** Autoregressive decoding with or without the KV cache (the two must give the same tokens). */
 import { Rng } from '../util/rng';
+import { yieldToEventLoop } from '../util/yield';
 import { Adapter } from './adapter-weights';
 import { KVCache, LlamaModel } from './llama';
 import { SamplingOptions, sampleToken } from './sampling';
@@ -33,6 +34,7 @@ export async function generate(model: LlamaModel, adapter: Adapter | undefined, 
   try {
     let input = prompt;
     while (ids.length < opts.maxNewTokens) {
+      await yieldToEventLoop();
       if (opts.isCancelled?.()) { stopReason = 'cancelled'; break; }
       const logits = model.forward([input], adapter, { cache, lastOnly: true });
       // Asynchronous read: webgpu cannot read back synchronously in Node.

@@ -4,6 +4,7 @@
  * its ops block the thread); a cancelled request stops at its next layer, token or training step.
  */
 import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
 import { CancellationToken, MessageConnection, ProgressType, ResponseError } from 'vscode-jsonrpc';
 import type { ModelKind } from '../../protocol/attention';
 import type { PackedLayerMaps } from '../../protocol/attention';
@@ -12,7 +13,7 @@ import {
   AnalyzeParams, AnalyzeResult, AttentionParams, AttentionProgress, AttentionResult, CompareParams, CompareResult, ErrorCodes,
   GenerateParams, GenerateResult, HumanEvalParams, HumanEvalProgress, HumanEvalResult, InitializeParams, InitializeResult,
   LoadModelParams, LoadModelResult, Methods, ModelSummary, ProblemsParams, ProblemsResult, PROTOCOL_VERSION, TrainParams,
-  TrainProgress, TrainResult,
+  StatusResult, TrainProgress, TrainResult,
 } from '../../protocol/engine';
 import type { CompareItem } from '../../protocol/compare';
 import { completePrompt, executeSamples, readProblems, resolveProblemsFile, runHumanEval, STANDARD_STOPS } from '../humaneval';
@@ -24,6 +25,7 @@ import { generate } from '../model/generate';
 import { LoadedModel, loadModel } from '../model/load';
 import { tokenSpans } from '../model/token-spans';
 import { runTraining, TrainFlags } from '../cli/train-command';
+import { yieldToEventLoop } from '../util/yield';
 import { bosMass, DEFAULT_BOS_TEXT, needlePrompt, spanMass, tokenRange } from './analysis';
 
 export const ENGINE_VERSION = '0.1.0';
@@ -45,17 +47,20 @@ function kindOf(a: Adapter | undefined): ModelKind {
 export class EngineSession {
   private loaded?: Loaded;
   private queue: Promise<unknown> = Promise.resolve();
+  private queued = 0;
+  private busy?: { method: string; since: number };
 
   constructor(private readonly conn: MessageConnection, private readonly backend: BackendInfo, private readonly log: (level: 'info' | 'warn' | 'error', line: string) => void) {
     conn.onRequest(Methods.initialize, (p: InitializeParams) => this.initialize(p));
-    conn.onRequest(Methods.loadModel, (p: LoadModelParams, t: CancellationToken) => this.serial(t, () => this.loadModel(p)));
-    conn.onRequest(Methods.attention, (p: AttentionParams, t: CancellationToken) => this.serial(t, () => this.attention(p, t)));
-    conn.onRequest(Methods.analyze, (p: AnalyzeParams, t: CancellationToken) => this.serial(t, () => this.analyze(p, t)));
-    conn.onRequest(Methods.train, (p: TrainParams, t: CancellationToken) => this.serial(t, () => this.train(p, t)));
-    conn.onRequest(Methods.generate, (p: GenerateParams, t: CancellationToken) => this.serial(t, () => this.generate(p, t)));
+    conn.onRequest(Methods.status, () => this.status());
+    conn.onRequest(Methods.loadModel, (p: LoadModelParams, t: CancellationToken) => this.serial(Methods.loadModel, t, () => this.loadModel(p)));
+    conn.onRequest(Methods.attention, (p: AttentionParams, t: CancellationToken) => this.serial(Methods.attention, t, () => this.attention(p, t)));
+    conn.onRequest(Methods.analyze, (p: AnalyzeParams, t: CancellationToken) => this.serial(Methods.analyze, t, () => this.analyze(p, t)));
+    conn.onRequest(Methods.train, (p: TrainParams, t: CancellationToken) => this.serial(Methods.train, t, () => this.train(p, t)));
+    conn.onRequest(Methods.generate, (p: GenerateParams, t: CancellationToken) => this.serial(Methods.generate, t, () => this.generate(p, t)));
     conn.onRequest(Methods.problems, (p: ProblemsParams) => this.problems(p));
-    conn.onRequest(Methods.compare, (p: CompareParams, t: CancellationToken) => this.serial(t, () => this.compare(p, t)));
-    conn.onRequest(Methods.humanEval, (p: HumanEvalParams, t: CancellationToken) => this.serial(t, () => this.humanEval(p, t)));
+    conn.onRequest(Methods.compare, (p: CompareParams, t: CancellationToken) => this.serial(Methods.compare, t, () => this.compare(p, t)));
+    conn.onRequest(Methods.humanEval, (p: HumanEvalParams, t: CancellationToken) => this.serial(Methods.humanEval, t, () => this.humanEval(p, t)));
   }
 
   dispose(): void {
@@ -69,11 +74,25 @@ export class EngineSession {
     return { protocolVersion: PROTOCOL_VERSION, engineVersion: ENGINE_VERSION, backend: this.backend.name, backendDetail: this.backend.detail, pid: process.pid, node: process.version };
   }
 
+  private status(): StatusResult {
+    return {
+      busy: this.busy && { method: this.busy.method, sinceMs: Date.now() - this.busy.since },
+      queued: this.queued, model: this.loaded?.m.dir, numTensors: tf.memory().numTensors, rssBytes: process.memoryUsage.rss(),
+    };
+  }
+
   /** Runs `work` after the requests before it; maps engine errors to JSON-RPC errors. */
-  private serial<T>(token: CancellationToken, work: () => Promise<T> | T): Promise<T> {
+  private serial<T>(method: string, token: CancellationToken, work: () => Promise<T> | T): Promise<T> {
+    this.queued++;
     const run = this.queue.then(async () => {
+      this.queued--;
       if (token.isCancellationRequested) throw new Cancelled();
-      return work();
+      this.busy = { method, since: Date.now() };
+      try {
+        return await work();
+      } finally {
+        this.busy = undefined;
+      }
     });
     this.queue = run.catch(() => undefined);
     return run.catch((e: unknown) => {
@@ -164,10 +183,11 @@ export class EngineSession {
       let first = -1;
       const logits = await l.m.model.forwardCapture([ids], x.adapter, {
         layers: p.layers, heads: p.heads,
-        onMaps: (maps) => {
+        onMaps: async (maps) => {
           if (token.isCancellationRequested) throw new Cancelled();
           if (first < 0) first = Date.now() - t0;
-          return send({ type: 'layer', index, maps: encodeLayerMaps(maps, p.encoding ?? 'u16') });
+          await send({ type: 'layer', index, maps: encodeLayerMaps(maps, p.encoding ?? 'u16') });
+          await yieldToEventLoop();
         },
       });
       logits.dispose();
@@ -184,9 +204,10 @@ export class EngineSession {
       step(x.label);
       const values = new Float32Array(numLayers * numHeads).fill(NaN);
       const logits = await l.m.model.forwardCapture([ids], x.adapter, {
-        onMaps: (maps) => {
+        onMaps: async (maps) => {
           if (token.isCancellationRequested) throw new Cancelled();
           values.set(reduce(maps), maps.layer * numHeads);
+          await yieldToEventLoop();
         },
       });
       logits.dispose();

@@ -12,6 +12,7 @@ import { InputError } from '../errors';
 import { readSafetensorsHeader, readTensorFloat32, writeSafetensors } from '../formats/safetensors';
 import { TrainingPass } from '../model/llama';
 import { Rng } from '../util/rng';
+import { yieldToEventLoop } from '../util/yield';
 import { AdamW, Param } from './adamw';
 import { Batch, makeBatch, Sequence } from './loss';
 import { learningRate, ScheduleKind } from './schedule';
@@ -105,6 +106,7 @@ export async function train(t: Trainable, data: Sequence[], o: TrainOptions, run
   let tokensSinceStart = 0, lastLoss = NaN;
   try {
     while (state.step < total) {
+      await yieldToEventLoop(); // the step's progress goes out and a cancellation comes in
       if (run.isCancelled?.()) {
         saveCheckpoint(run.dir, t, opt, state);
         run.onEvent?.({ type: 'checkpoint', step: state.step, dir: path.join(run.dir, CHECKPOINT) });
@@ -161,6 +163,7 @@ async function step(t: Trainable, opt: AdamW, micro: Batch[], normaliser: number
     const { value, grads } = tf.variableGrads(() => t.loss(micro[m], normaliser, pass), vars);
     loss += (await value.data())[0];
     value.dispose();
+    await yieldToEventLoop(); // a long step still answers other requests between its micro-batches
     const list = vars.map((v) => grads[v.name]);
     if (!sums) sums = list;
     else {

@@ -59,6 +59,51 @@ describe('train adapter in VS Code', { timeout: 900_000 }, () => {
     await vs.waitForNotification(/trained difflora-32 in 24 steps/, 60_000);
   });
 
+  it('shows each step while the run goes on; Cancel stops it within a step; Resume continues from the checkpoint', async () => {
+    const out = path.join(workspace, 'adapters', 'long');
+    await vs.runCommand('DiffLoRA: Train Adapter');
+    await answer(vs, /1\/4.*method/, 'difflora-32');
+    await answer(vs, /2\/4.*dataset/, 'pairs.jsonl');
+    await answer(vs, /3\/4.*hyperparameters/, 'lr=1e-3 maxSteps=400 batchSize=4 effectiveBatch=8 checkpointEvery=1000 maxLength=64 warmupRatio=0');
+    await answer(vs, /4\/4.*output folder/, out);
+    const frame = await vs.webviewFrame('Train: long', 120_000);
+    const panel = () => frame.locator('body').evaluate(() => {
+      const p = (globalThis as any).DiffLoRALensTraining?.panel;
+      return { step: p ? Number(p.steps.n) : 0, status: String(p?.status ?? '') };
+    });
+    const fileSteps = () => { try { return fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).length; } catch { return 0; } };
+    // Live: at the same moment the panel shows about as many steps as the trainer has written, mid-run.
+    const samples: { panel: number; file: number }[] = [];
+    await waitFor(async () => {
+      const p = await panel();
+      const file = fileSteps();
+      if (p.step > 0) samples.push({ panel: p.step, file });
+      return p.step >= 4 ? p : undefined;
+    }, 'four steps in the training panel', 300_000, 100);
+    assert.ok(new Set(samples.map((x) => x.panel)).size >= 2, `the panel should count up step by step (saw ${samples.map((x) => x.panel).join(',')})`);
+    for (const x of samples) assert.ok(x.file - x.panel <= 2 && x.file < 400, `panel at step ${x.panel} while metrics.jsonl had ${x.file} lines: progress is late`);
+    await vs.screenshot('training-live');
+    // Cancel from the panel: the run stops within a step of the click and keeps a checkpoint.
+    const atClick = (await panel()).step;
+    await frame.locator('button.dl-cancel').click();
+    const stopped = await waitFor(async () => { const p = await panel(); return p.status === 'cancelled' ? p : undefined; }, 'the run to stop', 120_000);
+    const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { step: number };
+    assert.ok(state.step - atClick <= 2, `clicked Cancel at step ${atClick}, the run went on to ${state.step}`);
+    assert.equal(stopped.step, state.step);
+    assert.equal(fileSteps(), state.step);
+    await vs.waitForNotification(new RegExp(`training stopped at step ${state.step}`), 60_000);
+    await vs.screenshot('training-cancelled');
+    // Resume from the panel: the steps continue after the checkpoint's; then stop it again.
+    await frame.locator('button.dl-resume').click();
+    await waitFor(async () => ((await panel()).step >= state.step + 2 ? true : undefined), 'the resumed run to go on', 300_000, 100);
+    const resumedFile = fileSteps();
+    assert.ok(resumedFile >= state.step + 1 && resumedFile < 400, `resumed run wrote ${resumedFile} lines`);
+    await frame.locator('button.dl-cancel').click();
+    await waitFor(async () => ((await panel()).status === 'cancelled' ? true : undefined), 'the resumed run to stop', 120_000);
+    const again = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { step: number };
+    assert.ok(again.step > state.step && again.step < 400);
+  });
+
   it('lists the run in the DiffLoRA view; loading it makes it one of the compared models', async () => {
     await vs.runCommand('DiffLoRA Lens: Focus on Models and Adapters View');
     const view = vs.page.locator('.pane', { hasText: 'Models and Adapters' });
