@@ -20,6 +20,9 @@ const engine = {
   plugins: [
     new CopyPlugin({ patterns: [
       { from: 'node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm', to: '[name][ext]' },
+      // The native backend's addon for this platform (engine/backends/native-addon.ts looks for this
+      // name); without it (npm run build:native not run) the engine falls back to wasm.
+      { from: 'engine/native/build/Release/difflora_native.node', to: `difflora_native.${process.platform}-${process.arch}.node`, noErrorOnMissing: true },
       { from: 'engine/data/py/extract_functions.py', to: 'py/[name][ext]' },
       { from: 'engine/humaneval/py/*.py', to: 'py/[name][ext]' },
     ] }),

@@ -1,11 +1,12 @@
 /**
- * Backend selection for the engine: wasm (default on CPUs), cpu (reference), webgpu (Dawn through the
- * `webgpu` npm package) and tensorflow (tfjs-node / tfjs-node-gpu when installed).
+ * Backend selection for the engine: native (tfjs cpu kernels with the hot ones in an N-API addon over
+ * OpenBLAS), wasm (the fallback on CPUs), cpu (reference), webgpu (Dawn through the `webgpu` npm
+ * package) and tensorflow (tfjs-node / tfjs-node-gpu when installed).
  *
- * Works both from tsc output (out/engine/backend.js) and from a webpack bundle (dist/*.js):
- * - Node's own `require` and `__dirname` are reached through direct `eval`, which webpack leaves alone,
- *   so optional packages (`@tensorflow/tfjs-node*`) are never bundled and the wasm files are looked up
- *   next to the real file that runs.
+ * Works both from tsc output (out/engine/backend.js) and from a webpack bundle (dist/*.js), through
+ * backends/runtime.ts:
+ * - optional packages (`@tensorflow/tfjs-node*`) are loaded with Node's own `require`, never bundled,
+ *   and the wasm files and the native addon are looked up next to the real file that runs.
  * - `webgpu` is ESM-only: it is loaded with a real dynamic `import()` built by `new Function`, which
  *   neither tsc (module=commonjs turns `import()` into `require()`) nor webpack rewrites. webpack never
  *   sees the specifier, but mark `webgpu` external anyway (it ships a native `dawn.node`).
@@ -20,12 +21,16 @@ import { pathToFileURL } from 'url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
+import { availableMemory } from './backends/memory';
+import { chooseThreads, registerNativeBackend } from './backends/native';
+import { loadNativeAddon } from './backends/native-addon';
+import { errMessage, hereDir, inWebpackBundle, nodeRequire } from './backends/runtime';
 
-export type BackendName = 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
+export type BackendName = 'native' | 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
 
 export interface BackendInfo {
   name: BackendName;
-  /** Human-readable: adapter name, SIMD on/off, package used... */
+  /** Human-readable: adapter name, SIMD on/off, BLAS and threads, package used... */
   detail: string;
   /** wasm only: the most bytes the module's heap can ever hold (65535 pages of 64 KiB). */
   heapLimitBytes?: number;
@@ -46,41 +51,9 @@ export class BackendUnavailableError extends Error {
 /** 65535 wasm pages of 64 KiB (4 GiB - 64 KiB): the maximum heap of tfjs-backend-wasm 4.22 (its getHeapMax). */
 export const WASM_HEAP_LIMIT_BYTES = 4294901760;
 
-const ALL: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
-
-// ---------------------------------------------------------------------------------------------
-// Node internals that must survive both tsc (CommonJS) and webpack.
-
-declare const __non_webpack_require__: NodeRequire | undefined;
-declare const __webpack_require__: unknown;
-
-/** Node's real `require` (never webpack's), relative to the file that actually runs. */
-function nodeRequire(): NodeRequire {
-  if (typeof __non_webpack_require__ === 'function') return __non_webpack_require__;
-  // eslint-disable-next-line no-eval
-  return eval('require') as NodeRequire;
-}
-
-/** The real directory of the running file: out/engine in tsc output, dist/ in a bundle. */
-function hereDir(): string {
-  try {
-    // eslint-disable-next-line no-eval
-    const d = eval('__dirname') as unknown;
-    if (typeof d === 'string' && d.length > 1) return d;
-  } catch {
-    /* not CommonJS */
-  }
-  return process.cwd();
-}
+const ALL: readonly BackendName[] = ['tensorflow', 'webgpu', 'native', 'wasm', 'cpu'];
 
 const dynamicImport = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<unknown>;
-
-const inWebpackBundle = typeof __webpack_require__ === 'function';
-
-function errMessage(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
-  return m.split('\n')[0].trim();
-}
 
 function fmtBytes(n: number): string {
   const gib = n / 2 ** 30;
@@ -221,6 +194,28 @@ async function initWasm(log: (line: string) => void): Promise<BackendInfo> {
     name: 'wasm',
     detail: `XNNPACK, SIMD ${simd ? 'on' : 'off'}, ${threads} thread${threads === 1 ? '' : 's'}, heap max ${fmtBytes(WASM_HEAP_LIMIT_BYTES)}, files from ${wasmPathsSet}`,
     heapLimitBytes: WASM_HEAP_LIMIT_BYTES,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// native
+
+async function initNative(log: (line: string) => void): Promise<BackendInfo> {
+  let native: ReturnType<typeof loadNativeAddon>;
+  let threads: ReturnType<typeof chooseThreads>;
+  try {
+    native = loadNativeAddon();
+    threads = chooseThreads();
+  } catch (e) {
+    throw new BackendUnavailableError('native', errMessage(e));
+  }
+  registerNativeBackend(native.addon);
+  native.addon.setThreads(threads.threads);
+  await setBackendOrThrow('native', log);
+  const n = native.addon.threads();
+  return {
+    name: 'native',
+    detail: `${native.addon.blasInfo()}, ${n} BLAS thread${n === 1 ? '' : 's'} (${threads.why}), addon ${native.file}`,
   };
 }
 
@@ -505,6 +500,8 @@ async function initTensorflow(log: (line: string) => void): Promise<BackendInfo>
 
 async function initNamed(name: BackendName, log: (line: string) => void): Promise<BackendInfo> {
   switch (name) {
+    case 'native':
+      return initNative(log);
     case 'wasm':
       return initWasm(log);
     case 'cpu':
@@ -528,6 +525,15 @@ function mayHaveGpu(): boolean {
   return dri || fs.readdirSync('/dev').some((f) => f.startsWith('nvidia'));
 }
 
+let nativeFallbackLogged = false;
+
+/** Says once per process why the native backend is not used, since auto then runs several times slower. */
+function logNativeFallbackOnce(reason: string, log: (line: string) => void): void {
+  if (nativeFallbackLogged) return;
+  nativeFallbackLogged = true;
+  log(`backend auto: the native backend cannot load, using wasm instead: ${reason}`);
+}
+
 async function initAuto(log: (line: string) => void): Promise<BackendInfo> {
   const skipped: string[] = [];
   const t = loadTensorflow();
@@ -546,7 +552,7 @@ async function initAuto(log: (line: string) => void): Promise<BackendInfo> {
     if (!mayHaveGpu()) throw new Error('webgpu: no GPU device node (/dev/dri/renderD*, /dev/nvidia*) and VK_ICD_FILENAMES unset; not probed');
     const probe = await probeWebgpu();
     if (probe.software) {
-      skipped.push(`webgpu: adapter is a CPU implementation (${probe.name}), wasm is faster`);
+      skipped.push(`webgpu: adapter is a CPU implementation (${probe.name}), a CPU backend is faster`);
     } else {
       try {
         const info = await initWebgpu(log);
@@ -558,6 +564,14 @@ async function initAuto(log: (line: string) => void): Promise<BackendInfo> {
     }
   } catch (e) {
     skipped.push(errMessage(e));
+  }
+  try {
+    const info = await initNative(log);
+    log(`backend auto: native${skipped.length ? ` (${skipped.join('; ')})` : ''}`);
+    return info;
+  } catch (e) {
+    skipped.push(errMessage(e));
+    logNativeFallbackOnce(errMessage(e), log);
   }
   try {
     const info = await initWasm(log);
@@ -593,6 +607,12 @@ export async function availableBackends(): Promise<BackendName[]> {
   } catch {
     /* no adapter */
   }
+  try {
+    loadNativeAddon();
+    out.push('native');
+  } catch {
+    /* no addon here */
+  }
   if (hasWebAssembly() && (wasmPathsSet || findWasmDir().dir)) out.push('wasm');
   out.push('cpu');
   return out;
@@ -600,13 +620,23 @@ export async function availableBackends(): Promise<BackendName[]> {
 
 /**
  * Refuses, before loading, what the backend cannot hold: wasm's heap is 4 GiB and an overflow
- * aborts the wasm module for good (every later op fails).
+ * aborts the wasm module for good (every later op fails); native keeps the weights in this
+ * process's memory, so a model larger than the memory available now would only swap or be killed.
  */
 export function assertFitsBackend(info: BackendInfo, bytesNeeded: number, what: string): void {
   if (info.heapLimitBytes != null && bytesNeeded > info.heapLimitBytes) {
     throw new Error(
       `${what} needs ${fmtBytes(bytesNeeded)} (${bytesNeeded} bytes) but the ${info.name} backend's heap is limited to ` +
-        `${fmtBytes(info.heapLimitBytes)} (${info.heapLimitBytes} bytes); use --backend webgpu or --backend tensorflow`,
+        `${fmtBytes(info.heapLimitBytes)} (${info.heapLimitBytes} bytes); use --backend native, --backend webgpu or --backend tensorflow`,
     );
+  }
+  if (info.name === 'native') {
+    const free = availableMemory();
+    if (bytesNeeded > free.bytes) {
+      throw new Error(
+        `${what} needs ${fmtBytes(bytesNeeded)} (${bytesNeeded} bytes) of fp32 weights but only ${fmtBytes(free.bytes)} ` +
+          `(${free.bytes} bytes) of memory is available (${free.source}); close other programs or use a machine with more memory`,
+      );
+    }
   }
 }

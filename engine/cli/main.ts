@@ -4,6 +4,7 @@ import * as path from 'path';
 import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendName, initBackend } from '../backend';
+import { setRequestedThreads, THREADS_ENV } from '../backends/native';
 import { InputError } from '../errors';
 import { TensorStore } from '../formats/tensor-store';
 import { loadAdapter, readAdapterConfig, Adapter } from '../model/adapter-weights';
@@ -27,7 +28,23 @@ interface CommonOpts {
 }
 
 const backendOption = () =>
-  new Option('--backend <name>', 'tfjs backend').choices(['auto', 'wasm', 'cpu', 'webgpu', 'tensorflow']).default('auto');
+  new Option('--backend <name>', 'tfjs backend').choices(['auto', 'native', 'wasm', 'cpu', 'webgpu', 'tensorflow']).default('auto');
+
+/**
+ * --threads goes with every command that takes --backend (added in buildProgram, so the commands'
+ * own modules need not know it); a preAction hook hands it to the native backend.
+ */
+function addThreadsOption(program: Command): void {
+  for (const c of program.commands) {
+    if (c.options.some((o) => o.long === '--backend')) {
+      c.option('--threads <n>', `OpenBLAS threads of the native backend (default: $${THREADS_ENV}, else 1 on <= 2 cores, else min(cores, 8))`);
+    }
+  }
+  program.hook('preAction', (_program, command) => {
+    const t = command.opts().threads as string | undefined;
+    setRequestedThreads(t === undefined ? undefined : parseInteger('--threads', t, 1));
+  });
+}
 
 function log(opts: { quiet?: boolean }, line: string): void {
   if (!opts.quiet) process.stderr.write(`${line}\n`);
@@ -181,6 +198,7 @@ export function buildProgram(): Command {
   registerHumanEval(program, backendOption);
   registerData(program);
   registerServe(program, backendOption);
+  addThreadsOption(program);
   return program;
 }
 

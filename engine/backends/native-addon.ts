@@ -1,0 +1,74 @@
+/**
+ * Finds and loads the native backend's N-API addon (engine/native). Where it is looked for:
+ * - DIFFLORA_NATIVE_PATH, if set: that file only;
+ * - next to the running bundle: dist/engine/difflora_native.<platform>-<arch>.node (the .vsix, copied by webpack);
+ * - engine/native/build/Release/difflora_native.node above the running file (tsc output, a checkout).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { errMessage, hereDir } from './runtime';
+
+/** What engine/native/src/addon.cc exports. Inputs are Float32Arrays; outputs are preallocated. */
+export interface NativeAddon {
+  matMul(a: Float32Array, b: Float32Array, out: Float32Array, batchA: number, batchB: number, m: number, n: number, k: number, transA: boolean, transB: boolean): void;
+  unary(op: string, x: Float32Array, out: Float32Array, alpha: number): void;
+  binary(op: string, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array, outShape: number[]): void;
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  reduce(op: string, x: Float32Array, out: Float32Array, outer: number, r: number, inner: number): void;
+  transpose(x: Float32Array, shape: number[], perm: number[], out: Float32Array): void;
+  slice(x: Float32Array, shape: number[], begin: number[], size: number[], out: Float32Array): void;
+  gather(x: Float32Array, indices: Int32Array, out: Float32Array, outer: number, dim: number, slice: number): void;
+  concat(parts: Float32Array[], widths: number[], out: Float32Array, rows: number): void;
+  setThreads(n: number): void;
+  threads(): number;
+  blasInfo(): string;
+  unaryOps: string[];
+  binaryOps: string[];
+  reduceOps: string[];
+}
+
+export const NATIVE_PATH_ENV = 'DIFFLORA_NATIVE_PATH';
+
+/** The file name of the prebuilt binary shipped next to the bundle (see webpack.config.js). */
+export function shippedBinaryName(platform = process.platform, arch = process.arch): string {
+  return `difflora_native.${platform}-${arch}.node`;
+}
+
+function candidates(): string[] {
+  const given = process.env[NATIVE_PATH_ENV];
+  if (given) return [path.resolve(given)];
+  const here = hereDir();
+  const out = [path.join(here, shippedBinaryName())];
+  for (let up = here, i = 0; i < 5; i++, up = path.dirname(up)) out.push(path.join(up, 'engine', 'native', 'build', 'Release', 'difflora_native.node'));
+  return [...new Set(out)];
+}
+
+let loaded: { addon: NativeAddon; file: string } | { error: string } | null = null;
+
+/** The addon and its file, or throws an Error whose message is one line saying why not. Cached. */
+export function loadNativeAddon(): { addon: NativeAddon; file: string } {
+  loaded ??= tryLoad();
+  if ('error' in loaded) throw new Error(loaded.error);
+  return loaded;
+}
+
+function tryLoad(): { addon: NativeAddon; file: string } | { error: string } {
+  const tried = candidates();
+  const file = tried.find((f) => fs.existsSync(f));
+  if (!file) {
+    return { error: `no addon binary for ${process.platform}-${process.arch} (looked for ${tried.join(', ')}); build it with npm run build:native` };
+  }
+  const mod = { exports: {} as Partial<NativeAddon> };
+  try {
+    // dlopen rather than require: no module cache, and webpack never sees it.
+    process.dlopen(mod, file);
+  } catch (e) {
+    return { error: `cannot load ${file}: ${errMessage(e)}` };
+  }
+  const missing = (['matMul', 'binary', 'unary', 'softmax', 'reduce', 'transpose', 'slice', 'gather', 'concat', 'setThreads'] as const).filter(
+    (k) => typeof mod.exports[k] !== 'function',
+  );
+  if (missing.length) return { error: `${file} is not this engine's addon (no ${missing.join(', ')}): rebuild it with npm run build:native` };
+  // A plain copy: the addon's own properties are read-only, and tests wrap its functions to count calls.
+  return { addon: { ...mod.exports } as NativeAddon, file };
+}

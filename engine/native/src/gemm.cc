@@ -1,0 +1,34 @@
+// The matMul family through OpenBLAS's cblas_sgemm, and its thread setting.
+#include <cblas.h>
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include "kernels.h"
+
+namespace dl {
+
+void matMul(const float* a, const float* b, float* out, int64_t batchA, int64_t batchB, int64_t m, int64_t n, int64_t k,
+            bool transA, bool transB) {
+  const int64_t batch = std::max(batchA, batchB);
+  if (m == 0 || n == 0 || batch == 0) return;
+  if (k == 0) {  // an empty sum; BLAS would reject the zero leading dimension
+    std::memset(out, 0, batch * m * n * sizeof(float));
+    return;
+  }
+  const int64_t lda = transA ? m : k, ldb = transB ? k : n;
+  for (int64_t i = 0; i < batch; ++i) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
+                a + (i % batchA) * m * k, lda, b + (i % batchB) * k * n, ldb, 0.0f, out + i * m * n, n);
+  }
+}
+
+void setThreads(int n) { openblas_set_num_threads(n); }
+
+int threads() { return openblas_get_num_threads(); }
+
+const char* blasInfo() {
+  static const std::string info = std::string(openblas_get_config()) + ", core " + openblas_get_corename();
+  return info.c_str();
+}
+
+}  // namespace dl
