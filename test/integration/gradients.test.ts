@@ -1,7 +1,7 @@
 /**
  * Gradients of every trainable adapter tensor against float64 central differences of the
- * independent numpy reference (test/reference/grad_ref.py), on cpu and on wasm (where the engine
- * replaces tfjs's matMul gradient with its own).
+ * independent numpy reference (test/reference/grad_ref.py), on cpu, on wasm (where the engine
+ * replaces tfjs's matMul gradient with its own) and on native (its kernels under tfjs's gradients).
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +15,7 @@ import { loadModel } from '../../engine/model/load';
 import { adapterTrainable } from '../../engine/train/finetune';
 import { installTrainingKernels } from '../../engine/train/kernels';
 import { makeBatch, maskedCrossEntropy } from '../../engine/train/loss';
+import { cpuBackends } from '../helpers/native';
 import { gradReference, makeCheckpoint, tempDir } from '../helpers/reference';
 
 const SEQS = [
@@ -36,7 +37,7 @@ describe('adapter gradients vs finite differences of the reference', () => {
     base = makeCheckpoint('base', path.join(dir, 'base'), ['--seed', '3', '--layers', '2', '--hidden', '32', '--heads', '4', '--kv-heads', '2', '--inter', '48', '--vocab', '67', '--rope-llama3']);
   });
 
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of cpuBackends()) {
     CASES.forEach(([name, kind, args], i) => {
       test(`${backend}: ${name}`, async () => {
         await initBackend(backend, () => {});

@@ -15,6 +15,7 @@ import { createAdapter } from '../../engine/train/adapter-init';
 import { installTrainingKernels } from '../../engine/train/kernels';
 import { makeBatch, maskedCrossEntropy } from '../../engine/train/loss';
 import { methodConfig } from '../../engine/train/presets';
+import { cpuBackends } from '../helpers/native';
 import { gradReference, makeCheckpoint, tempDir } from '../helpers/reference';
 
 const IDS = [1, 17, 42, 5, 9, 23, 64, 8, 30];
@@ -27,7 +28,7 @@ describe('pretraining gradients and untrained adapters', () => {
     base = makeCheckpoint('base', path.join(dir, 'base'), ['--seed', '6', '--layers', '2', '--hidden', '32', '--heads', '4', '--kv-heads', '2', '--inter', '48', '--vocab', '67', '--tie']);
   });
 
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of cpuBackends()) {
     test(`${backend}: every weight kind, the tied embedding included, against finite differences`, async () => {
       await initBackend(backend, () => {});
       await installTrainingKernels();

@@ -8,10 +8,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { runCliOk } from '../helpers/cli';
 import { assertMatchesReference } from '../helpers/compare';
+import { cpuBackends } from '../helpers/native';
 import { AttentionJson, makeCheckpoint, maxAbsDiff, reference, tempDir } from '../helpers/reference';
 
 const IDS = [1, 17, 42, 5, 99, 23, 64, 8, 77, 31, 2, 50, 13];
-const BACKENDS = (process.env.DIFFLORA_TEST_BACKENDS ?? 'wasm,cpu').split(',');
+const BACKENDS = process.env.DIFFLORA_TEST_BACKENDS?.split(',') ?? cpuBackends();
 
 /** GQA with H/G = 4, head_dim != hidden/heads, llama3 rope scaling, tied embeddings. */
 const BASE_GQA = ['--seed', '1', '--layers', '3', '--hidden', '64', '--heads', '8', '--kv-heads', '2', '--head-dim', '16', '--rope-llama3', '--tie'];

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, ensureGradients, availableBackends, assertFitsBackend, BackendInfo, WASM_HEAP_LIMIT_BYTES } from '../../engine/backend';
+import { nativeSkip } from '../helpers/native';
 
 /** Deterministic values in [-1, 1). */
 function values(n: number, seed: number): Float32Array {
@@ -66,6 +67,19 @@ test('wasm and cpu initialise and agree on matMul + softmax and its gradient', a
   assert.ok(lines.some((l) => l.startsWith('backend: wasm')));
 });
 
+test('native initialises, names its BLAS and threads, and agrees with cpu on matMul + softmax and its gradient', { skip: nativeSkip() }, async () => {
+  const info = await initBackend('native', log);
+  assert.equal(info.name, 'native');
+  assert.equal(tf.getBackend(), 'native');
+  assert.match(info.detail, /^OpenBLAS \d+\.\d+\.\d+ .*, \d+ BLAS threads? \(.*\), addon .*\.node$/);
+  assert.equal(info.heapLimitBytes, undefined, 'no heap limit');
+  const n = await compute();
+  await initBackend('cpu', log);
+  const c = await compute();
+  assert.ok(maxAbsDiff(n.y, c.y) < 1e-6, `softmax(matMul) native vs cpu: ${maxAbsDiff(n.y, c.y)}`);
+  assert.ok(maxAbsDiff(n.g, c.g) < 1e-5, `gradient native vs cpu: ${maxAbsDiff(n.g, c.g)}`);
+});
+
 test("requesting 'tensorflow' here fails with a clear one-line error", async () => {
   const installed = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'].some((p) => {
     try {
@@ -88,8 +102,9 @@ test("requesting 'tensorflow' here fails with a clear one-line error", async () 
   });
 });
 
-test('availableBackends lists wasm and cpu, and not tensorflow when it is not installed', async () => {
+test('availableBackends lists native (where it loads), wasm and cpu, and not tensorflow when it is not installed', async () => {
   const names = await availableBackends();
+  if (!nativeSkip()) assert.deepEqual(names.slice(-3), ['native', 'wasm', 'cpu']);
   assert.ok(names.includes('wasm'));
   assert.ok(names.includes('cpu'));
   assert.equal(names[names.length - 1], 'cpu');
@@ -101,6 +116,7 @@ test('auto picks a backend and says why', async () => {
   const said = lines.slice(before).find((l) => l.startsWith('backend auto: '));
   assert.ok(said, 'auto logs its choice');
   assert.ok(said.startsWith(`backend auto: ${info.name}`), said);
+  if (!nativeSkip() && !['tensorflow', 'webgpu'].includes(info.name)) assert.equal(info.name, 'native', 'native comes before wasm');
 });
 
 test('assertFitsBackend refuses 5 GiB on wasm and accepts 1 GiB', () => {
@@ -119,4 +135,22 @@ test('assertFitsBackend refuses 5 GiB on wasm and accepts 1 GiB', () => {
   assertFitsBackend(wasmInfo!, 2 ** 30, 'a 1 GiB model');
   // Backends without a heap limit accept anything.
   assertFitsBackend({ name: 'cpu', detail: '' }, fiveGiB, 'a 5 GiB model');
+});
+
+test('assertFitsBackend refuses on native what exceeds the available memory, with the numbers', { skip: nativeSkip() }, () => {
+  const native: BackendInfo = { name: 'native', detail: '' };
+  const saved = process.env.DIFFLORA_TEST_AVAILABLE_MEMORY;
+  process.env.DIFFLORA_TEST_AVAILABLE_MEMORY = String(2 ** 30);
+  try {
+    assert.throws(
+      () => assertFitsBackend(native, 5 * 2 ** 30, 'Llama-3.2-1B (fp32)'),
+      /^Error: Llama-3\.2-1B \(fp32\) needs 5\.00 GiB \(5368709120 bytes\) of fp32 weights but only 1\.00 GiB \(1073741824 bytes\) of memory is available/,
+    );
+    assertFitsBackend(native, 2 ** 29, 'a 512 MiB model');
+  } finally {
+    if (saved === undefined) delete process.env.DIFFLORA_TEST_AVAILABLE_MEMORY;
+    else process.env.DIFFLORA_TEST_AVAILABLE_MEMORY = saved;
+  }
+  // Without the test override: the machine's own figure, far above a 1 MiB model.
+  assertFitsBackend(native, 2 ** 20, 'a 1 MiB model');
 });

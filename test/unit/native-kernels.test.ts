@@ -1,0 +1,247 @@
+/**
+ * The native backend's kernels against tfjs's cpu backend, on seeded random inputs: every op the
+ * addon implements, with broadcasting, transposes, size-0 and size-1 dimensions and non-finite
+ * values, and gradients through composites. Each case also checks that the addon actually ran (a
+ * silent fallback to the cpu kernel would make the comparison trivial).
+ */
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { ensureGradients, initBackend } from '../../engine/backend';
+import { loadNativeAddon, NativeAddon } from '../../engine/backends/native-addon';
+import { nativeSkip } from '../helpers/native';
+
+const skip = nativeSkip();
+
+/** Deterministic values in [-scale, scale), with specials sprinkled in when asked. */
+function rand(shape: number[], seed: number, opts: { scale?: number; specials?: boolean; positive?: boolean } = {}): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const v = new Float32Array(n);
+  let s = seed >>> 0;
+  const specials = [NaN, Infinity, -Infinity, 0, -0];
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    const u = s / 4294967296;
+    v[i] = opts.positive ? u * (opts.scale ?? 1) + 1e-3 : (u * 2 - 1) * (opts.scale ?? 1);
+    if (opts.specials && i % 7 === 3) v[i] = specials[(i >> 3) % specials.length];
+  }
+  return tf.tensor(v, shape);
+}
+
+interface Out {
+  shape: number[];
+  dtype: string;
+  data: ArrayLike<number>;
+}
+
+/** Runs fn on a backend and reads its outputs back. */
+async function runOn(backend: 'cpu' | 'native', fn: () => tf.Tensor | tf.Tensor[]): Promise<Out[]> {
+  await initBackend(backend, () => {});
+  const outs = tf.tidy(fn);
+  const list = Array.isArray(outs) ? outs : [outs];
+  const read = list.map((t) => ({ shape: t.shape, dtype: t.dtype, data: t.dataSync() }));
+  tf.dispose(list);
+  return read;
+}
+
+function assertClose(native: Out[], cpu: Out[], what: string, rtol = 1e-5): void {
+  assert.equal(native.length, cpu.length);
+  native.forEach((n, k) => {
+    const c = cpu[k];
+    assert.deepEqual(n.shape, c.shape, `${what}: shape`);
+    assert.equal(n.dtype, c.dtype, `${what}: dtype`);
+    for (let i = 0; i < c.data.length; i++) {
+      const x = n.data[i], y = c.data[i];
+      if (Number.isNaN(y) || !Number.isFinite(y)) {
+        assert.ok(Object.is(x, y) || (Number.isNaN(x) && Number.isNaN(y)), `${what}[${i}]: native ${x}, cpu ${y}`);
+      } else {
+        assert.ok(Math.abs(x - y) <= rtol * Math.max(1, Math.abs(y)), `${what}[${i}]: native ${x}, cpu ${y}`);
+      }
+    }
+  });
+}
+
+let addon: NativeAddon;
+const calls = new Map<string, number>();
+
+/** fn on both backends, compared; `via` names the addon function that must have run on native. */
+async function same(what: string, via: keyof NativeAddon | null, fn: () => tf.Tensor | tf.Tensor[], rtol?: number): Promise<void> {
+  const cpu = await runOn('cpu', fn);
+  calls.clear();
+  const native = await runOn('native', fn);
+  if (via) assert.ok((calls.get(via) ?? 0) > 0, `${what}: addon.${via} did not run`);
+  assertClose(native, cpu, what, rtol);
+}
+
+function permutations(xs: number[]): number[][] {
+  if (xs.length <= 1) return [xs];
+  return xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map((p) => [x, ...p]));
+}
+
+describe('native kernels = tfjs cpu kernels', { skip }, () => {
+  before(async () => {
+    addon = loadNativeAddon().addon;
+    const a = addon as unknown as Record<string, unknown>;
+    for (const k of Object.keys(a)) {
+      const f = a[k];
+      if (typeof f === 'function') a[k] = (...args: unknown[]) => { calls.set(k, (calls.get(k) ?? 0) + 1); return f(...args); };
+    }
+    await initBackend('native', () => {});
+    await ensureGradients();
+  });
+
+  test('matMul: every transpose combination, rank 2 and 3, with size-0 and size-1 dimensions', async () => {
+    for (const [m, n, k] of [[5, 7, 3], [1, 4, 9], [6, 1, 1], [33, 17, 64], [0, 4, 3], [3, 0, 4], [3, 4, 0]]) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          for (const batch of [[], [3]]) {
+            const a = () => rand([...batch, ...(ta ? [k, m] : [m, k])], m * 31 + k);
+            const b = () => rand([...batch, ...(tb ? [n, k] : [k, n])], n * 17 + k + 1);
+            await same(`matMul ${batch} m${m} n${n} k${k} tA ${ta} tB ${tb}`, m * n * k > 0 ? 'matMul' : null, () => tf.matMul(a(), b(), ta, tb));
+          }
+        }
+      }
+    }
+  });
+
+  test('matMul: batch dimensions broadcast', async () => {
+    const cases: [number[], number[]][] = [[[4, 5, 6], [1, 6, 3]], [[1, 5, 6], [4, 6, 3]], [[2, 3, 5, 6], [6, 3]], [[5, 6], [2, 3, 6, 3]], [[2, 1, 5, 6], [3, 6, 2]]];
+    for (const [sa, sb] of cases) await same(`matMul ${sa} x ${sb}`, 'matMul', () => tf.matMul(rand(sa, 1), rand(sb, 2)));
+  });
+
+  test('matMul: NaN and Inf propagate as on cpu', async () => {
+    await same('matMul specials', 'matMul', () => tf.matMul(rand([6, 9], 3, { specials: true }), rand([9, 5], 4, { specials: true })));
+  });
+
+  test('fused matMul: bias and each activation', async () => {
+    for (const activation of ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu', 'prelu'] as const) {
+      for (const biasShape of [[7], [5, 7], null]) {
+        for (const [ta, tb] of [[false, false], [true, true]]) {
+          await same(`fused ${activation} bias ${biasShape} ${ta}/${tb}`, 'matMul', () =>
+            tf.fused.matMul({
+              a: rand(ta ? [4, 5] : [5, 4], 5, { scale: 3 }), b: rand(tb ? [7, 4] : [4, 7], 6, { scale: 3 }),
+              transposeA: ta, transposeB: tb, bias: biasShape ? rand(biasShape, 7) : undefined, activation,
+              preluActivationWeights: activation === 'prelu' ? rand([7], 8) : undefined, leakyreluAlpha: 0.3,
+            }));
+        }
+      }
+    }
+  });
+
+  const binaryOps: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
+    ['add', tf.add], ['sub', tf.sub], ['mul', tf.mul], ['div', tf.div], ['maximum', tf.maximum], ['minimum', tf.minimum],
+    ['squaredDifference', tf.squaredDifference], ['prelu', tf.prelu],
+  ];
+  const shapePairs: [number[], number[]][] = [
+    [[2, 3, 4], [2, 3, 4]], [[2, 3, 4], [4]], [[4], [2, 3, 4]], [[2, 1, 4], [1, 3, 1]], [[], [2, 3]], [[3, 1], []], [[], []],
+    [[0, 3], [1, 3]], [[2, 0, 3], [1, 1, 3]], [[1], [5]], [[4, 1, 1, 5], [3, 1]], [[3, 4], [2, 3, 4]], [[1, 1], [1, 1]],
+  ];
+
+  test('binary ops: broadcasting, scalars, size-0 and size-1 dimensions', async () => {
+    for (const [name, op] of binaryOps) {
+      for (const [sa, sb] of shapePairs) {
+        const size = [...tf.backend_util.assertAndGetBroadcastShape(sa, sb)].reduce((x, y) => x * y, 1);
+        await same(`${name} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, size > 0 ? 'binary' : null, () => op(rand(sa, 11, { scale: 4 }), rand(sb, 12, { scale: 4 })));
+      }
+    }
+  });
+
+  test('binary ops: NaN, Inf, -Inf, 0 and -0 on both sides', async () => {
+    for (const [name, op] of binaryOps) {
+      await same(`${name} specials`, 'binary', () => op(rand([8, 9], 13, { specials: true }), rand([8, 9], 14, { specials: true })));
+      await same(`${name} specials broadcast`, 'binary', () => op(rand([8, 9], 15, { specials: true }), rand([9], 16, { specials: true })));
+    }
+  });
+
+  test('unary ops, with non-finite inputs', async () => {
+    const ops: [string, (x: tf.Tensor) => tf.Tensor, { positive?: boolean; scale?: number }][] = [
+      ['exp', tf.exp, { scale: 20 }], ['neg', tf.neg, {}], ['rsqrt', tf.rsqrt, { positive: true, scale: 50 }], ['rsqrt of negatives', tf.rsqrt, {}],
+      ['sqrt', tf.sqrt, { positive: true }], ['square', tf.square, { scale: 1e3 }], ['sigmoid', tf.sigmoid, { scale: 30 }], ['relu', tf.relu, {}],
+      ['relu6', tf.relu6, { scale: 10 }], ['elu', tf.elu, { scale: 5 }], ['leakyRelu', (x) => tf.leakyRelu(x, 0.2), {}], ['log', tf.log, { positive: true, scale: 1e4 }],
+      ['log of negatives', tf.log, {}], ['tanh', tf.tanh, { scale: 5 }], ['abs', tf.abs, {}], ['floor', tf.floor, { scale: 10 }], ['reciprocal', tf.reciprocal, {}],
+    ];
+    for (const [name, op, opts] of ops) {
+      await same(name, 'unary', () => op(rand([3, 50], 21, opts)));
+      await same(`${name} specials`, 'unary', () => op(rand([60], 22, { ...opts, specials: true })));
+      await same(`${name} scalar and size 0`, 'unary', () => [op(rand([], 23, opts)), op(rand([0, 4], 24, opts))]);
+    }
+    assert.deepEqual(addon.unaryOps.slice().sort(), ['Abs', 'Elu', 'Exp', 'Floor', 'LeakyRelu', 'Log', 'Neg', 'Reciprocal', 'Relu', 'Relu6', 'Rsqrt', 'Sigmoid', 'Sqrt', 'Square', 'Tanh']);
+  });
+
+  test('transpose: every permutation of a rank-4 tensor, and size-0 / size-1 dimensions', async () => {
+    for (const perm of permutations([0, 1, 2, 3])) await same(`transpose ${perm}`, 'transpose', () => tf.transpose(rand([2, 3, 4, 5], 31), perm));
+    await same('transpose 2-D', 'transpose', () => tf.transpose(rand([37, 53], 32)));
+    await same('transpose with size-1 dims', 'transpose', () => tf.transpose(rand([1, 3, 1, 5], 33), [3, 2, 0, 1]));
+    await same('transpose with a size-0 dim', 'transpose', () => tf.transpose(rand([0, 3, 2], 34), [2, 0, 1]));
+  });
+
+  test('softmax: masked entries, large values, non-finite rows, size-1 last axis', async () => {
+    const masked = () => {
+      const x = rand([6, 10], 41, { scale: 5 });
+      const mask = tf.tensor2d(Array.from({ length: 60 }, (_, i) => (i % 10 > Math.floor(i / 10) + 2 ? -1e9 : 0)), [6, 10]);
+      return tf.add(x, mask);
+    };
+    await same('softmax causal mask -1e9', 'softmax', () => tf.softmax(masked()));
+    await same('softmax large values', 'softmax', () => tf.softmax(rand([4, 3, 16], 42, { scale: 1e4 })));
+    await same('softmax specials', 'softmax', () => tf.softmax(rand([5, 7], 43, { specials: true })));
+    await same('softmax size-1 last axis', 'softmax', () => tf.softmax(rand([4, 1], 44)));
+    await same('softmax explicit last dim', 'softmax', () => tf.softmax(rand([2, 3, 8], 45), 2));
+  });
+
+  test('reductions: sum, max, min, mean over inner, outer and middle axes, keepDims, size 0', async () => {
+    const reducers: [string, (x: tf.Tensor, axis?: number | number[], keep?: boolean) => tf.Tensor][] = [['sum', tf.sum], ['max', tf.max], ['min', tf.min], ['mean', tf.mean]];
+    const axesList: (number | number[] | undefined)[] = [-1, 0, 1, [1, 2], [0, 1], undefined, [], [0, 1, 2]];
+    for (const [name, r] of reducers) {
+      for (const axis of axesList) {
+        for (const keep of [false, true]) {
+          await same(`${name} axis ${JSON.stringify(axis)} keepDims ${keep}`, 'reduce', () => r(rand([4, 5, 6], 51, { scale: 3 }), axis, keep));
+        }
+      }
+      await same(`${name} non-consecutive axes (cpu path)`, null, () => r(rand([4, 5, 6], 52), [0, 2]));
+      await same(`${name} specials`, 'reduce', () => r(rand([6, 7], 53, { specials: true }), -1));
+      await same(`${name} scalar`, 'reduce', () => r(rand([], 54)));
+    }
+    await same('sum over a size-0 axis', 'reduce', () => tf.sum(rand([3, 0], 55), 1));
+  });
+
+  test('gather: axis 0 and 1, indices of rank 2; out-of-range indices fail as on cpu', async () => {
+    const idx = () => tf.tensor2d([[3, 0], [1, 3], [2, 2]], [3, 2], 'int32');
+    await same('gather axis 0', 'gather', () => tf.gather(rand([4, 6], 61), idx()));
+    await same('gather axis 1', 'gather', () => tf.gather(rand([2, 4, 5], 62), idx(), 1));
+    await same('gather embedding rows', 'gather', () => tf.gather(rand([50, 8], 63), tf.tensor1d([49, 0, 7, 7], 'int32')));
+    for (const backend of ['cpu', 'native'] as const) {
+      await initBackend(backend, () => {});
+      assert.throws(() => tf.gather(rand([4, 6], 64), tf.tensor1d([4], 'int32')), /GatherV2: the index value 4 is not in \[0, 3\]/);
+    }
+  });
+
+  test('concat along each axis, with empty and single parts', async () => {
+    for (const axis of [0, 1, 2]) {
+      const shape = (w: number) => [2, 3, 4].map((d, i) => (i === axis ? w : d));
+      await same(`concat axis ${axis}`, 'concat', () => tf.concat([rand(shape(2), 71), rand(shape(1), 72), rand(shape(3), 73)], axis));
+      await same(`concat axis ${axis} with an empty part`, 'concat', () => tf.concat([rand(shape(2), 74), rand(shape(0), 75), rand(shape(3), 76)], axis));
+    }
+    await same('concat single part', null, () => tf.concat([rand([2, 3], 77)], 1));
+    await same('concat all empty', null, () => tf.concat([rand([0, 3], 78), rand([0, 3], 79)], 0));
+  });
+
+  test('slice: strided, contiguous (cpu view), size 0', async () => {
+    await same('slice strided', 'slice', () => tf.slice(rand([4, 5, 6], 81), [1, 2, 1], [2, 3, 4]));
+    await same('slice last position of each row', 'slice', () => tf.slice(rand([3, 7, 5], 82), [0, 6, 0], [3, 1, -1]));
+    await same('slice contiguous rows', null, () => tf.slice(rand([4, 5], 83), [1, 0], [2, 5]));
+    await same('slice size 0', null, () => tf.slice(rand([4, 5], 84), [1, 1], [0, 3]));
+  });
+
+  test('gradients through a composite match the cpu backend', async () => {
+    const f = (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => {
+      const h = tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D, false, true), b);
+      const p = tf.softmax(tf.mul(tf.sigmoid(h), tf.relu(h)));
+      const n = tf.mul(h, tf.rsqrt(tf.add(tf.mean(tf.square(h), -1, true), 1e-5)));
+      return tf.sum(tf.add(tf.mul(p, tf.transpose(tf.transpose(n))), tf.maximum(h, 0.1)));
+    };
+    await same('grad of a composite', 'matMul', () => tf.grads(f)([rand([6, 8], 91), rand([5, 8], 92), rand([5], 93)]), 1e-4);
+    await same('grad through gather and batched matMul', 'gather', () =>
+      tf.grads((t: tf.Tensor, q: tf.Tensor) => tf.sum(tf.matMul(tf.reshape(tf.gather(t, tf.tensor1d([2, 0, 2], 'int32')), [3, 2, 2]), q as tf.Tensor3D)))(
+        [rand([4, 4], 94), rand([3, 2, 5], 95)]), 1e-4);
+  });
+});
