@@ -1,9 +1,10 @@
-/** Decoding through the CLI: with and without the KV cache identical, greedy equal to the reference. */
+/** Decoding through the CLI: with and without the KV cache identical, greedy equal to the reference (native and wasm). */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runCliOk } from '../helpers/cli';
+import { cpuBackends } from '../helpers/native';
 import { makeCheckpoint, reference, ROOT, tempDir } from '../helpers/reference';
 
 const PROMPT = [1, 17, 42, 5, 99, 23];
@@ -30,18 +31,20 @@ describe('generation', () => {
     return JSON.parse(fs.readFileSync(out, 'utf8'));
   }
 
-  for (const kind of ['base', 'lora', 'difflora', 'difflora negative-only']) {
-    test(`${kind}: greedy with cache = without cache = reference`, () => {
-      const adapter = kind === 'base' ? undefined : adapters[kind];
-      const cached = gen(adapter, []);
-      const uncached = gen(adapter, ['--no-cache']);
+  for (const backend of cpuBackends().filter((b) => b !== 'cpu')) {
+    for (const kind of ['base', 'lora', 'difflora', 'difflora negative-only']) {
+      test(`${backend}: ${kind}: greedy with cache = without cache = reference`, () => {
+        const adapter = kind === 'base' ? undefined : adapters[kind];
+        const cached = gen(adapter, ['--backend', backend]);
+        const uncached = gen(adapter, ['--no-cache', '--backend', backend]);
       assert.deepEqual(cached.ids, uncached.ids);
-      const ref = reference(base, adapter, PROMPT, N).generated as number[];
-      // The engine stops at EOS (id 2 in these checkpoints); the reference does not.
-      assert.deepEqual(cached.ids, ref.slice(0, cached.ids.length));
-      if (cached.stopReason === 'eos') assert.equal(ref[cached.ids.length], 2);
-      else assert.equal(cached.ids.length, N);
-    });
+        const ref = reference(base, adapter, PROMPT, N).generated as number[];
+        // The engine stops at EOS (id 2 in these checkpoints); the reference does not.
+        assert.deepEqual(cached.ids, ref.slice(0, cached.ids.length));
+        if (cached.stopReason === 'eos') assert.equal(ref[cached.ids.length], 2);
+        else assert.equal(cached.ids.length, N);
+      });
+    }
   }
 
   test('sampling: same seed, same tokens, with and without cache; another seed differs', () => {
