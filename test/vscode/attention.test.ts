@@ -12,6 +12,8 @@ import { makeCheckpoint, tempDir } from '../helpers/reference';
 import { launchVSCode, ROOT, waitFor, type VSCode } from './harness';
 
 const DEMO = 'def add(a, b):\n    """Return the sum of a and b."""\n    total = a + b\n    return total\n';
+/** Long enough (~700 tokens) that the two models' eight layers take seconds. */
+const LONG = Array.from({ length: 40 }, (_, i) => `def scale_${i}(values):\n    return [v * ${i} + ${i * 7} for v in values]\n`).join('\n');
 
 /** The local engine's pid (the child of the extension host running `serve --stdio`). */
 function enginePids(): number[] {
@@ -40,7 +42,7 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     makeCheckpoint('difflora', adapter, ['--base', path.join(ROOT, 'media', 'default-model'), '--seed', '1', '--lambda', '0.3']);
     vs = await launchVSCode({
       extensionDevelopmentPath: ROOT,
-      files: { 'demo.py': DEMO },
+      files: { 'demo.py': DEMO, 'long.py': LONG },
       settings: { 'difflora.adapters': [{ label: 'DiffLoRA', path: adapter }], 'difflora.backend': 'wasm' },
       label: 'attention',
     });
@@ -83,6 +85,31 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     await vs.page.keyboard.type('    # edited\n');
     await vs.goTo(3, 14);
     await assert.rejects(vs.hover(4000));
+  });
+
+  it('Cancel on the progress notification stops a long attention request within a layer', async () => {
+    const finishedRuns = async () => (await vs.outputChannelText('DiffLoRA Engine')).split('attention timings').length;
+    const finishedBefore = await finishedRuns();
+    await vs.openFile('long.py');
+    await vs.focusEditor();
+    await vs.page.keyboard.press('Control+A');
+    await vs.runCommand('DiffLoRA: Show Attention for Selection');
+    const layers = async () => (await panelState(vs).catch(() => undefined))?.models.reduce((a, m) => a + m.layers, 0) ?? 0;
+    // The panel is reset for the new request, then learns its tokens before any layer.
+    await waitFor(async () => { const s = await panelState(vs).catch(() => undefined); return s && s.models[0]?.tokens > 300 ? true : undefined; }, 'the long text in the panel', 120_000, 100);
+    // The progress notification (in the notification centre when no toast is up) has the Cancel button.
+    const item = vs.page.locator('.notification-toast, .notifications-center .notification-list-item', { hasText: 'DiffLoRA attention' });
+    if (!(await item.first().isVisible())) await vs.page.locator('[id="status.notifications"] a, [id="status.notifications"]').first().click();
+    await item.locator('.monaco-button', { hasText: 'Cancel' }).first().click({ timeout: 10_000 });
+    const atCancel = await layers();
+    await vs.page.waitForTimeout(4000);
+    const after = await layers();
+    assert.ok(after < 8, `cancelled with ${atCancel} of 8 layers shown, yet all arrived`);
+    // Layers already computed and on their way still arrive; the request never finishes.
+    console.log(`attention cancelled: ${atCancel} of 8 layers shown at the click, ${after} after 4 s`);
+    assert.equal(await finishedRuns(), finishedBefore, 'the cancelled request logged its timings as if it had finished');
+    await vs.screenshot('attention-cancelled');
+    await vs.openFile('demo.py');
   });
 
   it('the engine killed mid-work is reported and restarted; the next request works', async () => {
