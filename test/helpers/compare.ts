@@ -7,9 +7,12 @@ const TOL = 1e-4;
 /** Logits, lambda and every map of `ours` within 1e-4 of the reference; the same maps present. */
 export function assertMatchesReference(ours: AttentionJson, ref: AttentionJson): void {
   assert.deepEqual(ours.ids, ref.ids);
-  assert.ok(ours.logits && ref.logits);
-  const dl = maxAbsDiff(ours.logits, ref.logits);
-  assert.ok(dl <= TOL, `logits differ by ${dl}`);
+  // A reference of the first layers only (a 1B model) has no logits.
+  if (ref.logits) {
+    assert.ok(ours.logits, 'logits missing');
+    const dl = maxAbsDiff(ours.logits, ref.logits);
+    assert.ok(dl <= TOL, `logits differ by ${dl}`);
+  }
   assert.equal(ours.layers.length, ref.layers.length);
   for (let l = 0; l < ref.layers.length; l++) {
     const a = ours.layers[l], b = ref.layers[l];

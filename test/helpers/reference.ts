@@ -10,7 +10,7 @@ const REF = path.join(ROOT, 'test', 'reference');
 let pythonExe: string | undefined;
 
 /** The first Python 3 here that has numpy (DIFFLORA_PYTHON wins when set). */
-function pythonWithNumpy(): string {
+export function pythonWithNumpy(): string {
   if (pythonExe) return pythonExe;
   const candidates = [process.env.DIFFLORA_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
   pythonExe = candidates.find((p) => spawnSync(p, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0);
@@ -42,11 +42,13 @@ export interface AttentionJson {
   layers: { layer: number; lambda?: number; heads: { head: number; positive: number[][]; negative?: number[][]; differential?: number[][] }[] }[];
 }
 
-export function reference(model: string, adapter: string | undefined, ids: number[], generate = 0): AttentionJson {
+/** The reference's maps (all, or with `only` those of the first layers and some heads, without logits) and logits. */
+export function reference(model: string, adapter: string | undefined, ids: number[], generate = 0, only?: { firstLayers: number; heads: number[] }): AttentionJson {
   const out = path.join(tempDir('ref'), 'ref.json');
   const args = ['--model', model, '--ids', ids.join(','), '--out', out];
   if (adapter) args.push('--adapter', adapter);
   if (generate) args.push('--generate', String(generate));
+  if (only) args.push('--first-layers', String(only.firstLayers), '--heads', only.heads.join(','));
   python('llama_ref.py', args);
   return JSON.parse(fs.readFileSync(out, 'utf8'));
 }

@@ -108,9 +108,9 @@ def attention_probs(q, k, d):
 # ----------------------------------------------------------------------------- model + adapters
 
 class Model:
-    def __init__(self, directory):
+    def __init__(self, directory, lazy=False):
         self.cfg = c = read_json(os.path.join(directory, "config.json"))
-        self.w = st_io.read_dir(directory)
+        self.w = st_io.LazyDir(directory) if lazy else st_io.read_dir(directory)
         self.D = c["hidden_size"]
         self.H = c["num_attention_heads"]
         self.G = c.get("num_key_value_heads") or self.H
@@ -122,7 +122,8 @@ class Model:
         if c.get("hidden_act", "silu") != "silu":
             raise NotImplementedError(c["hidden_act"])
         tie = c.get("tie_word_embeddings", False)
-        self.lm_head = self.w["model.embed_tokens.weight"] if tie else self.w["lm_head.weight"]
+        self.lm_head_name = "model.embed_tokens.weight" if tie else "lm_head.weight"
+        self.lm_head = None if lazy else self.w[self.lm_head_name]  # lazy: read when the logits are computed
         self.inv_freq = rope_inv_freq(c, self.d)
 
     def W(self, i, name):
@@ -311,8 +312,8 @@ def mlp(m, i, x, delta):
     return linear(act, m.W(i, "mlp.down_proj")) + delta("down_proj", act)
 
 
-def forward(m, adapter, ids):
-    """Returns logits [T, vocab] and per-layer attention maps."""
+def forward(m, adapter, ids, n_layers=None):
+    """Returns logits [T, vocab] and per-layer attention maps; with n_layers, only the first layers' maps (no logits)."""
     ids = np.asarray(ids, dtype=np.int64)
     if ids.min() < 0 or ids.max() >= m.cfg["vocab_size"]:
         raise ValueError("token id out of range")
@@ -323,7 +324,7 @@ def forward(m, adapter, ids):
 
     h = m.w["model.embed_tokens.weight"][ids]
     layers = []
-    for i in range(m.L):
+    for i in range(m.L if n_layers is None else n_layers):
         x = rms_norm(h, m.W(i, "input_layernorm"), m.eps)
         info = {"layer": i}
         if dl is not None and i in dl.layers:
@@ -345,8 +346,10 @@ def forward(m, adapter, ids):
             delta = lambda mod, inp: 0.0  # noqa: E731
         h = h + mlp(m, i, x, delta)
 
+    if n_layers is not None:
+        return None, layers
     h = rms_norm(h, m.w["model.norm.weight"], m.eps)
-    return linear(h, m.lm_head), layers
+    return linear(h, m.w[m.lm_head_name] if m.lm_head is None else m.lm_head), layers
 
 
 def generate(m, adapter, ids, n):
@@ -359,8 +362,10 @@ def generate(m, adapter, ids, n):
     return out
 
 
-def to_json(ids, logits, layers, generated=None):
-    res = {"ids": [int(t) for t in ids], "logits": logits.tolist(), "layers": []}
+def to_json(ids, logits, layers, generated=None, heads=None):
+    res = {"ids": [int(t) for t in ids], "layers": []}
+    if logits is not None:
+        res["logits"] = logits.tolist()
     for info in layers:
         entry = {"layer": info["layer"]}
         for k in ("lambda", "lambda_init"):
@@ -368,7 +373,7 @@ def to_json(ids, logits, layers, generated=None):
                 entry[k] = info[k]
         maps = info["maps"]
         n_heads = maps["positive"].shape[0]
-        entry["heads"] = [{"head": h, **{k: v[h].tolist() for k, v in maps.items()}} for h in range(n_heads)]
+        entry["heads"] = [{"head": h, **{k: v[h].tolist() for k, v in maps.items()}} for h in (heads if heads is not None else range(n_heads))]
         res["layers"].append(entry)
     if generated is not None:
         res["generated"] = generated
@@ -382,18 +387,22 @@ def main(argv=None):
     ap.add_argument("--ids", required=True, help="comma-separated token ids")
     ap.add_argument("--out", required=True, help="output JSON path ('-' for stdout)")
     ap.add_argument("--generate", type=int, default=0, help="N greedy tokens (no cache)")
+    ap.add_argument("--first-layers", type=int, default=None,
+                    help="only the first N layers' maps, no logits; weights read as needed (a 1B model)")
+    ap.add_argument("--heads", default=None, help="comma-separated heads to write (default all)")
     a = ap.parse_args(argv)
 
     ids = [int(s) for s in a.ids.split(",") if s.strip()]
-    m = Model(a.model)
+    heads = None if a.heads is None else [int(s) for s in a.heads.split(",") if s.strip()]
+    m = Model(a.model, lazy=a.first_layers is not None)
     adapter = load_adapter(a.adapter, m.L)
-    logits, layers = forward(m, adapter, ids)
-    if isinstance(adapter, PeftLora):
+    logits, layers = forward(m, adapter, ids, a.first_layers)
+    if isinstance(adapter, PeftLora) and a.first_layers is None:
         unused = set(adapter.t) - adapter.used
         if unused:
             raise ValueError(f"adapter tensors not applied: {sorted(unused)[:5]}")
     gen = generate(m, adapter, ids, a.generate) if a.generate > 0 else None
-    res = to_json(ids, logits, layers, gen)
+    res = to_json(ids, logits, layers, gen, heads)
     if a.out == "-":
         json.dump(res, sys.stdout)
     else:

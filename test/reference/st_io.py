@@ -10,10 +10,12 @@ read(path) -> {name: float64 ndarray}
 read_header(path) -> (header dict without __metadata__, metadata dict or None)
 write_sharded(dir, tensors, n_shards, dtype='F32', metadata=None)
 read_dir(dir) -> {name: float64 ndarray} from model.safetensors or a sharded index
+LazyDir(dir) -> the same as a mapping that reads each tensor when asked (a 1B model in float64 would not fit)
 """
 import json
 import os
 import struct
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -153,16 +155,43 @@ def write_sharded(directory, tensors, n_shards, dtype="F32", metadata=None):
     return total
 
 
+def file_map(directory, single="model.safetensors"):
+    """{tensor name: file} of a model folder: the single file if present, else the sharded index."""
+    p = os.path.join(directory, single)
+    if os.path.exists(p):
+        return {k: single for k in read_header(p)[0]}
+    idx = os.path.join(directory, INDEX_NAME)
+    if not os.path.exists(idx):
+        raise FileNotFoundError(f"no {single} or {INDEX_NAME} in {directory}")
+    with open(idx) as f:
+        return json.load(f)["weight_map"]
+
+
+class LazyDir(Mapping):
+    """A model folder's tensors, each read (as float64) when it is looked up, never kept."""
+
+    def __init__(self, directory, single="model.safetensors"):
+        self.directory, self.files = directory, file_map(directory, single)
+
+    def __getitem__(self, name):
+        got = read(os.path.join(self.directory, self.files[name]), {name})
+        if name not in got:
+            raise ValueError(f"{self.files[name]} lacks {name}")
+        return got[name]
+
+    def __iter__(self):
+        return iter(self.files)
+
+    def __len__(self):
+        return len(self.files)
+
+
 def read_dir(directory, single="model.safetensors"):
     """Read a model folder: the single file if present, else the sharded index."""
     p = os.path.join(directory, single)
     if os.path.exists(p):
         return read(p)
-    idx = os.path.join(directory, INDEX_NAME)
-    if not os.path.exists(idx):
-        raise FileNotFoundError(f"no {single} or {INDEX_NAME} in {directory}")
-    with open(idx) as f:
-        weight_map = json.load(f)["weight_map"]
+    weight_map = file_map(directory, single)
     out = {}
     for fname in sorted(set(weight_map.values())):
         wanted = {k for k, v in weight_map.items() if v == fname}
