@@ -211,6 +211,7 @@ async function initNative(log: (line: string) => void): Promise<BackendInfo> {
   }
   registerNativeBackend(native.addon);
   native.addon.setThreads(threads.threads);
+  native.addon.keepFreedMemory();
   await setBackendOrThrow('native', log);
   const n = native.addon.threads();
   return {

@@ -20,6 +20,8 @@ export interface NativeAddon {
   gather(x: Float32Array, indices: Int32Array, out: Float32Array, outer: number, dim: number, slice: number): void;
   concat(parts: Float32Array[], widths: number[], out: Float32Array, rows: number): void;
   setThreads(n: number): void;
+  /** glibc: serve large blocks from the heap and keep freed ones, so fresh outputs do not page-fault. */
+  keepFreedMemory(): void;
   threads(): number;
   blasInfo(): string;
   unaryOps: string[];
@@ -65,7 +67,7 @@ function tryLoad(): { addon: NativeAddon; file: string } | { error: string } {
   } catch (e) {
     return { error: `cannot load ${file}: ${errMessage(e)}` };
   }
-  const missing = (['matMul', 'binary', 'unary', 'softmax', 'reduce', 'transpose', 'slice', 'gather', 'concat', 'setThreads'] as const).filter(
+  const missing = (['matMul', 'binary', 'unary', 'softmax', 'reduce', 'transpose', 'slice', 'gather', 'concat', 'setThreads', 'keepFreedMemory'] as const).filter(
     (k) => typeof mod.exports[k] !== 'function',
   );
   if (missing.length) return { error: `${file} is not this engine's addon (no ${missing.join(', ')}): rebuild it with npm run build:native` };

@@ -272,6 +272,11 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   return c.undefined();
 }
 
+napi_value KeepFreedMemory(napi_env env, napi_callback_info info) {
+  dl::keepFreedMemory();
+  return Call(env, info).undefined();
+}
+
 napi_value Threads(napi_env env, napi_callback_info) {
   napi_value v;
   napi_create_int32(env, dl::threads(), &v);
@@ -308,6 +313,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"gather", nullptr, Gather, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"concat", nullptr, Concat, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"keepFreedMemory", nullptr, KeepFreedMemory, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"blasInfo", nullptr, BlasInfo, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"unaryOps", nullptr, nullptr, nullptr, nullptr, names(env, kUnary), napi_enumerable, nullptr},

@@ -34,6 +34,8 @@ void gather(const float* x, const int32_t* idx, int64_t nIdx, float* out, int64_
 // Each part viewed as [rows, widths[p]]; out [rows, sum(widths)].
 void concat(const std::vector<const float*>& parts, const Dims& widths, float* out, int64_t rows);
 
+// Process settings.
+void keepFreedMemory();
 void setThreads(int n);
 int threads();
 const char* blasInfo();
