@@ -8,7 +8,7 @@ export const ROOT = path.resolve(__dirname, '..', '..', ...(path.basename(path.r
 export const BENCH_SRC = path.join(ROOT, 'test', 'bench');
 export const CACHE = process.env.DIFFLORA_BENCH_CACHE ?? path.join(ROOT, '.cache', 'bench');
 
-export type BenchBackend = 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
+export type BenchBackend = 'native' | 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
 
 /** What one child process measures: one model on one backend, base and (optionally) with an adapter. */
 export interface ChildRequest {
@@ -81,6 +81,11 @@ export interface ChildResult {
   measurements: Measurement[];
   profiles: ProfileResult[];
   wall_s: number;
+}
+
+/** A backend that computes on the JS thread alone (wasm, cpu, native with one BLAS thread): its CPU time compares with torch t1b1. */
+export function oneThread(backend: BenchBackend, detail: string | undefined): boolean {
+  return backend === 'wasm' || backend === 'cpu' || (backend === 'native' && /\b1 BLAS thread\b/.test(detail ?? ''));
 }
 
 /** Deterministic token ids, the same formula as torch_peer.py's bench_ids. */

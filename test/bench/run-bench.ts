@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: the engine's speed and memory against PyTorch on the CPU, measured in the same run.
  *
- *   node out/test/bench/run-bench.js [--quick] [--models small,1b] [--backends wasm,cpu,webgpu]
+ *   node out/test/bench/run-bench.js [--quick] [--models small,1b] [--backends native,wasm,cpu,webgpu]
  *                                    [--lengths 128,512] [--runs N] [--no-torch] [--no-profile]
  *
  * Models (random weights, written once into .cache/bench/ and reused):
@@ -20,7 +20,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { availableBackends, releaseWebgpu } from '../../engine/backend';
-import { BENCH_SRC, BenchBackend, CACHE, ChildRequest, ChildResult, Measurement, median, ProfileResult, ROOT } from './common';
+import { BENCH_SRC, BenchBackend, CACHE, ChildRequest, ChildResult, Measurement, median, oneThread, ProfileResult, ROOT } from './common';
 
 // ---------------------------------------------------------------------------------------------- options
 
@@ -251,7 +251,7 @@ function runTorch(spec: ModelSpec, variant: 'base' | 'difflora', opts: Options, 
 
 function runChild(spec: ModelSpec, backend: BenchBackend, opts: Options, tmp: string): ChildResult {
   const resultFile = path.join(tmp, `child-${spec.key}-${backend}.json`);
-  const profileT = opts.profile && spec.key === 'small' && backend === 'wasm' ? Math.max(...opts.lengths) : 0;
+  const profileT = opts.profile && spec.key === 'small' && (backend === 'wasm' || backend === 'native') ? Math.max(...opts.lengths) : 0;
   const req: ChildRequest = {
     modelKey: spec.key,
     modelDir: spec.dir,
@@ -402,7 +402,7 @@ async function main(): Promise<void> {
           s.label, m.variant, c.backend, String(m.T),
           fmt(m.forward.tokens_per_s), fmt(tf?.tokens_per_s), ratio(tf && m.forward.tokens_per_s / tf.tokens_per_s),
           fmt(m.capture.median_ms, 1), fmt(tc?.median_ms, 1), ratio(tc && tc.median_ms / m.capture.median_ms),
-          String(m.forward.runs), share(m.forward.cpu_share, c.backend === 'wasm' || c.backend === 'cpu'), fmt(c.load_s, 2), fmt(c.peak_rss_mb),
+          String(m.forward.runs), share(m.forward.cpu_share, oneThread(c.backend, c.backend_detail)), fmt(c.load_s, 2), fmt(c.peak_rss_mb),
         ]);
         if (m.leaked_tensors) notes.push(`${s.label} / ${c.backend} / ${m.variant} T=${m.T}: ${m.leaked_tensors} tensors leaked over the runs`);
       }
@@ -428,7 +428,7 @@ async function main(): Promise<void> {
   console.log('tok/s = T / median forward time; capture ms = median forward-with-capture time; ours/torch > 1 means we are faster;');
   console.log('cpu/wall = median CPU time / wall time of the forward runs (1.00 = one core fully busy).');
   console.log(`torch = PyTorch ${torch.find((t) => t.result)?.result?.torch_version ?? '?'} on the CPU (OpenBLAS), eager attention, the fastest of ` +
-    'torch/OpenBLAS threads t1b1 (one thread, like wasm), t1b2, t2b2 (forward/capture setting in the torch rows);');
+    'torch/OpenBLAS threads t1b1 (one thread, like wasm and native on <= 2 cores), t1b2, t2b2 (forward/capture setting in the torch rows);');
   console.log('runs = timed runs per median, after 1 warm-up (cpu backend: warm-up only at the first length).\n');
   console.log(table(header, rows, right));
   if (busy) {
@@ -439,23 +439,23 @@ async function main(): Promise<void> {
     console.log('\nNotes:');
     for (const n of notes) console.log(`  - ${n}`);
   }
-  // ---- contention-proof comparison: CPU time of one-thread runs (wasm vs torch t1b1)
+  // ---- contention-proof comparison: CPU time of one-thread runs (wasm, native with 1 BLAS thread) vs torch t1b1
   const cpuRows: string[][] = [];
-  for (const c of children.filter((x) => x.backend === 'wasm')) {
+  for (const c of children.filter((x) => x.backend !== 'cpu' && oneThread(x.backend, x.backend_detail))) {
     for (const m of c.measurements) {
       const t1 = (mode: 'forward' | 'capture') => {
         const v = torchRow(torch, c.modelKey, m.variant, m.T, mode)?.per_thread_cpu_ms?.t1b1;
         return v && v.length ? median(v) : undefined;
       };
       const tf = t1('forward'), tc = t1('capture');
-      cpuRows.push([MODELS[c.modelKey].label, m.variant, String(m.T), fmt(m.forward.cpu_median_ms, 1), fmt(tf, 1), ratio(tf && tf / m.forward.cpu_median_ms),
+      cpuRows.push([MODELS[c.modelKey].label, m.variant, c.backend, String(m.T), fmt(m.forward.cpu_median_ms, 1), fmt(tf, 1), ratio(tf && tf / m.forward.cpu_median_ms),
         fmt(m.capture.cpu_median_ms, 1), fmt(tc, 1), ratio(tc && tc / m.capture.cpu_median_ms)]);
     }
   }
   if (cpuRows.length) {
-    console.log('\nOne thread each, CPU time (robust to other load on the machine): wasm vs torch with 1 torch + 1 OpenBLAS thread (t1b1); medians in ms.');
-    console.log(table(['model', 'variant', 'T', 'wasm fwd', 'torch t1b1 fwd', 'ours/torch', 'wasm capture', 'torch t1b1 capt', 'ours/torch'], cpuRows,
-      [false, false, true, true, true, true, true, true, true]));
+    console.log('\nOne thread each, CPU time (robust to other load on the machine): ours vs torch with 1 torch + 1 OpenBLAS thread (t1b1); medians in ms.');
+    console.log(table(['model', 'variant', 'backend', 'T', 'ours fwd', 'torch t1b1 fwd', 'ours/torch', 'ours capture', 'torch t1b1 capt', 'ours/torch'], cpuRows,
+      [false, false, false, true, true, true, true, true, true, true]));
   }
   printProfiles(children);
   const endMachine = machine();

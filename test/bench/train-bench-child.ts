@@ -1,7 +1,7 @@
 /**
  * One method of the training benchmark in its own process (so peak RSS is this method's alone):
  *   node out/test/bench/train-bench-child.js REQUEST.json
- * initialises wasm (or the requested backend) and the training kernels, loads the model, builds a fresh
+ * initialises the requested backend (native, wasm, ...) and the training kernels, loads the model, builds a fresh
  * adapter with createAdapter(methodConfig(method, {})), wraps it with adapterTrainable, and runs the real
  * train() loop for warmup + steps optimizer steps on the request's token ids (batch B x T, every position
  * a target, no accumulation). Step times are the intervals between train()'s step events. With
@@ -26,7 +26,7 @@ import { KernelStat, median, peakRssMb } from './common';
 export interface TrainChildRequest {
   method: Method;
   modelDir: string;
-  backend: 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
+  backend: 'native' | 'wasm' | 'cpu' | 'webgpu' | 'tensorflow';
   /** JSON file {"ids": number[][]}: one batch, B rows of T ids. */
   dataFile: string;
   steps: number;
@@ -58,7 +58,7 @@ export interface TrainChildResult {
   step_ms?: number[];
   median_ms?: number;
   tokens_per_s?: number;
-  /** Median CPU time / wall time per timed step (~1 for wasm's one thread on an idle core). */
+  /** Median CPU time / wall time per timed step (~1 for one thread, wasm or native on <= 2 cores, on an idle core). */
   cpu_share?: number;
   loss_step0?: number;
   grad_norm_step0?: number;

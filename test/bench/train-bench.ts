@@ -1,16 +1,17 @@
 /**
- * The training benchmark: tokens/s and peak RSS of adapter training in the engine (wasm) against the
- * same configuration trained in PyTorch on the same CPU (Debian's python3-torch), in the same run.
+ * The training benchmark: tokens/s and peak RSS of adapter training in the engine (native and wasm)
+ * against the same configuration trained in PyTorch on the same CPU (Debian's python3-torch), in the same run.
  *
  *   node out/test/bench/train-bench.js [--model DIR] [--steps N] [--quick] [--methods lora,difflora-64,difflora-32]
  *                                      [--no-torch] [--profile | --no-profile] [--batch 8] [--seq-len 128]
- *                                      [--torch-threads 1:1,2:2] [--backend wasm] [--out FILE]
+ *                                      [--torch-threads 1:1,2:2] [--backends native,wasm] [--out FILE]
  *
  * Model: --model, else media/default-model (the embedded default), else a random checkpoint of the
  * default model's shape (hidden 192, 4 layers, 6 / 2 heads, ffn 512, vocab 2048, tied, F32), written
  * once into .cache/bench/default-shape-2m with test/reference/make_checkpoint.py.
  * Per method (lora, lora-matched, difflora-64, difflora-32; default lora,difflora-64,difflora-32):
- *   engine  a child process (train-bench-child.ts): createAdapter(methodConfig(method, {})), adapterTrainable,
+ *   engine  a child process per backend (train-bench-child.ts; default native where its addon loads,
+ *           and wasm): createAdapter(methodConfig(method, {})), adapterTrainable,
  *           the real train() loop, batch 8 x 128 random token ids (all targets, no accumulation),
  *           1 warm-up step + N timed steps (default 20, --quick 3), constant lr 1e-4, AdamW, clip 1,
  *           dropout 0.05; median step time, tokens/s, peak RSS of that child; --profile (default
@@ -27,6 +28,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { loadNativeAddon } from '../../engine/backends/native-addon';
 import { METHODS, Method, methodConfig } from '../../engine/train/presets';
 import { Rng } from '../../engine/util/rng';
 import { BENCH_SRC, CACHE, ROOT } from './common';
@@ -42,7 +44,7 @@ interface Options {
   batch: number;
   seqLen: number;
   torchThreads: string;
-  backend: TrainChildRequest['backend'];
+  backends: TrainChildRequest['backend'][];
   out: string;
 }
 
@@ -51,10 +53,19 @@ const LR = 1e-4;
 const MAX_GRAD_NORM = 1;
 const SEED = 0;
 
+function defaultBackends(): Options['backends'] {
+  try {
+    loadNativeAddon();
+    return ['native', 'wasm'];
+  } catch {
+    return ['wasm'];
+  }
+}
+
 function parseArgs(argv: string[]): Options {
   const o: Options = {
     steps: 20, quick: false, methods: DEFAULT_METHODS, torch: true, profile: true, batch: 8, seqLen: 128,
-    torchThreads: '1:1,2:2', backend: 'wasm', out: path.join(CACHE, 'train-results.json'),
+    torchThreads: '1:1,2:2', backends: defaultBackends(), out: path.join(CACHE, 'train-results.json'),
   };
   let steps: number | undefined, profile: boolean | undefined;
   const int = (flag: string, v: string, min: number) => {
@@ -86,7 +97,7 @@ function parseArgs(argv: string[]): Options {
       case '--batch': o.batch = int(a, val(), 1); break;
       case '--seq-len': o.seqLen = int(a, val(), 2); break;
       case '--torch-threads': o.torchThreads = val(); break;
-      case '--backend': o.backend = val() as Options['backend']; break;
+      case '--backends': o.backends = val().split(',').map((b) => b.trim()).filter(Boolean) as Options['backends']; break;
       case '--out': o.out = path.resolve(val()); break;
       case '-h': case '--help': {
         const src = fs.readFileSync(__filename, 'utf8');
@@ -170,21 +181,22 @@ interface TorchTrainResult {
 
 interface MethodRow {
   method: Method;
+  backend: string;
   engine: TrainChildResult;
   torch?: TorchTrainResult | { status: 'error'; message: string };
   ratio?: number;
   loss_step0_diff?: number;
 }
 
-function runEngine(method: Method, modelDir: string, dataFile: string, o: Options, tmp: string): TrainChildResult {
-  const resultFile = path.join(tmp, `engine-${method}.json`);
+function runEngine(method: Method, backend: TrainChildRequest['backend'], modelDir: string, dataFile: string, o: Options, tmp: string): TrainChildResult {
+  const resultFile = path.join(tmp, `engine-${method}-${backend}.json`);
   const request: TrainChildRequest = {
-    method, modelDir, backend: o.backend, dataFile, steps: o.steps, warmup: 1, lr: LR, maxGradNorm: MAX_GRAD_NORM, seed: SEED,
-    profile: o.profile, runDir: path.join(tmp, `run-${method}`), resultFile,
+    method, modelDir, backend, dataFile, steps: o.steps, warmup: 1, lr: LR, maxGradNorm: MAX_GRAD_NORM, seed: SEED,
+    profile: o.profile, runDir: path.join(tmp, `run-${method}-${backend}`), resultFile,
   };
-  const reqFile = path.join(tmp, `req-${method}.json`);
+  const reqFile = path.join(tmp, `req-${method}-${backend}.json`);
   fs.writeFileSync(reqFile, JSON.stringify(request, null, 2));
-  process.stderr.write(`\n== engine (${o.backend}): ${method}\n`);
+  process.stderr.write(`\n== engine (${backend}): ${method}\n`);
   const r = spawnSync(process.execPath, [path.join(__dirname, 'train-bench-child.js'), reqFile], { stdio: ['ignore', 'inherit', 'inherit'] });
   const res = readJson<TrainChildResult>(resultFile);
   if (!res) return { method, status: 'error', message: `child exited ${r.status ?? r.signal} without a result`, peak_rss_mb: NaN, wall_s: NaN };
@@ -219,20 +231,20 @@ function isTorchOk(t: MethodRow['torch']): t is TorchTrainResult {
 }
 
 function table(rows: MethodRow[]): string {
-  const head = ['method', 'params', 'engine ms/step', 'engine tok/s', 'torch ms/step', 'torch tok/s', 'torch thr', 'engine/torch',
+  const head = ['method', 'backend', 'params', 'engine ms/step', 'engine tok/s', 'torch ms/step', 'torch tok/s', 'torch thr', 'engine/torch',
     'engine RSS MB', 'torch RSS MB', 'loss0 engine', 'loss0 torch'];
   const lines = rows.map((r) => {
     const e = r.engine, t = isTorchOk(r.torch) ? r.torch : undefined;
     const ok = e.status === 'ok';
     return [
-      r.method, ok ? String(e.trainable_params) : e.status, ok ? fmt(e.median_ms, 1) : '-', ok ? fmt(e.tokens_per_s) : '-',
+      r.method, r.backend, ok ? String(e.trainable_params) : e.status, ok ? fmt(e.median_ms, 1) : '-', ok ? fmt(e.tokens_per_s) : '-',
       t ? fmt(t.median_ms, 1) : r.torch ? 'error' : '-', t ? fmt(t.tokens_per_s) : '-', t ? t.best : '-',
       r.ratio !== undefined ? `${r.ratio.toFixed(3)}x` : '-',
       fmt(e.peak_rss_mb), t ? fmt(t.peak_rss_mb) : '-', fmt(e.loss_step0, 5), t ? fmt(t.loss_step0, 5) : '-',
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const row = (cells: string[]) => cells.map((c, i) => pad(c, widths[i], i > 0)).join('  ');
+  const row = (cells: string[]) => cells.map((c, i) => pad(c, widths[i], i > 1)).join('  ');
   return [row(head), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(row)].join('\n');
 }
 
@@ -245,7 +257,7 @@ function note(rows: MethodRow[]): string[] {
     const kernels = p.byKernel.slice(0, 5).map((k) => `${k.kernel} ${(k.share * 100).toFixed(0)}%`).join(', ');
     const shape = p.byShape[0];
     const fwd = e.forward_ms !== undefined ? `forward+loss ${((e.forward_ms / e.median_ms) * 100).toFixed(0)}% of the step, backward+AdamW the rest; ` : '';
-    out.push(`note: ${r.method}: ${fwd}kernels ${((p.kernel_ms / p.wall_ms) * 100).toFixed(0)}% of the profiled step's wall time; top kernels ${kernels}` +
+    out.push(`note: ${r.method} on ${r.backend}: ${fwd}kernels ${((p.kernel_ms / p.wall_ms) * 100).toFixed(0)}% of the profiled step's wall time; top kernels ${kernels}` +
       (shape ? `; costliest (kernel, inputs): ${shape.kernel} ${(shape.share * 100).toFixed(0)}% in ${shape.calls} calls` : ''));
   }
   if (out.length === 0) out.push('note: no profile taken (run without --quick, or with --profile, to see what dominates the engine\'s step)');
@@ -270,19 +282,19 @@ function main(): void {
   const rows: MethodRow[] = [];
   try {
     for (const method of o.methods) {
-      const engine = runEngine(method, model.dir, dataFile, o, tmp);
-      const row: MethodRow = { method, engine };
-      if (o.torch) {
-        row.torch = runTorch(method, model.dir, dataFile, o, tmp);
-        if (isTorchOk(row.torch)) {
-          if (engine.status === 'ok' && engine.tokens_per_s) row.ratio = engine.tokens_per_s / row.torch.tokens_per_s;
-          if (engine.loss_step0 !== undefined) row.loss_step0_diff = Math.abs(engine.loss_step0 - row.torch.loss_step0);
-          if (engine.trainable_params !== undefined && engine.trainable_params !== row.torch.trainable_params) {
-            process.stderr.write(`WARNING: ${method}: ${engine.trainable_params} trainable parameters in the engine, ${row.torch.trainable_params} in torch\n`);
+      const engines = o.backends.map((backend) => ({ backend, engine: runEngine(method, backend, model.dir, dataFile, o, tmp) }));
+      const torch = o.torch ? runTorch(method, model.dir, dataFile, o, tmp) : undefined;
+      for (const { backend, engine } of engines) {
+        const row: MethodRow = { method, backend, engine, torch };
+        if (isTorchOk(torch)) {
+          if (engine.status === 'ok' && engine.tokens_per_s) row.ratio = engine.tokens_per_s / torch.tokens_per_s;
+          if (engine.loss_step0 !== undefined) row.loss_step0_diff = Math.abs(engine.loss_step0 - torch.loss_step0);
+          if (engine.trainable_params !== undefined && engine.trainable_params !== torch.trainable_params) {
+            process.stderr.write(`WARNING: ${method}: ${engine.trainable_params} trainable parameters in the engine, ${torch.trainable_params} in torch\n`);
           }
         }
+        rows.push(row);
       }
-      rows.push(row);
     }
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -290,23 +302,26 @@ function main(): void {
 
   const lines = [
     `Training: ${path.relative(ROOT, model.dir) || model.dir} (${model.source}); batch ${o.batch} x ${o.seqLen} tokens, ` +
-      `${o.steps} timed steps (median) after 1 warm-up; engine on ${o.backend}, torch ${rows.map((r) => (isTorchOk(r.torch) ? r.torch.torch_version : '')).find(Boolean) ?? '(not run)'}`,
+      `${o.steps} timed steps (median) after 1 warm-up; engine on ${o.backends.join(', ')}, torch ${rows.map((r) => (isTorchOk(r.torch) ? r.torch.torch_version : '')).find(Boolean) ?? '(not run)'}`,
     table(rows),
   ];
   for (const r of rows) {
-    if (r.engine.status !== 'ok') lines.push(`${r.method}: engine ${r.engine.status}: ${r.engine.message}`);
-    if (r.torch && !isTorchOk(r.torch)) lines.push(`${r.method}: torch error: ${r.torch.message}`);
+    const who = `${r.method} on ${r.backend}`;
+    // torch ran once per method: its lines go with the method's first row only.
+    const torchLines = rows.find((x) => x.method === r.method) === r;
+    if (r.engine.status !== 'ok') lines.push(`${who}: engine ${r.engine.status}: ${r.engine.message}`);
+    if (torchLines && r.torch && !isTorchOk(r.torch)) lines.push(`${r.method}: torch error: ${r.torch.message}`);
     if (r.loss_step0_diff !== undefined) {
       const t = r.torch as TorchTrainResult;
       const rel = r.loss_step0_diff / Math.abs(t.loss_step0);
-      lines.push(`${r.method}: step-0 loss engine ${fmt(r.engine.loss_step0, 6)} vs torch ${fmt(t.loss_step0, 6)} (|diff| ${r.loss_step0_diff.toExponential(2)}` +
-        `${rel > 1e-4 ? ', MISMATCH' : ''}); base model without adapter (torch) ${fmt(t.base_loss, 6)}; torch per thread setting: ` +
-        Object.entries(t.per_setting).map(([k, v]) => `${k} ${v.median_ms.toFixed(1)} ms`).join(', '));
+      lines.push(`${who}: step-0 loss engine ${fmt(r.engine.loss_step0, 6)} vs torch ${fmt(t.loss_step0, 6)} (|diff| ${r.loss_step0_diff.toExponential(2)}` +
+        `${rel > 1e-4 ? ', MISMATCH' : ''})` + (torchLines ? `; base model without adapter (torch) ${fmt(t.base_loss, 6)}; torch per thread setting: ` +
+        Object.entries(t.per_setting).map(([k, v]) => `${k} ${v.median_ms.toFixed(1)} ms`).join(', ') : ''));
     }
     if (r.engine.status === 'ok' && (r.engine.cpu_share ?? 1) < 0.8) {
-      lines.push(`${r.method}: engine cpu/wall ${fmt(r.engine.cpu_share, 2)} per step (one thread): the machine was busy, the engine's figure is pessimistic`);
+      lines.push(`${who}: engine cpu/wall ${fmt(r.engine.cpu_share, 2)} per step (one thread): the machine was busy, the engine's figure is pessimistic`);
     }
-    if (isTorchOk(r.torch)) {
+    if (torchLines && isTorchOk(r.torch)) {
       const best = r.torch.per_setting[r.torch.best];
       const threads = Number(/^t(\d+)/.exec(r.torch.best)?.[1] ?? 1);
       if (best && best.cpu_share / threads < 0.8) {
