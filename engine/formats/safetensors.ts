@@ -57,6 +57,10 @@ function parseHeader(file: string, json: Record<string, unknown>, dataStart: num
   const dataSize = fileSize - dataStart;
   for (const [name, raw] of Object.entries(json)) {
     if (name === '__metadata__') {
+      // The format's reference implementation reads it as a map of strings, and so do we.
+      if (raw !== null && (typeof raw !== 'object' || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === 'string'))) {
+        throw new InputError(file, `'__metadata__' must be an object of strings, got ${JSON.stringify(raw).slice(0, 80)}`);
+      }
       metadata = (raw ?? {}) as Record<string, string>;
       continue;
     }
@@ -67,7 +71,7 @@ function parseHeader(file: string, json: Record<string, unknown>, dataStart: num
       throw new InputError(where, `unsupported dtype ${JSON.stringify(info.dtype)} (supported: F32, F16, BF16)`);
     }
     const shape = info.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new InputError(where, `shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
     }
     const offsets = info.data_offsets;
@@ -79,6 +83,7 @@ function parseHeader(file: string, json: Record<string, unknown>, dataStart: num
       throw new InputError(where, `data_offsets [${begin}, ${end}] run past the end of the data (${dataSize} bytes): file truncated or offsets out of range`);
     }
     const expected = shape.reduce((a: number, b: number) => a * b, 1) * DTYPE_BYTES[info.dtype];
+    if (!Number.isSafeInteger(expected)) throw new InputError(where, `shape [${shape.join(', ')}] is too large to be a tensor in a file`);
     if (end - begin !== expected) {
       throw new InputError(where, `shape [${shape.join(', ')}] in ${info.dtype} needs ${expected} bytes but data_offsets span ${end - begin}`);
     }
@@ -152,10 +157,17 @@ export function writeSafetensors(file: string, tensors: TensorToWrite[], dtype: 
 }
 
 function openOrFail(file: string): number {
+  let fd: number;
   try {
-    return fs.openSync(file, 'r');
+    fd = fs.openSync(file, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     throw new InputError(file, code === 'ENOENT' ? 'not found' : `cannot open (${code ?? (e as Error).message})`);
   }
+  // A folder opens on Linux, and reading it fails with a bare EISDIR: say what is wrong instead.
+  if (!fs.fstatSync(fd).isFile()) {
+    fs.closeSync(fd);
+    throw new InputError(file, 'is not a file (a folder?): expected a .safetensors file');
+  }
+  return fd;
 }

@@ -2,6 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { InputError } from '../errors';
+import { readJsonFile } from './json-fields';
 import { readSafetensorsHeader, readTensorFloat32, TensorEntry } from './safetensors';
 
 export class TensorStore {
@@ -13,21 +14,18 @@ export class TensorStore {
     if (fs.existsSync(file)) return new TensorStore(file, readSafetensorsHeader(file).tensors);
     const indexFile = `${file}.index.json`;
     if (!fs.existsSync(indexFile)) throw new InputError(dir, `neither ${single} nor ${single}.index.json found`);
-    let weightMap: Record<string, string>;
-    try {
-      weightMap = JSON.parse(fs.readFileSync(indexFile, 'utf8')).weight_map;
-    } catch (e) {
-      throw new InputError(indexFile, `not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof weightMap !== 'object' || weightMap === null) throw new InputError(indexFile, "missing 'weight_map'");
+    const index = readJsonFile(indexFile);
+    const weightMap = index.weight_map as Record<string, string>;
+    if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) throw new InputError(indexFile, "missing 'weight_map' (an object: tensor name -> shard file)");
     for (const [name, shard] of Object.entries(weightMap)) {
       if (typeof shard !== 'string') throw new InputError(indexFile, `weight_map entry for tensor '${name}' is not a file name: ${JSON.stringify(shard)}`);
     }
     const entries = new Map<string, TensorEntry>();
     for (const shard of new Set(Object.values(weightMap))) {
-      if (!fs.existsSync(path.join(dir, shard))) {
+      const shardFile = path.join(dir, shard);
+      if (!fs.existsSync(shardFile) || !fs.statSync(shardFile).isFile()) {
         const first = Object.keys(weightMap).find((n) => weightMap[n] === shard);
-        throw new InputError(indexFile, `shard ${shard} (listed for tensor '${first}') not found in ${dir}`);
+        throw new InputError(indexFile, `shard ${JSON.stringify(shard)} (listed for tensor '${first}') ${fs.existsSync(shardFile) ? 'is not a file' : 'not found'} in ${dir}`);
       }
       for (const [name, entry] of readSafetensorsHeader(path.join(dir, shard)).tensors) entries.set(name, entry);
     }

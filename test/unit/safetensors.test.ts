@@ -343,6 +343,43 @@ describe('malformed safetensors files', () => {
     expectInputError(() => readSafetensorsHeader(file), 'shape.safetensors', "tensor 'w.v'", 'shape [3, 3] in BF16 needs 18 bytes but data_offsets span 16');
   });
 
+  // Found by the fuzz tier (test/fuzz/safetensors.test.ts): each was a bare EISDIR, a non-object
+  // passed on as metadata, a NaN-byte tensor or a two-line message.
+  test('a folder where the file should be (and a shard named "" or ".." in an index)', () => {
+    const folder = path.join(dir, 'folder.safetensors');
+    fs.mkdirSync(folder);
+    expectInputError(() => readSafetensorsHeader(folder), 'folder.safetensors', 'is not a file');
+    const model = path.join(dir, 'shardfolder');
+    fs.mkdirSync(model);
+    writeSafetensors(path.join(model, 'model-00001-of-00001.safetensors'), [{ name: 'a', shape: [1], data: new Float32Array(1) }], 'F32');
+    for (const shard of ['', '..']) {
+      fs.writeFileSync(path.join(model, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: shard } }));
+      expectInputError(() => TensorStore.openFolder(model, 'model.safetensors'), 'model.safetensors.index.json', `shard ${JSON.stringify(shard)}`, "tensor 'a'", 'is not a file');
+    }
+    fs.writeFileSync(path.join(model, 'model.safetensors.index.json'), 'null');
+    expectInputError(() => TensorStore.openFolder(model, 'model.safetensors'), 'model.safetensors.index.json', 'expected a JSON object');
+  });
+
+  test("'__metadata__' that is not an object of strings", () => {
+    for (const [i, metadata] of [5, 'pt', [1], { format: 3 }].entries()) {
+      const file = craft(dir, `meta${i}.safetensors`, { __metadata__: metadata }, 0);
+      expectInputError(() => readSafetensorsHeader(file), `meta${i}.safetensors`, "'__metadata__' must be an object of strings");
+    }
+    assert.deepEqual(readSafetensorsHeader(craft(dir, 'metanull.safetensors', { __metadata__: null }, 0)).metadata, {});
+  });
+
+  test('dimensions beyond 2^53, and shapes whose size overflows', () => {
+    const big = craft(dir, 'bigdim.safetensors', { w: { dtype: 'F32', shape: [2 ** 53, 0], data_offsets: [0, 0] } }, 0);
+    expectInputError(() => readSafetensorsHeader(big), 'bigdim.safetensors', "tensor 'w'", 'not a list of non-negative integers');
+    const huge = craft(dir, 'hugeshape.safetensors', { w: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 0] } }, 0);
+    expectInputError(() => readSafetensorsHeader(huge), 'hugeshape.safetensors', "tensor 'w'", 'too large');
+  });
+
+  test('a header whose bad JSON holds a newline: the error is still one line', () => {
+    const file = craft(dir, 'newline.safetensors', '\n\u0000', 0);
+    expectInputError(() => readSafetensorsHeader(file), 'newline.safetensors', 'header is not valid JSON', '\\n');
+  });
+
   test('shape not a list of non-negative integers', () => {
     for (const [i, shape] of [[2, -2], [1.5], '4', null].entries()) {
       const file = craft(dir, `badshape${i}.safetensors`, { 'w.o': { dtype: 'F32', shape, data_offsets: [0, 16] } }, 16);
