@@ -48,7 +48,13 @@ export function encodeFrame(message: unknown): Uint8Array {
   return out;
 }
 
-export class FrameError extends Error {}
+/** A malformed frame; the message is one line (control characters quoted from the frame are escaped). */
+export class FrameError extends Error {
+  constructor(message: string) {
+    super(message.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+    this.name = 'FrameError';
+  }
+}
 
 /** Decodes a frame; the arrays are copies (the input buffer may be reused by the transport). */
 export function decodeFrame(bytes: Uint8Array): unknown {
@@ -67,7 +73,8 @@ export function decodeFrame(bytes: Uint8Array): unknown {
       const ref = (value as { $bin?: unknown } | null)?.$bin;
       if (!Array.isArray(ref)) return value;
       const [dtype, offset, length] = ref as [string, number, number];
-      const C = DTYPES[dtype as DType];
+      // Own keys only: "constructor" or "toString" must not reach Object's.
+      const C = typeof dtype === 'string' && Object.prototype.hasOwnProperty.call(DTYPES, dtype) ? DTYPES[dtype as DType] : undefined;
       if (!C || !Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0) throw new FrameError(`bad array reference ${JSON.stringify(ref)}`);
       const start = section + offset;
       const end = start + length * C.BYTES_PER_ELEMENT;

@@ -2,7 +2,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeFrame, encodeFrame, FrameError } from '../../protocol/wire';
-import { decodeLayerMaps, encodedRow, encodeLayerMaps, wireBytes } from '../../protocol/map-pack';
+import { decodeLayerMaps, encodedRow, encodeLayerMaps, MapPackError, wireBytes } from '../../protocol/map-pack';
 
 describe('frames', () => {
   it('round-trips nested typed arrays of every kind (as bytes, not JSON numbers)', () => {
@@ -33,6 +33,13 @@ describe('frames', () => {
     bad(new Uint8Array([ref.length, 0, 0, 0, ...ref]), /runs past the end/);
     const kind = new TextEncoder().encode('{"a":{"$bin":["f64",0,1]}}');
     bad(new Uint8Array([kind.length, 0, 0, 0, ...kind]), /bad array reference/);
+    // Found by the fuzz tier: names of Object's own members were taken for array types (an ArrayBuffer
+    // came out, or a TypeError "is not a constructor"), and a newline in bad JSON made a two-line error.
+    for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const inherited = new TextEncoder().encode(`{"a":{"$bin":["${name}",0,0]}}`);
+      bad(new Uint8Array([inherited.length, 0, 0, 0, ...inherited]), /bad array reference/);
+    }
+    assert.throws(() => decodeFrame(new Uint8Array([2, 0, 0, 0, 0x0a, 0x00])), (e: Error) => e instanceof FrameError && /does not parse/.test(e.message) && !e.message.includes('\n'));
   });
 });
 
@@ -87,6 +94,26 @@ describe('map packing', () => {
     const w = encodeLayerMaps({ layer: 0, heads: [0, 1], tq: 3, tk: 5, positive: a }, 'u16');
     assert.equal(w.maps.positive!.lower, false);
     assert.equal(w.maps.positive!.data.length, 30);
+  });
+
+  it('fields of the wrong type or size are a MapPackError naming the layer (found by the fuzz tier: they were TypeErrors or RangeErrors)', () => {
+    const cases: [(w: Record<string, any>) => void, RegExp][] = [
+      [(w) => { w.heads = 3; }, /layer 2: 'heads' must be a list/],
+      [(w) => { w.tq = -1; }, /layer 2: 'tq' must be an integer >= 0/],
+      [(w) => { w.maps = null; }, /layer 2: 'maps' must be an object/],
+      [(w) => { w.maps.positive.data = [1, 2]; }, /layer 2 positive: a u16 block needs a Uint16Array/],
+      [(w) => { w.maps.negative.encoding = 'f64'; }, /layer 2 negative: unknown encoding "f64"/],
+      [(w) => { w.maps.positive.min = null; }, /layer 2 positive: a u16 block needs finite min and scale/],
+      [(w) => { w.layer = '2'; }, /layer maps: 'layer' must be an integer/],
+    ];
+    for (const [edit, re] of cases) {
+      const w = encodeLayerMaps(layer, 'u16') as unknown as Record<string, any>;
+      edit(w);
+      assert.throws(() => decodeLayerMaps(w as never), (e: Error) => e instanceof MapPackError && re.test(e.message), String(re));
+    }
+    const w = encodeLayerMaps(layer, 'u16');
+    assert.throws(() => encodedRow(w.maps.positive!, 2, T, T, 0), /encoded row: row 0 of head 2 ends at \d+, past the block's 1406 values/);
+    assert.throws(() => encodedRow(w.maps.positive!, 0, T, T, T), MapPackError);
   });
 
   it('a block of the wrong size is an error naming the layer and kind', () => {
