@@ -183,25 +183,47 @@ async function step(t: Trainable, opt: AdamW, micro: Batch[], normaliser: number
   return { loss, gradNorm };
 }
 
+/**
+ * Writes the checkpoint beside the last one and swaps it in whole: a kill at any moment leaves a
+ * complete checkpoint (`checkpoint`, or `checkpoint.old` between the two renames), never half of
+ * one under either name. A write that fails (disk full, permission, I/O) stops the run with the
+ * reason and keeps the last complete checkpoint.
+ */
 function saveCheckpoint(dir: string, t: Trainable, opt: AdamW, state: State): void {
   const final = path.join(dir, CHECKPOINT);
   const tmp = `${final}.partial`;
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
-  const tensors = (list: { name: string; t: tf.Tensor }[]) =>
-    list.map(({ name, t: x }) => ({ name, shape: x.shape, data: x.dataSync() as Float32Array }));
-  writeSafetensors(path.join(tmp, 'params.safetensors'), tensors(t.params.map((p) => ({ name: p.name, t: p.variable }))), 'F32');
-  writeSafetensors(path.join(tmp, 'optimizer.safetensors'), tensors([
-    ...t.params.map((p, i) => ({ name: `${p.name}/m`, t: opt.m[i] })),
-    ...t.params.map((p, i) => ({ name: `${p.name}/v`, t: opt.v[i] })),
-  ]), 'F32');
-  fs.writeFileSync(path.join(tmp, 'state.json'), `${JSON.stringify({ ...state, optimizerStep: opt.step }, null, 2)}\n`);
-  // Swap in whole: a kill at any moment leaves either the old or the new checkpoint.
   const old = `${final}.old`;
-  fs.rmSync(old, { recursive: true, force: true });
-  if (fs.existsSync(final)) fs.renameSync(final, old);
-  fs.renameSync(tmp, final);
-  fs.rmSync(old, { recursive: true, force: true });
+  try {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp, { recursive: true });
+    const tensors = (list: { name: string; t: tf.Tensor }[]) =>
+      list.map(({ name, t: x }) => ({ name, shape: x.shape, data: x.dataSync() as Float32Array }));
+    writeSafetensors(path.join(tmp, 'params.safetensors'), tensors(t.params.map((p) => ({ name: p.name, t: p.variable }))), 'F32');
+    writeSafetensors(path.join(tmp, 'optimizer.safetensors'), tensors([
+      ...t.params.map((p, i) => ({ name: `${p.name}/m`, t: opt.m[i] })),
+      ...t.params.map((p, i) => ({ name: `${p.name}/v`, t: opt.v[i] })),
+    ]), 'F32');
+    fs.writeFileSync(path.join(tmp, 'state.json'), `${JSON.stringify({ ...state, optimizerStep: opt.step }, null, 2)}\n`);
+    // Killed between the two renames last time: the complete one is `old`; put it back first.
+    if (!fs.existsSync(final) && fs.existsSync(old)) fs.renameSync(old, final);
+    fs.rmSync(old, { recursive: true, force: true });
+    if (fs.existsSync(final)) fs.renameSync(final, old);
+    fs.renameSync(tmp, final);
+    fs.rmSync(old, { recursive: true, force: true });
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    const kept = fs.existsSync(final) || fs.existsSync(old) ? 'the last complete checkpoint is kept; free the disk or fix the folder, then --resume' : 'no earlier checkpoint exists';
+    throw new InputError(final, `cannot write the checkpoint of step ${state.step} (${(e as Error).message}); ${kept}`);
+  }
+}
+
+/** The step of a metrics line; a line torn by a kill in the middle of its write counts as after any step. */
+function stepOf(line: string): number {
+  try {
+    return (JSON.parse(line) as { step: number }).step;
+  } catch {
+    return Infinity;
+  }
 }
 
 function restoreCheckpoint(dir: string, t: Trainable, opt: AdamW, fresh: State, metricsFile: string): State {
@@ -236,7 +258,7 @@ function restoreCheckpoint(dir: string, t: Trainable, opt: AdamW, fresh: State, 
   opt.step = saved.optimizerStep;
   // Steps after the checkpoint are redone: drop their metrics so the file reads as one run.
   if (fs.existsSync(metricsFile)) {
-    const kept = fs.readFileSync(metricsFile, 'utf8').split('\n').filter((l) => l && JSON.parse(l).step <= saved.step);
+    const kept = fs.readFileSync(metricsFile, 'utf8').split('\n').filter((l) => l && stepOf(l) <= saved.step);
     fs.writeFileSync(metricsFile, kept.map((l) => `${l}\n`).join(''));
   }
   return { step: saved.step, epoch: saved.epoch, cursor: saved.cursor, dataSize: saved.dataSize, options: fresh.options };
