@@ -32,7 +32,8 @@ export class Fields {
   int(key: string, dflt?: number, min = 0): number {
     const v = this.json[key];
     if (v === undefined || v === null) return dflt ?? this.fail(key, 'is required but missing');
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.fail(key, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    // Safe integers only: beyond 2^53 a JSON integer is not the number written, and no size is that large.
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) this.fail(key, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
     return v;
   }
 
@@ -61,8 +62,8 @@ export class Fields {
   intList(key: string): number[] | undefined {
     const v = this.json[key];
     if (v === undefined || v === null) return undefined;
-    if (typeof v === 'number' && Number.isInteger(v)) return [v];
-    if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x))) this.fail(key, `must be a list of integers, got ${JSON.stringify(v)}`);
+    if (typeof v === 'number' && Number.isSafeInteger(v)) return [v];
+    if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x))) this.fail(key, `must be a list of integers, got ${JSON.stringify(v)}`);
     return v as number[];
   }
 

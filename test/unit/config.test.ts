@@ -114,6 +114,12 @@ describe('parseLlamaConfig', () => {
     });
   }
 
+  test('integers beyond 2^53 (not the number written; found by the fuzz tier)', () => {
+    expectInputError(() => parseLlamaConfig(FILE, withKeys({ hidden_size: 1e308 })), FILE, "'hidden_size' must be an integer >= 1, got 1e+308");
+    expectInputError(() => parseLlamaConfig(FILE, withKeys({ eos_token_id: 2 ** 53 })), FILE, "'eos_token_id' must be a list of integers");
+    expectInputError(() => parseLoraConfig('/a/adapter_config.json', { peft_type: 'LORA', target_modules: ['q_proj'], r: 2 ** 53 }), "'r' must be an integer >= 1");
+  });
+
   test('num_key_value_heads not dividing num_attention_heads', () => {
     expectInputError(() => parseLlamaConfig(FILE, withKeys({ num_key_value_heads: 6 })), FILE, "'num_key_value_heads'", '(6) must divide num_attention_heads (32)');
     expectInputError(() => parseLlamaConfig(FILE, withKeys({ num_key_value_heads: 64 })), FILE, "'num_key_value_heads'", '(64) must divide');
