@@ -5,6 +5,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { runCli, runCliOk } from '../helpers/cli';
+import { nativeSkip } from '../helpers/native';
 import { ROOT, tempDir } from '../helpers/reference';
 import { taskData, tinyModel } from '../helpers/train-fixture';
 
@@ -54,31 +55,35 @@ describe('training', () => {
     assert.equal(info.adapter.parameters, 2 * (16 * 32 * 2 * 2 + (16 * 32 + 16 * 16) * 2));
   });
 
-  test('kill -9 mid-run, then --resume: the same loss curve and the same adapter as an uninterrupted run (cpu)', async () => {
-    const args = (out: string) => common(out, ['--method', 'difflora-32', '--learn-lambda', '--lr', '3e-3', '--max-steps', '10', '--checkpoint-every', '2', '--backend', 'cpu']);
-    const full = path.join(dir, 'full');
-    runCliOk(args(full));
-    const cut = path.join(dir, 'cut');
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'difflora.js'), ...args(cut)], { stdio: 'ignore' });
-    const metrics = path.join(cut, 'metrics.jsonl');
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        const n = fs.existsSync(metrics) ? fs.readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length : 0;
-        if (n >= 5) { clearInterval(timer); child.kill('SIGKILL'); resolve(); }
-      }, 20);
-      child.on('exit', () => { clearInterval(timer); reject(new Error('the run ended before it could be killed')); });
+  // native steps are about ten times faster than cpu's: more of them leave time to kill the run mid-way.
+  const killRuns: { backend: string; steps: number }[] = [{ backend: 'cpu', steps: 10 }, ...(nativeSkip() ? [] : [{ backend: 'native', steps: 40 }])];
+  for (const { backend, steps } of killRuns) {
+    test(`kill -9 mid-run, then --resume: the same loss curve and the same adapter as an uninterrupted run (${backend})`, async () => {
+      const args = (out: string) => common(out, ['--method', 'difflora-32', '--learn-lambda', '--lr', '3e-3', '--max-steps', String(steps), '--checkpoint-every', '2', '--backend', backend]);
+      const full = path.join(dir, `full-${backend}`);
+      runCliOk(args(full));
+      const cut = path.join(dir, `cut-${backend}`);
+      const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'difflora.js'), ...args(cut)], { stdio: 'ignore' });
+      const metrics = path.join(cut, 'metrics.jsonl');
+      await new Promise<void>((resolve, reject) => {
+        const timer = setInterval(() => {
+          const n = fs.existsSync(metrics) ? fs.readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length : 0;
+          if (n >= 5) { clearInterval(timer); child.kill('SIGKILL'); resolve(); }
+        }, 20);
+        child.on('exit', () => { clearInterval(timer); reject(new Error('the run ended before it could be killed')); });
+      });
+      await new Promise((r) => child.on('exit', r));
+      assert.ok(!fs.existsSync(path.join(cut, 'adapter_config.json')) && !fs.existsSync(path.join(cut, 'model.safetensors')));
+      runCliOk([...args(cut), '--resume']);
+      const a = readJsonl(path.join(full, 'metrics.jsonl')), b = readJsonl(metrics);
+      assert.deepEqual(b.map((m) => m.step), a.map((m) => m.step));
+      a.forEach((m, i) => {
+        assert.ok(Math.abs(m.loss - b[i].loss) <= 1e-5, `step ${m.step}: ${m.loss} vs ${b[i].loss}`);
+        m.lambda.forEach((l: number, j: number) => assert.ok(Math.abs(l - b[i].lambda[j]) <= 1e-5));
+      });
+      assert.deepEqual(fs.readFileSync(path.join(cut, 'model.safetensors')), fs.readFileSync(path.join(full, 'model.safetensors')));
     });
-    await new Promise((r) => child.on('exit', r));
-    assert.ok(!fs.existsSync(path.join(cut, 'adapter_config.json')) && !fs.existsSync(path.join(cut, 'model.safetensors')));
-    runCliOk([...args(cut), '--resume']);
-    const a = readJsonl(path.join(full, 'metrics.jsonl')), b = readJsonl(metrics);
-    assert.deepEqual(b.map((m) => m.step), a.map((m) => m.step));
-    a.forEach((m, i) => {
-      assert.ok(Math.abs(m.loss - b[i].loss) <= 1e-5, `step ${m.step}: ${m.loss} vs ${b[i].loss}`);
-      m.lambda.forEach((l: number, j: number) => assert.ok(Math.abs(l - b[i].lambda[j]) <= 1e-5));
-    });
-    assert.deepEqual(fs.readFileSync(path.join(cut, 'model.safetensors')), fs.readFileSync(path.join(full, 'model.safetensors')));
-  });
+  }
 
   test('bad data: a broken line stops with file:line, or is skipped and counted', () => {
     const bad = path.join(dir, 'bad.jsonl');

@@ -104,15 +104,32 @@ void extremum(const float* x, float* out, int64_t outer, int64_t r, int64_t inne
   }
 }
 
-// Sum (scale 1) and Mean (each element divided by r first, as tfjs does), accumulated in double.
-void sum(const float* x, float* out, int64_t outer, int64_t r, int64_t inner, bool mean) {
+// Sum of a row in double (each element divided by d first for Mean, as tfjs does), in four lanes so
+// that it vectorises.
+template <bool Mean>
+double rowSum(const float* x, int64_t n, float d) {
+  double s[4] = {0, 0, 0, 0};
+  const int64_t body = n - n % 4;
+  for (int64_t j = 0; j < body; j += 4)
+    for (int k = 0; k < 4; ++k) s[k] += Mean ? x[j + k] / d : x[j + k];
+  for (int64_t j = body; j < n; ++j) s[0] += Mean ? x[j] / d : x[j];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+// Sum and Mean over the middle of [outer, r, inner], accumulated in double.
+template <bool Mean>
+void sum(const float* x, float* out, int64_t outer, int64_t r, int64_t inner) {
   const float n = static_cast<float>(r);
+  if (inner == 1) {
+    for (int64_t o = 0; o < outer; ++o) out[o] = static_cast<float>(rowSum<Mean>(x + o * r, r, n));
+    return;
+  }
   std::vector<double> acc(inner);
   for (int64_t o = 0; o < outer; ++o) {
     const float* xo = x + o * r * inner;
     std::fill(acc.begin(), acc.end(), 0.0);
     for (int64_t i = 0; i < r; ++i)
-      for (int64_t j = 0; j < inner; ++j) acc[j] += mean ? xo[i * inner + j] / n : xo[i * inner + j];
+      for (int64_t j = 0; j < inner; ++j) acc[j] += Mean ? xo[i * inner + j] / n : xo[i * inner + j];
     for (int64_t j = 0; j < inner; ++j) out[o * inner + j] = static_cast<float>(acc[j]);
   }
 }
@@ -155,7 +172,7 @@ void binary(Binary op, const float* a, const Dims& aShape, const float* b, const
 }
 
 // As tfjs: e = exp(x - max) in float, their sum in double rounded to float, then e / sum. Each pass
-// is a loop the compiler vectorises; the sum runs in four double lanes.
+// is a loop the compiler vectorises.
 void softmax(const float* x, float* out, int64_t rows, int64_t cols) {
   if (cols == 0) return;
   for (int64_t r = 0; r < rows; ++r) {
@@ -171,19 +188,15 @@ void softmax(const float* x, float* out, int64_t rows, int64_t cols) {
     for (int64_t j = 0; j < cols; ++j) nan |= xr[j] != xr[j];
     const float mx = nan ? std::numeric_limits<float>::quiet_NaN() : std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
     for (int64_t j = 0; j < cols; ++j) orow[j] = fastExp(xr[j] - mx);
-    double s[4] = {0, 0, 0, 0};
-    for (int64_t j = 0; j < body; j += 4)
-      for (int k = 0; k < 4; ++k) s[k] += orow[j + k];
-    for (int64_t j = body; j < cols; ++j) s[0] += orow[j];
-    const float sf = static_cast<float>((s[0] + s[1]) + (s[2] + s[3]));
+    const float sf = static_cast<float>(rowSum<false>(orow, cols, 1.0f));
     for (int64_t i = 0; i < cols; ++i) orow[i] /= sf;
   }
 }
 
 void reduce(Reduce op, const float* x, float* out, int64_t outer, int64_t r, int64_t inner) {
   switch (op) {
-    case Reduce::Sum: return sum(x, out, outer, r, inner, false);
-    case Reduce::Mean: return sum(x, out, outer, r, inner, true);
+    case Reduce::Sum: return sum<false>(x, out, outer, r, inner);
+    case Reduce::Mean: return sum<true>(x, out, outer, r, inner);
     case Reduce::Max: return extremum<true>(x, out, outer, r, inner);
     case Reduce::Min: return extremum<false>(x, out, outer, r, inner);
   }
