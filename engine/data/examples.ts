@@ -27,7 +27,7 @@
  * add_generation_prompt is false; a final user turn) are dropped: in a causal model they cannot change the loss.
  */
 import { Template } from '@huggingface/jinja';
-import { InputError } from '../errors';
+import { InputError, oneLine } from '../errors';
 import { TextTokenizer } from '../model/tokenizer';
 import { readLines } from './jsonl';
 
@@ -54,8 +54,12 @@ export interface DatasetReport {
   format: ExampleFormat | 'mixed';
 }
 
-/** Why one record cannot become an example (the caller adds file:line). */
-export class BadRecord extends Error {}
+/** Why one record cannot become an example (the caller adds file:line); one line, as it is shown after it. */
+export class BadRecord extends Error {
+  constructor(message: string) {
+    super(oneLine(message));
+  }
+}
 
 interface Encoded {
   ids: number[];
