@@ -21,6 +21,8 @@ export function parseIds(spec: string): number[] {
   if (parts.length === 0) throw new InputError('--ids', 'empty: give token ids like 1,2,3');
   return parts.map((p, i) => {
     if (!/^\d+$/.test(p)) throw new InputError('--ids', `'${p}' at position ${i} is not a non-negative integer`);
+    // Beyond 2^53 the digits would silently become another id: no vocabulary is that large anyway.
+    if (!Number.isSafeInteger(Number(p))) throw new InputError('--ids', `'${p}' at position ${i} is far beyond any vocabulary`);
     return Number(p);
   });
 }
@@ -34,5 +36,6 @@ export function parseNumber(flag: string, value: string, min: number, max = Infi
 export function parseInteger(flag: string, value: string, min: number): number {
   const v = parseNumber(flag, value, min);
   if (!Number.isInteger(v)) throw new InputError(flag, `'${value}' must be an integer`);
+  if (!Number.isSafeInteger(v)) throw new InputError(flag, `'${value}' is too large (at most ${Number.MAX_SAFE_INTEGER})`);
   return v;
 }
