@@ -14,14 +14,15 @@ import { ModelsTree } from './views/models-tree';
 import { RunRegistry } from './views/runs';
 
 /** Runs a command and turns its failure into one error message (cancelling is not a failure). */
-function guarded(name: string, log: vscode.OutputChannel, fn: (...args: never[]) => Promise<unknown>) {
+function guarded(name: string, log: vscode.LogOutputChannel, fn: (...args: never[]) => Promise<unknown>) {
   return async (...args: never[]) => {
     try {
       await fn(...args);
     } catch (e) {
       const msg = (e as Error).message ?? String(e);
       if (/cancel/i.test(msg)) return;
-      log.appendLine(`${name} failed: ${(e as Error).stack ?? msg}`);
+      log.error(`${name} failed: ${msg}`);
+      log.debug((e as Error).stack ?? msg);
       void vscode.window.showErrorMessage(`DiffLoRA: ${msg}`, 'Show Log').then((a) => { if (a) log.show(); });
     }
   };

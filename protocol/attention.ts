@@ -95,7 +95,9 @@ export type AttentionHostMessage =
    * fraction of the bytes of float32 maps through the webview channel.
    */
   | { type: 'attention.wireLayer'; model: number; maps: import('./map-pack').WireLayerMaps }
-  | { type: 'attention.done'; model: number };
+  | { type: 'attention.done'; model: number }
+  /** A line above the maps (they are of a model no longer loaded; the request was cancelled), or null to clear it. */
+  | { type: 'attention.notice'; text: string | null };
 
 /** Messages from the attention webview to the extension host. */
 export type AttentionViewMessage =

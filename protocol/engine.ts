@@ -30,6 +30,21 @@ export const Methods = {
   log: 'engine/log',
 } as const;
 
+/** What each request does, in words for users (messages never show the method names). */
+export const MethodTitles: Record<string, string> = {
+  [Methods.initialize]: 'the handshake',
+  [Methods.loadModel]: 'loading the model',
+  [Methods.attention]: 'computing attention',
+  [Methods.analyze]: 'the analysis',
+  [Methods.train]: 'training',
+  [Methods.generate]: 'generation',
+  [Methods.problems]: 'reading the HumanEval problems',
+  [Methods.compare]: 'completing the problem',
+  [Methods.humanEval]: 'the HumanEval run',
+  [Methods.status]: 'a status request',
+  [Methods.shutdown]: 'shutting down',
+};
+
 export interface InitializeParams {
   protocolVersion: number;
   client: string;

@@ -47,11 +47,17 @@ function boot(): AttentionPanel {
     onSelect: (s) => vscode.postMessage({ type: 'attention.select', ...s }),
   });
   let panel = make();
+  const notice = document.createElement('div');
+  notice.className = 'dl-notice';
+  notice.setAttribute('role', 'status');
+  notice.hidden = true;
+  if (host === document.body) host.prepend(notice); else host.before(notice);
   window.addEventListener('message', (ev: MessageEvent<AttentionHostMessage>) => {
     const m = ev.data;
     if (!m || typeof m !== 'object') return;
     switch (m.type) {
       case 'attention.reset': {
+        notice.hidden = true;
         panel.destroy();
         panel = make(m.title);
         api.panel = panel;
@@ -61,6 +67,10 @@ function boot(): AttentionPanel {
       case 'attention.layer': panel.addLayer(m.model, m.layer); break;
       case 'attention.wireLayer': panel.addLayer(m.model, unpackLayerMaps(decodeLayerMaps(m.maps))); break;
       case 'attention.done': break;
+      case 'attention.notice':
+        notice.textContent = m.text ?? '';
+        notice.hidden = m.text === null;
+        break;
     }
   });
   vscode.postMessage({ type: 'attention.ready' });

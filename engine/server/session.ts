@@ -99,7 +99,8 @@ export class EngineSession {
       if (e instanceof ResponseError) throw e;
       if (e instanceof Cancelled) throw new ResponseError(-32800, 'cancelled');
       if (e instanceof InputError) throw new ResponseError(ErrorCodes.inputError, e.message);
-      this.log('error', `internal error: ${(e as Error).stack ?? e}`);
+      // The stack is for whoever debugs the engine (DIFFLORA_DEBUG=1, set by the extension at its Debug log level).
+      this.log('error', `internal error: ${process.env.DIFFLORA_DEBUG ? (e as Error).stack : (e as Error).message ?? e}`);
       throw new ResponseError(-32603, (e as Error).message ?? String(e));
     });
   }

@@ -5,18 +5,37 @@
  */
 import * as vscode from 'vscode';
 import type { AttentionHostMessage, AttentionViewMessage } from '../../protocol/attention';
-import { AttentionParams, AttentionProgress, AttentionResult, Methods } from '../../protocol/engine';
+import { AttentionParams, AttentionProgress, AttentionResult, LoadModelResult, Methods } from '../../protocol/engine';
 import { EngineHost } from '../engine/engine-host';
 import { InspectionStore } from '../inspect/hover';
 import { Inspection } from '../inspect/inspection';
 import { PanelHost } from '../panels/panel-host';
 import { saveExport } from '../panels/save-export';
 
+/** Which base model and adapters a result came from. */
+function modelSet(l: LoadModelResult | undefined): string {
+  return l ? JSON.stringify([l.model, l.models.map((m) => [m.label, m.path])]) : '';
+}
+
 export class AttentionCommand {
   private view?: PanelHost<AttentionHostMessage, AttentionViewMessage>;
   private current?: Inspection;
+  /** The model set of the maps on show, and whether the panel says they are stale. */
+  private shown?: { set: string; names: string; stale: boolean };
 
-  constructor(private readonly ctx: vscode.ExtensionContext, private readonly engine: EngineHost, private readonly store: InspectionStore, private readonly log: vscode.OutputChannel) {}
+  constructor(private readonly ctx: vscode.ExtensionContext, private readonly engine: EngineHost, private readonly store: InspectionStore, private readonly log: vscode.OutputChannel) {
+    engine.onDidChange(() => this.markStale());
+  }
+
+  /** Maps of a model that is no longer loaded say so (and stop saying so if it is loaded again). */
+  private markStale(): void {
+    const s = this.shown;
+    if (!s || !this.view || this.view.isClosed || this.engine.loaded === undefined && !this.engine.loadError) return;
+    const stale = modelSet(this.engine.loaded) !== s.set;
+    if (stale === s.stale) return;
+    s.stale = stale;
+    this.view.post({ type: 'attention.notice', text: stale ? `These maps are of ${s.names}, which is no longer loaded: run "Show Attention for Selection" again.` : null });
+  }
 
   private panel(): PanelHost<AttentionHostMessage, AttentionViewMessage> {
     if (!this.view || this.view.isClosed) {
@@ -46,8 +65,10 @@ export class AttentionCommand {
       view.post({ type: 'attention.reset', title: `${name}:${range.start.line + 1}-${range.end.line + 1}` });
       const ins = new Inspection(doc.uri.toString(), version, doc.offsetAt(range.start), text, []);
       this.current = ins;
+      this.shown = { set: modelSet(loaded), names: `${loaded.model.split(/[\\/]/).pop()}${loaded.models.length > 1 ? ` with ${loaded.models.slice(1).map((m) => m.label).join(', ')}` : ''}`, stale: false };
       let layersDone = 0;
       const total = loaded.layers * loaded.models.length;
+      token.onCancellationRequested(() => view.post({ type: 'attention.notice', text: `Cancelled after ${layersDone} of ${total} layers.` }));
       const r = await this.engine.request<AttentionResult, AttentionProgress>(Methods.attention, { text, encoding: 'u16' } satisfies AttentionParams, {
         cancel: token,
         onProgress: (p) => {

@@ -7,7 +7,7 @@ import { ChildProcess, spawn } from 'child_process';
 import { randomUUID } from 'crypto';
 import WebSocket from 'ws';
 import { CancellationToken, CancellationTokenSource, createMessageConnection, MessageConnection, ProgressType, ResponseError } from 'vscode-jsonrpc/node';
-import { InitializeResult, LogParams, Methods, PROTOCOL_VERSION } from '../../protocol/engine';
+import { InitializeResult, LogParams, Methods, MethodTitles, PROTOCOL_VERSION } from '../../protocol/engine';
 import { streamTransport } from '../../engine/server/stream-transport';
 import { wsTransport } from '../../engine/server/ws-transport';
 
@@ -87,7 +87,7 @@ export class EngineConnection {
     const progressToken = opts.onProgress ? randomUUID() : undefined;
     const progress = opts.onProgress && this.conn.onProgress(new ProgressType<P>(), progressToken!, opts.onProgress);
     let unsubscribe = () => {};
-    const died = new Promise<never>((_, reject) => { unsubscribe = this.onExit((why) => reject(new EngineStoppedError(`the engine stopped during ${method}: ${why}`))); });
+    const died = new Promise<never>((_, reject) => { unsubscribe = this.onExit((why) => reject(new EngineStoppedError(`the engine stopped during ${MethodTitles[method] ?? method}: ${why}`))); });
     try {
       return await Promise.race([this.conn.sendRequest(method, { ...params, progressToken }, source.token as CancellationToken) as Promise<R>, died]);
     } catch (e) {

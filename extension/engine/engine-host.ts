@@ -1,7 +1,9 @@
 /**
  * The engine as the rest of the extension sees it: a supervised connection (local child process or
- * remote WebSocket) that loads the configured model and adapters on every (re)start, reports its state
- * in the status bar, its log in the output channel, and crashes as notifications.
+ * remote WebSocket) that loads the configured model and adapters on every (re)start and whenever
+ * their settings change, reports its state (and a model that failed to load) in the status bar, its
+ * log in the output channel (timestamped; stack traces only at the Debug log level), and crashes as
+ * notifications.
  */
 import * as vscode from 'vscode';
 import { LoadModelParams, LoadModelResult, Methods } from '../../protocol/engine';
@@ -12,7 +14,7 @@ import { EngineState, EngineSupervisor } from './supervisor';
 const TOKEN_SECRET = 'difflora.engineToken';
 
 export class EngineHost implements vscode.Disposable {
-  readonly output = vscode.window.createOutputChannel('DiffLoRA Engine');
+  readonly output = vscode.window.createOutputChannel('DiffLoRA Engine', { log: true });
   private readonly status = vscode.window.createStatusBarItem('difflora.engine', vscode.StatusBarAlignment.Left, 50);
   private readonly supervisor: EngineSupervisor;
   private remoteToken?: string;
@@ -20,6 +22,8 @@ export class EngineHost implements vscode.Disposable {
   private backend = '';
   /** What the engine has loaded: set after each successful model/load. */
   loaded?: LoadModelResult;
+  /** Why the configured model or adapters did not load (shown until a load succeeds). */
+  loadError?: string;
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChange = this.changed.event;
 
@@ -45,6 +49,12 @@ export class EngineHost implements vscode.Disposable {
       },
       onStarted: (c) => this.loadConfigured(c),
     });
+    ctx.subscriptions.push(vscode.workspace.onDidChangeConfiguration((e) => {
+      // The running engine follows the settings at once; a stopped one loads them when it starts.
+      if ((e.affectsConfiguration('difflora.modelPath') || e.affectsConfiguration('difflora.adapters')) && this.state === 'ready') {
+        this.reload().catch(() => undefined);
+      }
+    }));
   }
 
   private endpoint(): Endpoint {
@@ -53,7 +63,9 @@ export class EngineHost implements vscode.Disposable {
       if (!this.remoteToken) throw new Error(`no token for ${s.engineUrl}: run "DiffLoRA: Attach to Remote Engine"`);
       return { kind: 'remote', url: s.engineUrl, token: this.remoteToken };
     }
-    return { kind: 'local', node: s.nodePath || process.execPath, script: this.ctx.asAbsolutePath('bin/difflora.js'), args: ['--backend', s.backend] };
+    // At the Debug log level the engine logs stack traces too.
+    const debug = this.output.logLevel <= vscode.LogLevel.Debug && this.output.logLevel !== vscode.LogLevel.Off;
+    return { kind: 'local', node: s.nodePath || process.execPath, script: this.ctx.asAbsolutePath('bin/difflora.js'), args: ['--backend', s.backend], env: debug ? { DIFFLORA_DEBUG: '1' } : {} };
   }
 
   /** Reads the stored remote token (SecretStorage) before the first start. */
@@ -68,12 +80,16 @@ export class EngineHost implements vscode.Disposable {
   }
 
   private render(): void {
-    const icon = { stopped: '$(circle-outline)', starting: '$(loading~spin)', ready: '$(pulse)', crashed: '$(warning)', failed: '$(error)' }[this.state];
+    const noModel = this.state === 'ready' && this.loadError !== undefined;
+    const icon = noModel ? '$(error)' : { stopped: '$(circle-outline)', starting: '$(loading~spin)', ready: '$(pulse)', crashed: '$(warning)', failed: '$(error)' }[this.state];
     const model = this.loaded ? ` · ${this.loaded.model.split(/[\\/]/).pop()}${this.loaded.models.length > 1 ? ` +${this.loaded.models.length - 1}` : ''}` : '';
-    this.status.text = `${icon} DiffLoRA: ${this.state}${this.state === 'ready' ? ` · ${this.backend}` : ''}${model}`;
-    this.status.tooltip = this.loaded
-      ? `Engine ${this.state} (${this.backend})\nModel: ${this.loaded.model}\n${this.loaded.models.map((m) => `${m.label}: ${m.kind}`).join('\n')}\nClick to choose the model and adapters.`
-      : `Engine ${this.state}. Click to choose the model and adapters.`;
+    this.status.text = `${icon} DiffLoRA: ${noModel ? 'no model' : this.state}${this.state === 'ready' ? ` · ${this.backend}` : ''}${model}`;
+    this.status.tooltip = noModel
+      ? `No model loaded: ${this.loadError}\nClick to choose the model and adapters.`
+      : this.loaded
+        ? `Engine ${this.state} (${this.backend})\nModel: ${this.loaded.model}\n${this.loaded.models.map((m) => `${m.label}: ${m.kind}`).join('\n')}\nClick to choose the model and adapters.`
+        : `Engine ${this.state}. Click to choose the model and adapters.`;
+    this.status.backgroundColor = noModel ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
     this.changed.fire();
   }
 
@@ -85,10 +101,21 @@ export class EngineHost implements vscode.Disposable {
   private async load(c: EngineConnection, p: LoadModelParams): Promise<LoadModelResult> {
     try {
       this.loaded = await c.request<LoadModelResult>(Methods.loadModel, p);
+      this.loadError = undefined;
     } catch (e) {
+      const why = settingAtFault(p, (e as Error).message);
+      const repeated = why === this.loadError;
       this.loaded = undefined;
+      this.loadError = why;
       this.render();
-      throw e;
+      this.output.error(`no model: ${why}`);
+      if (!repeated) {
+        void vscode.window.showErrorMessage(`DiffLoRA: no model loaded. ${why}`, 'Open Settings', 'Select Model').then((a) => {
+          if (a === 'Open Settings') void vscode.commands.executeCommand('workbench.action.openSettings', 'difflora.modelPath');
+          if (a === 'Select Model') void vscode.commands.executeCommand('difflora.selectModel');
+        });
+      }
+      throw new Error(why);
     }
     this.render();
     return this.loaded;
@@ -113,6 +140,7 @@ export class EngineHost implements vscode.Disposable {
 
   async restart(): Promise<void> {
     this.loaded = undefined;
+    this.loadError = undefined;
     await this.supervisor.restart();
   }
 
@@ -127,4 +155,11 @@ export class EngineHost implements vscode.Disposable {
     this.output.dispose();
     this.changed.dispose();
   }
+}
+
+/** The engine's load error, prefixed with the setting that names the file at fault, and what to do. */
+function settingAtFault(p: LoadModelParams, message: string): string {
+  const adapter = p.adapters.find((a) => message.includes(a.path));
+  const setting = adapter ? `difflora.adapters ("${adapter.label}": ${adapter.path})` : `difflora.modelPath (${p.model})`;
+  return `${setting}: ${message}. Fix the setting, or choose another with "DiffLoRA: Select Model and Adapters".`;
 }

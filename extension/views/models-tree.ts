@@ -7,7 +7,7 @@ import { RunRegistry } from './runs';
 
 type Node =
   | { kind: 'section'; id: 'model' | 'adapters' | 'runs' }
-  | { kind: 'item'; label: string; description?: string; tooltip?: string; icon: string; path?: string; context?: string };
+  | { kind: 'item'; label: string; description?: string; tooltip?: string; icon: string; path?: string; context?: string; command?: vscode.Command };
 
 export class ModelsTree implements vscode.TreeDataProvider<Node> {
   private readonly changed = new vscode.EventEmitter<void>();
@@ -31,6 +31,7 @@ export class ModelsTree implements vscode.TreeDataProvider<Node> {
     t.tooltip = n.tooltip ?? n.path;
     t.iconPath = new vscode.ThemeIcon(n.icon);
     t.contextValue = n.context;
+    t.command = n.command;
     if (n.path) t.resourceUri = vscode.Uri.file(n.path);
     return t;
   }
@@ -41,8 +42,17 @@ export class ModelsTree implements vscode.TreeDataProvider<Node> {
     const s = readSettings(this.ctx.extensionPath);
     const loaded = this.engine.loaded;
     if (n.id === 'model') {
+      if (this.engine.loadError) {
+        return [
+          { kind: 'item', label: 'no model', description: this.engine.loadError, tooltip: this.engine.loadError, icon: 'error' },
+          { kind: 'item', label: 'Open Settings', icon: 'settings-gear', command: { title: 'Open Settings', command: 'workbench.action.openSettings', arguments: ['difflora.modelPath'] } },
+          { kind: 'item', label: 'Select Model', icon: 'folder-opened', command: { title: 'Select Model', command: 'difflora.selectModel' } },
+        ];
+      }
+      // What the engine holds, not only what the settings say.
+      const shown = loaded?.model ?? s.modelPath;
       return [{
-        kind: 'item', label: path.basename(s.modelPath), path: s.modelPath, icon: 'symbol-structure',
+        kind: 'item', label: path.basename(shown), path: shown, icon: 'symbol-structure',
         description: loaded ? `${loaded.layers} layers · ${loaded.heads} heads · ${(loaded.parameters / 1e6).toFixed(1)}M` : 'not loaded yet',
       }];
     }

@@ -48,7 +48,7 @@ describe('engine killed mid-frame', () => {
     const c = await EngineConnection.open({ kind: 'local', node: process.execPath, script, args: [] }, () => undefined);
     await assert.rejects(
       c.request(Methods.loadModel, { model: 'x', adapters: [] }),
-      (e: Error) => e instanceof EngineStoppedError && /stopped during model\/load: killed by SIGKILL/.test(e.message),
+      (e: Error) => e instanceof EngineStoppedError && /stopped during loading the model: killed by SIGKILL/.test(e.message),
     );
     assert.equal(c.alive, false);
     // Pipes close a moment after the exit; a leaked timer would stay (and re-arm every 10 s).

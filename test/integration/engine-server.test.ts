@@ -133,7 +133,7 @@ describe('engine server and client', () => {
       const training = sup.request<TrainResult, { type: string }>(Methods.train, { model, method: 'difflora-32', data, out: path.join(dir, 'run'), options: { maxSteps: '200', batchSize: '4', effectiveBatch: '4' } }, {
         onProgress: (e) => { if (e.type === 'step') process.kill(first.pid!, 'SIGKILL'); },
       });
-      await assert.rejects(training, (e: Error) => e instanceof EngineStoppedError && /stopped during train\/run: killed by SIGKILL/.test(e.message));
+      await assert.rejects(training, (e: Error) => e instanceof EngineStoppedError && /stopped during training: killed by SIGKILL/.test(e.message));
       assert.equal(crashes.length, 1);
       const { result } = await capture(sup);
       assert.equal(result.models, 2, 'the restarted engine has the model and adapter loaded again');

@@ -247,6 +247,14 @@ export class VSCode {
   }
 
   /** Installs a .vsix into this instance's (temporary) extensions dir. Before start(). */
+  /** Changes workspace settings while VS Code runs (it watches .vscode/settings.json), as a user editing it would. */
+  updateSettings(patch: Record<string, unknown>): void {
+    const file = path.join(this.workspace, '.vscode', 'settings.json');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const now = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> : {};
+    fs.writeFileSync(file, JSON.stringify({ ...now, ...patch }, null, 2));
+  }
+
   installVsix(vsix: string): void {
     if (this.server) throw new Error('installVsix must be called before start()');
     const abs = path.resolve(vsix);
@@ -741,8 +749,9 @@ export class VSCode {
   private outputChannelFiles(): { name: string; file: string; mtime: number }[] {
     const d = this.extHostLogDir();
     if (!d) return [];
+    // Plain channels in output_logging_*/N-name.log; log channels ({ log: true }) in <publisher.extension>/name.log.
     return listFiles(d)
-      .filter((f) => /(^|[\\/])output_logging_[^\\/]+[\\/]\d+-.+\.log$/.test(f))
+      .filter((f) => /(^|[\\/])output_logging_[^\\/]+[\\/]\d+-.+\.log$/.test(f) || path.relative(d, f).split(path.sep).length === 2 && /^[^.\\/]+\.[^\\/]+$/.test(path.basename(path.dirname(f))))
       .map((f) => ({ name: path.basename(f).replace(/^\d+-/, '').replace(/\.log$/, ''), file: f, mtime: fs.statSync(f).mtimeMs }))
       .sort((a, b) => b.mtime - a.mtime);
   }
