@@ -5,6 +5,8 @@ import { InputError } from '../errors';
 export type Json = Record<string, unknown>;
 
 export function readJsonFile(file: string): Json {
+  // A number would be read as a file descriptor (and block for ever on a pipe).
+  if (typeof file !== 'string') throw new InputError(String(file), 'expected a file path');
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

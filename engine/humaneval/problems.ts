@@ -16,6 +16,8 @@ export interface Problem {
 const FIELDS = ['task_id', 'prompt', 'entry_point', 'canonical_solution', 'test'] as const;
 
 export function readProblems(file: string): Problem[] {
+  // fs.readFileSync(4) reads file descriptor 4: a number from a request would block on a pipe for ever.
+  if (typeof file !== 'string' || file === '') throw new InputError('problems', `expected the path of a .jsonl or .jsonl.gz file, got ${JSON.stringify(file) ?? typeof file}`);
   let raw: Buffer;
   try {
     raw = fs.readFileSync(file);
@@ -78,7 +80,10 @@ export function defaultCacheDir(): string {
  * before it is kept, so a broken download is never cached).
  */
 export async function resolveProblemsFile(src: ProblemsSource = {}): Promise<string> {
-  if (src.file !== undefined) return src.file;
+  if (src.file !== undefined) {
+    if (typeof src.file !== 'string' || src.file === '') throw new InputError('problems', `expected the path of a .jsonl or .jsonl.gz file, got ${JSON.stringify(src.file) ?? typeof src.file}`);
+    return src.file;
+  }
   const url = src.url ?? HUMANEVAL_URL;
   const dir = src.cacheDir ?? defaultCacheDir();
   const file = path.join(dir, path.basename(new URL(url).pathname) || 'HumanEval.jsonl.gz');

@@ -9,6 +9,7 @@ import { passAtK, passAtKTable, countByTask } from '../../engine/humaneval/passk
 import { buildProgram, humanEvalResult, readSamples } from '../../engine/humaneval/execute';
 import { modelLabels, sampleSeed } from '../../engine/humaneval/run';
 import { readProblems, resolveProblemsFile } from '../../engine/humaneval/problems';
+import { readJsonFile } from '../../engine/formats/json-fields';
 import { InputError } from '../../engine/errors';
 import { CHAT_INSTRUCTION, chatPrompt } from '../../engine/humaneval/complete';
 import { LoadedModel } from '../../engine/model/load';
@@ -93,6 +94,13 @@ test('problem records: an entry point that is not a Python name is refused with 
   const rec = { task_id: 'T/1', prompt: 'def f():\n', entry_point: 'f); import os; (', canonical_solution: '    return 1\n', test: 'def check(c): pass' };
   fs.writeFileSync(f, `${JSON.stringify(rec)}\n`);
   expectInputError(() => readProblems(f), 'p.jsonl:1 (T/1)', 'entry_point');
+});
+
+test('a problems "path" that is a number is refused, never read as a file descriptor (found by the fuzz tier: the engine hung)', async () => {
+  // humaneval/problems {"path": 4} made readFileSync(4) block on the engine's own pipe.
+  for (const bad of [4, 0, '', null, {}]) expectInputError(() => readProblems(bad as unknown as string), 'problems', 'expected the path of a .jsonl or .jsonl.gz file');
+  await assert.rejects(resolveProblemsFile({ file: 4 as unknown as string }), (e: unknown) => e instanceof InputError && /^problems: expected the path/.test((e as Error).message));
+  expectInputError(() => readJsonFile(3 as unknown as string), '3', 'expected a file path');
 });
 
 test('without --problems the set is downloaded once, validated, then read from the cache', async () => {
