@@ -1,7 +1,10 @@
 /**
- * Executing HumanEval programs: prompt + completion + "\n" + test + "\n" + `check(entry_point)`, each in a
- * fresh sandbox made by py/sandbox.py (bubblewrap namespaces when available, rlimits, its own process
- * group, a scrubbed environment, an unprivileged uid when run as root, a timeout; see that file). One
+ * Executing HumanEval programs: prompt + completion + "\n" + test + "\n" + `check(entry_point)`, each run by
+ * py/sandbox.py: with bubblewrap, a warm interpreter inside one sandbox per worker (namespaces, read-only file
+ * system, an unprivileged uid when run as root) forks each program with its own rlimits, process group, capped
+ * output and timeout, and wipes what it left (py/forkserver.py); without it, a fresh interpreter per program
+ * (rlimits, its own process group, a scrubbed environment, an unprivileged uid when run as root). Memory per
+ * program: cgroup v2 memory.max where a delegated subtree allows, else RLIMIT_AS; Sandbox.open logs which. One
  * long-lived launcher process per worker takes programs one at a time over a JSON-lines pipe.
  *
  * Never call this for code from an untrusted source without the user's consent: the extension checks
@@ -23,7 +26,7 @@ export interface SandboxOptions {
   timeoutSec?: number;
   /** Programs run at once; default one per CPU core. */
   workers?: number;
-  /** RLIMIT_AS per process; default 2 GiB. */
+  /** Memory per program; default 2 GiB: cgroup v2 memory.max where a delegated subtree allows, else RLIMIT_AS per process. */
   memoryBytes?: number;
   /** 'auto' (default, or $DIFFLORA_SANDBOX): bubblewrap when it works here, else the fallback with a warning;
    * 'bwrap': fail without it; 'none': never (rlimits, process group, scrubbed env, unprivileged uid when root). */
@@ -36,7 +39,11 @@ export interface SandboxOptions {
   outputBytes?: number;
   /** Processes (threads) a program may have at once; default 16. */
   nproc?: number;
+  /** Where the sandbox's limits line goes (once per distinct line and process); default the engine's log, stderr. */
+  log?: (line: string) => void;
 }
+
+const logged = new Set<string>();
 
 export interface SandboxInfo {
   mode: 'bwrap' | 'none';
@@ -48,6 +55,11 @@ export interface SandboxInfo {
   note: string | null;
   /** One line naming the isolation that is missing, or null with bubblewrap. */
   warning: string | null;
+  /** The limits in force, in words: how programs start, the memory limit (cgroup or rlimit) and the rlimits. */
+  limits: string;
+  /** The memory limit per program: a cgroup v2 memory.max on the group of a sandbox that runs one program at a
+   * time, or RLIMIT_AS per process (`why`: why no cgroup). */
+  memoryLimit: { kind: 'cgroup' | 'rlimit'; bytes: number; why: string | null };
 }
 
 export interface ExecOutcome {
@@ -68,6 +80,8 @@ export interface ExecOutcome {
   killed: number;
   /** Processes that outlived their run despite everything: always 0 unless something is badly wrong. */
   survivors: number;
+  /** With bubblewrap: how many programs its warm sandbox ran before this one (0: a new sandbox). */
+  warm?: number;
 }
 
 const SCRIPT = 'sandbox.py';
@@ -82,7 +96,7 @@ export function sandboxScript(): string {
     path.join(__dirname, '..', '..', '..', 'engine', 'humaneval', 'py', SCRIPT),
     path.join(__dirname, '..', '..', 'engine', 'humaneval', 'py', SCRIPT),
   ];
-  const found = candidates.find((p) => fs.existsSync(p) && fs.existsSync(path.join(path.dirname(p), 'runner.py')));
+  const found = candidates.find((p) => fs.existsSync(p) && ['runner.py', 'forkserver.py'].every((f) => fs.existsSync(path.join(path.dirname(p), f))));
   if (!found) throw new Error(`${SCRIPT} not found (looked in ${candidates.join(', ')})`);
   return found;
 }
@@ -107,6 +121,7 @@ interface RawResult {
   seconds: number;
   killed: number;
   survivors: number;
+  warm?: number;
 }
 
 /** One launcher process: programs one after the other. */
@@ -166,6 +181,7 @@ class Launcher {
         this.onReady?.resolve({
           mode: msg.mode as SandboxInfo['mode'], uidDrop: !!msg.uid_drop, guard: !!msg.guard, python: String(msg.python ?? this.python),
           note: (msg.note as string | null) ?? null, warning: (msg.warning as string | null) ?? null,
+          limits: String(msg.limits ?? ''), memoryLimit: msg.memory_limit as SandboxInfo['memoryLimit'],
         });
         this.onReady = undefined;
       } else if (this.job && msg.id === this.job.id) {
@@ -251,6 +267,11 @@ export class Sandbox {
       for (const l of launchers) l.kill();
       throw e;
     }
+    const line = `HumanEval sandbox: ${infos[0].mode}, ${workers} worker${workers === 1 ? '' : 's'}: ${infos[0].limits}`;
+    if (!logged.has(line)) {
+      logged.add(line);
+      (opts.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(line);
+    }
     return new Sandbox(launchers, infos[0], timeoutSec, spawnOne);
   }
 
@@ -297,7 +318,7 @@ export class Sandbox {
     return {
       status: raw.status, reason: raw.reason ?? null, result: humanEvalResult(raw.status, raw.reason ?? null), passed: raw.status === 'passed',
       stdout: raw.stdout, stderr: raw.stderr, truncated: raw.truncated ?? [], exit: raw.exit, seconds: raw.seconds,
-      killed: raw.killed ?? 0, survivors: raw.survivors ?? 0,
+      killed: raw.killed ?? 0, survivors: raw.survivors ?? 0, ...(raw.warm === undefined ? {} : { warm: raw.warm }),
     };
   }
 

@@ -1,6 +1,7 @@
 /**
  * `npm run bench:humaneval`: wall time to execute 164 x n HumanEval samples (canonical solutions, empty and
- * wrong completions, a few endless loops) with our sandbox (`difflora humaneval-exec`) and with
+ * wrong completions, a few endless loops) with our sandbox (`difflora humaneval-exec`: a warm interpreter per
+ * worker inside bubblewrap forks each program; the limits in force are printed) and with
  * openai/human-eval's own execution code on the same samples file, in the same run; the pass/fail of every
  * sample must agree. Figures only (medians of --runs runs), no thresholds.
  *
@@ -142,7 +143,7 @@ function main(): void {
       '--workers', String(o.workers), '--timeout', String(o.timeout), '--quiet', '--out', outFile], { encoding: 'utf8', maxBuffer: 1 << 26 });
     ours.push(Number(process.hrtime.bigint() - t0) / 1e9);
     if (r.status !== 0) throw new Error(`difflora humaneval-exec failed: ${r.stderr}`);
-    sandboxLine = r.stderr.split('\n').filter((l) => /warning|note/.test(l)).join('; ');
+    sandboxLine = r.stderr.split('\n').filter((l) => /warning|note|^HumanEval sandbox:/.test(l)).join('; ');
     const res = fs.readFileSync(outFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     oursPassed = res.map((x) => x.passed);
     oursResults = res.map((x) => x.result);
@@ -170,7 +171,7 @@ function main(): void {
   const row = (name: string, xs: number[]) => process.stdout.write(`${name.padEnd(22)}${median(xs).toFixed(2).padStart(10)}${Math.min(...xs).toFixed(2).padStart(10)}${((1000 * median(xs)) / samples.length).toFixed(1).padStart(12)}\n`);
   row('difflora (sandbox)', ours);
   if (he) row('openai/human-eval', theirs);
-  process.stdout.write(`ours: ${tally(oursResults)}${sandboxLine ? ` [${sandboxLine}]` : ''}\n`);
+  process.stdout.write(`ours: ${tally(oursResults)}\n${sandboxLine ? `  ${sandboxLine}\n` : ''}`);
   if (he) {
     process.stdout.write(`human-eval: ${tally(theirsResults)}\n`);
     process.stdout.write(`per-sample pass/fail: ${differentRuns.length === 0 ? `identical in every run (${samples.length} samples)`
@@ -181,7 +182,7 @@ function main(): void {
   fs.writeFileSync(o.out, `${JSON.stringify({
     date: new Date().toISOString(), host: { cpus: os.cpus().length, loadavg_at_start: load, node: process.version },
     programs: samples.length, n: o.n, workers: o.workers, timeout_sec: o.timeout, runs: o.runs,
-    ours_seconds: ours, ours_tally: tally(oursResults), human_eval_tally: he ? tally(theirsResults) : null, human_eval_seconds: he ? theirs : null, human_eval: found.why, human_eval_notes: he?.notes ?? [],
+    ours_seconds: ours, ours_sandbox: sandboxLine, ours_tally: tally(oursResults), human_eval_tally: he ? tally(theirsResults) : null, human_eval_seconds: he ? theirs : null, human_eval: found.why, human_eval_notes: he?.notes ?? [],
     identical_pass_fail: he ? differentRuns.length === 0 : null, differences: differentRuns, ratio: he ? median(ours) / median(theirs) : null,
   }, null, 2)}\n`);
   process.stdout.write(`results: ${o.out}\n`);

@@ -1,12 +1,14 @@
 /**
  * HumanEval execution in the sandbox: the canonical solutions pass and empty completions fail; hostile
- * completions (endless loop, fork bomb, 10 GB, 1 GB of output, writing and deleting files, killing the
- * parent, a hidden daemon, exiting before check(), monkeypatching, the network) are failed or timed out, leave no process
- * behind and change no file outside their temporary folder. With bubblewrap when it works here, and in
+ * completions (endless loop, fork bomb, 10 GB, 1 GB of output, writing and deleting files, killing or stopping the
+ * parent, a hidden daemon, exiting before check(), monkeypatching, looking for the nonce, the network) are failed or
+ * timed out, leave no process behind and change no file outside their temporary folder. A program over the memory
+ * limit fails and the next one in the same warm sandbox passes; nothing of a program is left for the next one. With bubblewrap when it works here, and in
  * the fallback (rlimits, process group, scrubbed env, unprivileged uid as root), with and without the guard.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
@@ -30,7 +32,7 @@ function sandboxProcesses(): string[] {
       if (/^State:\s+Z/m.test(status)) continue;
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
       const cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if ((uid >= SANDBOX_UIDS.first && uid < SANDBOX_UIDS.first + SANDBOX_UIDS.count) || /runner\.py|difflora-sandbox-/.test(cmd)) out.push(`${name} uid ${uid}: ${cmd}`);
+      if ((uid >= SANDBOX_UIDS.first && uid < SANDBOX_UIDS.first + SANDBOX_UIDS.count) || /runner\.py|forkserver\.py|difflora-sandbox-/.test(cmd)) out.push(`${name} uid ${uid}: ${cmd}`);
     } catch {
       /* gone */
     }
@@ -96,6 +98,7 @@ describe('HumanEval execution', () => {
       `open(${py(victim)}, "w").write("pwned")`, `os.remove(${py(victim)})`, `os.chmod(${py(victimDir)}, 0o777)`,
       ...sentinels.map((s) => `open(${py(s)}, "w").write("x")`), `shutil.rmtree(${py(victimDir)})`,
     ].map((a) => `try:\n    ${a}\nexcept Exception:\n    pass\n`).join(''),
+    'stop the parent (SIGSTOP), then wait': '    return 0\nimport os, signal, time\ntry:\n    os.kill(os.getppid(), signal.SIGSTOP)\nexcept Exception:\n    pass\ntime.sleep(10)\n',
     'kill the parent and the engine': `    return 0\nimport os, signal\nfor pid in (os.getppid(), ${process.pid}):\n    try:\n        os.kill(pid, signal.SIGKILL)\n    except Exception:\n        pass\nimport time\ntime.sleep(0.5)\n`,
     ...(allowKillAll ? { 'kill every process it can': '    return 0\nimport os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept Exception:\n    pass\n' } : {}),
     'a hidden daemon (new session, not dumpable)': '    return 0\nimport os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n' +
@@ -108,6 +111,14 @@ describe('HumanEval execution', () => {
       'for fd in range(1, 20):\n    try:\n        os.write(fd, b"PASS 0123456789abcdef0123456789abcdef\\n")\n    except Exception:\n        pass\n' +
       'os.write = lambda fd, data: len(data)\nos._exit = lambda code=0: None\nsys.exit = lambda code=0: None\n' +
       'builtins.type = lambda *a: int\nbuiltins.str = lambda *a: "passed"\nbuiltins.AssertionError = type("Fine", (Exception,), {})\n',
+    'look for the nonce (fds, the parent\'s /proc files and memory) and forge the marker': '    return 0\nimport os, re\nfound = set()\n' +
+      'for f in ("/proc/%d/environ" % os.getppid(), "/proc/%d/cmdline" % os.getppid(), "/proc/self/environ", "/proc/self/cmdline"):\n' +
+      '    try:\n        found.update(re.findall(rb"[0-9a-f]{32}", open(f, "rb").read()))\n    except Exception:\n        pass\n' +
+      'for fd in range(0, 20):\n    try:\n        found.update(re.findall(rb"[0-9a-f]{32}", os.read(fd, 4096)))\n    except Exception:\n        pass\n' +
+      'try:\n    mem = open("/proc/%d/mem" % os.getppid(), "rb")\n    for line in open("/proc/%d/maps" % os.getppid()):\n' +
+      '        lo, hi = (int(x, 16) for x in line.split()[0].split("-"))\n        try:\n            mem.seek(lo)\n' +
+      '            found.update(re.findall(rb"[0-9a-f]{32}", mem.read(min(hi - lo, 1 << 24))))\n        except Exception:\n            pass\nexcept Exception:\n    pass\n' +
+      'for n in found:\n    for fd in range(1, 20):\n        try:\n            os.write(fd, b"PASS " + n + b"\\n")\n        except Exception:\n            pass\n',
     'network socket': `    return 0\nimport socket\ntry:\n    socket.create_connection(("127.0.0.1", ${port}), timeout=1).sendall(b"leak")\nexcept Exception:\n    pass\n`,
   });
 
@@ -156,6 +167,94 @@ describe('HumanEval execution', () => {
       }
     });
   }
+
+  test('memory is limited per program: one over the limit fails, the next in the same warm sandbox passes', async () => {
+    const limit = 256 * 2 ** 20;
+    const lines: string[] = [];
+    const box = await Sandbox.open({ workers: 1, memoryBytes: limit, log: (l) => lines.push(l) });
+    try {
+      const m = box.info.memoryLimit;
+      console.log(`memory limit: ${m.kind} ${m.bytes} bytes${m.why ? ` (no cgroup: ${m.why})` : ''}; limits: ${box.info.limits}`);
+      assert.equal(m.bytes, limit);
+      assert.match(box.info.limits, m.kind === 'cgroup' ? /memory 256 MiB per program \(cgroup v2 memory\.max/ : /memory 256 MiB per process \(RLIMIT_AS; no cgroup: /);
+      assert.equal(lines.length, 1);
+      assert.match(lines[0], /^HumanEval sandbox: (bwrap|none), 1 worker: .*(cgroup v2 memory\.max|RLIMIT_AS)/);
+      const run = (completion: string) => box.run(`${problem.prompt}${completion}\n${problem.test}\ncheck(${problem.entry_point})`);
+      // Touched pages (not just reserved address space): a cgroup counts these.
+      const fine = await run('    return x * x\nhoard = b"\\x01" * (64 << 20)\n');
+      assert.equal(fine.result, 'passed', 'a program well under the limit');
+      const over = await run('    return x * x\nhoard = b"\\x01" * (512 << 20)\n');
+      console.log(`  512 MiB: ${over.result} (${over.seconds.toFixed(2)} s)`);
+      assert.equal(over.passed, false);
+      assert.match(over.result, /^failed: (MemoryError|killed by the memory limit)/);
+      assert.equal(over.survivors, 0);
+      const next = await run(problem.canonical_solution);
+      assert.equal(next.result, 'passed');
+      if (box.info.mode === 'bwrap') assert.equal(next.warm, over.warm! + 1, 'the next program ran in the same warm sandbox');
+    } finally {
+      await box.close();
+    }
+    assert.deepEqual(sandboxProcesses(), []);
+    assert.deepEqual(leftoverFolders(), []);
+  });
+
+  test('a program in a warm sandbox sees nothing of the previous one (files, processes, IPC, its own limits)', async () => {
+    const box = await Sandbox.open({ workers: 1, log: () => undefined });
+    try {
+      const run = (code: string) => box.run(`${problem.prompt}    return x * x\n${code}\n${problem.test}\ncheck(${problem.entry_point})`);
+      const first = await run('import os, subprocess, sys, resource\n' +
+        'open("/tmp/left-behind", "w").write("x")\nos.makedirs("/tmp/d/e")\nos.chmod("/tmp/d", 0)\n' +
+        'try:\n    open("/dev/shm/left-behind", "w").write("x")\nexcept OSError:\n    pass\n' +
+        'subprocess.Popen([sys.executable, "-c", "import os, time\\nos.setsid()\\ntime.sleep(30)"], start_new_session=True)\n' +
+        'resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))\n' +
+        'import ctypes\nlibc = ctypes.CDLL(None)\nassert libc.shmget(0, 1 << 20, 0o1600) >= 0\n');
+      assert.equal(first.result, 'passed', first.stderr);
+      const second = await run('import os\nassert sorted(os.listdir("/tmp")) == [], os.listdir("/tmp")\n' +
+        'assert not os.path.exists("/dev/shm/left-behind")\n' +
+        'others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid(), os.getppid())]\n' +
+        'assert others == [], others\n' +
+        'import resource\nassert resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 16\n' +
+        'assert open("/proc/sysvipc/shm").read().count("\\n") <= 1, open("/proc/sysvipc/shm").read()\n');
+      if (box.info.mode === 'bwrap') {
+        assert.equal(second.result, 'passed', second.stderr);
+        assert.equal(second.warm, first.warm! + 1);
+        assert.ok(first.killed >= 1, 'the daemon was found and killed');
+      }
+    } finally {
+      await box.close();
+    }
+    assert.deepEqual(sandboxProcesses(), []);
+  });
+
+  test('the cgroup v2 group is made only inside a subtree that delegates the memory controller (a fake tree)', () => {
+    const dir = tempDir('he-cgroup');
+    try {
+      const mnt = path.join(dir, 'cg');
+      fs.mkdirSync(path.join(mnt, 'app.slice', 'engine.scope'), { recursive: true });
+      fs.mkdirSync(path.join(mnt, 'app.slice', 'difflora-sandbox-999999999-abc')); // left by a killed launcher
+      fs.writeFileSync(path.join(mnt, 'cgroup.controllers'), 'cpu memory pids\n');
+      fs.writeFileSync(path.join(mnt, 'app.slice', 'cgroup.subtree_control'), 'memory pids\n');
+      fs.writeFileSync(path.join(mnt, 'app.slice', 'engine.scope', 'cgroup.subtree_control'), '\n'); // has processes
+      fs.writeFileSync(path.join(dir, 'mountinfo'), `30 25 0:26 / ${mnt} rw,relatime shared:4 - cgroup2 cgroup2 rw\n`);
+      fs.writeFileSync(path.join(dir, 'cgroup'), '0::/app.slice/engine.scope\n');
+      const script = ['import json, sys', 'sys.path.insert(0, sys.argv[1])', 'import sandbox',
+        'c, why = sandbox.Cgroup.create(1 << 28, 24, sys.argv[2], sys.argv[3])',
+        'print(json.dumps({"path": c and c.path, "why": why, "max": c and open(c.path + "/memory.max").read()}))'].join('\n');
+      const py = path.join(ROOT, 'engine', 'humaneval', 'py');
+      const run = () => JSON.parse(execFileSync('python3', ['-I', '-c', script, py, path.join(dir, 'mountinfo'), path.join(dir, 'cgroup')], { encoding: 'utf8' }));
+      const made = run();
+      assert.equal(made.why, null);
+      assert.match(made.path, new RegExp(`^${mnt}/app\\.slice/difflora-sandbox-\\d+-[0-9a-f]+$`), 'beside our group, in the delegated parent');
+      assert.equal(made.max, String(1 << 28));
+      assert.ok(!fs.existsSync(path.join(mnt, 'app.slice', 'difflora-sandbox-999999999-abc')), 'a dead launcher\'s group is swept');
+      fs.writeFileSync(path.join(mnt, 'cgroup.controllers'), 'cpu\n');
+      const none = run();
+      assert.equal(none.path, null);
+      assert.match(none.why, /offers no memory controller/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   test('a correct program still passes after all that, and the sandbox reports what it is', async () => {
     const r = await executeSamples([problem], [{ task_id: problem.task_id, completion: problem.canonical_solution }], { workers: 1 });

@@ -1,6 +1,7 @@
 """Runs one HumanEval program inside the sandbox that sandbox.py set up (stdlib only, Python 3.8+).
 
-    python3 -I runner.py PROGRAM NONCE_FD RESULT_FD GUARD TIMEOUT
+    python3 -I runner.py PROGRAM NONCE_FD RESULT_FD GUARD TIMEOUT     (a fresh interpreter per program)
+    runner.run(source, nonce_fd, result_fd, guard, timeout)            (in a child of forkserver.py)
 
 Reads the run's nonce from NONCE_FD (a pipe the launcher filled; closed at once), executes PROGRAM
 (prompt + completion + test + `check(entry_point)`) as __main__, and writes exactly one line to RESULT_FD:
@@ -92,12 +93,11 @@ def _flush():
         pass
 
 
-def main():
-    program, nonce_fd, result_fd, guard, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1', float(sys.argv[5])
+def run(source, nonce_fd, result_fd, guard, timeout):
+    """Runs one program in this process and ends it (never returns): the fork server's child calls this
+    directly (the source is already in memory), a fresh interpreter through main()."""
     nonce = os.read(nonce_fd, 256).strip()
     os.close(nonce_fd)
-    with open(program, encoding='utf-8') as f:
-        source = f.read()
 
     def report(line):
         try:
@@ -127,6 +127,13 @@ def main():
     report(b'PASS ' + nonce)
     _flush()
     _exit(0)
+
+
+def main():
+    program, nonce_fd, result_fd, guard, timeout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == '1', float(sys.argv[5])
+    with open(program, encoding='utf-8') as f:
+        source = f.read()
+    run(source, nonce_fd, result_fd, guard, timeout)
 
 
 if __name__ == '__main__':
