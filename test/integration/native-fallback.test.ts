@@ -52,10 +52,11 @@ describe('native backend fault paths', () => {
     assert.match(lines[0], /^difflora: error: native: cannot load .*bogus\.node: /);
   });
 
-  test('--threads and DIFFLORA_THREADS set the OpenBLAS threads, reported in the backend line', { skip: nativeSkip() }, () => {
+  test('--threads and DIFFLORA_THREADS set the OpenBLAS threads, reported in the backend line; no tfjs-node banner', { skip: nativeSkip() }, () => {
     const flag = attention('native', {}, ['--threads', '2']);
     assert.equal(flag.code, 0, flag.stderr);
     assert.match(flag.stderr, /^backend: native \(OpenBLAS .*, 2 BLAS threads \(--threads\), addon /m);
+    assert.doesNotMatch(flag.stderr, /tfjs-node/, 'no cpu backend banner');
     const env = attention('native', { DIFFLORA_THREADS: '1' });
     assert.equal(env.code, 0, env.stderr);
     assert.match(env.stderr, /, 1 BLAS thread \(DIFFLORA_THREADS\)/);
