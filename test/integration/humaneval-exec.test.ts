@@ -198,7 +198,7 @@ describe('HumanEval execution', () => {
     assert.deepEqual(leftoverFolders(), []);
   });
 
-  test('a program in a warm sandbox sees nothing of the previous one (files, processes, IPC, its own limits)', async () => {
+  test('a program in a warm sandbox sees nothing of the previous one (files, processes, IPC, its own limits) nor takes over its server', async () => {
     const box = await Sandbox.open({ workers: 1, log: () => undefined });
     try {
       const run = (code: string) => box.run(`${problem.prompt}    return x * x\n${code}\n${problem.test}\ncheck(${problem.entry_point})`);
@@ -219,6 +219,17 @@ describe('HumanEval execution', () => {
         assert.equal(second.result, 'passed', second.stderr);
         assert.equal(second.warm, first.warm! + 1);
         assert.ok(first.killed >= 1, 'the daemon was found and killed');
+        // The one process that outlives programs, the fork server (the namespace's init), cannot be taken over
+        // (ptrace, its memory) nor killed or stopped from inside.
+        const third = await run('import ctypes, os, signal\nlibc = ctypes.CDLL(None, use_errno=True)\n' +
+          'assert os.getppid() == 1 or os.getpid() != 1\n' +
+          'assert libc.ptrace(16, 1, 0, 0) == -1, "ptrace attached to the fork server"\n' +
+          'try:\n    open("/proc/1/mem", "rb")\n    raise AssertionError("read the fork server\'s memory")\nexcept PermissionError:\n    pass\n' +
+          'for s in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):\n    os.kill(1, s)\n');
+        assert.equal(third.result, 'passed', third.stderr);
+        const fourth = await run('');
+        assert.equal(fourth.result, 'passed');
+        assert.equal(fourth.warm, third.warm! + 1, 'the fork server survived');
       }
     } finally {
       await box.close();

@@ -1,6 +1,6 @@
 """A warm interpreter inside one bubblewrap sandbox that forks once per HumanEval program (stdlib only).
 
-    python3 -I forkserver.py CONFIG_JSON        (started by sandbox.py inside bwrap, as pid 2 of its pid namespace)
+    python3 -I forkserver.py CONFIG_JSON        (started by sandbox.py inside bwrap, as pid 1 of its pid namespace)
 
 CONFIG_JSON: {"memory_bytes": int (RLIMIT_AS per program, 0: none, a cgroup limits the sandbox instead),
 "cpu_grace": float, "file_bytes": int, "nproc": int, "nofile": int, "output_bytes": int, "guard": bool,
@@ -15,13 +15,14 @@ child keeps); the child starts a new session (its own process group), gets its o
 unless a cgroup limits the sandbox, CPU time, file size, open files, processes, no core file), /dev/null as
 stdin, pipes for stdout and stderr (read here, capped), the result pipe, and the run's nonce through a pipe
 written only after the fork (the nonce is never in the child's memory image), then runs the program with
-runner.run(). After the program, or at its deadline, every other process of the pid namespace but its init
-and this one is killed (kill(-1) until /proc is empty of them: the program cannot leave the namespace), and
+runner.run(). After the program, or at its deadline, every other process of the pid namespace (this one is
+its init) is killed (kill(-1) until /proc is empty of them: the program cannot leave the namespace), and
 /tmp, /dev/shm and System V IPC objects are wiped, so the next program starts from the same state.
 
 This process is not dumpable: a program (same uid) can neither ptrace it nor open its /proc files or
-descriptors; it can only kill or stop it, which ends the sandbox (sandbox.py then fails the program and
-starts a new one).
+descriptors; as the namespace's init it ignores SIGKILL and SIGSTOP from inside, so the only process of the
+sandbox that outlives a program cannot be taken over by one. (Were it to die or stop answering anyway,
+sandbox.py fails the program and starts a new sandbox.)
 """
 import json
 import os
@@ -226,7 +227,7 @@ class Server:
         self.wipe = [d for d in cfg.get('wipe', ['/tmp', '/dev/shm']) if os.path.isdir(d)]
         self.me = os.getpid()
         self.keep = {1, self.me, os.getppid()}
-        # RLIMIT_NPROC counts this uid's tasks in the namespace: init and this server, then the program's.
+        # RLIMIT_NPROC counts this uid's tasks in the namespace: this server (its init), then the program's.
         self.nproc = int(cfg.get('nproc', 16)) + len(self.live_others(include_kept=True))
         ctl = getattr(__import__('ctypes').CDLL(None, use_errno=True), 'prctl', None)
         if ctl is not None:
@@ -238,7 +239,10 @@ class Server:
         os.set_blocking(self.wake_w, False)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
-        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))  # the kernel empties the namespace after us
+        # As the namespace's init, a signal from inside reaches this process only if it has a handler: none but
+        # SIGCHLD's (a wake-up). The launcher ends it from outside (SIGKILL, or its death: PR_SET_PDEATHSIG).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
         self.inbox = bytearray()
         try:
             import gc

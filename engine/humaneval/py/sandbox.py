@@ -52,6 +52,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)  # -I leaves the script's folder out
+sys.dont_write_bytecode = True  # no __pycache__ beside the scripts (an installed extension's folder)
 
 from forkserver import collect, final_drain, verdict  # noqa: E402
 
@@ -668,7 +669,10 @@ class WarmSandbox:
                 os.chmod(os.path.join(self.dir, name), 0o644)
             cfg = {'memory_bytes': 0 if L.cgroup else L.memory, 'cpu_grace': GRACE, 'grace': GRACE, 'file_bytes': L.file_bytes,
                    'nproc': L.nproc, 'output_bytes': L.output_bytes, 'guard': L.warm_guard, 'wipe': ['/tmp', '/dev/shm']}
-            argv = [L.bwrap, '--unshare-all', '--unshare-user', *L.bwrap_extra, '--die-with-parent', '--new-session',
+            # --as-pid-1: the fork server is the namespace's init, so no other process of the sandbox uid outlives a
+            # program (bwrap's own init would be one a program could ptrace and keep), and signals from inside
+            # (SIGKILL, SIGSTOP) do not reach it.
+            argv = [L.bwrap, '--unshare-all', '--unshare-user', *L.bwrap_extra, '--as-pid-1', '--die-with-parent', '--new-session',
                     '--ro-bind', '/', '/',
                     '--dev', '/dev', '--size', str(1 << 20), '--tmpfs', '/dev/shm', '--remount-ro', '/dev',
                     '--proc', '/proc',
