@@ -23,6 +23,8 @@ export const Methods = {
   problems: 'humaneval/problems',
   compare: 'humaneval/compare',
   humanEval: 'humaneval/run',
+  dataSummary: 'data/summary',
+  dataExtract: 'data/extract',
   /** Answered at once, even while a long request runs. */
   status: 'engine/status',
   shutdown: 'shutdown',
@@ -41,6 +43,8 @@ export const MethodTitles: Record<string, string> = {
   [Methods.problems]: 'reading the HumanEval problems',
   [Methods.compare]: 'completing the problem',
   [Methods.humanEval]: 'the HumanEval run',
+  [Methods.dataSummary]: 'reading the dataset',
+  [Methods.dataExtract]: 'extracting training pairs',
   [Methods.status]: 'a status request',
   [Methods.shutdown]: 'shutting down',
 };
@@ -149,6 +153,35 @@ export interface TrainParams {
   progressToken?: string;
 }
 export type TrainProgress = TrainEvent | { type: 'log'; message: string };
+
+/** What training would make of a dataset with the loaded model's tokenizer (before it starts). */
+export interface DataSummaryParams {
+  data: string;
+  /** Training options (maxLength, onTooLong, onBadLine matter here), as for train/run. */
+  options: Record<string, string | boolean>;
+}
+export interface DataSummaryResult {
+  format: string;
+  /** Lines that became examples (truncated ones included). */
+  kept: number;
+  truncated: number;
+  maxLength: number;
+  /** Lines left out, with where and why (the first few). */
+  skipped: number;
+  skippedFirst: { where: string; reason: string }[];
+}
+
+/** (signature + docstring -> body) pairs from the Python files under `folder`, written to `out`. */
+export interface DataExtractParams {
+  folder: string;
+  out: string;
+}
+export interface DataExtractResult {
+  out: string;
+  pairs: number;
+  files: number;
+  summary: string;
+}
 export interface TrainResult {
   out: string;
   steps: number;

@@ -15,6 +15,7 @@ import { installTrainingKernels } from '../train/kernels';
 import { Method, methodConfig, METHODS, parseTargets } from '../train/presets';
 import { ScheduleKind } from '../train/schedule';
 import { train, TrainEvent } from '../train/trainer';
+import { trainOptionDefaults } from '../../protocol/training';
 import { parseIndexList, parseInteger, parseNumber } from './args';
 import { cancelOnSignals } from './pretrain-command';
 import { loadProgress } from './progress';
@@ -113,6 +114,7 @@ async function run(f: TrainFlags): Promise<void> {
 }
 
 export function registerTrain(program: Command, backendOption: () => Option): void {
+  const d = trainOptionDefaults(); // the one table of defaults, shared with the engine server and the extension
   program
     .command('train')
     .description('fine-tune a LoRA or DiffLoRA adapter (base frozen); saves PEFT / authors\' format + metrics.jsonl')
@@ -135,20 +137,20 @@ export function registerTrain(program: Command, backendOption: () => Option): vo
     .option('--lora-v', 'DiffLoRA: also adapt v')
     .option('--lora-o', 'DiffLoRA: also adapt o (from the layer input, as the authors do)')
     .option('--lora-mlp', 'DiffLoRA: also adapt gate/up/down')
-    .option('--lr <x>', 'peak learning rate', '1e-4')
-    .option('--epochs <x>', 'passes over the data', '1')
+    .option('--lr <x>', 'peak learning rate', d.lr)
+    .option('--epochs <x>', 'passes over the data', d.epochs)
     .option('--max-steps <n>', 'stop after N optimizer steps')
-    .option('--batch-size <n>', 'sequences per micro-batch', '8')
-    .option('--effective-batch <n>', 'sequences per optimizer step (gradient accumulation), where the data allows', '64')
-    .option('--warmup-ratio <x>', 'share of steps warming up', '0.03')
-    .addOption(new Option('--schedule <s>', 'decay after warmup').choices(['linear', 'cosine', 'constant']).default('linear'))
-    .option('--weight-decay <x>', 'AdamW decoupled weight decay', '0')
-    .option('--max-grad-norm <x>', 'clip the global gradient norm (0 = off)', '1')
-    .option('--seed <n>', 'seed: init, data order, dropout', '0')
-    .option('--max-length <n>', 'tokens per example', '512')
-    .addOption(new Option('--on-bad-line <p>', 'a malformed data line').choices(['stop', 'skip']).default('stop'))
-    .addOption(new Option('--on-too-long <p>', 'an example over --max-length').choices(['truncate', 'skip', 'error']).default('truncate'))
-    .option('--checkpoint-every <n>', 'checkpoint every N steps (and always on cancel)', '50')
+    .option('--batch-size <n>', 'sequences per micro-batch', d.batchSize)
+    .option('--effective-batch <n>', 'sequences per optimizer step (gradient accumulation), where the data allows', d.effectiveBatch)
+    .option('--warmup-ratio <x>', 'share of steps warming up', d.warmupRatio)
+    .addOption(new Option('--schedule <s>', 'decay after warmup').choices(['linear', 'cosine', 'constant']).default(d.schedule))
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay', d.weightDecay)
+    .option('--max-grad-norm <x>', 'clip the global gradient norm (0 = off)', d.maxGradNorm)
+    .option('--seed <n>', 'seed: init, data order, dropout', d.seed)
+    .option('--max-length <n>', 'tokens per example', d.maxLength)
+    .addOption(new Option('--on-bad-line <p>', 'a malformed data line').choices(['stop', 'skip']).default(d.onBadLine))
+    .addOption(new Option('--on-too-long <p>', 'an example over --max-length').choices(['truncate', 'skip', 'error']).default(d.onTooLong))
+    .option('--checkpoint-every <n>', 'checkpoint every N steps (and always on cancel)', d.checkpointEvery)
     .option('--resume', 'continue the run in --out from its checkpoint')
     .option('--eval-data <file>', 'held-out JSONL: loss before and after training, in <out>/eval.jsonl')
     .addOption(backendOption())

@@ -3,6 +3,7 @@
  * request of ../../protocol/engine.ts. Compute requests run one at a time (tfjs has one backend and
  * its ops block the thread); a cancelled request stops at its next layer, token or training step.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CancellationToken, MessageConnection, ProgressType, ResponseError } from 'vscode-jsonrpc';
@@ -13,8 +14,9 @@ import {
   AnalyzeParams, AnalyzeResult, AttentionParams, AttentionProgress, AttentionResult, CompareParams, CompareResult, ErrorCodes,
   GenerateParams, GenerateResult, HumanEvalParams, HumanEvalProgress, HumanEvalResult, InitializeParams, InitializeResult,
   LoadModelParams, LoadModelResult, Methods, ModelSummary, ProblemsParams, ProblemsResult, PROTOCOL_VERSION, TrainParams,
-  StatusResult, TrainProgress, TrainResult,
+  StatusResult, TrainProgress, TrainResult, DataSummaryParams, DataSummaryResult, DataExtractParams, DataExtractResult,
 } from '../../protocol/engine';
+import { trainOptionDefaults, trainOptionError } from '../../protocol/training';
 import type { CompareItem } from '../../protocol/compare';
 import { completePrompt, executeSamples, readProblems, resolveProblemsFile, runHumanEval, STANDARD_STOPS } from '../humaneval';
 import { encodeLayerMaps } from '../../protocol/map-pack';
@@ -25,6 +27,8 @@ import { generate } from '../model/generate';
 import { LoadedModel, loadModel } from '../model/load';
 import { tokenSpans } from '../model/token-spans';
 import { runTraining, TrainFlags } from '../cli/train-command';
+import { DatasetOptions, loadJsonlDataset } from '../data/examples';
+import { extractFolder } from '../data/extract';
 import { yieldToEventLoop } from '../util/yield';
 import { bosMass, DEFAULT_BOS_TEXT, needlePrompt, spanMass, tokenRange } from './analysis';
 
@@ -61,6 +65,8 @@ export class EngineSession {
     conn.onRequest(Methods.problems, (p: ProblemsParams) => this.problems(p));
     conn.onRequest(Methods.compare, (p: CompareParams, t: CancellationToken) => this.serial(Methods.compare, t, () => this.compare(p, t)));
     conn.onRequest(Methods.humanEval, (p: HumanEvalParams, t: CancellationToken) => this.serial(Methods.humanEval, t, () => this.humanEval(p, t)));
+    conn.onRequest(Methods.dataSummary, (p: DataSummaryParams, t: CancellationToken) => this.serial(Methods.dataSummary, t, () => this.dataSummary(p)));
+    conn.onRequest(Methods.dataExtract, (p: DataExtractParams, t: CancellationToken) => this.serial(Methods.dataExtract, t, () => this.dataExtract(p)));
   }
 
   dispose(): void {
@@ -263,8 +269,7 @@ export class EngineSession {
     const m = this.loaded?.m.dir === model ? this.loaded.m : undefined;
     // Training another model than the loaded one loads it for the run only.
     const base = m ?? loadModel(model, this.backend);
-    const defaults = { lr: '1e-4', epochs: '1', batchSize: '8', effectiveBatch: '64', warmupRatio: '0.03', schedule: 'linear', weightDecay: '0', maxGradNorm: '1', seed: '0', maxLength: '512', onBadLine: 'stop', onTooLong: 'truncate', checkpointEvery: '50' };
-    const flags = { ...defaults, ...(p.options ?? {}), model, method: p.method, data: path.resolve(p.data), out: path.resolve(p.out), resume: !!p.resume, backend: this.backend.name, quiet: false } as unknown as TrainFlags;
+    const flags = { ...trainOptionDefaults(), ...checkedTrainOptions(p.options), model, method: p.method, data: path.resolve(p.data), out: path.resolve(p.out), resume: !!p.resume, backend: this.backend.name, quiet: false } as unknown as TrainFlags;
     try {
       const r = await runTraining(flags, {
         log: (message) => { this.log('info', message); send({ type: 'log', message }); },
@@ -275,6 +280,24 @@ export class EngineSession {
     } finally {
       if (!m) base.model.dispose();
     }
+  }
+
+  private dataSummary(p: DataSummaryParams): DataSummaryResult {
+    const { l } = this.need();
+    if (typeof p?.data !== 'string' || !p.data) throw new InputError('data', 'which dataset? (a JSONL path)');
+    const o = { ...trainOptionDefaults(), ...checkedTrainOptions(p.options) };
+    const maxLength = Number(o.maxLength);
+    const r = loadJsonlDataset(path.resolve(p.data), l.m.tokenizer!, { maxLength, onBadLine: 'skip', onTooLong: o.onTooLong as DatasetOptions['onTooLong'] });
+    return { format: r.format, kept: r.examples.length, truncated: r.truncated, maxLength, skipped: r.skipped.length, skippedFirst: r.skipped.slice(0, 5) };
+  }
+
+  private async dataExtract(p: DataExtractParams): Promise<DataExtractResult> {
+    if (typeof p?.folder !== 'string' || typeof p.out !== 'string') throw new InputError('data/extract', 'expected { folder, out }');
+    const out = path.resolve(p.out);
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    const r = await extractFolder(path.resolve(p.folder), out, {});
+    this.log('info', r.summary);
+    return { out, pairs: r.pairs, files: r.files, summary: r.summary };
   }
 
   private async problems(p: ProblemsParams): Promise<ProblemsResult> {
@@ -358,6 +381,17 @@ export class EngineSession {
     }
     return { completions };
   }
+}
+
+/** The request's training options, each checked against the protocol's table (a typo is an error, not ignored). */
+function checkedTrainOptions(options: unknown): Record<string, string | boolean> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new InputError('options', 'expected { key: value } training options');
+  for (const [k, v] of Object.entries(options)) {
+    const err = trainOptionError(k, v as string | boolean);
+    if (err) throw new InputError(`options.${k}`, err);
+  }
+  return options as Record<string, string | boolean>;
 }
 
 function countParameters(m: LoadedModel): number {

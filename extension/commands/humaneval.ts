@@ -11,7 +11,7 @@ import {
 } from '../../protocol/engine';
 import { EngineHost } from '../engine/engine-host';
 import { PanelHost } from '../panels/panel-host';
-import { parseOptions } from './train-adapter';
+import { parseKeyValues } from './key-values';
 
 const SCHEME = 'difflora-completion';
 
@@ -146,10 +146,10 @@ export class HumanEvalCommands implements vscode.Disposable {
     if (file === undefined) return;
     const opts = await vscode.window.showInputBox({
       title: 'HumanEval run: settings (key=value)', value: 'n=1 k=1 temperature=0 maxNewTokens=256 limit=164 timeoutSec=3',
-      validateInput: (v) => { try { parseOptions(v); return undefined; } catch (e) { return (e as Error).message; } },
+      validateInput: (v) => { try { parseKeyValues(v); return undefined; } catch (e) { return (e as Error).message; } },
     });
     if (opts === undefined) return;
-    const o = parseOptions(opts);
+    const o = parseKeyValues(opts);
     const num = (k: string) => (o[k] === undefined ? undefined : Number(o[k]));
     const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');

@@ -6,12 +6,13 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { Methods, TrainParams, TrainProgress, TrainResult } from '../../protocol/engine';
-import type { TrainingHostMessage, TrainingViewMessage } from '../../protocol/training';
+import { DataExtractResult, DataSummaryResult, Methods, TrainParams, TrainProgress, TrainResult } from '../../protocol/engine';
+import { trainOptionDefaults, type TrainingHostMessage, type TrainingViewMessage } from '../../protocol/training';
 import { EngineHost } from '../engine/engine-host';
 import { PanelHost } from '../panels/panel-host';
 import { readSettings } from '../settings';
 import { RunRegistry } from '../views/runs';
+import { trainOptionsForm } from './train-form';
 
 const PRESETS = [
   { label: 'difflora-32', detail: 'DiffLoRA, both terms (Q1/K1 and Q2/K2 adapters), r = 32: the paper\'s best' },
@@ -19,19 +20,6 @@ const PRESETS = [
   { label: 'lora', detail: 'LoRA on q, k, v, o, r = 16' },
   { label: 'lora-matched', detail: 'LoRA with the rank doubled on q, k (r = 64): as many parameters as DiffLoRA' },
 ];
-
-/** The trainer's flags with the paper's defaults; the user edits them as `key=value` pairs. */
-const DEFAULTS = 'lr=1e-4 epochs=1 batchSize=8 effectiveBatch=64 warmupRatio=0.03 schedule=linear maxLength=512 checkpointEvery=50 seed=0';
-
-export function parseOptions(s: string): Record<string, string | boolean> {
-  const out: Record<string, string | boolean> = {};
-  for (const part of s.split(/\s+/).filter(Boolean)) {
-    const m = /^([A-Za-z][A-Za-z0-9]*)(?:=(.*))?$/.exec(part);
-    if (!m) throw new Error(`"${part}" is not key=value`);
-    out[m[1]] = m[2] === undefined ? true : m[2];
-  }
-  return out;
-}
 
 interface Run { params: TrainParams; panel?: PanelHost<TrainingHostMessage, TrainingViewMessage>; cancel?: vscode.CancellationTokenSource }
 
@@ -44,24 +32,54 @@ export class TrainAdapterCommand {
     if (!method) return;
     const data = await this.pickDataset();
     if (!data) return;
-    const options = await vscode.window.showInputBox({
-      title: 'Train adapter (3/4): hyperparameters (key=value; e.g. maxSteps=20 r=8 learnLambda)', value: DEFAULTS,
-      validateInput: (v) => { try { parseOptions(v); return undefined; } catch (e) { return (e as Error).message; } },
-    });
-    if (options === undefined) return;
+    let options: Record<string, string | boolean> | undefined = {};
+    for (;;) {
+      options = await trainOptionsForm('Train adapter (3/4): hyperparameters', options);
+      if (!options) return;
+      // What training will make of the data, before it starts.
+      const go = await this.confirmData(data, options);
+      if (go === 'train') break;
+      if (go === 'cancel') return;
+    }
     const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? path.dirname(data);
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
     const out = await vscode.window.showInputBox({ title: 'Train adapter (4/4): output folder', value: path.join(ws, '.difflora', 'adapters', `${method.label}-${stamp}`) });
     if (!out) return;
-    await this.train({ params: { model: s.modelPath, method: method.label, data, out, options: parseOptions(options) } });
+    await this.train({ params: { model: s.modelPath, method: method.label, data, out, options } });
+  }
+
+  /** Shows kept / truncated / skipped (and why) for these options; 'back' returns to the form. */
+  private async confirmData(data: string, options: Record<string, string | boolean>): Promise<'train' | 'back' | 'cancel'> {
+    await this.engine.ready();
+    const r = await this.engine.request<DataSummaryResult>(Methods.dataSummary, { data, options });
+    const lines = [
+      `${r.kept} examples (${r.format}) will be trained on${r.truncated ? `, ${r.truncated} of them truncated to ${r.maxLength} tokens` : ''}.`,
+      r.skipped ? `${r.skipped} lines left out: ${r.skippedFirst.map((x) => `${path.basename(x.where)}: ${x.reason}`).join('; ')}${r.skipped > r.skippedFirst.length ? '; …' : ''}` : 'No line is left out.',
+    ];
+    this.engine.output.info(`data ${data}: ${lines.join(' ')}`);
+    if (!r.skipped && !r.truncated) return 'train';
+    const a = await vscode.window.showWarningMessage(`DiffLoRA: ${path.basename(data)}`, { modal: true, detail: lines.join('\n') }, 'Train', 'Change Settings');
+    return a === 'Train' ? 'train' : a === 'Change Settings' ? 'back' : 'cancel';
   }
 
   private async pickDataset(): Promise<string | undefined> {
     const files = await vscode.workspace.findFiles('**/*.jsonl', '**/{node_modules,.difflora}/**', 200);
+    const ws = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const extract = { label: '$(wand) Extract pairs from this workspace', detail: 'signature + docstring -> body of the functions in its Python files', path: '' };
     const browse = { label: '$(folder-opened) Browse…', path: '' };
-    const items = [...files.map((f) => ({ label: vscode.workspace.asRelativePath(f), path: f.fsPath })), browse];
+    const items = [...files.map((f) => ({ label: vscode.workspace.asRelativePath(f), path: f.fsPath })), ...(ws ? [extract] : []), browse];
     const pick = await vscode.window.showQuickPick(items, { title: 'Train adapter (2/4): dataset (JSONL: messages, prompt/completion or text)' });
     if (!pick) return undefined;
+    if (pick === extract) {
+      const out = path.join(ws!, '.difflora', 'data', 'workspace-pairs.jsonl');
+      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'DiffLoRA: extracting pairs from the workspace' }, async () => {
+        await this.engine.ready();
+        return this.engine.request<DataExtractResult>(Methods.dataExtract, { folder: ws!, out });
+      });
+      if (r.pairs === 0) throw new Error(`no (signature + docstring -> body) pairs in the Python files of ${ws} (${r.files} files seen)`);
+      void vscode.window.showInformationMessage(`DiffLoRA: ${r.pairs} pairs from ${r.files} Python files -> ${vscode.workspace.asRelativePath(r.out)}`);
+      return r.out;
+    }
     if (pick !== browse) return pick.path;
     const uri = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'JSON Lines': ['jsonl'] } });
     return uri?.[0]?.fsPath;
@@ -81,7 +99,7 @@ export class TrainAdapterCommand {
     const p = { ...run.params, resume };
     const panel = this.panelFor(run);
     if (resume) panel.post({ type: 'training.status', status: 'running' });
-    else panel.post({ type: 'training.run', run: { model: p.model, method: p.method, dataset: p.data, outputDir: p.out, totalSteps: 0, details: p.options as Record<string, string | boolean> } });
+    else panel.post({ type: 'training.run', run: { model: p.model, method: p.method, dataset: p.data, outputDir: p.out, totalSteps: 0, details: { ...trainOptionDefaults(), ...p.options } } });
     this.runs.update({ out: p.out, method: p.method, status: 'running' });
     run.cancel = new vscode.CancellationTokenSource();
     let result: TrainResult | undefined;

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ResponseError } from 'vscode-jsonrpc';
 import { EngineConnection, Endpoint } from '../../extension/engine/connection';
-import { AttentionProgress, HumanEvalProgress, HumanEvalResult, Methods, StatusResult, TrainProgress, TrainResult } from '../../protocol/engine';
+import { AttentionProgress, DataSummaryResult, HumanEvalProgress, HumanEvalResult, Methods, StatusResult, TrainProgress, TrainResult } from '../../protocol/engine';
 import { makeCheckpoint, ROOT, tempDir } from '../helpers/reference';
 import { sharedDataFile } from '../helpers/shared-data';
 import { taskData, tinyModel } from '../helpers/train-fixture';
@@ -86,6 +86,22 @@ describe('a live engine: progress per step, requests answered during a run, canc
     assert.equal(resumed.cancelled, false);
     assert.deepEqual(resumedSteps, [r.steps + 1, r.steps + 2, r.steps + 3]);
     assert.equal(metricsLines(out), r.steps + 3);
+  });
+
+  it('refuses an unknown or bad training option by name, and summarises a dataset before training', async () => {
+    await conn.request(Methods.loadModel, { model, adapters: [] });
+    const out = path.join(dir, 'typo');
+    await assert.rejects(conn.request(Methods.train, { model, method: 'lora', data, out, options: { maxStep: '2' } }),
+      (e: Error) => e instanceof ResponseError && /options\.maxStep: unknown option "maxStep" \(did you mean maxSteps\?\)/.test(e.message));
+    await assert.rejects(conn.request(Methods.train, { model, method: 'lora', data, out, options: { schedule: 'sometimes' } }), /options\.schedule: schedule must be one of linear, cosine, constant/);
+    assert.ok(!fs.existsSync(out), 'a refused run wrote nothing');
+    const bad = path.join(dir, 'mixed.jsonl');
+    fs.writeFileSync(bad, `${fs.readFileSync(data, 'utf8').split('\n').slice(0, 4).join('\n')}\n{"prompt": 1}\nnot json\n`);
+    const s = await conn.request<DataSummaryResult>(Methods.dataSummary, { data: bad, options: { maxLength: '16' } });
+    assert.equal(s.kept, 4);
+    assert.equal(s.truncated, 4);
+    assert.equal(s.skipped, 2);
+    assert.match(s.skippedFirst.map((x) => `${x.where}: ${x.reason}`).join('\n'), /mixed\.jsonl:5: .*\n.*mixed\.jsonl:6: not valid JSON/);
   });
 
   it('cancels a long attention request after its first layer', async () => {

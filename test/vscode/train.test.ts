@@ -9,6 +9,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { launchVSCode, ROOT, waitFor, type VSCode } from './harness';
 
+const UTIL_PY = [
+  'def clamp(x, lo, hi):\n    """Limit x to the range [lo, hi]."""\n    if x < lo:\n        return lo\n    return min(x, hi)\n',
+  'def mean(values):\n    """The arithmetic mean of a non-empty list."""\n    total = sum(values)\n    return total / len(values)\n',
+  'def words(text):\n    """Split text on whitespace and drop empty parts."""\n    parts = text.split()\n    return [p for p in parts if p]\n',
+].join('\n\n');
+
 const DATA = Array.from({ length: 24 }, (_, i) => JSON.stringify({ prompt: `def add_${i}(x):\n    """Add ${i} to x."""\n`, completion: `    return x + ${i}\n` })).join('\n') + '\n';
 
 /** Answers the open quick input: types `text` (replacing what is there) and accepts. */
@@ -27,7 +33,7 @@ describe('train adapter in VS Code', { timeout: 900_000 }, () => {
   let workspace: string;
 
   before(async () => {
-    vs = await launchVSCode({ extensionDevelopmentPath: ROOT, files: { 'data/pairs.jsonl': DATA, 'demo.py': 'x = 1\n' }, settings: { 'difflora.backend': 'wasm' }, label: 'train' });
+    vs = await launchVSCode({ extensionDevelopmentPath: ROOT, files: { 'data/pairs.jsonl': DATA, 'demo.py': 'x = 1\n', 'lib/util.py': UTIL_PY }, settings: { 'difflora.backend': 'wasm' }, label: 'train' });
     workspace = vs.workspace;
   });
   after(async () => { await vs?.close(); });
@@ -102,6 +108,36 @@ describe('train adapter in VS Code', { timeout: 900_000 }, () => {
     await waitFor(async () => ((await panel()).status === 'cancelled' ? true : undefined), 'the resumed run to stop', 120_000);
     const again = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { step: number };
     assert.ok(again.step > state.step && again.step < 400);
+  });
+
+  it('the hyperparameters form refuses a typo, extracts pairs from the workspace, and shows the data summary first', async () => {
+    await vs.runCommand('DiffLoRA: Train Adapter');
+    await answer(vs, /1\/4.*method/, 'lora');
+    await answer(vs, /2\/4.*dataset/, 'Extract pairs from this workspace');
+    const widget = vs.page.locator('.quick-input-widget');
+    const input = widget.locator('input.input').first();
+    await waitFor(async () => /3\/4.*hyperparameters/.test(await widget.locator('.quick-input-title').innerText().catch(() => '')), 'the hyperparameters form', 60_000);
+    // Every option is listed with its value and an explanation; a typo is refused, not ignored.
+    const listed = await widget.locator('.quick-input-list').innerText();
+    assert.match(listed, /maxSteps/);
+    assert.match(listed, /lr\s*= 1e-4 \(default\)/);
+    await vs.screenshot('train-form');
+    await input.fill('maxStep=2');
+    await input.press('Enter');
+    await waitFor(async () => /unknown option "maxStep" \(did you mean maxSteps\?\)/.test(await widget.innerText().catch(() => '')), 'the typo refused in the form', 30_000);
+    assert.match(await widget.locator('.quick-input-title').innerText(), /3\/4.*hyperparameters/);
+    await vs.screenshot('train-form-typo');
+    // maxLength 32 truncates every pair (44-45 tokens): the summary says so before anything trains; Change Settings goes back.
+    await input.fill('maxSteps=2 maxLength=32');
+    await input.press('Enter');
+    const summary = await vs.waitForDialog(/workspace-pairs\.jsonl[\s\S]*3 examples \(prompt-completion\) will be trained on, 3 of them truncated to 32 tokens/, 60_000);
+    assert.match(summary, /No line is left out/);
+    await vs.screenshot('train-data-summary');
+    await vs.dismissDialog('Change Settings');
+    await waitFor(async () => /3\/4.*hyperparameters/.test(await widget.locator('.quick-input-title').innerText().catch(() => '')), 'back in the form', 30_000);
+    await input.press('Escape');
+    assert.equal(fs.readFileSync(path.join(workspace, '.difflora', 'data', 'workspace-pairs.jsonl'), 'utf8').trim().split('\n').length, 3);
+    await vs.waitForNotification(/3 pairs from \d+ Python files -> \.difflora\/data\/workspace-pairs\.jsonl/, 30_000);
   });
 
   it('lists the run in the DiffLoRA view; loading it makes it one of the compared models', async () => {
