@@ -1,7 +1,8 @@
 /**
  * Fuzzing the line-based inputs: the JSONL line reader (any bytes: CR, LF, BOM, bad UTF-8, lines across
  * its 1 MiB chunks) against a plain reference; training datasets (loadJsonlDataset with the real Llama-3
- * tokenizer and chat template) of good, mutated and garbage lines under any options; HumanEval problem
+ * tokenizer and chat template) of good, mutated and garbage lines under any options; MBPP files (the
+ * input of `difflora data mbpp`); HumanEval problem
  * files (.jsonl and .jsonl.gz) and samples files. Each loads to well-formed records or gives one
  * InputError naming the file (and the line where there is one).
  */
@@ -15,6 +16,7 @@ import { InputError } from '../../engine/errors';
 import { TextTokenizer } from '../../engine/model/tokenizer';
 import { DatasetOptions, loadJsonlDataset } from '../../engine/data/examples';
 import { readLines } from '../../engine/data/jsonl';
+import { readMbpp } from '../../engine/data/mbpp';
 import { Problem, readProblems } from '../../engine/humaneval/problems';
 import { readSamples } from '../../engine/humaneval/execute';
 import { fuzzParams, valueOrError } from '../helpers/fuzz';
@@ -156,6 +158,32 @@ describe('fuzz: training datasets (JSONL)', () => {
     }), fuzzParams(300, 5000));
     // The generator must reach good examples (chat ones too), skipped lines and errors, or it tests little.
     assert.ok(Object.values(seen).every((n) => n > 0), JSON.stringify(seen));
+  });
+});
+
+describe('fuzz: MBPP files', () => {
+  test('records with fields of any type: checked problems, or an InputError at file:line', () => {
+    const recArb = fc.record({
+      task_id: fc.oneof(fc.integer({ min: 1, max: 974 }), fc.jsonValue({ maxDepth: 0 })),
+      text: fc.oneof(fc.constant('Write a function.'), fc.jsonValue({ maxDepth: 1 })),
+      code: fc.oneof(fc.constant('def f(x):\n    return x'), fc.jsonValue({ maxDepth: 1 })),
+      test_list: fc.oneof(fc.constant(['assert f(1) == 1']), fc.array(fc.oneof(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 0 })), { maxLength: 2 }), fc.jsonValue({ maxDepth: 1 })),
+      test_setup_code: fc.jsonValue({ maxDepth: 1 }),
+      challenge_test_list: fc.oneof(fc.array(fc.string({ maxLength: 4 }), { maxLength: 2 }), fc.jsonValue({ maxDepth: 1 })),
+    }, { requiredKeys: [] }).map((r) => Buffer.from(JSON.stringify(r)));
+    fc.assert(fc.property(fc.array(fc.oneof({ weight: 5, arbitrary: recArb }, { weight: 1, arbitrary: lineArb }), { maxLength: 4 }), (lines) => {
+      const file = nextFile('.jsonl');
+      fs.writeFileSync(file, Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')])));
+      try {
+        const r = valueOrError(() => readMbpp(file), InputError, file);
+        for (const p of r.value ?? []) {
+          assert.ok(Number.isInteger(p.task_id) && typeof p.text === 'string' && typeof p.code === 'string' && typeof p.test_setup_code === 'string');
+          assert.ok(p.test_list.length > 0 && [...p.test_list, ...p.challenge_test_list].every((t) => typeof t === 'string'));
+        }
+      } finally {
+        fs.rmSync(file);
+      }
+    }), fuzzParams(400));
   });
 });
 
