@@ -1,15 +1,17 @@
 /**
- * Fuzzing the engine's transport end: `difflora serve --stdio` fed, between ordinary requests, frames
- * of random bytes, byte-edited and cut frames, and well-formed frames whose JSON is not a JSON-RPC
- * message (any JSON; ids, methods and params of the wrong type; unknown methods; stray responses).
- * After each, the engine must still answer an engine/status request, and never exit or write anything
- * but frames on stdout. Bounded: ~60 bad frames in CI.
+ * Fuzzing the engine's transport ends: `difflora serve --stdio`, and `difflora serve --port` (WebSocket,
+ * one frame per binary message), fed between ordinary requests frames of random bytes, byte-edited and
+ * cut frames, well-formed frames whose JSON is not a JSON-RPC message (any JSON; ids, methods and params
+ * of the wrong type; unknown methods; stray responses) and, on the WebSocket, text messages. After each,
+ * the engine must still answer an engine/status request, and never exit or write anything but frames
+ * on stdout. Bounded: ~60 bad frames per transport in CI.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'child_process';
 import * as path from 'path';
 import fc from 'fast-check';
+import WebSocket from 'ws';
 import { Methods } from '../../protocol/engine';
 import { decodeFrame, encodeFrame } from '../../protocol/wire';
 import { fuzzParams } from '../helpers/fuzz';
@@ -115,5 +117,62 @@ describe('fuzz: frames the engine receives', () => {
     assert.equal(exited, undefined, `the engine exited\n${stderr}`);
     // Answers to bad requests, if any, are JSON-RPC errors, not results.
     for (const m of reader.stray) assert.ok(typeof m === 'object' && m !== null, JSON.stringify(m));
+  });
+});
+
+describe('fuzz: WebSocket messages the engine receives', () => {
+  const TOKEN = 'fuzz-token';
+  let child: ChildProcess;
+  let ws: WebSocket;
+  let stderr = '';
+  const waiting = new Map<number, (m: Record<string, unknown>) => void>();
+
+  before(async () => {
+    child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--token', TOKEN, '--backend', 'cpu'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no "listening on" line within 30 s:\n${stderr}`)), 30_000);
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        stderr = (stderr + d).slice(-4000);
+        const m = /listening on (ws:\/\/\S+)/.exec(stderr);
+        if (m) { clearTimeout(timer); resolve(m[1]); }
+      });
+    });
+    ws = new WebSocket(url, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
+    ws.on('message', (data: Buffer) => {
+      const m = decodeFrame(new Uint8Array(data)) as Record<string, unknown>;
+      const r = typeof m.id === 'number' ? waiting.get(m.id) : undefined;
+      if (r) { waiting.delete(m.id as number); r(m); }
+    });
+  });
+
+  after(() => {
+    ws?.terminate();
+    child?.kill('SIGKILL');
+  });
+
+  const request = (id: number, method: string, params: unknown, ms: number) => new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => { waiting.delete(id); reject(new Error(`no response to request ${id} within ${ms} ms`)); }, ms);
+    waiting.set(id, (m) => { clearTimeout(timer); resolve(m); });
+    ws.send(encodeFrame({ jsonrpc: '2.0', id, method, params }), { binary: true });
+  });
+
+  test('bad binary and text messages between requests: the engine keeps answering', async () => {
+    const init = await request(1, Methods.initialize, { protocolVersion: 1, client: 'fuzz' }, 30_000);
+    assert.ok(init.result, JSON.stringify(init));
+    const badArb = fc.oneof(
+      { weight: 3, arbitrary: badBodyArb.map((b) => ({ data: b, binary: true })) },
+      { weight: 1, arbitrary: fc.oneof(fc.string({ maxLength: 20 }), fc.json({ maxDepth: 1 })).map((t) => ({ data: t, binary: false })) },
+    );
+    for (const [i, bad] of fc.sample(badArb, fuzzParams(60, 3000)).entries()) {
+      ws.send(bad.data, { binary: bad.binary });
+      try {
+        const r = await request(2_000_000 + i, Methods.status, {}, 10_000);
+        assert.ok(r.result, JSON.stringify(r));
+      } catch (e) {
+        assert.fail(`after bad message #${i} ${JSON.stringify(typeof bad.data === 'string' ? bad.data : Buffer.from(bad.data).toString('latin1')).slice(0, 200)}: ${(e as Error).message}\n${stderr}`);
+      }
+    }
+    assert.equal(ws.readyState, WebSocket.OPEN);
   });
 });
