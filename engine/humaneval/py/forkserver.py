@@ -312,6 +312,10 @@ class Server:
                   (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NOFILE, self.nofile), (resource.RLIMIT_NPROC, self.nproc)]
         if self.memory:
             limits.append((resource.RLIMIT_AS, self.memory))
+        if hasattr(resource, 'RLIMIT_MSGQUEUE'):
+            # POSIX message queues would outlive the program in the sandbox's ipc namespace (no mqueue file system
+            # here to list and remove them): none may be made.
+            limits.append((resource.RLIMIT_MSGQUEUE, 0))
         pid = os.fork()
         if pid == 0:
             self.child(source, timeout, limits, nonce_r, res_w, out_w, err_w)
