@@ -30,9 +30,12 @@ import { runTraining, TrainFlags } from '../cli/train-command';
 import { DatasetOptions, loadJsonlDataset } from '../data/examples';
 import { extractFolder } from '../data/extract';
 import { yieldToEventLoop } from '../util/yield';
+import { optBoolean, optChoice, optInt, optIntList, optNumber, optStringList } from './params';
 import { bosMass, DEFAULT_BOS_TEXT, needlePrompt, spanMass, tokenRange } from './analysis';
 
 export const ENGINE_VERSION = '0.1.0';
+/** Generation longer than this is a mistake in the request, not a wish. */
+const MAX_NEW_TOKENS = 8192;
 
 class Cancelled extends Error {
   constructor() { super('cancelled'); }
@@ -157,9 +160,10 @@ export class EngineSession {
     };
   }
 
-  private need(labels?: string[]): { l: Loaded; picked: Loaded['models'] } {
+  private need(requested?: unknown): { l: Loaded; picked: Loaded['models'] } {
     const l = this.loaded;
     if (!l) throw new ResponseError(ErrorCodes.noModel, 'no model loaded: send model/load first');
+    const labels = optStringList('models', requested);
     if (!labels) return { l, picked: l.models };
     const picked = labels.map((label) => {
       const x = l.models.find((y) => y.label === label);
@@ -178,6 +182,7 @@ export class EngineSession {
 
   private async attention(p: AttentionParams, token: CancellationToken): Promise<AttentionResult> {
     const { l, picked } = this.need(p.models);
+    const encoding = optChoice('encoding', p.encoding, ['u16', 'f32'] as const) ?? 'u16';
     const ids = this.encode(l, p.text);
     const tokens = tokenSpans(l.m.tokenizer!, p.text, ids);
     const progress = new ProgressType<AttentionProgress>();
@@ -189,11 +194,11 @@ export class EngineSession {
       await send({ type: 'model', index, label: x.label, kind: x.kind, ids, tokens, numLayers: l.m.config.numLayers, numHeads: l.m.config.numHeads });
       let first = -1;
       const logits = await l.m.model.forwardCapture([ids], x.adapter, {
-        layers: p.layers, heads: p.heads,
+        layers: optIntList('layers', p.layers, 0, l.m.config.numLayers - 1), heads: optIntList('heads', p.heads, 0, l.m.config.numHeads - 1),
         onMaps: async (maps) => {
           if (token.isCancellationRequested) throw new Cancelled();
           if (first < 0) first = Date.now() - t0;
-          await send({ type: 'layer', index, maps: encodeLayerMaps(maps, p.encoding ?? 'u16') });
+          await send({ type: 'layer', index, maps: encodeLayerMaps(maps, encoding) });
           await yieldToEventLoop();
         },
       });
@@ -234,10 +239,11 @@ export class EngineSession {
       return { kind: 'bos', result: { text, numTokens: ids.length, note: `queries 1..${ids.length - 1}, mass on token 0 ${JSON.stringify(l.m.tokenizer!.labels([ids[0]])[0])}`, models } };
     }
     if (p.kind !== 'needle') throw new InputError('kind', `unknown analysis "${String(p.kind)}" (bos or needle)`);
-    const length = p.needle?.length ?? 400;
-    const depth = p.needle?.depth ?? 0.5;
-    if (!Number.isInteger(length) || length < 32) throw new InputError('needle.length', `expected an integer >= 32, got ${length}`);
-    if (!(depth >= 0 && depth <= 1)) throw new InputError('needle.depth', `expected a number in 0..1, got ${depth}`);
+    const needle0 = p.needle as unknown;
+    if (needle0 !== undefined && (typeof needle0 !== 'object' || needle0 === null)) throw new InputError('needle', 'expected { length?, depth? }');
+    // Tokens of filler text (about 4 characters each): bounded by the model's context.
+    const length = optInt('needle.length', p.needle?.length, 32, Math.max(32, l.m.config.maxPositions)) ?? 400;
+    const depth = optNumber('needle.depth', p.needle?.depth, 0, 1) ?? 0.5;
     const needle = needlePrompt(length * 4, depth, 0);
     const ids = this.encode(l, needle.text);
     const tokens = tokenSpans(l.m.tokenizer!, needle.text, ids);
@@ -320,7 +326,7 @@ export class EngineSession {
     for (const x of picked) {
       step(`${x.label}: generating`);
       const c = await completePrompt(l.m, x.adapter, pr.prompt, {
-        maxNewTokens: p.maxNewTokens ?? 256, temperature: 0, topP: 1, seed: 0, stop: STANDARD_STOPS, isCancelled: () => token.isCancellationRequested,
+        maxNewTokens: optInt('maxNewTokens', p.maxNewTokens, 1, MAX_NEW_TOKENS) ?? 256, temperature: 0, topP: 1, seed: 0, stop: STANDARD_STOPS, isCancelled: () => token.isCancellationRequested,
       });
       if (c.stopReason === 'cancelled') throw new Cancelled();
       completions.push({ label: x.label, kind: x.kind, completion: c.completion, sample: 0, status: 'pending' });
@@ -329,7 +335,7 @@ export class EngineSession {
     if (p.execute && pr.test) {
       step('running the tests');
       const problem = { task_id: pr.task_id, prompt: pr.prompt, entry_point: pr.entry_point, canonical_solution: '', test: pr.test };
-      const r = await executeSamples([problem], completions.map((c) => ({ task_id: pr.task_id, completion: c.completion })), { timeoutSec: p.timeoutSec }, { isCancelled: () => token.isCancellationRequested });
+      const r = await executeSamples([problem], completions.map((c) => ({ task_id: pr.task_id, completion: c.completion })), { timeoutSec: optNumber('timeoutSec', p.timeoutSec, 0.1, 3600) }, { isCancelled: () => token.isCancellationRequested });
       sandboxWarning = r.sandbox.warning;
       r.outcomes.forEach((o, i) => {
         if (!o) return;
@@ -345,12 +351,15 @@ export class EngineSession {
   private async humanEval(p: HumanEvalParams, token: CancellationToken): Promise<HumanEvalResult> {
     const { l, picked } = this.need();
     if (typeof p?.outDir !== 'string' || !p.outDir) throw new InputError('outDir', 'where should the samples and results go?');
+    const n = optInt('n', p.n, 1, 1000);
     const progress = new ProgressType<HumanEvalProgress>();
     const file = await resolveProblemsFile({ file: p.problemsPath || undefined, log: (line) => this.log('info', line) });
     const r = await runHumanEval({
       models: picked.map((x) => ({ label: x.label, model: l.m.dir, adapter: x.adapter ? x.path : undefined, loaded: l.m, adapterWeights: x.adapter })),
-      problems: readProblems(file), outDir: path.resolve(p.outDir), n: p.n, k: p.k, temperature: p.temperature, topP: p.topP, seed: p.seed,
-      maxNewTokens: p.maxNewTokens, limit: p.limit, chat: p.chat, timeoutSec: p.timeoutSec, execute: p.execute, backendInfo: this.backend,
+      problems: readProblems(file), outDir: path.resolve(p.outDir), n, k: optIntList('k', p.k, 1, n ?? 1000),
+      temperature: optNumber('temperature', p.temperature, 0, 10), topP: optNumber('topP', p.topP, 0, 1), seed: optInt('seed', p.seed, 0, 2 ** 32 - 1),
+      maxNewTokens: optInt('maxNewTokens', p.maxNewTokens, 1, MAX_NEW_TOKENS), limit: optInt('limit', p.limit, 1, 1e6), chat: optBoolean('chat', p.chat),
+      timeoutSec: optNumber('timeoutSec', p.timeoutSec, 0.1, 3600), execute: optBoolean('execute', p.execute) ?? false, backendInfo: this.backend,
     }, {
       onProgress: (e) => { if (p.progressToken !== undefined) void this.conn.sendProgress(progress, p.progressToken, e); },
       isCancelled: () => token.isCancellationRequested,
@@ -370,10 +379,13 @@ export class EngineSession {
     const ids = this.encode(l, p.prompt);
     const tok = l.m.tokenizer!;
     const completions: GenerateResult['completions'] = [];
+    const sampling = {
+      maxNewTokens: optInt('maxNewTokens', p.maxNewTokens, 1, MAX_NEW_TOKENS) ?? 128, temperature: optNumber('temperature', p.temperature, 0, 10) ?? 0,
+      topP: optNumber('topP', p.topP, 0, 1) ?? 1, seed: optInt('seed', p.seed, 0, 2 ** 32 - 1) ?? 0, stop: optStringList('stop', p.stop) ?? [],
+    };
     for (const x of picked) {
       const g = await generate(l.m.model, x.adapter, ids, {
-        maxNewTokens: p.maxNewTokens ?? 128, temperature: p.temperature ?? 0, topP: p.topP ?? 1, seed: p.seed ?? 0,
-        stop: p.stop ?? [], useCache: true, eosIds: l.m.config.eosTokenIds, decode: (g) => tok.decode(g, true),
+        ...sampling, useCache: true, eosIds: l.m.config.eosTokenIds, decode: (g) => tok.decode(g, true),
         isCancelled: () => token.isCancellationRequested,
       });
       if (g.stopReason === 'cancelled') throw new Cancelled();
