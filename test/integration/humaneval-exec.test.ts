@@ -254,7 +254,7 @@ describe('HumanEval execution', () => {
         'c, why = sandbox.Cgroup.create(1 << 28, 24, sys.argv[2], sys.argv[3])',
         'print(json.dumps({"path": c and c.path, "why": why, "max": c and open(c.path + "/memory.max").read()}))'].join('\n');
       const py = path.join(ROOT, 'engine', 'humaneval', 'py');
-      const run = () => JSON.parse(execFileSync('python3', ['-I', '-c', script, py, path.join(dir, 'mountinfo'), path.join(dir, 'cgroup')], { encoding: 'utf8' }));
+      const run = () => JSON.parse(execFileSync('python3', ['-I', '-B', '-c', script, py, path.join(dir, 'mountinfo'), path.join(dir, 'cgroup')], { encoding: 'utf8' }));
       const made = run();
       assert.equal(made.why, null);
       assert.match(made.path, new RegExp(`^${mnt}/app\\.slice/difflora-sandbox-\\d+-[0-9a-f]+$`), 'beside our group, in the delegated parent');
