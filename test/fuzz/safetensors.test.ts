@@ -87,7 +87,7 @@ function build(s: Spec): Buffer {
   if (s.metadata !== undefined) header.__metadata__ = s.metadata;
   let offset = 0;
   for (const e of s.entries) {
-    const size = Math.min(product(e.shape), 64) * (BYTES[e.dtype as string] ?? 4);
+    const size = Math.min(product(e.shape), 64) * (typeof e.dtype === 'string' && Object.hasOwn(BYTES, e.dtype) ? BYTES[e.dtype] : 4);
     let offsets: unknown;
     if (e.offsets === 'auto') offsets = [offset, offset + size];
     else if ('shift' in e.offsets) offsets = [offset + e.offsets.shift[0], offset + size + e.offsets.shift[1]];
