@@ -1,8 +1,10 @@
 /**
  * Fuzzing the engine server's RPC parameters: a real `difflora serve --stdio` process driven through
  * the extension's own client (extension/engine/connection.ts), sent generated garbage for every method
- * of protocol/engine.ts (keys missing, of the wrong type, out of range; real and bogus paths), a tiny
- * model loaded most of the time. Bounded: ~100 requests in CI (DIFFLORA_FUZZ_RUNS raises it).
+ * of protocol/engine.ts (keys missing, of the wrong type, out of range; real and bogus paths), and good
+ * parameters with one of them missing or replaced (so that garbage reaches past the first check and
+ * some requests do real work: training steps, generation, HumanEval), a tiny model loaded most of the
+ * time. Bounded: ~100 requests in CI (DIFFLORA_FUZZ_RUNS raises it).
  *
  * Hard (the suite fails): every request is answered, with a result or a JSON-RPC error, within seconds
  * (a long one is cancelled and must then stop), the engine answers engine/status after each and never
@@ -101,12 +103,47 @@ const KNOWN_CRASHES: Req[] = [
   { method: Methods.analyze, params: { kind: 'needle', needle: { length: 1e9 } } },
 ];
 
+/** Per method: good parameters (small, so that the work is quick on the tiny model). */
+const validArbs: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
+  [Methods.initialize]: fc.constant({ protocolVersion: 1, client: 'fuzz' }),
+  [Methods.status]: fc.constant({}),
+  [Methods.loadModel]: fc.constantFrom({ model: 'MODEL', adapters: [] }, { model: 'MODEL', adapters: [{ label: 'D', path: 'ADAPTER' }] }),
+  [Methods.attention]: fc.record({
+    text: fc.constantFrom('def f(x):\n    return x\n', 'a b c'), layers: fc.subarray([0, 1], { minLength: 1 }), heads: fc.subarray([0, 1, 2, 3], { minLength: 1 }),
+    encoding: fc.constantFrom('u16', 'f32'), models: fc.constant(['base']),
+  }, { requiredKeys: ['text'] }),
+  [Methods.analyze]: fc.oneof(
+    fc.record({ kind: fc.constant('bos'), text: fc.constantFrom('def f(x):\n    return x\n', 'a b c') }, { requiredKeys: ['kind'] }),
+    fc.record({ kind: fc.constant('needle'), needle: fc.record({ length: fc.integer({ min: 32, max: 48 }), depth: fc.double({ min: 0, max: 1, noNaN: true }) }) }),
+  ),
+  [Methods.train]: fc.record({
+    model: fc.constant('MODEL'), method: fc.constantFrom('lora', 'difflora'), data: fc.constant('DATA'), out: fc.constantFrom('train-out', 'train-out2'),
+    options: fc.record({ maxSteps: fc.constantFrom('1', '2'), batchSize: fc.constantFrom('2', '4'), checkpointEvery: fc.constant('1') }),
+  }),
+  [Methods.generate]: fc.record({
+    prompt: fc.constantFrom('def f(x):', 'a'), maxNewTokens: fc.integer({ min: 1, max: 4 }), temperature: fc.double({ min: 0, max: 2, noNaN: true }),
+    topP: fc.double({ min: 0.05, max: 1, noNaN: true }), seed: fc.nat({ max: 1000 }), stop: fc.constantFrom([], ['\n']),
+  }, { requiredKeys: ['prompt'] }),
+  [Methods.problems]: fc.constantFrom({ path: 'PROBLEMS' }, {}),
+  [Methods.compare]: fc.record({ problem: fc.constant(PROBLEM), maxNewTokens: fc.integer({ min: 1, max: 4 }), execute: fc.constant(false) }),
+  [Methods.humanEval]: fc.record({ outDir: fc.constantFrom('he-out', 'he-out2'), n: fc.constant(1), maxNewTokens: fc.integer({ min: 1, max: 3 }), limit: fc.constant(1), execute: fc.constant(false) }),
+};
+
 const requestArb: fc.Arbitrary<Req> = fc.constantFrom(...Object.keys(fieldArbs)).chain((method) => {
   const fields = fieldArbs[method];
   const known = fc.record(fields, { requiredKeys: [] });
   const stray = fc.dictionary(fc.string({ maxLength: 6 }), anyArb, { maxKeys: 2 });
+  const names = Object.keys(fields);
+  // Good parameters with at most one of them missing or replaced: garbage that gets past the first check.
+  const nearlyValid = fc.tuple(validArbs[method], names.length ? fc.constantFrom(...names) : fc.constant(''), fc.option(anyArb, { freq: 3 }), fc.boolean()).map(([v, key, value, edit]) => {
+    if (!edit || !key) return v;
+    const out = { ...v };
+    if (value === null) delete out[key]; else out[key] = value;
+    return out;
+  });
   return fc.oneof(
-    { weight: 6, arbitrary: fc.tuple(known, stray).map(([k, s]) => ({ ...s, ...k })) },
+    { weight: 4, arbitrary: nearlyValid },
+    { weight: 4, arbitrary: fc.tuple(known, stray).map(([k, s]) => ({ ...s, ...k })) },
     // What the client's spread makes of a non-object: {} for null, index keys for a string or an array.
     { weight: 1, arbitrary: fc.oneof(fc.constant(null), fc.string({ maxLength: 3 }), fc.array(anyArb, { maxLength: 2 }), numberArb).map((v) => ({ ...(v as object) })) },
   ).map((params) => ({ method, params }));
