@@ -7,6 +7,14 @@ import { randomBytes } from 'crypto';
 import * as vscode from 'vscode';
 import { PANEL_FILES, panelHtml, type WebviewPanel } from '../../webview/report';
 
+/** The panels that are open: a new one joins their column as a tab instead of opening yet another column. */
+const open = new Set<PanelHost<unknown, { type: string }>>();
+
+function panelColumn(): vscode.ViewColumn {
+  for (const h of open) if (h.panel.viewColumn !== undefined) return h.panel.viewColumn;
+  return vscode.ViewColumn.Beside;
+}
+
 export class PanelHost<HostMsg, ViewMsg extends { type: string }> implements vscode.Disposable {
   readonly panel: vscode.WebviewPanel;
   private ready = false;
@@ -14,7 +22,7 @@ export class PanelHost<HostMsg, ViewMsg extends { type: string }> implements vsc
   private readonly disposables: vscode.Disposable[] = [];
   private closed = false;
 
-  constructor(ext: vscode.Uri, kind: WebviewPanel, title: string, onMessage: (m: ViewMsg) => void, column = vscode.ViewColumn.Beside) {
+  constructor(ext: vscode.Uri, kind: WebviewPanel, title: string, onMessage: (m: ViewMsg) => void, column = panelColumn()) {
     const root = vscode.Uri.joinPath(ext, 'dist', 'webview');
     this.panel = vscode.window.createWebviewPanel(`difflora.${kind}`, title, { viewColumn: column, preserveFocus: true }, {
       enableScripts: true,
@@ -37,6 +45,7 @@ export class PanelHost<HostMsg, ViewMsg extends { type: string }> implements vsc
       }),
       this.panel.onDidDispose(() => { this.closed = true; this.dispose(); }),
     );
+    open.add(this as PanelHost<unknown, { type: string }>);
   }
 
   get isClosed(): boolean {
@@ -54,6 +63,7 @@ export class PanelHost<HostMsg, ViewMsg extends { type: string }> implements vsc
   }
 
   dispose(): void {
+    open.delete(this as PanelHost<unknown, { type: string }>);
     for (const d of this.disposables.splice(0)) d.dispose();
     if (!this.closed) this.panel.dispose();
   }

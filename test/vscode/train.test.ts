@@ -73,6 +73,9 @@ describe('train adapter in VS Code', { timeout: 900_000 }, () => {
     await answer(vs, /3\/4.*hyperparameters/, 'lr=1e-3 maxSteps=400 batchSize=4 effectiveBatch=8 checkpointEvery=1000 maxLength=64 warmupRatio=0');
     await answer(vs, /4\/4.*output folder/, out);
     const frame = await vs.webviewFrame('Train: long', 120_000);
+    // The second training panel joins the first one's column as a tab: no third column.
+    const columns = await vs.page.locator('.editor-group-container').count();
+    assert.ok(columns <= 2, `DiffLoRA panels opened a third editor column (${columns} columns)`);
     const panel = () => frame.locator('body').evaluate(() => {
       const p = (globalThis as any).DiffLoRALensTraining?.panel;
       return { step: p ? Number(p.steps.n) : 0, status: String(p?.status ?? '') };
