@@ -65,7 +65,7 @@ export async function activate(ctx: vscode.ExtensionContext): Promise<ExtensionA
     command('difflora.analyzeNeedle', () => analyses.run('needle')),
     command('difflora.showEngineLog', async () => log.show()),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('difflora.backend') || e.affectsConfiguration('difflora.nodePath') || e.affectsConfiguration('difflora.engineUrl')) {
+      if (['backend', 'threads', 'nodePath', 'engineUrl'].some((k) => e.affectsConfiguration(`difflora.${k}`))) {
         void vscode.window.showInformationMessage('DiffLoRA: the engine settings changed.', 'Restart Engine').then((a) => { if (a) void vscode.commands.executeCommand('difflora.restartEngine'); });
       }
     }),

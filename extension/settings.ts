@@ -8,6 +8,8 @@ export interface Settings {
   modelPath: string;
   adapters: AdapterRef[];
   backend: string;
+  /** BLAS threads of the native backend; 0 = the engine's default. */
+  threads: number;
   /** Node for the local engine; empty = VS Code's own (ELECTRON_RUN_AS_NODE). */
   nodePath: string;
   /** ws://host:port of a remote engine; empty = start a local one. */
@@ -26,6 +28,7 @@ export function readSettings(extensionPath: string): Settings {
     modelPath: resolvePath(c.get<string>('modelPath') || defaultModelPath(extensionPath)),
     adapters,
     backend: c.get<string>('backend') ?? 'auto',
+    threads: c.get<number>('threads') ?? 0,
     nodePath: c.get<string>('nodePath') ?? '',
     engineUrl: c.get<string>('engineUrl') ?? '',
   };

@@ -65,7 +65,7 @@ export class EngineHost implements vscode.Disposable {
     }
     // At the Debug log level the engine logs stack traces too.
     const debug = this.output.logLevel <= vscode.LogLevel.Debug && this.output.logLevel !== vscode.LogLevel.Off;
-    return { kind: 'local', node: s.nodePath || process.execPath, script: this.ctx.asAbsolutePath('bin/difflora.js'), args: ['--backend', s.backend], env: debug ? { DIFFLORA_DEBUG: '1' } : {} };
+    return { kind: 'local', node: s.nodePath || process.execPath, script: this.ctx.asAbsolutePath('bin/difflora.js'), args: ['--backend', s.backend, ...(s.threads > 0 ? ['--threads', String(s.threads)] : [])], env: debug ? { DIFFLORA_DEBUG: '1' } : {} };
   }
 
   /** Reads the stored remote token (SecretStorage) before the first start. */
