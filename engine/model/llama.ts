@@ -95,7 +95,12 @@ export class LlamaModel {
     try {
       return tf.tidy(() => {
         let x = run.x;
-        for (let l = 0; l < this.config.numLayers; l++) x = this.layer(x, l, run, adapter).x;
+        // One scope per layer: a layer's intermediates go as soon as the next layer's input exists
+        // (under one scope a 1B model held all 16 layers' at once).
+        for (let l = 0; l < this.config.numLayers; l++) {
+          const input = x;
+          x = tf.tidy(() => this.layer(input, l, run, adapter).x);
+        }
         return this.head(x, run, opts.lastOnly);
       });
     } finally {
