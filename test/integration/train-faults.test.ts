@@ -35,6 +35,12 @@ function assertSameRun(out: string, reference: string): void {
   assert.deepEqual(fs.readFileSync(path.join(out, 'model.safetensors')), fs.readFileSync(path.join(reference, 'model.safetensors')));
 }
 
+/** Steps the run in `out` has written to metrics.jsonl (a line torn by a kill does not count). */
+function metricsCount(out: string): number {
+  const f = path.join(out, 'metrics.jsonl');
+  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => l.endsWith('}')).length : 0;
+}
+
 const hasCheckpoint = (out: string) => ['checkpoint', 'checkpoint.old'].some((c) => fs.existsSync(path.join(out, c, 'state.json')));
 
 describe('training under faults', () => {
@@ -54,22 +60,28 @@ describe('training under faults', () => {
     test(`kill -9 at random moments (seed ${seed}), resumed each time: the same curve and adapter`, async () => {
       const rng = new Rng(seed);
       const out = path.join(dir, `killed-${seed}`);
-      const kills: number[] = [];
+      const kills: string[] = [];
       for (let attempt = 0; ; attempt++) {
         const args = [...trainArgs(out), ...(hasCheckpoint(out) ? ['--resume'] : [])];
         const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'difflora.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
         let stderr = '';
         child.stderr!.on('data', (d) => { stderr += d; });
-        // After a few kills the run is left to finish.
-        const delay = attempt < 5 ? Math.round(fullMs * (0.3 + 0.7 * rng.next())) : undefined;
-        const timer = delay === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), delay);
+        // After a few kills the run is left to finish. A kill comes once the run has written a random
+        // step's metrics, plus a random part of a step's time: in a step, in a checkpoint, in its swap.
+        const done = metricsCount(out);
+        const at = attempt < 5 && done < STEPS - 1 ? { step: done + 1 + Math.floor(rng.next() * (STEPS - 1 - done)), extraMs: Math.round(rng.next() * fullMs / STEPS) } : undefined;
+        const watch = at && setInterval(() => {
+          if (metricsCount(out) < at.step) return;
+          clearInterval(watch);
+          setTimeout(() => child.kill('SIGKILL'), at.extraMs);
+        }, 10);
         const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (c, s) => resolve({ code: c, signal: s })));
-        clearTimeout(timer);
-        if (signal === 'SIGKILL') { kills.push(delay!); continue; }
+        clearInterval(watch);
+        if (signal === 'SIGKILL') { kills.push(`step ${at!.step} + ${at!.extraMs} ms`); continue; }
         assert.equal(code, 0, `run ${attempt} failed: ${stderr}`);
         break;
       }
-      console.log(`seed ${seed}: killed after ${kills.join(', ')} ms (an uninterrupted run takes ${fullMs} ms)`);
+      console.log(`seed ${seed}: killed at ${kills.join(', ')} (an uninterrupted run takes ${fullMs} ms)`);
       assert.ok(kills.length > 0);
       assertSameRun(out, reference);
       assert.ok(!fs.existsSync(path.join(out, 'checkpoint.partial')) && !fs.existsSync(path.join(out, 'checkpoint.old')));
