@@ -21,6 +21,7 @@ import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { availableBackends, releaseWebgpu } from '../../engine/backend';
 import { BENCH_SRC, BenchBackend, CACHE, ChildRequest, ChildResult, Measurement, median, oneThread, ProfileResult, ROOT } from './common';
+import { LLAMA_1B_CONFIG, LLAMA_1B_DIR, llama1b } from '../helpers/llama-1b';
 
 // ---------------------------------------------------------------------------------------------- options
 
@@ -126,32 +127,7 @@ const SMALL_DIMS = { hidden_size: 256, num_hidden_layers: 4, num_attention_heads
 const SMALL_DIR = path.join(CACHE, 'small-4m');
 const SMALL_DIFF_DIR = path.join(CACHE, 'small-4m-difflora-r8');
 
-const LLAMA_1B_CONFIG = {
-  architectures: ['LlamaForCausalLM'],
-  model_type: 'llama',
-  attention_bias: false,
-  attention_dropout: 0.0,
-  bos_token_id: 128000,
-  eos_token_id: 128001,
-  head_dim: 64,
-  hidden_act: 'silu',
-  hidden_size: 2048,
-  initializer_range: 0.02,
-  intermediate_size: 8192,
-  max_position_embeddings: 131072,
-  mlp_bias: false,
-  num_attention_heads: 32,
-  num_hidden_layers: 16,
-  num_key_value_heads: 8,
-  pretraining_tp: 1,
-  rms_norm_eps: 1e-5,
-  rope_scaling: { factor: 32.0, high_freq_factor: 4.0, low_freq_factor: 1.0, original_max_position_embeddings: 8192, rope_type: 'llama3' },
-  rope_theta: 500000.0,
-  tie_word_embeddings: true,
-  use_cache: true,
-  vocab_size: 128256,
-};
-const LLAMA_1B_DIR = path.join(CACHE, 'llama-3.2-1b-shape-bf16');
+
 
 const MODELS: Record<string, ModelSpec> = {
   small: {
@@ -185,12 +161,7 @@ const MODELS: Record<string, ModelSpec> = {
     label: 'Llama-3.2-1B shape',
     dir: LLAMA_1B_DIR,
     ready: () => configMatches(LLAMA_1B_DIR, { ...LLAMA_1B_CONFIG, torch_dtype: 'bfloat16' }),
-    make: () => {
-      fs.mkdirSync(CACHE, { recursive: true });
-      const cfgFile = path.join(CACHE, 'llama-3.2-1b-shape.config.json');
-      fs.writeFileSync(cfgFile, JSON.stringify(LLAMA_1B_CONFIG, null, 2) + '\n');
-      run(PY, [path.join(BENCH_SRC, 'make_big_checkpoint.py'), '--config', cfgFile, '--out', LLAMA_1B_DIR, '--seed', '0', '--dtype', 'BF16'], 'make_big_checkpoint.py');
-    },
+    make: () => { llama1b(PY); },
     skip: {},
     loadOnly: { cpu: 'load only: a forward on the pure-JS backend would take many minutes' },
     runs: (T, _backend, quick) => (quick ? 1 : T <= 128 ? 3 : 2),
