@@ -8,6 +8,7 @@ import { HumanEvalCommands } from './commands/humaneval';
 import { attachRemote, loadAdapter, selectModel } from './commands/model-selection';
 import { AttentionCommand } from './commands/show-attention';
 import { TrainAdapterCommand } from './commands/train-adapter';
+import { diagnosticsLine } from './diagnostics';
 import { EngineHost } from './engine/engine-host';
 import { InspectionStore } from './inspect/hover';
 import { ModelsTree } from './views/models-tree';
@@ -64,6 +65,7 @@ export async function activate(ctx: vscode.ExtensionContext): Promise<ExtensionA
     command('difflora.analyzeBos', () => analyses.run('bos')),
     command('difflora.analyzeNeedle', () => analyses.run('needle')),
     command('difflora.showEngineLog', async () => log.show()),
+    command('difflora.showDiagnostics', async () => { log.info(await diagnosticsLine(engine)); log.show(true); }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (['backend', 'threads', 'nodePath', 'engineUrl'].some((k) => e.affectsConfiguration(`difflora.${k}`))) {
         void vscode.window.showInformationMessage('DiffLoRA: the engine settings changed.', 'Restart Engine').then((a) => { if (a) void vscode.commands.executeCommand('difflora.restartEngine'); });

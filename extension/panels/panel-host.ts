@@ -10,6 +10,10 @@ import { PANEL_FILES, panelHtml, type WebviewPanel } from '../../webview/report'
 /** The panels that are open: a new one joins their column as a tab instead of opening yet another column. */
 const open = new Set<PanelHost<unknown, { type: string }>>();
 
+export function openPanelCount(): number {
+  return open.size;
+}
+
 function panelColumn(): vscode.ViewColumn {
   for (const h of open) if (h.panel.viewColumn !== undefined) return h.panel.viewColumn;
   return vscode.ViewColumn.Beside;
