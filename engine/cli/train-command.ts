@@ -5,7 +5,7 @@ import { Command, Option } from 'commander';
 import { BackendName, initBackend } from '../backend';
 import { InputError } from '../errors';
 import { loadJsonlDataset } from '../data/examples';
-import { saveAdapter } from '../model/adapter-weights';
+import { disposeAdapter, saveAdapter } from '../model/adapter-weights';
 import { LoadedModel, loadModel } from '../model/load';
 import { AdapterConfig } from '../model/adapter-config';
 import { createAdapter } from '../train/adapter-init';
@@ -69,34 +69,39 @@ export async function runTraining(f: TrainFlags, hooks: TrainHooks, m: LoadedMod
     : loadJsonlDataset(f.evalData, m.tokenizer, { maxLength: parseInteger('--max-length', f.maxLength, 2), onBadLine: f.onBadLine, onTooLong: f.onTooLong })
       .examples.map((e) => makeBatch([e], 0));
   const adapter = createAdapter(config, m.config, m.configJson, path.resolve(f.model), parseInteger('--seed', f.seed, 0));
-  const trainable = adapterTrainable(m, adapter);
-  log(`method ${f.method}: ${trainable.params.reduce((a, p) => a + p.variable.size, 0)} trainable parameters; ${steps} steps of ${batchSize} x ${gradAccum} sequences`);
-  const out = path.resolve(f.out);
-  const evalFile = path.join(out, 'eval.jsonl');
-  const evaluate = async (step: number) => {
-    if (!evalBatches) return;
-    const loss = await evaluateLoss(m, adapter, evalBatches);
-    fs.mkdirSync(out, { recursive: true });
-    fs.appendFileSync(evalFile, `${JSON.stringify({ step, eval_loss: loss, examples: evalBatches.length })}\n`);
-    log(`held-out loss at step ${step}: ${loss.toFixed(4)}`);
-  };
-  if (!f.resume) { fs.rmSync(evalFile, { force: true }); await evaluate(0); }
-  const result = await train(trainable, data.examples, {
-    lr: parseNumber('--lr', f.lr, 0), weightDecay: parseNumber('--weight-decay', f.weightDecay, 0), beta1: 0.9, beta2: 0.999, adamEps: 1e-8,
-    warmupSteps: Math.round(parseNumber('--warmup-ratio', f.warmupRatio, 0, 1) * steps), schedule: f.schedule, epochs, maxSteps,
-    microBatchSize: batchSize, gradAccum, maxGradNorm: parseNumber('--max-grad-norm', f.maxGradNorm, 0), dropout: config.dropout,
-    seed: parseInteger('--seed', f.seed, 0), checkpointEvery: parseInteger('--checkpoint-every', f.checkpointEvery, 0),
-    padId: m.tokenizer.padId() ?? 0,
-  }, { dir: out, resume: !!f.resume, onEvent: hooks.onEvent, isCancelled: hooks.isCancelled });
-  const outcome = { out, steps: result.steps, cancelled: result.cancelled, finalLoss: result.finalLoss, kind: config.kind };
-  if (result.cancelled) {
-    log(`stopped at step ${result.steps}: checkpoint in ${out}/checkpoint; continue with --resume`);
+  // The adapter lives in this run only (a long-lived engine server would keep its tensors otherwise).
+  try {
+    const trainable = adapterTrainable(m, adapter);
+    log(`method ${f.method}: ${trainable.params.reduce((a, p) => a + p.variable.size, 0)} trainable parameters; ${steps} steps of ${batchSize} x ${gradAccum} sequences`);
+    const out = path.resolve(f.out);
+    const evalFile = path.join(out, 'eval.jsonl');
+    const evaluate = async (step: number) => {
+      if (!evalBatches) return;
+      const loss = await evaluateLoss(m, adapter, evalBatches);
+      fs.mkdirSync(out, { recursive: true });
+      fs.appendFileSync(evalFile, `${JSON.stringify({ step, eval_loss: loss, examples: evalBatches.length })}\n`);
+      log(`held-out loss at step ${step}: ${loss.toFixed(4)}`);
+    };
+    if (!f.resume) { fs.rmSync(evalFile, { force: true }); await evaluate(0); }
+    const result = await train(trainable, data.examples, {
+      lr: parseNumber('--lr', f.lr, 0), weightDecay: parseNumber('--weight-decay', f.weightDecay, 0), beta1: 0.9, beta2: 0.999, adamEps: 1e-8,
+      warmupSteps: Math.round(parseNumber('--warmup-ratio', f.warmupRatio, 0, 1) * steps), schedule: f.schedule, epochs, maxSteps,
+      microBatchSize: batchSize, gradAccum, maxGradNorm: parseNumber('--max-grad-norm', f.maxGradNorm, 0), dropout: config.dropout,
+      seed: parseInteger('--seed', f.seed, 0), checkpointEvery: parseInteger('--checkpoint-every', f.checkpointEvery, 0),
+      padId: m.tokenizer.padId() ?? 0,
+    }, { dir: out, resume: !!f.resume, onEvent: hooks.onEvent, isCancelled: hooks.isCancelled });
+    const outcome = { out, steps: result.steps, cancelled: result.cancelled, finalLoss: result.finalLoss, kind: config.kind };
+    if (result.cancelled) {
+      log(`stopped at step ${result.steps}: checkpoint in ${out}/checkpoint; continue with --resume`);
+      return outcome;
+    }
+    await evaluate(result.steps);
+    saveAdapter(adapter, m.config, out);
+    log(`saved the ${config.kind === 'lora' ? 'PEFT LoRA' : 'DiffLoRA (authors\' format)'} adapter in ${out} (final loss ${result.finalLoss.toFixed(4)}; metrics in ${out}/metrics.jsonl)`);
     return outcome;
+  } finally {
+    disposeAdapter(adapter);
   }
-  await evaluate(result.steps);
-  saveAdapter(adapter, m.config, out);
-  log(`saved the ${config.kind === 'lora' ? 'PEFT LoRA' : 'DiffLoRA (authors\' format)'} adapter in ${out} (final loss ${result.finalLoss.toFixed(4)}; metrics in ${out}/metrics.jsonl)`);
-  return outcome;
 }
 
 async function run(f: TrainFlags): Promise<void> {

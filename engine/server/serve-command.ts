@@ -26,11 +26,19 @@ function startSession(reader: MessageReader, writer: MessageWriter, backend: Bac
     void conn.sendNotification(Methods.log, { level, message } satisfies LogParams).catch(() => undefined);
   };
   const session = new EngineSession(conn, backend, log);
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    session.dispose();
+    onClose();
+  };
+  // After the answer has gone out; dispose() alone does not end a stdio session (its stdin stays open).
   conn.onRequest(Methods.shutdown, () => {
-    setImmediate(() => conn.dispose());
+    setImmediate(() => { conn.dispose(); close(); });
     return null;
   });
-  conn.onClose(() => { session.dispose(); onClose(); });
+  conn.onClose(close);
   // A malformed frame is the client's bug: say so in the log and keep serving.
   reader.onError((e) => log('error', `bad message from the client: ${(e as Error).message ?? e}`));
   conn.listen();

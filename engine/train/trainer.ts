@@ -249,11 +249,13 @@ function restoreCheckpoint(dir: string, t: Trainable, opt: AdamW, fresh: State, 
     if (i === undefined) throw new InputError(cdir, `checkpoint tensor '${name}' is not a parameter of this run`);
     return i;
   };
-  load('params.safetensors', (name, data) => { const p = t.params[index(name)].variable; p.assign(tf.tensor(data, p.shape)); });
+  // assign() copies: the tensor read from the file is freed at once.
+  const assign = (v: tf.Variable, data: Float32Array) => tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
+  load('params.safetensors', (name, data) => assign(t.params[index(name)].variable, data));
   load('optimizer.safetensors', (name, data) => {
     const [param, which] = [name.slice(0, name.lastIndexOf('/')), name.slice(name.lastIndexOf('/') + 1)];
     const i = index(param);
-    (which === 'm' ? opt.m : opt.v)[i].assign(tf.tensor(data, opt.m[i].shape));
+    assign((which === 'm' ? opt.m : opt.v)[i], data);
   });
   opt.step = saved.optimizerStep;
   // Steps after the checkpoint are redone: drop their metrics so the file reads as one run.

@@ -47,6 +47,7 @@ describe('a live engine: progress per step, requests answered during a run, canc
   after(async () => { await conn?.shutdown(); });
 
   it('streams each training step as it happens, answers a status request mid-run, and cancels within one step', async () => {
+    const tensorsBefore = (await conn.request<StatusResult>(Methods.status, {})).numTensors;
     const out = path.join(dir, 'run');
     const options = { maxSteps: '400', batchSize: '4', effectiveBatch: '8', checkpointEvery: '1000', lr: '1e-3', warmupRatio: '0' };
     const { token, cancel } = cancellation();
@@ -86,6 +87,8 @@ describe('a live engine: progress per step, requests answered during a run, canc
     assert.equal(resumed.cancelled, false);
     assert.deepEqual(resumedSteps, [r.steps + 1, r.steps + 2, r.steps + 3]);
     assert.equal(metricsLines(out), r.steps + 3);
+    // Two runs later the engine holds no tensor of theirs (each used to leave its adapter behind).
+    assert.equal((await conn.request<StatusResult>(Methods.status, {})).numTensors, tensorsBefore);
   });
 
   it('refuses an unknown or bad training option by name, and summarises a dataset before training', async () => {
