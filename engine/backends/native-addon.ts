@@ -19,6 +19,14 @@ export interface NativeAddon {
   slice(x: Float32Array, shape: number[], begin: number[], size: number[], out: Float32Array): void;
   gather(x: Float32Array, indices: Int32Array, out: Float32Array, outer: number, dim: number, slice: number): void;
   concat(parts: Float32Array[], widths: number[], out: Float32Array, rows: number): void;
+  /** softmax(scale * q kT + mask) per batch: q [m, k], kT [k, n], mask [m, n] (or [batch, m, n]). */
+  attentionProbabilities(q: Float32Array, kT: Float32Array, mask: Float32Array, out: Float32Array, batch: number, m: number, n: number, k: number, maskPerBatch: boolean, scale: number): void;
+  /** scale * p (dy - rowsum(dy p)) over rows of [rows, cols]. */
+  attentionProbabilitiesGrad(p: Float32Array, dy: Float32Array, out: Float32Array, rows: number, cols: number, scale: number): void;
+  /** x / sqrt(mean(x^2) + eps) * w over rows of [rows, cols]. */
+  rmsNorm(x: Float32Array, w: Float32Array, out: Float32Array, rows: number, cols: number, eps: number): void;
+  rmsNormGradX(x: Float32Array, w: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, cols: number, eps: number): void;
+  rmsNormGradW(x: Float32Array, dy: Float32Array, dw: Float32Array, rows: number, cols: number, eps: number): void;
   setThreads(n: number): void;
   /** glibc: serve large blocks from the heap and keep freed ones, so fresh outputs do not page-fault. */
   keepFreedMemory(): void;
@@ -67,7 +75,7 @@ function tryLoad(): { addon: NativeAddon; file: string } | { error: string } {
   } catch (e) {
     return { error: `cannot load ${file}: ${errMessage(e)}` };
   }
-  const missing = (['matMul', 'binary', 'unary', 'softmax', 'reduce', 'transpose', 'slice', 'gather', 'concat', 'setThreads', 'keepFreedMemory'] as const).filter(
+  const missing = (['matMul', 'binary', 'unary', 'softmax', 'reduce', 'transpose', 'slice', 'gather', 'concat', 'attentionProbabilities', 'attentionProbabilitiesGrad', 'rmsNorm', 'rmsNormGradX', 'rmsNormGradW', 'setThreads', 'keepFreedMemory'] as const).filter(
     (k) => typeof mod.exports[k] !== 'function',
   );
   if (missing.length) return { error: `${file} is not this engine's addon (no ${missing.join(', ')}): rebuild it with npm run build:native` };

@@ -7,6 +7,7 @@
 import { backend_util, NamedAttrMap, slice_util, TensorInfo, util } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from './native-addon';
+import { FUSED_KERNELS } from '../model/fused';
 
 export interface KernelArgs {
   inputs: Record<string, TensorInfo> | TensorInfo[];
@@ -182,4 +183,57 @@ export function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> 
     return output(args.backend, sz, out);
   };
   return kernels;
+}
+
+/**
+ * The engine's fused operations (engine/model/fused.ts), which only the native backend implements:
+ * the op checks dtypes and shapes before it calls them, so these always run (no cpu fallback exists).
+ */
+export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelArgs) => TensorInfo> {
+  const f32 = (b: MathBackendCPU, t: TensorInfo, what: string): Float32Array => {
+    const v = values(b, t);
+    if (!v) throw new Error(`${what}: expected a float32 tensor`);
+    return v;
+  };
+  return {
+    [FUSED_KERNELS.attentionProbabilities]: (args) => {
+      const b = args.backend, q = input(args, 'q'), kT = input(args, 'kT'), mask = input(args, 'mask');
+      const r = q.shape.length;
+      const m = q.shape[r - 2], k = q.shape[r - 1], n = kT.shape[r - 1];
+      const batch = size(q.shape.slice(0, -2));
+      const shape = [...q.shape.slice(0, -1), n];
+      const out = new Float32Array(batch * m * n);
+      const maskPerBatch = size(mask.shape) !== m * n;
+      addon.attentionProbabilities(f32(b, q, 'q'), f32(b, kT, 'kT'), f32(b, mask, 'mask'), out, batch, m, n, k, maskPerBatch, Number(args.attrs?.scale));
+      return output(b, shape, out);
+    },
+    [FUSED_KERNELS.attentionProbabilitiesGrad]: (args) => {
+      const b = args.backend, p = input(args, 'p'), dy = input(args, 'dy');
+      const cols = p.shape[p.shape.length - 1] ?? 1;
+      const out = new Float32Array(size(p.shape));
+      addon.attentionProbabilitiesGrad(f32(b, p, 'p'), f32(b, dy, 'dy'), out, cols === 0 ? 0 : out.length / cols, cols, Number(args.attrs?.scale));
+      return output(b, p.shape, out);
+    },
+    [FUSED_KERNELS.rmsNorm]: (args) => {
+      const b = args.backend, x = input(args, 'x'), w = input(args, 'w');
+      const cols = x.shape[x.shape.length - 1];
+      const out = new Float32Array(size(x.shape));
+      addon.rmsNorm(f32(b, x, 'x'), f32(b, w, 'w'), out, cols === 0 ? 0 : out.length / cols, cols, Number(args.attrs?.eps));
+      return output(b, x.shape, out);
+    },
+    [FUSED_KERNELS.rmsNormGradX]: (args) => {
+      const b = args.backend, x = input(args, 'x'), w = input(args, 'w'), dy = input(args, 'dy');
+      const cols = x.shape[x.shape.length - 1];
+      const out = new Float32Array(size(x.shape));
+      addon.rmsNormGradX(f32(b, x, 'x'), f32(b, w, 'w'), f32(b, dy, 'dy'), out, cols === 0 ? 0 : out.length / cols, cols, Number(args.attrs?.eps));
+      return output(b, x.shape, out);
+    },
+    [FUSED_KERNELS.rmsNormGradW]: (args) => {
+      const b = args.backend, x = input(args, 'x'), dy = input(args, 'dy');
+      const cols = x.shape[x.shape.length - 1];
+      const out = new Float32Array(cols);
+      addon.rmsNormGradW(f32(b, x, 'x'), f32(b, dy, 'dy'), out, cols === 0 ? 0 : size(x.shape) / cols, cols, Number(args.attrs?.eps));
+      return output(b, [cols], out);
+    },
+  };
 }

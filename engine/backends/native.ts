@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from './native-addon';
-import { KernelArgs, nativeKernels } from './native-kernels';
+import { fusedKernels, KernelArgs, nativeKernels } from './native-kernels';
 
 export const THREADS_ENV = 'DIFFLORA_THREADS';
 
@@ -26,6 +26,10 @@ export function registerNativeBackend(addon: NativeAddon): void {
     const cpu = k.kernelFunc;
     const kernelFunc: tf.KernelFunc = fast ? (args) => fast(args as unknown as KernelArgs) ?? cpu(args) : cpu;
     tf.registerKernel({ ...k, backendName: 'native', kernelFunc });
+  }
+  // The engine's fused ops (engine/model/fused.ts): their kernels exist on this backend only.
+  for (const [kernelName, f] of Object.entries(fusedKernels(addon))) {
+    tf.registerKernel({ kernelName, backendName: 'native', kernelFunc: (args) => f(args as unknown as KernelArgs) });
   }
 }
 

@@ -7,7 +7,7 @@ import { PackedLayerMaps } from '../../protocol/attention';
 import { InputError } from '../errors';
 import { Adapter, DiffAttention, LayerAdapter, LoraPair } from './adapter-weights';
 import { LlamaConfig } from './config';
-import { embeddingLookup, mm, rmsNorm } from './ops';
+import { attentionProbabilities, embeddingLookup, mm, rmsNorm } from './ops';
 import { inverseFrequencies, ropeTables, rotateHalfMatrix } from './rope';
 import { BaseWeights, LayerWeights } from './weights';
 
@@ -255,9 +255,9 @@ export class LlamaModel {
   private probabilities(Q: tf.Tensor4D, K: tf.Tensor4D, run: RunContext): tf.Tensor[] {
     const [B, H, T, d] = Q.shape;
     const [, G, Tk] = K.shape;
-    const q = splitParts(tf.reshape(tf.mul(Q, 1 / Math.sqrt(d)), [B * G, (H / G) * T, d]) as tf.Tensor3D);
+    const q = splitParts(tf.reshape(Q, [B * G, (H / G) * T, d]) as tf.Tensor3D);
     const kT = splitParts(tf.reshape(tf.transpose(K, [0, 1, 3, 2]), [B * G, d, Tk]) as tf.Tensor3D);
-    return q.map((qi, i) => tf.softmax(tf.add(tf.matMul(qi, kT[i]), run.mask)));
+    return q.map((qi, i) => attentionProbabilities(qi, kT[i], 1 / Math.sqrt(d), run.mask));
   }
 
   /** A V for A as parts and V [B, G, Tk, d] -> [B, H, T, d]. */

@@ -2,13 +2,15 @@
  * The native backend's kernels against tfjs's cpu backend, on seeded random inputs: every op the
  * addon implements, with broadcasting, transposes, size-0 and size-1 dimensions and non-finite
  * values, and gradients through composites. Each case also checks that the addon actually ran (a
- * silent fallback to the cpu kernel would make the comparison trivial).
+ * silent fallback to the cpu kernel would make the comparison trivial). The engine's fused ops
+ * (engine/model/fused.ts) run their native kernel here and tfjs's composite on cpu.
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, initBackend } from '../../engine/backend';
 import { loadNativeAddon, NativeAddon } from '../../engine/backends/native-addon';
+import { attentionProbabilities, rmsNorm } from '../../engine/model/fused';
 import { nativeSkip } from '../helpers/native';
 
 const skip = nativeSkip();
@@ -243,5 +245,97 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
     await same('grad through gather and batched matMul', 'gather', () =>
       tf.grads((t: tf.Tensor, q: tf.Tensor) => tf.sum(tf.matMul(tf.reshape(tf.gather(t, tf.tensor1d([2, 0, 2], 'int32')), [3, 2, 2]), q as tf.Tensor3D)))(
         [rand([4, 4], 94), rand([3, 2, 5], 95)]), 1e-4);
+  });
+  /** A causal mask [M, N] (-1e9 above the diagonal, offset so the last query sees every key), row `full` masked everywhere. */
+  const causal = (M: number, N: number, full = -1) => {
+    const off = N - M;
+    return tf.tensor2d(Array.from({ length: M * N }, (_, i) => {
+      const r = Math.floor(i / N), c = i % N;
+      return r === full || c > r + off ? -1e9 : 0;
+    }), [M, N]);
+  };
+
+  /** Attention cases: batch dims, M, N, d, mask shape ('2d' [M, N], 'lead1' [1, M, N], 'full' the output's shape). */
+  const attentionCases: [number[], number, number, number, '2d' | 'lead1' | 'full'][] = [
+    [[3], 5, 7, 4, '2d'], [[], 6, 6, 8, '2d'], [[1], 1, 1, 1, '2d'], [[2, 2], 4, 9, 3, 'full'], [[4], 1, 5, 2, 'lead1'],
+    [[2], 7, 3, 1, '2d'], [[1], 12, 12, 16, 'full'], [[3], 2, 1, 5, 'lead1'],
+  ];
+  const attentionInputs = ([batch, M, N, d, maskKind]: (typeof attentionCases)[number], seed: number) => {
+    const q = rand([...batch, M, d], seed, { scale: 3 }), kT = rand([...batch, d, N], seed + 1, { scale: 3 });
+    const m2 = causal(M, N, M > 2 ? 1 : -1); // with M > 2, row 1 is fully masked
+    const full = () => tf.add(tf.zeros([...batch, M, N]), tf.mul(m2, tf.cast(tf.greater(rand([...batch, M, N], seed + 2), -0.8), 'float32')));
+    const mask = maskKind === '2d' ? m2 : maskKind === 'lead1' ? tf.reshape(m2, [1, M, N]) : full();
+    return { q, kT, mask, weights: rand([...batch, M, N], seed + 3) };
+  };
+
+  test('fused attentionProbabilities = softmax(scale * q kT + mask), values', async () => {
+    for (const [i, c] of attentionCases.entries()) {
+      const scale = 1 / Math.sqrt(c[3]);
+      await same(`attentionProbabilities ${JSON.stringify(c)}`, 'attentionProbabilities', () => {
+        const { q, kT, mask } = attentionInputs(c, 100 + 10 * i);
+        return attentionProbabilities(q, kT, scale, mask);
+      });
+    }
+  });
+
+  test('fused attentionProbabilities: masked entries exactly 0, a fully masked row finite', async () => {
+    await initBackend('native', () => {});
+    calls.clear();
+    const p = tf.tidy(() => attentionProbabilities(rand([2, 5, 8], 201, { scale: 30 }), rand([2, 8, 6], 202, { scale: 30 }), 0.125, causal(5, 6, 2)));
+    assert.ok((calls.get('attentionProbabilities') ?? 0) > 0, 'the native kernel ran');
+    const v = p.dataSync();
+    p.dispose();
+    for (let b = 0; b < 2; b++) {
+      for (let r = 0; r < 5; r++) {
+        const row = Array.from(v.subarray((b * 5 + r) * 6, (b * 5 + r + 1) * 6));
+        assert.ok(row.every(Number.isFinite), `row ${r} finite: ${row}`);
+        assert.ok(Math.abs(row.reduce((x, y) => x + y, 0) - 1) < 1e-5, `row ${r} sums to 1`);
+        if (r !== 2) row.forEach((x, c) => { if (c > r + 1) assert.equal(x, 0, `masked [${b}, ${r}, ${c}] is exactly 0`); });
+      }
+    }
+  });
+
+  test('fused attentionProbabilities: gradients w.r.t. q, kT and mask', async () => {
+    for (const [i, c] of attentionCases.entries()) {
+      const scale = 1 / Math.sqrt(c[3]);
+      calls.clear();
+      await same(`attentionProbabilities grads ${JSON.stringify(c)}`, 'attentionProbabilitiesGrad', () => {
+        const { q, kT, mask, weights } = attentionInputs(c, 300 + 10 * i);
+        return tf.grads((a: tf.Tensor, b: tf.Tensor, m: tf.Tensor) => tf.sum(tf.mul(attentionProbabilities(a, b, scale, m), weights)))([q, kT, mask]);
+      }, 1e-4);
+    }
+  });
+
+  test('fused rmsNorm = x / sqrt(mean(x^2) + eps) * w: values and gradients w.r.t. x and w', async () => {
+    const shapes = [[4, 16], [1, 1], [3, 1], [1, 7], [2, 3, 5], [2, 1, 3, 8], [5], [0, 4]];
+    for (const [i, shape] of shapes.entries()) {
+      const D = shape[shape.length - 1];
+      for (const eps of [1e-6, 1e-5, 0.5]) {
+        const x = () => rand(shape, 400 + i, { scale: i % 2 ? 40 : 2 }), w = () => rand([D], 450 + i, { scale: 2 });
+        const size = shape.reduce((a, b) => a * b, 1);
+        await same(`rmsNorm ${JSON.stringify(shape)} eps ${eps}`, size > 0 ? 'rmsNorm' : null, () => rmsNorm(x(), w() as tf.Tensor1D, eps));
+        if (size === 0) continue;
+        const grads = () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(rmsNorm(a, b as tf.Tensor1D, eps), rand(shape, 470 + i))))([x(), w()]);
+        await same(`rmsNorm grads ${JSON.stringify(shape)} eps ${eps}`, 'rmsNormGradX', grads, 1e-4);
+        await same(`rmsNorm grad w ${JSON.stringify(shape)} eps ${eps}`, 'rmsNormGradW', grads, 1e-4);
+      }
+    }
+    // A zero row: x / sqrt(eps), no NaN.
+    await same('rmsNorm of a zero row', 'rmsNorm', () => rmsNorm(tf.zeros([2, 6]), rand([6], 480) as tf.Tensor1D, 1e-6));
+  });
+
+  test('fused ops work under tf.variableGrads and tf.grad on native', async () => {
+    await initBackend('native', () => {});
+    calls.clear();
+    const x = tf.variable(rand([3, 8], 490)), w = tf.variable(rand([8], 491));
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(rmsNorm(x, w as unknown as tf.Tensor1D, 1e-5), rand([3, 8], 492))) as tf.Scalar, [x, w]);
+    assert.ok((calls.get('rmsNormGradX') ?? 0) > 0 && (calls.get('rmsNormGradW') ?? 0) > 0);
+    assert.deepEqual(grads[x.name].shape, [3, 8]);
+    assert.deepEqual(grads[w.name].shape, [8]);
+    tf.dispose([value, ...Object.values(grads), x, w]);
+    const g = tf.tidy(() => tf.grad((q: tf.Tensor) => tf.sum(tf.mul(attentionProbabilities(q, rand([2, 4, 5], 494), 0.5, causal(3, 5)), rand([2, 3, 5], 495))))(rand([2, 3, 4], 493)));
+    assert.deepEqual(g.shape, [2, 3, 4]);
+    assert.ok(Array.from(g.dataSync()).every(Number.isFinite));
+    g.dispose();
   });
 });

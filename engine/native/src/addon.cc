@@ -264,6 +264,69 @@ napi_value Concat(napi_env env, napi_callback_info info) {
   return c.undefined();
 }
 
+// attentionProbabilities(q, kT, mask, out, batch, m, n, k, maskPerBatch, scale)
+napi_value AttentionProbabilities(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t batch = c.integer(4), m = c.integer(5), n = c.integer(6), k = c.integer(7);
+  const bool maskPerBatch = c.flag(8);
+  const double scale = c.number(9);
+  const float* q = c.array<float>(0, batch * m * k);
+  const float* kT = c.array<float>(1, batch * k * n);
+  const float* mask = c.array<float>(2, (maskPerBatch ? batch : 1) * m * n);
+  float* out = c.array<float>(3, batch * m * n);
+  if (c.ok()) dl::attentionProbabilities(q, kT, mask, out, batch, m, n, k, maskPerBatch, static_cast<float>(scale));
+  return c.undefined();
+}
+
+// attentionProbabilitiesGrad(p, dy, out, rows, cols, scale)
+napi_value AttentionProbabilitiesGrad(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t rows = c.integer(3), cols = c.integer(4);
+  const double scale = c.number(5);
+  const float* p = c.array<float>(0, rows * cols);
+  const float* dy = c.array<float>(1, rows * cols);
+  float* out = c.array<float>(2, rows * cols);
+  if (c.ok()) dl::attentionProbabilitiesGrad(p, dy, out, rows, cols, static_cast<float>(scale));
+  return c.undefined();
+}
+
+// rmsNorm(x, w, out, rows, cols, eps)
+napi_value RmsNorm(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t rows = c.integer(3), cols = c.integer(4);
+  const double eps = c.number(5);
+  const float* x = c.array<float>(0, rows * cols);
+  const float* w = c.array<float>(1, cols);
+  float* out = c.array<float>(2, rows * cols);
+  if (c.ok()) dl::rmsNorm(x, w, out, rows, cols, static_cast<float>(eps));
+  return c.undefined();
+}
+
+// rmsNormGradX(x, w, dy, dx, rows, cols, eps)
+napi_value RmsNormGradX(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t rows = c.integer(4), cols = c.integer(5);
+  const double eps = c.number(6);
+  const float* x = c.array<float>(0, rows * cols);
+  const float* w = c.array<float>(1, cols);
+  const float* dy = c.array<float>(2, rows * cols);
+  float* dx = c.array<float>(3, rows * cols);
+  if (c.ok()) dl::rmsNormGradX(x, w, dy, dx, rows, cols, static_cast<float>(eps));
+  return c.undefined();
+}
+
+// rmsNormGradW(x, dy, dw, rows, cols, eps)
+napi_value RmsNormGradW(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t rows = c.integer(3), cols = c.integer(4);
+  const double eps = c.number(5);
+  const float* x = c.array<float>(0, rows * cols);
+  const float* dy = c.array<float>(1, rows * cols);
+  float* dw = c.array<float>(2, cols);
+  if (c.ok()) dl::rmsNormGradW(x, dy, dw, rows, cols, static_cast<float>(eps));
+  return c.undefined();
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Call c(env, info);
   const int64_t n = c.integer(0);
@@ -312,6 +375,11 @@ napi_value Init(napi_env env, napi_value exports) {
       {"slice", nullptr, Slice, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"gather", nullptr, Gather, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"concat", nullptr, Concat, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attentionProbabilities", nullptr, AttentionProbabilities, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"attentionProbabilitiesGrad", nullptr, AttentionProbabilitiesGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmsNorm", nullptr, RmsNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmsNormGradX", nullptr, RmsNormGradX, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rmsNormGradW", nullptr, RmsNormGradW, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"keepFreedMemory", nullptr, KeepFreedMemory, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

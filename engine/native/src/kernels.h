@@ -34,6 +34,19 @@ void gather(const float* x, const int32_t* idx, int64_t nIdx, float* out, int64_
 // Each part viewed as [rows, widths[p]]; out [rows, sum(widths)].
 void concat(const std::vector<const float*>& parts, const Dims& widths, float* out, int64_t rows);
 
+// Fused operations (engine/model/fused.ts).
+// softmax(scale * q kT + mask) over the last axis, per batch b: q [m, k], kT [k, n]; mask [m, n], the
+// same for every b unless maskPerBatch ([batch, m, n]).
+void attentionProbabilities(const float* q, const float* kT, const float* mask, float* out, int64_t batch, int64_t m, int64_t n,
+                            int64_t k, bool maskPerBatch, float scale);
+// d(scores) of the above for d(probabilities) dy: scale * p (dy - rowsum(dy p)), rows of [rows, cols].
+void attentionProbabilitiesGrad(const float* p, const float* dy, float* out, int64_t rows, int64_t cols, float scale);
+// x / sqrt(mean(x^2) + eps) * w over rows of [rows, cols], w [cols]; and its gradients for dy.
+void rmsNorm(const float* x, const float* w, float* out, int64_t rows, int64_t cols, float eps);
+void rmsNormGradX(const float* x, const float* w, const float* dy, float* dx, int64_t rows, int64_t cols, float eps);
+// dw [cols] = sum over rows of dy x / sqrt(mean(x^2) + eps).
+void rmsNormGradW(const float* x, const float* dy, float* dw, int64_t rows, int64_t cols, float eps);
+
 // Process settings.
 void keepFreedMemory();
 void setThreads(int n);
