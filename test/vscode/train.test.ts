@@ -87,8 +87,9 @@ describe('train adapter in VS Code', { timeout: 900_000 }, () => {
       const p = await panel();
       const file = fileSteps();
       if (p.step > 0) samples.push({ panel: p.step, file });
-      return p.step >= 4 ? p : undefined;
-    }, 'four steps in the training panel', 300_000, 100);
+      // Seen counting up by three steps (the panel may already show a few when first found).
+      return samples.length > 0 && p.step >= samples[0].panel + 3 ? p : undefined;
+    }, 'the training panel to count up three steps', 300_000, 100);
     assert.ok(new Set(samples.map((x) => x.panel)).size >= 2, `the panel should count up step by step (saw ${samples.map((x) => x.panel).join(',')})`);
     for (const x of samples) assert.ok(x.file - x.panel <= 2 && x.file < 400, `panel at step ${x.panel} while metrics.jsonl had ${x.file} lines: progress is late`);
     await vs.screenshot('training-live');
