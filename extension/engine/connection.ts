@@ -93,7 +93,7 @@ export class EngineConnection {
     } catch (e) {
       if (e instanceof ResponseError || e instanceof EngineStoppedError) throw e;
       // The connection failed under the request: the process exit that explains it follows shortly.
-      await Promise.race([died, new Promise((r) => setTimeout(r, 2000))]);
+      await within(died, 2000);
       throw e;
     } finally {
       unsubscribe();
@@ -107,18 +107,24 @@ export class EngineConnection {
   async shutdown(): Promise<void> {
     if (this.stopped !== undefined) return;
     const exited = new Promise<void>((resolve) => this.onExit(() => resolve()));
-    try {
-      await Promise.race([this.conn.sendRequest(Methods.shutdown), new Promise((r) => setTimeout(r, 1000))]);
-    } catch {
-      // already going away
-    }
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 1000))]);
+    await within(this.conn.sendRequest(Methods.shutdown), 1000).catch(() => undefined); // already going away
+    await within(exited, 1000);
     this.kill();
   }
 
   kill(): void {
     this.close();
     this.markStopped('stopped by the client');
+  }
+}
+
+/** Waits for `p` at most `ms` (a rejection of `p` passes through); the timer never outlives the wait. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
