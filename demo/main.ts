@@ -32,7 +32,7 @@ const MODEL = path.join(ROOT, 'media', 'default-model');
 interface Settings { out: string; backend: BackendName | 'auto'; trainExamples: number; steps: number; maxLength: number }
 
 function settings(argv: string[]): Settings {
-  const s: Settings = { out: path.join(ROOT, 'demo-output'), backend: 'wasm', trainExamples: 256, steps: 32, maxLength: 160 };
+  const s: Settings = { out: path.join(ROOT, 'demo-output'), backend: 'auto', trainExamples: 256, steps: 32, maxLength: 160 };
   for (let i = 0; i < argv.length; i += 2) {
     const [k, v] = [argv[i], argv[i + 1]];
     if (k === '--out') s.out = path.resolve(v);

@@ -24,6 +24,8 @@ export interface BosAnalysis {
   numTokens: number;
   /** Which query positions were averaged, e.g. "queries 1..T-1". */
   note?: string;
+  /** The first token is the model's BOS token (otherwise it is just the text's first token). */
+  firstTokenIsBos?: boolean;
   models: LayerHeadValues[];
 }
 

@@ -236,7 +236,8 @@ export class EngineSession {
       const text = p.text ?? DEFAULT_BOS_TEXT;
       const ids = this.encode(l, text);
       const models = await this.perHead(l, picked, ids, bosMass, token, step);
-      return { kind: 'bos', result: { text, numTokens: ids.length, note: `queries 1..${ids.length - 1}, mass on token 0 ${JSON.stringify(l.m.tokenizer!.labels([ids[0]])[0])}`, models } };
+      const firstTokenIsBos = l.m.config.bosTokenId !== undefined && ids[0] === l.m.config.bosTokenId;
+      return { kind: 'bos', result: { text, numTokens: ids.length, note: `queries 1..${ids.length - 1}, mass on token 0 ${JSON.stringify(l.m.tokenizer!.labels([ids[0]])[0])}`, firstTokenIsBos, models } };
     }
     if (p.kind !== 'needle') throw new InputError('kind', `unknown analysis "${String(p.kind)}" (bos or needle)`);
     const needle0 = p.needle as unknown;

@@ -68,7 +68,7 @@ describe('compare completions and analyses in VS Code', { timeout: 900_000 }, ()
   });
 
   it('attention on the first token per head, and the magic-number probe, for the three models', async () => {
-    await vs.runCommand('DiffLoRA: Attention on the First Token (BOS) per Head');
+    await vs.runCommand('DiffLoRA: Attention on the First Token per Head (attention sink)');
     const frame = await vs.webviewFrame('DiffLoRA Analyses', 120_000);
     await waitFor(async () => {
       const t = await frame.locator('body').innerText().catch(() => '');

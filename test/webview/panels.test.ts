@@ -543,7 +543,7 @@ describe('training, compare and analysis panels (webviews) in Chromium', { timeo
       await page.evaluate(({ models, L, H, bos, text, start, end, XSS }) => {
         const w = globalThis as any;
         w.postMessage({ type: 'analysis.models', models: models.map((m: any) => ({ label: m.label, kind: m.kind })) }, '*');
-        w.postMessage({ type: 'analysis.bos', result: { text: 'def f(x):', numTokens: 96, note: 'queries 1..95', models: models.map((m: any, i: number) => ({ ...m, numLayers: L, numHeads: H, values: new Float32Array(bos[i]) })) } }, '*');
+        w.postMessage({ type: 'analysis.bos', result: { text: 'def f(x):', numTokens: 96, note: 'queries 1..95', firstTokenIsBos: true, models: models.map((m: any, i: number) => ({ ...m, numLayers: L, numHeads: H, values: new Float32Array(bos[i]) })) } }, '*');
         const needle = models.map((m: any, i: number) => {
           const v = new Float32Array(L * H);
           for (let l = 0; l < L; l++) for (let h = 0; h < H; h++) v[l * H + h] = (l > 5 && h === (l % H) ? 0.35 + 0.1 * i : 0.004 * ((l + h + i) % 5)) * (i === 2 ? 1.4 : 1);
@@ -552,6 +552,10 @@ describe('training, compare and analysis panels (webviews) in Chromium', { timeo
         w.postMessage({ type: 'analysis.needle', result: { text, needleStart: start, needleEnd: end, needle: '48213', numTokens: 1030, depth: 0.5, models: needle } }, '*');
       }, { models, L, H, bos: [0, 1, 2].map((m) => bosValues(L, H, m)), text, start: before.length + 'The magic number is '.length, end: before.length + 'The magic number is 48213'.length, XSS });
       await page.waitForFunction(() => !!(globalThis as any).DiffLoRALensAnalysis.panel.needle);
+      // "BOS" only when the model's first token is its BOS token.
+      assert.equal(await page.locator('.dl-analysis-bos h2').textContent(), 'Attention on the first token (BOS)');
+      await page.evaluate(() => { const p = (globalThis as any).DiffLoRALensAnalysis.panel; p.setBos({ ...p.bos, firstTokenIsBos: false }); });
+      assert.equal(await page.locator('.dl-analysis-bos h2').textContent(), 'Attention on the first token');
       const r = await page.evaluate(() => {
         const w = globalThis as any;
         const p = w.DiffLoRALensAnalysis.panel;

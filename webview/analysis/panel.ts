@@ -19,7 +19,7 @@ export interface AnalysisPanelOptions {
 }
 
 interface SectionUi {
-  card: HTMLElement; run: HTMLButtonElement; progress: HTMLElement; progressFill: HTMLElement; progressText: HTMLElement; message: HTMLElement;
+  title: HTMLElement; card: HTMLElement; run: HTMLButtonElement; progress: HTMLElement; progressFill: HTMLElement; progressText: HTMLElement; message: HTMLElement;
   results: HTMLElement; meta: HTMLElement; readout: HTMLElement; maps: HTMLElement; legend: Legend; chart: MetricChart; gamma: HTMLSelectElement;
   extra: HTMLElement;
 }
@@ -60,7 +60,7 @@ export class AnalysisPanel {
     el('span', 'dl-title', 'Analyses', brand);
     this.modelsLine = el('span', 'dl-status', '', brand);
 
-    const bos = this.section('bos', 'Attention on the first token (BOS)',
+    const bos = this.section('bos', 'Attention on the first token',
       'Per head, the mean attention weight that queries put on the first token: the "attention sink". Differential attention is expected to lower it.', 'linear');
     const nd = this.section('needle', 'Magic-number needle probe',
       'A number is hidden in long filler text and asked for at the end. Per head, the attention mass from the final query position onto the number\'s tokens, and what each model answers.', 'sqrt');
@@ -89,7 +89,7 @@ export class AnalysisPanel {
   private section(name: AnalysisName, title: string, about: string, gammaDefault: Gamma): SectionUi {
     const card = el('section', `dl-card dl-analysis-${name}`, undefined, this.root);
     const h = el('header', 'dl-card-head', undefined, card);
-    el('h2', undefined, title, h);
+    const titleEl = el('h2', undefined, title, h);
     const tools = el('div', 'dl-card-tools', undefined, h);
     const run = button('Run', tools, () => this.run(name), { cls: 'dl-primary dl-run', title: `Run this analysis on the panel's models` });
     el('p', 'dl-about', about, card);
@@ -122,7 +122,7 @@ export class AnalysisPanel {
     });
     const extra = el('div', 'dl-extra', undefined, results);
     results.hidden = true;
-    return { card, run, progress, progressFill, progressText, message, results, meta, readout, maps, legend, chart, gamma, extra };
+    return { title: titleEl, card, run, progress, progressFill, progressText, message, results, meta, readout, maps, legend, chart, gamma, extra };
   }
 
   // ---- data ---------------------------------------------------------------------------------------
@@ -132,7 +132,12 @@ export class AnalysisPanel {
     this.modelsLine.textContent = models.length ? `on ${models.map((m) => m.label).join(', ')}` : '';
   }
 
-  setBos(r: BosAnalysis): void { this.bos = r; this.finish('bos'); }
+  setBos(r: BosAnalysis): void {
+    this.bos = r;
+    // "BOS" only where the model has one and the text starts with it.
+    this.ui.bos.title.textContent = r.firstTokenIsBos ? 'Attention on the first token (BOS)' : 'Attention on the first token';
+    this.finish('bos');
+  }
   setNeedle(r: NeedleAnalysis): void { this.needle = r; this.finish('needle'); }
 
   setProgress(name: AnalysisName, text: string, fraction?: number): void {
