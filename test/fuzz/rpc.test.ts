@@ -82,6 +82,11 @@ const fieldArbs: Record<string, Record<string, fc.Arbitrary<unknown>>> = {
     temperature: fc.oneof(numberArb, anyArb), topP: fc.oneof(numberArb, anyArb), seed: fc.oneof(numberArb, anyArb), stop: anyArb,
   },
   [Methods.problems]: { path: fc.oneof(pathArb, anyArb) },
+  [Methods.dataSummary]: {
+    data: fc.oneof(pathArb, anyArb),
+    options: fc.oneof(fc.dictionary(fc.constantFrom('maxLength', 'onTooLong', 'onBadLine', 'bogus'), fc.oneof(fc.constantFrom('1', '16', '0', 'skip', 'x', ''), anyArb), { maxKeys: 3 }), anyArb),
+  },
+  [Methods.dataExtract]: { folder: fc.oneof(pathArb, anyArb), out: fc.oneof(fc.constantFrom('out/pairs.jsonl'), pathArb, anyArb) },
   [Methods.compare]: {
     problem: fc.oneof(fc.record({ task_id: fc.oneof(fc.constant('T/0'), anyArb), prompt: fc.oneof(textArb, anyArb), entry_point: fc.oneof(fc.constant('f'), anyArb), test: fc.oneof(fc.constant(PROBLEM.test), anyArb) }, { requiredKeys: [] }), anyArb),
     models: anyArb, maxNewTokens: fc.oneof(fc.integer({ min: -1, max: 6 }), numberArb, anyArb), execute: anyArb, timeoutSec: fc.oneof(numberArb, anyArb),
@@ -127,6 +132,8 @@ const validArbs: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
   [Methods.problems]: fc.constantFrom({ path: 'PROBLEMS' }, {}),
   [Methods.compare]: fc.record({ problem: fc.constant(PROBLEM), maxNewTokens: fc.integer({ min: 1, max: 4 }), execute: fc.constant(false) }),
   [Methods.humanEval]: fc.record({ outDir: fc.constantFrom('he-out', 'he-out2'), n: fc.constant(1), maxNewTokens: fc.integer({ min: 1, max: 3 }), limit: fc.constant(1), execute: fc.constant(false) }),
+  [Methods.dataSummary]: fc.record({ data: fc.constant('DATA'), options: fc.record({ maxLength: fc.constantFrom('8', '64'), onTooLong: fc.constantFrom('truncate', 'skip') }, { requiredKeys: [] }) }),
+  [Methods.dataExtract]: fc.record({ folder: fc.constantFrom('.', 'MODEL'), out: fc.constant('out/pairs.jsonl') }),
 };
 
 const requestArb: fc.Arbitrary<Req> = fc.constantFrom(...Object.keys(fieldArbs)).chain((method) => {
