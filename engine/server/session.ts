@@ -1,7 +1,9 @@
 /**
  * The engine behind one JSON-RPC connection: the loaded base model and adapters, and a handler per
  * request of ../../protocol/engine.ts. Compute requests run one at a time (tfjs has one backend and
- * its ops block the thread); a cancelled request stops at its next layer, token or training step.
+ * its ops block the thread), giving the event loop a turn between layers, tokens and training steps, so
+ * that progress goes out, engine/status (outside the queue) is answered, and a cancelled request stops
+ * at its next layer, token or step. Every request parameter is checked here, at the edge (./params.ts).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -14,7 +16,7 @@ import {
   AnalyzeParams, AnalyzeResult, AttentionParams, AttentionProgress, AttentionResult, CompareParams, CompareResult, ErrorCodes,
   GenerateParams, GenerateResult, HumanEvalParams, HumanEvalProgress, HumanEvalResult, InitializeParams, InitializeResult,
   LoadModelParams, LoadModelResult, Methods, ModelSummary, ProblemsParams, ProblemsResult, PROTOCOL_VERSION, TrainParams,
-  StatusResult, TrainProgress, TrainResult, DataSummaryParams, DataSummaryResult, DataExtractParams, DataExtractResult,
+  StatusResult, TrainProgress, TrainResult, DataExtractParams, DataExtractResult, DataSummaryParams, DataSummaryResult,
 } from '../../protocol/engine';
 import { trainOptionDefaults, trainOptionError } from '../../protocol/training';
 import type { CompareItem } from '../../protocol/compare';
