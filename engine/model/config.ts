@@ -38,6 +38,11 @@ export function parseLlamaConfig(file: string, json: Json): LlamaConfig {
   }
   const headDim = f.int('head_dim', hiddenSize / numHeads, 2);
   if (headDim % 2 !== 0) f.failWith('head_dim', `(${headDim}) must be even for rotary embeddings`);
+  // Both divide or exponentiate: zero or a negative value gives NaN or Infinity in every layer.
+  const rmsNormEps = f.num('rms_norm_eps', 1e-6);
+  if (rmsNormEps <= 0) f.failWith('rms_norm_eps', `must be > 0, got ${rmsNormEps}`);
+  const ropeTheta = f.num('rope_theta', 10000);
+  if (ropeTheta <= 0) f.failWith('rope_theta', `must be > 0, got ${ropeTheta}`);
   const eos = json.eos_token_id;
   const eosTokenIds = eos === undefined || eos === null ? [] : (f.intList('eos_token_id') ?? []);
   return {
@@ -48,8 +53,8 @@ export function parseLlamaConfig(file: string, json: Json): LlamaConfig {
     numKvHeads,
     headDim,
     vocabSize: f.int('vocab_size', undefined, 1),
-    rmsNormEps: f.num('rms_norm_eps', 1e-6),
-    ropeTheta: f.num('rope_theta', 10000),
+    rmsNormEps,
+    ropeTheta,
     ropeScaling: parseRopeScaling(f),
     tieWordEmbeddings: f.bool('tie_word_embeddings', false),
     maxPositions: f.int('max_position_embeddings', 2048, 1),

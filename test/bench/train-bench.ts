@@ -103,7 +103,7 @@ function parseArgs(argv: string[]): Options {
         const src = fs.readFileSync(__filename, 'utf8');
         const start = src.indexOf('/**');
         process.stdout.write(`${src.slice(start, src.indexOf('*/', start) + 2)}\n`);
-        process.exit(0);
+        return process.exit(0);
       }
       default: throw new Error(`unknown argument ${a} (see --help)`);
     }

@@ -225,10 +225,9 @@ describe('fuzz: RPC parameters of the engine server', () => {
       const params = resolvePaths(r.params) as Record<string, unknown>;
       const what = `#${i} ${r.method} ${JSON.stringify(params).slice(0, 300)}`;
       const c = (counts[r.method] ??= { ok: 0, error: 0, cancelled: 0 });
-      let cancel!: () => void;
       const listeners: (() => void)[] = [];
       const token = { isCancellationRequested: false, onCancellationRequested: (l: () => void) => { listeners.push(l); return { dispose: () => undefined }; } };
-      cancel = () => { token.isCancellationRequested = true; listeners.forEach((l) => l()); };
+      const cancel = () => { token.isCancellationRequested = true; listeners.forEach((l) => l()); };
       const answer = conn.request(r.method, params, { cancel: token }).then(() => 'ok' as const, (e: unknown) => e);
       let timer: NodeJS.Timeout | undefined;
       const first = await Promise.race([answer, new Promise<'late'>((res) => { timer = setTimeout(() => res('late'), ANSWER_MS); })]);
