@@ -59,16 +59,22 @@ function writeLines(source: string, examples: Example[], out: string): string {
 async function train(m: LoadedModel, method: Method, data: string, held: string, s: Settings) {
   const started = Date.now();
   let tokensPerSec = 0;
-  const out = printingContext({ train: method, onEvent: (e) => { if (e.type === 'train' && e.event.type === 'step') tokensPerSec = e.event.tokensPerSec; } });
+  const progress = printingContext({ train: method });
   const dir = path.join(s.out, method);
   let r;
   try {
     r = await trainAdapter(m, {
       ...trainDefaults(), lr: 1e-3, warmupRatio: 3 / s.steps, maxSteps: s.steps, batchSize: 8, effectiveBatch: 8, checkpointEvery: 0,
       maxLength: s.maxLength, onTooLong: 'skip', evalData: held, model: MODEL, method, data, out: dir,
-    }, { onEvent: (e) => { if (e.type === 'train') out.onEvent?.(e); } });
+    }, {
+      onEvent: (e) => {
+        if (e.type !== 'train') return; // the API's log lines: the demo says less
+        void progress.onEvent?.(e);
+        if (e.event.type === 'step') tokensPerSec = e.event.tokensPerSec;
+      },
+    });
   } finally {
-    out.stop();
+    progress.stop();
   }
   const before = r.evalLoss!.before!, after = r.evalLoss!.after!;
   log(`${method}: held-out loss ${before.toFixed(3)} -> ${after.toFixed(3)} in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -1,5 +1,5 @@
 /** What the commands print on stderr while the engine API works: its log, load and training progress; and Ctrl-C. */
-import type { EngineEvent, RunContext } from '../api';
+import type { RunContext } from '../api';
 import { loadProgress } from './progress';
 import { trainProgress } from './train-progress';
 
@@ -24,7 +24,7 @@ export function cancelOnSignals(log: (l: string) => void): { readonly isCancella
  * A RunContext that prints: log lines, a weights bar, and (with `train`, the bar's label) training
  * progress. `loaded()` ends the weights bar (the model is open), `stop()` every bar. `cancel`: stop on Ctrl-C.
  */
-export function printingContext(o: { quiet?: boolean; train?: string; cancel?: boolean; onEvent?: (e: EngineEvent) => void }): RunContext & { loaded(): void; stop(): void } {
+export function printingContext(o: { quiet?: boolean; train?: string; cancel?: boolean }): RunContext & { loaded(): void; stop(): void } {
   const log = stderrLog(o.quiet);
   let load: ReturnType<typeof loadProgress> | undefined;
   const train = o.train === undefined ? undefined : trainProgress(o.train, !!o.quiet);
@@ -36,7 +36,6 @@ export function printingContext(o: { quiet?: boolean; train?: string; cancel?: b
         load ??= loadProgress('loading weights', !!o.quiet);
         load.update(e.done, e.total);
       } else if (e.type === 'train') train?.onEvent(e.event);
-      o.onEvent?.(e);
     },
     loaded: () => { load?.stop(); load = undefined; },
     stop: () => { load?.stop(); train?.stop(); },

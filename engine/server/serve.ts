@@ -9,7 +9,7 @@ import * as crypto from 'crypto';
 import * as http from 'http';
 import { createMessageConnection, MessageConnection, MessageReader, MessageWriter } from 'vscode-jsonrpc/node';
 import { WebSocketServer } from 'ws';
-import { LogParams, Methods } from '../../protocol/engine';
+import { LOG_NOTIFICATION, LogParams, Rpc } from '../../protocol/engine';
 import { BackendInfo, BackendName, initBackend } from '../backend';
 import { EngineSession } from './session';
 import { streamTransport } from '../../protocol/transport/stream';
@@ -28,7 +28,7 @@ function startSession(reader: MessageReader, writer: MessageWriter, backend: Bac
   const conn = createMessageConnection(reader, writer);
   const log = (level: LogParams['level'], message: string) => {
     process.stderr.write(`${message}\n`);
-    void conn.sendNotification(Methods.log, { level, message } satisfies LogParams).catch(() => undefined);
+    void conn.sendNotification(LOG_NOTIFICATION, { level, message } satisfies LogParams).catch(() => undefined);
   };
   const session = new EngineSession(conn, backend, log);
   let closed = false;
@@ -39,7 +39,7 @@ function startSession(reader: MessageReader, writer: MessageWriter, backend: Bac
     onClose();
   };
   // After the answer has gone out; dispose() alone does not end a stdio session (its stdin stays open).
-  conn.onRequest(Methods.shutdown, () => {
+  conn.onRequest(Rpc.shutdown.method, () => {
     setImmediate(() => { conn.dispose(); close(); });
     return null;
   });
