@@ -8,7 +8,7 @@ import type { ModelKind } from './attention';
 import type { AnalysisName, BosAnalysis, NeedleAnalysis, NeedleOptions } from './analysis';
 import type { CompareItem } from './compare';
 import type { MapEncoding, WireLayerMaps } from './map-pack';
-import type { TrainEvent } from './training';
+import type { TrainEvent, TrainOptionValues } from './training';
 
 /** Bumped on any incompatible change; the client refuses an engine with another version. */
 export const PROTOCOL_VERSION = 1;
@@ -164,7 +164,7 @@ export interface TrainParams {
   data: string;
   out: string;
   /** Flags as the CLI takes them (without dashes, camelCase), e.g. { lr: '1e-4', maxSteps: '20' }. */
-  options: Record<string, string | boolean>;
+  options: TrainOptionValues;
   resume?: boolean;
   progressToken?: string;
 }
@@ -174,7 +174,7 @@ export type TrainProgress = TrainEvent | { type: 'log'; message: string };
 export interface DataSummaryParams {
   data: string;
   /** Training options (maxLength, onTooLong, onBadLine matter here), as for train/run. */
-  options: Record<string, string | boolean>;
+  options: TrainOptionValues;
 }
 export interface DataSummaryResult {
   format: string;

@@ -15,7 +15,7 @@ import {
   LoadModelParams, LoadModelResult, ModelSummary, ProblemsParams, ProblemsResult, PROTOCOL_VERSION, Rpc, RpcRequest, TrainParams,
   StatusResult, TrainProgress, TrainResult, DataExtractParams, DataExtractResult, DataSummaryParams, DataSummaryResult,
 } from '../../protocol/engine';
-import { trainOptionError } from '../../protocol/training';
+import { trainOptionError, type TrainOptionValues } from '../../protocol/training';
 import type { CompareItem } from '../../protocol/compare';
 import { encodeLayerMaps } from '../../protocol/map-pack';
 import {
@@ -326,14 +326,14 @@ export class EngineSession {
 }
 
 /** The request's training options, each checked against the protocol's table (a typo is an error, not ignored). */
-function checkedTrainOptions(options: unknown): Record<string, string | boolean> {
+function checkedTrainOptions(options: unknown): TrainOptionValues {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new InputError('options', 'expected { key: value } training options');
   for (const [k, v] of Object.entries(options)) {
     const err = trainOptionError(k, v as string | boolean);
     if (err) throw new InputError(`options.${k}`, err);
   }
-  return options as Record<string, string | boolean>;
+  return options as TrainOptionValues;
 }
 
 function countParameters(m: LoadedModel): number {

@@ -7,7 +7,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { Rpc, TrainParams, TrainResult } from '../../protocol/engine';
-import { trainOptionDefaults, type TrainingHostMessage, type TrainingViewMessage } from '../../protocol/training';
+import { trainOptionDefaults, type TrainingHostMessage, type TrainingViewMessage, type TrainOptionValues } from '../../protocol/training';
 import { EngineHost } from '../engine/engine-host';
 import { PanelHost } from '../panels/panel-host';
 import { readSettings } from '../settings';
@@ -32,7 +32,7 @@ export class TrainAdapterCommand {
     if (!method) return;
     const data = await this.pickDataset();
     if (!data) return;
-    let options: Record<string, string | boolean> | undefined = {};
+    let options: TrainOptionValues | undefined = {};
     for (;;) {
       options = await trainOptionsForm('Train adapter (3/4): hyperparameters', options);
       if (!options) return;
@@ -49,7 +49,7 @@ export class TrainAdapterCommand {
   }
 
   /** Shows kept / truncated / skipped (and why) for these options; 'back' returns to the form. */
-  private async confirmData(data: string, options: Record<string, string | boolean>): Promise<'train' | 'back' | 'cancel'> {
+  private async confirmData(data: string, options: TrainOptionValues): Promise<'train' | 'back' | 'cancel'> {
     await this.engine.ready();
     const r = await this.engine.request(Rpc.dataSummary, { data, options });
     const lines = [

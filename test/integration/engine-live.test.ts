@@ -11,6 +11,7 @@ import * as path from 'path';
 import { ResponseError } from 'vscode-jsonrpc';
 import { EngineConnection, Endpoint } from '../../extension/engine/connection';
 import { AttentionProgress, Methods, Rpc, StatusResult } from '../../protocol/engine';
+import type { TrainOptionValues } from '../../protocol/training';
 import { makeCheckpoint, ROOT, tempDir } from '../helpers/reference';
 import { sharedDataFile } from '../helpers/shared-data';
 import { taskData, tinyModel } from '../helpers/train-fixture';
@@ -94,7 +95,9 @@ describe('a live engine: progress per step, requests answered during a run, canc
   it('refuses an unknown or bad training option by name, and summarises a dataset before training', async () => {
     await conn.request(Rpc.loadModel, { model, adapters: [] });
     const out = path.join(dir, 'typo');
-    await assert.rejects(conn.request(Rpc.train, { model, method: 'lora', data, out, options: { maxStep: '2' } }),
+    // A typo is a compile error for a TypeScript client; the engine refuses it from any other.
+    const typo = { maxStep: '2' } as unknown as TrainOptionValues;
+    await assert.rejects(conn.request(Rpc.train, { model, method: 'lora', data, out, options: typo }),
       (e: Error) => e instanceof ResponseError && /options\.maxStep: unknown option "maxStep" \(did you mean maxSteps\?\)/.test(e.message));
     await assert.rejects(conn.request(Rpc.train, { model, method: 'lora', data, out, options: { schedule: 'sometimes' } }), /options\.schedule: schedule must be one of linear, cosine, constant/);
     assert.ok(!fs.existsSync(out), 'a refused run wrote nothing');
