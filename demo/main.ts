@@ -3,27 +3,23 @@
  * minutes: LoRA and DiffLoRA adapters trained on (signature + docstring -> body) pairs extracted from
  * the local Python standard library, then one self-contained HTML report (the attention panel's own
  * rendering code, no network) with the three models' attention maps on a code snippet and their
- * completions side by side. The demo sits above the engine and the webview and uses both.
+ * completions side by side. The demo sits above the engine's API (engine/api) and the webview and uses both.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { BackendName, initBackend } from '../engine/backend';
-import { pythonStdlib } from '../engine/cli/pretrain-command';
-import { trainProgress } from '../engine/cli/train-progress';
+import {
+  attention, Completion, generateCompletions, openModel, pythonStdlib, Target, trainAdapter, trainDefaults,
+} from '../engine/api';
+import { BackendName } from '../engine/backend';
+import { printingContext } from '../engine/cli/output';
 import { Example, loadJsonlDataset } from '../engine/data/examples';
 import { extractFolder } from '../engine/data/extract';
 import { NEXT_TOP_LEVEL, parseChecks } from '../engine/humaneval/syntax-rate';
-import { Adapter } from '../engine/model/adapter-weights';
-import { generate } from '../engine/model/generate';
-import { LoadedModel, loadModel } from '../engine/model/load';
-import { createAdapter } from '../engine/train/adapter-init';
-import { adapterTrainable, evaluateLoss } from '../engine/train/finetune';
-import { installTrainingKernels } from '../engine/train/kernels';
-import { makeBatch } from '../engine/train/loss';
-import { Method, methodConfig } from '../engine/train/presets';
-import { train } from '../engine/train/trainer';
+import { loadAdapter } from '../engine/model/adapter-weights';
+import { LoadedModel } from '../engine/model/load';
+import { Method } from '../engine/train/presets';
 import { Rng } from '../engine/util/rng';
-import { ModelAttention, ModelKind, unpackLayerMaps } from '../protocol/attention';
+import { ModelAttention, unpackLayerMaps } from '../protocol/attention';
 import { reportHtml, ReportSection } from '../webview/report';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -53,42 +49,49 @@ function sample<T>(items: T[], n: number, seed: number): T[] {
   return a.slice(0, n);
 }
 
-async function trainAdapter(m: LoadedModel, method: Method, data: Example[], held: Example[], s: Settings) {
-  const adapter = createAdapter(methodConfig(method, {}), m.config, m.configJson, MODEL, 0);
-  const trainable = adapterTrainable(m, adapter);
-  const heldBatches = held.map((e) => makeBatch([e], 0));
-  const before = await evaluateLoss(m, adapter, heldBatches);
-  const progress = trainProgress(method, false);
-  const started = Date.now();
-  const dir = path.join(s.out, method);
-  let tokensPerSec = 0;
-  await train(trainable, data, {
-    lr: 1e-3, weightDecay: 0, beta1: 0.9, beta2: 0.999, adamEps: 1e-8, warmupSteps: 3, schedule: 'linear', epochs: 1,
-    maxSteps: s.steps, microBatchSize: 8, gradAccum: 1, maxGradNorm: 1, dropout: 0.05, seed: 0, checkpointEvery: 0,
-    padId: m.tokenizer?.padId() ?? 0,
-  }, { dir, onEvent: (e) => { progress.onEvent(e); if (e.type === 'step') tokensPerSec = e.tokensPerSec; } });
-  progress.stop();
-  const after = await evaluateLoss(m, adapter, heldBatches);
-  log(`${method}: held-out loss ${before.toFixed(3)} -> ${after.toFixed(3)} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  return { adapter, before, after, tokensPerSec, params: trainable.params.reduce((n, p) => n + p.variable.size, 0) };
-}
-
-async function capture(m: LoadedModel, adapter: Adapter | undefined, label: string, kind: ModelKind, ids: number[]): Promise<ModelAttention> {
-  const out: ModelAttention = {
-    label, kind, tokens: m.tokenizer?.labels(ids) ?? ids.map(String), tq: ids.length, tk: ids.length,
-    numLayers: m.config.numLayers, numHeads: m.config.numHeads, layers: [],
-  };
-  const logits = await m.model.forwardCapture([ids], adapter, { onMaps: (p) => { out.layers.push(unpackLayerMaps(p)); } });
-  logits.dispose();
+/** The lines of `source` the examples came from, in their order: a dataset file for the API. */
+function writeLines(source: string, examples: Example[], out: string): string {
+  const lines = fs.readFileSync(source, 'utf8').split('\n');
+  fs.writeFileSync(out, examples.map((e) => `${lines[Number(/:(\d+)$/.exec(e.source)![1]) - 1]}\n`).join(''));
   return out;
 }
 
-async function complete(m: LoadedModel, adapter: Adapter | undefined, prompt: string): Promise<string> {
-  const tok = m.tokenizer!;
-  const r = await generate(m.model, adapter, tok.encode(prompt), {
-    maxNewTokens: 64, temperature: 0, topP: 1, seed: 0, stop: [NEXT_TOP_LEVEL], useCache: true,
-    eosIds: m.config.eosTokenIds, decode: (ids) => tok.decode(ids, true),
-  });
+async function train(m: LoadedModel, method: Method, data: string, held: string, s: Settings) {
+  const started = Date.now();
+  let tokensPerSec = 0;
+  const progress = printingContext({ train: method });
+  const dir = path.join(s.out, method);
+  let r;
+  try {
+    r = await trainAdapter(m, {
+      ...trainDefaults(), lr: 1e-3, warmupRatio: 3 / s.steps, maxSteps: s.steps, batchSize: 8, effectiveBatch: 8, checkpointEvery: 0,
+      maxLength: s.maxLength, onTooLong: 'skip', evalData: held, model: MODEL, method, data, out: dir,
+    }, {
+      onEvent: (e) => {
+        if (e.type !== 'train') return; // the API's log lines: the demo says less
+        void progress.onEvent?.(e);
+        if (e.event.type === 'step') tokensPerSec = e.event.tokensPerSec;
+      },
+    });
+  } finally {
+    progress.stop();
+  }
+  const before = r.evalLoss!.before!, after = r.evalLoss!.after!;
+  log(`${method}: held-out loss ${before.toFixed(3)} -> ${after.toFixed(3)} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  return { adapter: loadAdapter(dir, m.config), before, after, tokensPerSec, params: r.parameters };
+}
+
+async function capture(m: LoadedModel, x: Target, ids: number[]): Promise<ModelAttention> {
+  const out: ModelAttention = {
+    label: x.label, kind: x.kind, tokens: m.tokenizer?.labels(ids) ?? ids.map(String), tq: ids.length, tk: ids.length,
+    numLayers: m.config.numLayers, numHeads: m.config.numHeads, layers: [],
+  };
+  await attention(m, [x], { ids }, { onEvent: (e) => { if (e.type === 'maps') out.layers.push(unpackLayerMaps(e.maps)); } });
+  return out;
+}
+
+async function complete(m: LoadedModel, x: Target, prompt: string): Promise<string> {
+  const [r]: Completion[] = await generateCompletions(m, [x], { prompt: m.tokenizer!.encode(prompt), maxNewTokens: 64, stop: [NEXT_TOP_LEVEL] });
   return r.completion ?? '';
 }
 
@@ -97,9 +100,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   if (!fs.existsSync(path.join(MODEL, 'model.safetensors'))) throw new Error(`${MODEL}: the default model is missing (bash scripts/build-default-model.sh makes it)`);
   fs.mkdirSync(s.out, { recursive: true });
-  const backend = await initBackend(s.backend, log);
-  await installTrainingKernels();
-  const m = loadModel(MODEL, backend);
+  const { m, backend } = await openModel({ model: MODEL, backend: s.backend }, { onEvent: (e) => { if (e.type === 'log') log(e.message); } });
   const tok = m.tokenizer!;
 
   const pairsFile = path.join(s.out, 'stdlib-pairs.jsonl');
@@ -110,14 +111,16 @@ async function main(): Promise<void> {
   const shows = picked.slice(s.trainExamples + 32, s.trainExamples + 36);
   log(`data: ${all.length} pairs of at most ${s.maxLength} tokens; training on ${data.length}, ${held.length} held out`);
 
-  const lora = await trainAdapter(m, 'lora-matched', data, held, s);
-  const diff = await trainAdapter(m, 'difflora-32', data, held, s);
-  const models: [string, ModelKind, Adapter | undefined][] = [['base', 'base', undefined], ['LoRA (q,k r=64)', 'lora', lora.adapter], ['DiffLoRA-32', 'difflora', diff.adapter]];
+  const trainFile = writeLines(pairsFile, data, path.join(s.out, 'train.jsonl'));
+  const heldFile = writeLines(pairsFile, held, path.join(s.out, 'held-out.jsonl'));
+  const lora = await train(m, 'lora-matched', trainFile, heldFile, s);
+  const diff = await train(m, 'difflora-32', trainFile, heldFile, s);
+  const models: Target[] = [{ label: 'base', kind: 'base' }, { label: 'LoRA (q,k r=64)', kind: 'lora', adapter: lora.adapter }, { label: 'DiffLoRA-32', kind: 'difflora', adapter: diff.adapter }];
 
   const snippet = tok.decode(shows[0].ids, true).slice(0, 400);
   const snippetIds = tok.encode(snippet).slice(0, 96);
   const maps: ModelAttention[] = [];
-  for (const [label, kind, adapter] of models) maps.push(await capture(m, adapter, label, kind, snippetIds));
+  for (const x of models) maps.push(await capture(m, x, snippetIds));
 
   const prompts = shows.map((e) => {
     const cut = e.targetMask.indexOf(1);
@@ -135,12 +138,12 @@ async function main(): Promise<void> {
   }];
   for (let i = 0; i < prompts.length; i++) {
     const outs: string[] = [];
-    for (const [, , adapter] of models) outs.push(await complete(m, adapter, prompts[i]));
+    for (const x of models) outs.push(await complete(m, x, prompts[i]));
     const checks = parseChecks(outs.map((c) => ({ prompt: prompts[i], completion: c, entryPoint: entryPoint(prompts[i]) })));
     sections.push({
       title: `Completion ${i + 1}`,
       text: `Prompt:\n${prompts[i]}`,
-      columns: models.map(([label], j) => ({ title: `${label}${checks[j].parses ? '' : ' (does not parse as a function body)'}`, text: outs[j] || '(empty)' })),
+      columns: models.map(({ label }, j) => ({ title: `${label}${checks[j].parses ? '' : ' (does not parse as a function body)'}`, text: outs[j] || '(empty)' })),
     });
   }
   const assets = { js: fs.readFileSync(path.join(ROOT, 'dist', 'webview', 'attention.js'), 'utf8'), css: fs.readFileSync(path.join(ROOT, 'dist', 'webview', 'attention.css'), 'utf8') };

@@ -4,7 +4,7 @@
  * (timers, pipes, sockets) by kind, its child processes and the DiffLoRA panels open.
  */
 import * as fs from 'fs';
-import { Methods, StatusResult } from '../protocol/engine';
+import { Rpc } from '../protocol/engine';
 import { EngineHost } from './engine/engine-host';
 import { openPanelCount } from './panels/panel-host';
 
@@ -20,7 +20,7 @@ function childProcessCount(): number | undefined {
 export async function diagnosticsLine(engine: EngineHost): Promise<string> {
   const handles = new Map<string, number>();
   for (const r of process.getActiveResourcesInfo()) handles.set(r, (handles.get(r) ?? 0) + 1);
-  const s = await engine.request<StatusResult>(Methods.status, {});
+  const s = await engine.request(Rpc.status, {});
   const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
   return [
     `diagnostics: engine ${s.busy ? `busy (${s.busy.method}, ${s.busy.sinceMs} ms)` : 'idle'}, ${s.queued} queued, ${s.numTensors} tensors, RSS ${mb(s.rssBytes)}`,

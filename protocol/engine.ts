@@ -8,46 +8,62 @@ import type { ModelKind } from './attention';
 import type { AnalysisName, BosAnalysis, NeedleAnalysis, NeedleOptions } from './analysis';
 import type { CompareItem } from './compare';
 import type { MapEncoding, WireLayerMaps } from './map-pack';
-import type { TrainEvent } from './training';
+import type { TrainEvent, TrainOptionValues } from './training';
 
 /** Bumped on any incompatible change; the client refuses an engine with another version. */
 export const PROTOCOL_VERSION = 1;
 
-export const Methods = {
-  initialize: 'initialize',
-  loadModel: 'model/load',
-  attention: 'attention/run',
-  analyze: 'analysis/run',
-  train: 'train/run',
-  generate: 'generate/run',
-  problems: 'humaneval/problems',
-  compare: 'humaneval/compare',
-  humanEval: 'humaneval/run',
-  dataSummary: 'data/summary',
-  dataExtract: 'data/extract',
+/**
+ * A request of the engine's interface: its method name, its parameters P, its result R and the progress
+ * values E it reports. The table below is the one declaration of each; the server's handlers and the
+ * extension's client both take these, so a wrong parameter or a misread result is a compile error.
+ */
+export interface RpcRequest<P, R, E = never> {
+  readonly method: string;
+  /** What the request does, in words for users (messages never show the method names). */
+  readonly title: string;
+  /** Types only: never set. */
+  readonly types?: { params: P; result: R; progress: E };
+}
+
+function request<P, R, E = never>(method: string, title: string): RpcRequest<P, R, E> {
+  return { method, title };
+}
+
+export const Rpc = {
+  initialize: request<InitializeParams, InitializeResult>('initialize', 'the handshake'),
+  loadModel: request<LoadModelParams, LoadModelResult>('model/load', 'loading the model'),
+  attention: request<AttentionParams, AttentionResult, AttentionProgress>('attention/run', 'computing attention'),
+  analyze: request<AnalyzeParams, AnalyzeResult, string>('analysis/run', 'the analysis'),
+  train: request<TrainParams, TrainResult, TrainProgress>('train/run', 'training'),
+  generate: request<GenerateParams, GenerateResult>('generate/run', 'generation'),
+  problems: request<ProblemsParams, ProblemsResult>('humaneval/problems', 'reading the HumanEval problems'),
+  compare: request<CompareParams, CompareResult, string>('humaneval/compare', 'completing the problem'),
+  humanEval: request<HumanEvalParams, HumanEvalResult, HumanEvalProgress>('humaneval/run', 'the HumanEval run'),
+  dataSummary: request<DataSummaryParams, DataSummaryResult>('data/summary', 'reading the dataset'),
+  dataExtract: request<DataExtractParams, DataExtractResult>('data/extract', 'extracting training pairs'),
   /** Answered at once, even while a long request runs. */
-  status: 'engine/status',
-  shutdown: 'shutdown',
-  /** Notification engine -> client: a log line for the output channel. */
-  log: 'engine/log',
+  status: request<Record<string, never>, StatusResult>('engine/status', 'a status request'),
+  shutdown: request<Record<string, never>, null>('shutdown', 'shutting down'),
 } as const;
 
-/** What each request does, in words for users (messages never show the method names). */
-export const MethodTitles: Record<string, string> = {
-  [Methods.initialize]: 'the handshake',
-  [Methods.loadModel]: 'loading the model',
-  [Methods.attention]: 'computing attention',
-  [Methods.analyze]: 'the analysis',
-  [Methods.train]: 'training',
-  [Methods.generate]: 'generation',
-  [Methods.problems]: 'reading the HumanEval problems',
-  [Methods.compare]: 'completing the problem',
-  [Methods.humanEval]: 'the HumanEval run',
-  [Methods.dataSummary]: 'reading the dataset',
-  [Methods.dataExtract]: 'extracting training pairs',
-  [Methods.status]: 'a status request',
-  [Methods.shutdown]: 'shutting down',
+export type ParamsOf<T> = T extends RpcRequest<infer P, unknown, unknown> ? P : never;
+export type ResultOf<T> = T extends RpcRequest<unknown, infer R, unknown> ? R : never;
+export type ProgressOf<T> = T extends RpcRequest<unknown, unknown, infer E> ? E : never;
+
+/** Notification engine -> client: a log line for the output channel. */
+export const LOG_NOTIFICATION = 'engine/log';
+
+/** The method names (raw frames, tests), derived from the table. */
+export const Methods = {
+  ...(Object.fromEntries(Object.entries(Rpc).map(([k, r]) => [k, r.method])) as { readonly [K in keyof typeof Rpc]: string }),
+  log: LOG_NOTIFICATION,
 };
+
+/** The title of a method by its name (for messages about a request in flight). */
+export function methodTitle(method: string): string {
+  return Object.values(Rpc).find((r) => r.method === method)?.title ?? method;
+}
 
 export interface InitializeParams {
   protocolVersion: number;
@@ -148,7 +164,7 @@ export interface TrainParams {
   data: string;
   out: string;
   /** Flags as the CLI takes them (without dashes, camelCase), e.g. { lr: '1e-4', maxSteps: '20' }. */
-  options: Record<string, string | boolean>;
+  options: TrainOptionValues;
   resume?: boolean;
   progressToken?: string;
 }
@@ -158,7 +174,7 @@ export type TrainProgress = TrainEvent | { type: 'log'; message: string };
 export interface DataSummaryParams {
   data: string;
   /** Training options (maxLength, onTooLong, onBadLine matter here), as for train/run. */
-  options: Record<string, string | boolean>;
+  options: TrainOptionValues;
 }
 export interface DataSummaryResult {
   format: string;
@@ -235,19 +251,33 @@ export interface CompareResult {
   sandboxWarning?: string | null;
 }
 
-export interface HumanEvalParams {
-  problemsPath?: string;
-  outDir: string;
+/** A HumanEval run's settings: the engine's runner (engine/humaneval/run.ts) takes them as they are. */
+export interface HumanEvalSettings {
+  /** Samples per problem. */
   n?: number;
+  /** pass@k values to report (each only where n >= k). */
   k?: number[];
+  /** 0 = greedy: one generation serves all n samples. */
   temperature?: number;
   topP?: number;
   seed?: number;
   maxNewTokens?: number;
+  /** The first N problems only. */
   limit?: number;
+  /** Render prompts with the chat template (instruct models). */
   chat?: boolean;
+  /** Wall-clock limit per program, seconds. */
   timeoutSec?: number;
-  /** false: generate only. */
+  /** false: generate the samples only. */
+  execute?: boolean;
+}
+
+/** The engine's defaults of HumanEvalSettings (the CLI shows them in its help). */
+export const HUMANEVAL_DEFAULTS = { n: 1, k: [1, 10, 100], temperature: 0, topP: 1, seed: 0, maxNewTokens: 512, timeoutSec: 3, chat: false } as const;
+
+export interface HumanEvalParams extends HumanEvalSettings {
+  problemsPath?: string;
+  outDir: string;
   execute: boolean;
   progressToken?: string;
 }

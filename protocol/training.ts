@@ -80,7 +80,7 @@ export type TrainingViewMessage =
  * Adapter form shows it, and both the form and the engine validate options against it (an unknown
  * key or a bad value is refused, never ignored). Keys are the CLI flags in camelCase.
  */
-export interface TrainOptionSpec {
+interface OptionSpec {
   key: string;
   kind: 'int' | 'number' | 'choice' | 'flag' | 'text';
   /** The default the engine uses; undefined: it depends on the method preset (said in `help`). */
@@ -93,7 +93,12 @@ export interface TrainOptionSpec {
   common?: boolean;
 }
 
-export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
+/** One option of the table, its key one of the table's. */
+export interface TrainOptionSpec extends OptionSpec {
+  key: TrainOptionKey;
+}
+
+const TABLE = [
   { key: 'lr', kind: 'number', default: '1e-4', min: 0, help: 'Peak learning rate (AdamW).', common: true },
   { key: 'epochs', kind: 'number', default: '1', min: 0, help: 'Passes over the data.', common: true },
   { key: 'maxSteps', kind: 'int', min: 1, help: 'Stop after this many optimizer steps (default: the epochs\' worth).', common: true },
@@ -124,7 +129,14 @@ export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = [
   { key: 'targets', kind: 'text', help: 'LoRA: target modules, e.g. q_proj,v_proj.' },
   { key: 'rslora', kind: 'flag', help: 'LoRA: scale by alpha / sqrt(r).' },
   { key: 'evalData', kind: 'text', help: 'Held-out JSONL: loss before and after training, in <out>/eval.jsonl.' },
-];
+] as const satisfies readonly OptionSpec[];
+
+export type TrainOptionKey = (typeof TABLE)[number]['key'];
+
+/** Training options as the form and the RPC carry them: text (or a switch) per key of the table; a typo is a compile error. */
+export type TrainOptionValues = { [K in TrainOptionKey]?: string | boolean };
+
+export const TRAIN_OPTIONS: readonly TrainOptionSpec[] = TABLE;
 
 /** The engine's defaults, as strings (flags absent). */
 export function trainOptionDefaults(): Record<string, string> {
@@ -150,7 +162,7 @@ export function trainOptionError(key: string, value: string | boolean): string |
 }
 
 /** Parses "key=value key2 ..." (a bare key is a switch); throws with every problem found. */
-export function parseTrainOptions(text: string): Record<string, string | boolean> {
+export function parseTrainOptions(text: string): TrainOptionValues {
   const out: Record<string, string | boolean> = {};
   const problems: string[] = [];
   for (const part of text.split(/\s+/).filter(Boolean)) {

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { extractFolder } from '../data/extract';
 import { convertMbpp } from '../data/mbpp';
-import { parseInteger } from './args';
+import { parseInteger } from '../api/parse';
 
 export function registerData(program: Command): void {
   const data = program.command('data').description('make training data (prompt/completion JSONL)');

@@ -6,13 +6,15 @@
 import * as os from 'os';
 import { Command, Option } from 'commander';
 import { MultiBar, Presets, SingleBar } from 'cli-progress';
+import { HUMANEVAL_DEFAULTS } from '../../protocol/engine';
+import { humanEval, humanEvalExec } from '../api';
+import { parseInteger, parseNumber } from '../api/parse';
 import { BackendName } from '../backend';
 import { InputError } from '../errors';
-import { ExecProgress, executeSamplesFile, SandboxMode } from '../humaneval/execute';
+import { ExecProgress, SandboxMode } from '../humaneval/execute';
 import { loadProblems } from '../humaneval/problems';
-import { HumanEvalProgress, ModelSpec, runHumanEval } from '../humaneval/run';
-import { parseInteger, parseNumber } from './args';
-import { cancelOnSignals } from './pretrain-command';
+import { HumanEvalProgress, ModelSpec } from '../humaneval/run';
+import { cancelOnSignals } from './output';
 
 interface RunFlags {
   model: string; adapter: string[]; base: boolean; problems?: string; n: string; k: string; temperature: string; topP: string; seed: string;
@@ -93,15 +95,15 @@ async function run(f: RunFlags): Promise<void> {
   const models: ModelSpec[] = [...(f.base ? [{ model: f.model }] : []), ...f.adapter.map((a) => ({ model: f.model, adapter: a }))];
   if (models.length === 0) throw new InputError('--no-base', 'leaves no model to evaluate: add --adapter');
   const problems = await loadProblems({ file: f.problems, log });
-  const isCancelled = cancelOnSignals(log);
+  const cancel = cancelOnSignals(log);
   const bars = progress(!!f.quiet);
   let report;
   try {
-    report = await runHumanEval({
+    report = await humanEval({
       models, problems, outDir: f.out, n, k: ks, temperature, topP: parseNumber('--top-p', f.topP, 0, 1), seed: parseInteger('--seed', f.seed, 0),
       maxNewTokens: parseInteger('--max-new-tokens', f.maxNewTokens, 1), limit: f.limit === undefined ? undefined : parseInteger('--limit', f.limit, 1),
       chat: !!f.chat, backend: f.backend, ...sandboxFlags(f),
-    }, { onProgress: bars.on, isCancelled, log: bars.log });
+    }, { cancel, onEvent: (e) => { if (e.type === 'humaneval') bars.on(e.event); else if (e.type === 'log') bars.log(e.message); } });
   } finally {
     bars.stop();
   }
@@ -117,11 +119,11 @@ async function run(f: RunFlags): Promise<void> {
 async function exec(f: ExecFlags): Promise<void> {
   const ks = parseKs(f.k);
   const problems = await loadProblems({ file: f.problems, log: (l) => { if (!f.quiet) process.stderr.write(`${l}\n`); } });
-  const isCancelled = cancelOnSignals((l) => process.stderr.write(`${l}\n`));
+  const cancel = cancelOnSignals((l) => process.stderr.write(`${l}\n`));
   const bars = progress(!!f.quiet);
   let r;
   try {
-    r = await executeSamplesFile({ samples: f.samples, problems, out: f.out, k: ks, ...sandboxFlags(f) }, { onProgress: bars.on, isCancelled });
+    r = await humanEvalExec({ samples: f.samples, problems, out: f.out, k: ks, ...sandboxFlags(f) }, { cancel, onEvent: (e) => { if (e.type === 'humaneval') bars.on(e.event); } });
   } finally {
     bars.stop();
   }
@@ -141,14 +143,14 @@ export function registerHumanEval(program: Command, backendOption: () => Option)
     .option('--adapter <dir>', 'adapter folder; repeatable: the base, then the base with each adapter', collect, [])
     .option('--no-base', 'evaluate the adapters only')
     .option('--problems <file>', 'HumanEval JSONL or JSONL.GZ (default: the official set, downloaded once into ~/.cache/difflora)')
-    .option('--n <n>', 'samples per problem', '1')
-    .option('--k <list>', 'pass@k to report (where n >= k)', '1,10,100')
-    .option('--temperature <t>', '0 = greedy', '0')
-    .option('--top-p <p>', 'nucleus sampling mass', '1')
-    .option('--seed <s>', 'sampling seed', '0')
-    .option('--max-new-tokens <n>', 'tokens per completion at most', '512')
+    .option('--n <n>', 'samples per problem', String(HUMANEVAL_DEFAULTS.n))
+    .option('--k <list>', 'pass@k to report (where n >= k)', HUMANEVAL_DEFAULTS.k.join(','))
+    .option('--temperature <t>', '0 = greedy', String(HUMANEVAL_DEFAULTS.temperature))
+    .option('--top-p <p>', 'nucleus sampling mass', String(HUMANEVAL_DEFAULTS.topP))
+    .option('--seed <s>', 'sampling seed', String(HUMANEVAL_DEFAULTS.seed))
+    .option('--max-new-tokens <n>', 'tokens per completion at most', String(HUMANEVAL_DEFAULTS.maxNewTokens))
     .option('--limit <n>', 'first N problems only')
-    .option('--timeout <s>', 'seconds per program', '3')
+    .option('--timeout <s>', 'seconds per program', String(HUMANEVAL_DEFAULTS.timeoutSec))
     .option('--workers <n>', 'programs run at once (default: one per core)')
     .option('--chat', 'render prompts with the chat template (instruct models)')
     .addOption(sandboxOption())
@@ -161,8 +163,8 @@ export function registerHumanEval(program: Command, backendOption: () => Option)
     .description('execute a samples JSONL ({"task_id", "completion"} per line, e.g. from openai/human-eval tools) in the sandbox')
     .requiredOption('--samples <file>', 'samples JSONL')
     .option('--problems <file>', 'HumanEval JSONL or JSONL.GZ (default: the official set, downloaded once)')
-    .option('--k <list>', 'pass@k to report (where every task has n >= k)', '1,10,100')
-    .option('--timeout <s>', 'seconds per program', '3')
+    .option('--k <list>', 'pass@k to report (where every task has n >= k)', HUMANEVAL_DEFAULTS.k.join(','))
+    .option('--timeout <s>', 'seconds per program', String(HUMANEVAL_DEFAULTS.timeoutSec))
     .option('--workers <n>', 'programs run at once (default: one per core)')
     .addOption(sandboxOption())
     .option('--quiet', 'no progress on stderr')

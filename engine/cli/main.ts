@@ -3,22 +3,20 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Command, Option } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendName, initBackend } from '../backend';
+import { attention as attentionMaps, generateCompletions, GENERATE_DEFAULTS, modelInfo, openModel, Opened } from '../api';
+import { BackendName } from '../backend';
 import { setRequestedThreads, THREADS_ENV } from '../backends/native';
 import { InputError } from '../errors';
-import { TensorStore } from '../formats/tensor-store';
-import { loadAdapter, readAdapterConfig, Adapter } from '../model/adapter-weights';
-import { generate } from '../model/generate';
-import { LoadedModel, loadModel, readModelConfig } from '../model/load';
+import { LoadedModel } from '../model/load';
 import { AttentionJsonWriter } from './json-stream';
-import { parseIds, parseIndexList, parseInteger, parseNumber } from './args';
-import { loadProgress } from './progress';
+import { parseIds, parseIndexList, parseInteger, parseNumber } from '../api/parse';
+import { printingContext, stderrLog } from './output';
 import { registerPretrain } from './pretrain-command';
 import { registerTrain } from './train-command';
 import { registerSyntaxRate } from './syntax-rate-command';
 import { registerHumanEval } from './humaneval-command';
 import { registerData } from './data-command';
-import { registerServe } from '../server/serve-command';
+import { registerServe } from './serve-command';
 
 interface CommonOpts {
   model: string;
@@ -46,17 +44,13 @@ function addThreadsOption(program: Command): void {
   });
 }
 
-function log(opts: { quiet?: boolean }, line: string): void {
-  if (!opts.quiet) process.stderr.write(`${line}\n`);
-}
-
-async function open(opts: CommonOpts): Promise<{ m: LoadedModel; adapter?: Adapter }> {
-  const backend = await initBackend(opts.backend, (l) => log(opts, l));
-  const bar = loadProgress('loading weights', !!opts.quiet);
-  const m = loadModel(opts.model, backend, bar.update);
-  bar.stop();
-  const adapter = opts.adapter ? loadAdapter(opts.adapter, m.config) : undefined;
-  return { m, adapter };
+async function open(opts: CommonOpts): Promise<Opened> {
+  const out = printingContext({ quiet: opts.quiet });
+  try {
+    return await openModel(opts, out);
+  } finally {
+    out.loaded();
+  }
 }
 
 function inputIds(m: LoadedModel, o: { text?: string; file?: string; ids?: string }): number[] {
@@ -77,51 +71,30 @@ function readText(file: string): string {
   }
 }
 
-function countParams(store: TensorStore): number {
-  return store.names().reduce((n, name) => n + (store.shape(name) ?? []).reduce((a, b) => a * b, 1), 0);
-}
-
 function info(o: { model: string; adapter?: string }): void {
-  const c = readModelConfig(o.model);
-  const out: Record<string, unknown> = {
-    model: o.model,
-    architecture: {
-      layers: c.numLayers, hidden: c.hiddenSize, intermediate: c.intermediateSize, heads: c.numHeads,
-      kvHeads: c.numKvHeads, headDim: c.headDim, vocab: c.vocabSize, ropeTheta: c.ropeTheta,
-      ropeScaling: c.ropeScaling ?? null, tiedEmbeddings: c.tieWordEmbeddings, rmsNormEps: c.rmsNormEps,
-    },
-    parameters: countParams(TensorStore.openFolder(o.model, 'model.safetensors')),
-  };
-  if (o.adapter) {
-    const a = readAdapterConfig(o.adapter);
-    const store = TensorStore.openFolder(o.adapter, a.kind === 'lora' ? 'adapter_model.safetensors' : 'model.safetensors');
-    const { kind, ...options } = a;
-    out.adapter = { dir: o.adapter, kind, parameters: countParams(store), options };
-  }
-  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(modelInfo(o), null, 2)}\n`);
 }
 
 async function attention(o: CommonOpts & { text?: string; file?: string; ids?: string; layers?: string; heads?: string; logits?: boolean; out: string }) {
-  const { m, adapter } = await open(o);
+  const { m, target } = await open(o);
   const ids = inputIds(m, o);
   m.model.checkIds([ids]);
   const layers = o.layers !== undefined ? parseIndexList('--layers', o.layers, m.config.numLayers) : undefined;
   const heads = o.heads !== undefined ? parseIndexList('--heads', o.heads, m.config.numHeads) : undefined;
   const writer = new AttentionJsonWriter(o.out, ids, m.tokenizer?.labels(ids));
   try {
-    const logits = await m.model.forwardCapture([ids], adapter, { layers, heads, onMaps: (maps) => writer.layer(maps) });
-    const data = o.logits ? ((await logits.data()) as Float32Array) : undefined;
-    logits.dispose();
+    const r = await attentionMaps(m, [target], { ids, layers, heads, logits: o.logits }, { onEvent: (e) => { if (e.type === 'maps') writer.layer(e.maps); } });
+    const data = r.logits?.[0];
     writer.finish(data && { data, rows: ids.length, cols: m.config.vocabSize });
   } catch (e) {
     writer.abort();
     throw e;
   }
-  log(o, `wrote ${o.out}`);
+  stderrLog(o.quiet)(`wrote ${o.out}`);
 }
 
 async function generateCmd(o: CommonOpts & { prompt?: string; ids?: string; maxNewTokens: string; temperature: string; topP: string; seed: string; stop: string[]; cache: boolean; out: string }) {
-  const { m, adapter } = await open(o);
+  const { m, target } = await open(o);
   const tok = m.tokenizer;
   let prompt: number[];
   if (o.ids !== undefined) prompt = parseIds(o.ids);
@@ -131,20 +104,19 @@ async function generateCmd(o: CommonOpts & { prompt?: string; ids?: string; maxN
     prompt = tok.encode(o.prompt);
   } else throw new InputError('input', 'give --prompt or --ids');
   m.model.checkIds([prompt]);
-  const result = await generate(m.model, adapter, prompt, {
+  const [result] = await generateCompletions(m, [target], {
+    prompt,
     maxNewTokens: parseInteger('--max-new-tokens', o.maxNewTokens, 1),
     temperature: parseNumber('--temperature', o.temperature, 0),
     topP: parseNumber('--top-p', o.topP, 0, 1),
     seed: parseInteger('--seed', o.seed, 0),
     stop: o.stop,
     useCache: o.cache,
-    eosIds: m.config.eosTokenIds,
-    decode: tok && ((ids) => tok.decode(ids, true)),
   });
   const out = { prompt: o.prompt ?? null, promptIds: prompt, completion: result.completion ?? null, ids: result.ids, stopReason: result.stopReason };
   fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
   fs.writeFileSync(o.out, `${JSON.stringify(out)}\n`);
-  log(o, `wrote ${o.out} (${result.ids.length} tokens, stop: ${result.stopReason})`);
+  stderrLog(o.quiet)(`wrote ${o.out} (${result.ids.length} tokens, stop: ${result.stopReason})`);
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -182,10 +154,10 @@ export function buildProgram(): Command {
     .option('--adapter <dir>', 'PEFT LoRA or DiffLoRA adapter folder')
     .option('--prompt <s>', 'prompt text')
     .option('--ids <list>', 'prompt token ids instead of text')
-    .option('--max-new-tokens <n>', 'tokens to generate at most', '64')
-    .option('--temperature <t>', '0 = greedy', '0')
-    .option('--top-p <p>', 'nucleus sampling mass', '1')
-    .option('--seed <s>', 'sampling seed', '0')
+    .option('--max-new-tokens <n>', 'tokens to generate at most', String(GENERATE_DEFAULTS.maxNewTokens))
+    .option('--temperature <t>', '0 = greedy', String(GENERATE_DEFAULTS.temperature))
+    .option('--top-p <p>', 'nucleus sampling mass', String(GENERATE_DEFAULTS.topP))
+    .option('--seed <s>', 'sampling seed', String(GENERATE_DEFAULTS.seed))
     .option('--stop <s>', 'stop string (repeatable)', collect, [])
     .option('--no-cache', 'recompute the whole sequence at each step')
     .addOption(backendOption())

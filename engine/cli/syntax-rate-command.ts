@@ -1,24 +1,22 @@
 /** `difflora syntax-rate`: the share of HumanEval prompts whose greedy completion parses as Python. */
 import * as fs from 'fs';
 import { Command, Option } from 'commander';
-import { BackendName, initBackend } from '../backend';
+import { openModel } from '../api';
+import { parseInteger } from '../api/parse';
+import { BackendName } from '../backend';
 import { readProblems } from '../humaneval/problems';
 import { syntaxRate } from '../humaneval/syntax-rate';
-import { loadAdapter } from '../model/adapter-weights';
-import { loadModel } from '../model/load';
-import { parseInteger } from './args';
+import { stderrLog } from './output';
 import { loadProgress } from './progress';
 
 interface Flags { model: string; adapter?: string; problems: string; limit?: string; maxNewTokens: string; out?: string; backend: BackendName | 'auto'; quiet?: boolean }
 
 async function run(f: Flags): Promise<void> {
-  const log = (l: string) => { if (!f.quiet) process.stderr.write(`${l}\n`); };
+  const log = stderrLog(f.quiet);
   const problems = readProblems(f.problems).slice(0, f.limit === undefined ? undefined : parseInteger('--limit', f.limit, 1));
-  const backend = await initBackend(f.backend, log);
-  const m = loadModel(f.model, backend);
-  const adapter = f.adapter ? loadAdapter(f.adapter, m.config) : undefined;
+  const { m, target } = await openModel({ model: f.model, adapter: f.adapter, backend: f.backend }, { onEvent: (e) => { if (e.type === 'log') log(e.message); } });
   const bar = loadProgress('completing', !!f.quiet);
-  const { rate, results } = await syntaxRate(m, adapter, problems, parseInteger('--max-new-tokens', f.maxNewTokens, 1), (i) => bar.update(i, problems.length));
+  const { rate, results } = await syntaxRate(m, target.adapter, problems, parseInteger('--max-new-tokens', f.maxNewTokens, 1), (i) => bar.update(i, problems.length));
   bar.stop();
   const summary = { model: f.model, adapter: f.adapter ?? null, problems: problems.length, parses: results.filter((r) => r.parses).length, rate };
   if (f.out) fs.writeFileSync(f.out, `${JSON.stringify({ ...summary, results }, null, 1)}\n`);

@@ -1,120 +1,26 @@
 /** `difflora train`: fine-tune a LoRA or DiffLoRA adapter on a frozen base model. */
-import * as fs from 'fs';
-import * as path from 'path';
 import { Command, Option } from 'commander';
-import { BackendName, initBackend } from '../backend';
-import { InputError } from '../errors';
-import { loadJsonlDataset } from '../data/examples';
-import { disposeAdapter, saveAdapter } from '../model/adapter-weights';
-import { LoadedModel, loadModel } from '../model/load';
-import { AdapterConfig } from '../model/adapter-config';
-import { createAdapter } from '../train/adapter-init';
-import { adapterTrainable, evaluateLoss } from '../train/finetune';
-import { makeBatch } from '../train/loss';
-import { installTrainingKernels } from '../train/kernels';
-import { Method, methodConfig, METHODS, parseTargets } from '../train/presets';
-import { ScheduleKind } from '../train/schedule';
-import { train, TrainEvent } from '../train/trainer';
-import { trainOptionDefaults } from '../../protocol/training';
-import { parseIndexList, parseInteger, parseNumber } from './args';
-import { cancelOnSignals } from './pretrain-command';
-import { loadProgress } from './progress';
-import { trainProgress } from './train-progress';
+import { openModel, trainAdapter, trainSettings } from '../api';
+import { BackendName } from '../backend';
+import { Method, METHODS } from '../train/presets';
+import { TRAIN_OPTIONS, trainOptionDefaults } from '../../protocol/training';
+import { printingContext } from './output';
 
-export interface TrainFlags {
-  model: string; method: Method; data: string; out: string;
-  r?: string; alpha?: string; dropout?: string; targets?: string; rslora?: boolean; lambda?: string; learnLambda?: boolean;
-  groupnorm?: boolean; relu?: boolean; negativeTermLoraOnly?: boolean; fullDim?: boolean; layers?: string; loraV?: boolean; loraO?: boolean; loraMlp?: boolean;
-  lr: string; epochs: string; maxSteps?: string; batchSize: string; effectiveBatch: string; warmupRatio: string; schedule: ScheduleKind;
-  weightDecay: string; maxGradNorm: string; seed: string; maxLength: string; onBadLine: 'stop' | 'skip'; onTooLong: 'truncate' | 'skip' | 'error';
-  checkpointEvery: string; resume?: boolean; evalData?: string; backend: BackendName | 'auto'; quiet?: boolean;
-}
-
-export interface TrainHooks {
-  log(line: string): void;
-  onEvent(e: TrainEvent): void;
-  isCancelled(): boolean;
-}
-
-export interface TrainOutcome { out: string; steps: number; cancelled: boolean; finalLoss: number; kind: AdapterConfig['kind'] }
-
-/**
- * One fine-tuning run from CLI-style flags (strings, as typed): the CLI and the engine server share it.
- * `m` is the base model `f.model`, loaded by the caller.
- */
-export async function runTraining(f: TrainFlags, hooks: TrainHooks, m: LoadedModel): Promise<TrainOutcome> {
-  const { log } = hooks;
-  await installTrainingKernels();
-  if (!m.tokenizer) throw new InputError(f.model, 'no tokenizer.json: training needs the model\'s tokenizer');
-  const config = methodConfig(f.method, {
-    r: f.r === undefined ? undefined : parseInteger('--r', f.r, 1),
-    alpha: f.alpha === undefined ? undefined : parseNumber('--alpha', f.alpha, 0),
-    dropout: f.dropout === undefined ? undefined : parseNumber('--dropout', f.dropout, 0, 0.9),
-    targets: f.targets === undefined ? undefined : parseTargets(f.targets),
-    rslora: f.rslora, learnLambda: f.learnLambda, groupnorm: f.groupnorm, relu: f.relu,
-    lambda: f.lambda === undefined ? undefined : f.lambda === 'rule' ? 'rule' : parseNumber('--lambda', f.lambda, -10, 10),
-    negativeTermLoraOnly: f.negativeTermLoraOnly, fullDim: f.fullDim, loraV: f.loraV, loraO: f.loraO, loraMlp: f.loraMlp,
-    layers: f.layers === undefined ? undefined : parseIndexList('--layers', f.layers, m.config.numLayers),
-  });
-  const data = loadJsonlDataset(f.data, m.tokenizer, { maxLength: parseInteger('--max-length', f.maxLength, 2), onBadLine: f.onBadLine, onTooLong: f.onTooLong });
-  log(`data: ${data.examples.length} examples (${data.format})${data.skipped.length ? `, ${data.skipped.length} bad lines skipped (first: ${data.skipped[0].where}: ${data.skipped[0].reason})` : ''}${data.truncated ? `, ${data.truncated} truncated to ${f.maxLength} tokens` : ''}`);
-  const batchSize = parseInteger('--batch-size', f.batchSize, 1);
-  // The paper's effective batch where the data allows: fewer accumulation steps on a small dataset.
-  const effective = parseInteger('--effective-batch', f.effectiveBatch, 1);
-  const gradAccum = Math.max(1, Math.min(Math.round(effective / batchSize), Math.ceil(data.examples.length / batchSize)));
-  const epochs = parseNumber('--epochs', f.epochs, 0);
-  const maxSteps = f.maxSteps === undefined ? undefined : parseInteger('--max-steps', f.maxSteps, 1);
-  const steps = maxSteps ?? Math.max(1, Math.round(Math.ceil(data.examples.length / (batchSize * gradAccum)) * epochs));
-  const evalBatches = f.evalData === undefined ? undefined
-    : loadJsonlDataset(f.evalData, m.tokenizer, { maxLength: parseInteger('--max-length', f.maxLength, 2), onBadLine: f.onBadLine, onTooLong: f.onTooLong })
-      .examples.map((e) => makeBatch([e], 0));
-  const adapter = createAdapter(config, m.config, m.configJson, path.resolve(f.model), parseInteger('--seed', f.seed, 0));
-  // The adapter lives in this run only (a long-lived engine server would keep its tensors otherwise).
-  try {
-    const trainable = adapterTrainable(m, adapter);
-    log(`method ${f.method}: ${trainable.params.reduce((a, p) => a + p.variable.size, 0)} trainable parameters; ${steps} steps of ${batchSize} x ${gradAccum} sequences`);
-    const out = path.resolve(f.out);
-    const evalFile = path.join(out, 'eval.jsonl');
-    const evaluate = async (step: number) => {
-      if (!evalBatches) return;
-      const loss = await evaluateLoss(m, adapter, evalBatches);
-      fs.mkdirSync(out, { recursive: true });
-      fs.appendFileSync(evalFile, `${JSON.stringify({ step, eval_loss: loss, examples: evalBatches.length })}\n`);
-      log(`held-out loss at step ${step}: ${loss.toFixed(4)}`);
-    };
-    if (!f.resume) { fs.rmSync(evalFile, { force: true }); await evaluate(0); }
-    const result = await train(trainable, data.examples, {
-      lr: parseNumber('--lr', f.lr, 0), weightDecay: parseNumber('--weight-decay', f.weightDecay, 0), beta1: 0.9, beta2: 0.999, adamEps: 1e-8,
-      warmupSteps: Math.round(parseNumber('--warmup-ratio', f.warmupRatio, 0, 1) * steps), schedule: f.schedule, epochs, maxSteps,
-      microBatchSize: batchSize, gradAccum, maxGradNorm: parseNumber('--max-grad-norm', f.maxGradNorm, 0), dropout: config.dropout,
-      seed: parseInteger('--seed', f.seed, 0), checkpointEvery: parseInteger('--checkpoint-every', f.checkpointEvery, 0),
-      padId: m.tokenizer.padId() ?? 0,
-    }, { dir: out, resume: !!f.resume, onEvent: hooks.onEvent, isCancelled: hooks.isCancelled });
-    const outcome = { out, steps: result.steps, cancelled: result.cancelled, finalLoss: result.finalLoss, kind: config.kind };
-    if (result.cancelled) {
-      log(`stopped at step ${result.steps}: checkpoint in ${out}/checkpoint; continue with --resume`);
-      return outcome;
-    }
-    await evaluate(result.steps);
-    saveAdapter(adapter, m.config, out);
-    log(`saved the ${config.kind === 'lora' ? 'PEFT LoRA' : 'DiffLoRA (authors\' format)'} adapter in ${out} (final loss ${result.finalLoss.toFixed(4)}; metrics in ${out}/metrics.jsonl)`);
-    return outcome;
-  } finally {
-    disposeAdapter(adapter);
-  }
+interface TrainFlags {
+  model: string; method: Method; data: string; out: string; resume?: boolean; backend: BackendName | 'auto'; quiet?: boolean;
+  /** The training options, keyed as in protocol/training.ts's table (commander's camelCase of the flags). */
+  [option: string]: string | boolean | undefined;
 }
 
 async function run(f: TrainFlags): Promise<void> {
-  const log = (l: string) => { if (!f.quiet) process.stderr.write(`${l}\n`); };
-  const backend = await initBackend(f.backend, log);
-  const bar = loadProgress('loading weights', !!f.quiet);
-  const m = loadModel(f.model, backend, bar.update);
-  bar.stop();
-  const progress = trainProgress('train', !!f.quiet);
+  const out = printingContext({ quiet: f.quiet, train: 'train', cancel: true });
   try {
-    await runTraining(f, { log, onEvent: progress.onEvent, isCancelled: cancelOnSignals(log) }, m);
+    const { m } = await openModel({ model: f.model, backend: f.backend }, out);
+    out.loaded();
+    const options = Object.fromEntries(TRAIN_OPTIONS.map((o) => [o.key, f[o.key]]));
+    await trainAdapter(m, { ...trainSettings(options, m.config.numLayers), model: f.model, method: f.method, data: f.data, out: f.out, resume: f.resume }, out);
   } finally {
-    progress.stop();
+    out.stop();
   }
 }
 

@@ -17,7 +17,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { BackendInfo, BackendName, initBackend } from '../backend';
-import type { HumanEvalProgress } from '../../protocol/engine';
+import { HUMANEVAL_DEFAULTS, type HumanEvalProgress, type HumanEvalSettings } from '../../protocol/engine';
 import { InputError } from '../errors';
 import { Adapter, disposeAdapter, loadAdapter } from '../model/adapter-weights';
 import { LoadedModel, loadModel } from '../model/load';
@@ -39,29 +39,16 @@ export interface ModelSpec {
   adapterWeights?: Adapter;
 }
 
-export interface HumanEvalOptions extends SandboxOptions {
+/** The protocol's HumanEvalSettings (one type for the CLI, the server and the extension), plus what only the engine has. */
+export interface HumanEvalOptions extends HumanEvalSettings, SandboxOptions {
   models: ModelSpec[];
   problems: Problem[];
   outDir: string;
-  /** Samples per problem; default 1. */
-  n?: number;
-  /** pass@k values to report (each only where n >= k); default [1, 10, 100]. */
-  k?: number[];
-  /** 0 (default) = greedy: one generation serves all n samples. */
-  temperature?: number;
-  topP?: number;
-  seed?: number;
-  maxNewTokens?: number;
-  /** The first N problems only. */
-  limit?: number;
-  chat?: boolean;
   /** Default STANDARD_STOPS. */
   stop?: string[];
   backend?: BackendName | 'auto';
   /** A backend the caller already initialised (initBackend); then `backend` is not used. */
   backendInfo?: BackendInfo;
-  /** false: generate the samples only. */
-  execute?: boolean;
 }
 
 // Progress events are plain JSON objects, defined by the protocol: the server forwards them as they are.
@@ -144,7 +131,7 @@ function settingsOf(o: HumanEvalOptions, problems: Problem[]) {
   const digest = crypto.createHash('sha256');
   for (const p of problems) digest.update(`${p.task_id}\u0000${p.prompt}\u0000`);
   return {
-    n: o.n ?? 1, temperature: o.temperature ?? 0, top_p: o.topP ?? 1, seed: o.seed ?? 0, max_new_tokens: o.maxNewTokens ?? 512,
+    n: o.n ?? HUMANEVAL_DEFAULTS.n, temperature: o.temperature ?? HUMANEVAL_DEFAULTS.temperature, top_p: o.topP ?? HUMANEVAL_DEFAULTS.topP, seed: o.seed ?? HUMANEVAL_DEFAULTS.seed, max_new_tokens: o.maxNewTokens ?? HUMANEVAL_DEFAULTS.maxNewTokens,
     stop: o.stop ?? STANDARD_STOPS, problems_sha256: digest.digest('hex'),
   };
 }
@@ -177,13 +164,13 @@ export async function runHumanEval(o: HumanEvalOptions, hooks: HumanEvalHooks = 
   const log = hooks.log ?? (() => undefined);
   const cancelled = () => !!hooks.isCancelled?.();
   if (o.models.length === 0) throw new InputError('models', 'no model to evaluate');
-  const n = checkInt('n', o.n ?? 1, 1);
-  const ks = (o.k ?? [1, 10, 100]).map((k) => checkInt('k', k, 1));
-  const temperature = o.temperature ?? 0;
+  const n = checkInt('n', o.n ?? HUMANEVAL_DEFAULTS.n, 1);
+  const ks = (o.k ?? HUMANEVAL_DEFAULTS.k).map((k) => checkInt('k', k, 1));
+  const temperature = o.temperature ?? HUMANEVAL_DEFAULTS.temperature;
   if (!(temperature >= 0)) throw new InputError('temperature', `must be >= 0, got ${temperature}`);
-  const topP = o.topP ?? 1;
+  const topP = o.topP ?? HUMANEVAL_DEFAULTS.topP;
   if (!(topP > 0 && topP <= 1)) throw new InputError('top-p', `must be in (0, 1], got ${topP}`);
-  const maxNewTokens = checkInt('max-new-tokens', o.maxNewTokens ?? 512, 1);
+  const maxNewTokens = checkInt('max-new-tokens', o.maxNewTokens ?? HUMANEVAL_DEFAULTS.maxNewTokens, 1);
   const settings = settingsOf(o, o.problems);
   const problems = o.limit !== undefined ? o.problems.slice(0, checkInt('limit', o.limit, 1)) : o.problems;
   const order = new Map(o.problems.map((p, i) => [p.task_id, i]));
@@ -215,7 +202,7 @@ export async function runHumanEval(o: HumanEvalOptions, hooks: HumanEvalHooks = 
     if (execute) await openSandbox();
     for (let mi = 0; mi < o.models.length && !wasCancelled; mi++) {
       const spec = o.models[mi], label = labels[mi];
-      const chat = spec.chat ?? o.chat ?? false;
+      const chat = spec.chat ?? o.chat ?? HUMANEVAL_DEFAULTS.chat;
       const dir = path.join(o.outDir, label);
       fs.mkdirSync(dir, { recursive: true });
       checkSettings(path.join(dir, 'model.json'), { label, model: path.resolve(spec.model), adapter: spec.adapter ? path.resolve(spec.adapter) : null, chat });
@@ -326,7 +313,7 @@ export async function runHumanEval(o: HumanEvalOptions, hooks: HumanEvalHooks = 
   }
   if (!wasCancelled) {
     const summary = {
-      settings: { ...settings, k: ks, limit: o.limit ?? null, timeout_sec: o.timeoutSec ?? 3 },
+      settings: { ...settings, k: ks, limit: o.limit ?? null, timeout_sec: o.timeoutSec ?? HUMANEVAL_DEFAULTS.timeoutSec },
       sandbox: sandbox ? { mode: sandbox.info.mode, warning: sandbox.info.warning } : null,
       models: reports.map(({ results: _r, ...rest }) => rest),
     };

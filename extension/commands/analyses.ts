@@ -1,7 +1,7 @@
 /** The paper's analyses, one command each: attention on the first token, and the magic-number probe. */
 import * as vscode from 'vscode';
 import type { AnalysisHostMessage, AnalysisName, AnalysisViewMessage, NeedleOptions } from '../../protocol/analysis';
-import { AnalyzeParams, AnalyzeResult, Methods } from '../../protocol/engine';
+import { AnalyzeParams, Rpc } from '../../protocol/engine';
 import { EngineHost } from '../engine/engine-host';
 import { PanelHost } from '../panels/panel-host';
 
@@ -27,7 +27,7 @@ export class AnalysisCommand {
         const loaded = await this.engine.ready();
         view.post({ type: 'analysis.models', models: loaded.models.map((m) => ({ label: m.label, kind: m.kind })) });
         let done = 0;
-        const r = await this.engine.request<AnalyzeResult, string>(Methods.analyze, { kind: analysis, needle } satisfies AnalyzeParams, {
+        const r = await this.engine.request(Rpc.analyze, { kind: analysis, needle } satisfies AnalyzeParams, {
           cancel: token,
           onProgress: (label) => {
             view.post({ type: 'analysis.progress', analysis, text: label, fraction: done++ / (loaded.models.length * (analysis === 'needle' ? 2 : 1)) });

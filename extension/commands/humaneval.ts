@@ -6,9 +6,7 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { CompareHostMessage, CompareItem, CompareViewMessage, ModelProgress } from '../../protocol/compare';
-import {
-  CompareParams, CompareResult, HumanEvalParams, HumanEvalProgress, HumanEvalResult, Methods, ProblemRecord, ProblemsResult,
-} from '../../protocol/engine';
+import { CompareParams, HumanEvalParams, HumanEvalResult, ProblemRecord, Rpc } from '../../protocol/engine';
 import { EngineHost } from '../engine/engine-host';
 import { PanelHost } from '../panels/panel-host';
 import { parseKeyValues } from './key-values';
@@ -115,7 +113,7 @@ export class HumanEvalCommands implements vscode.Disposable {
     if (source.id === 'humaneval') {
       const file = await this.problemsFile();
       if (file === undefined) return;
-      const { problems } = await this.engine.request<ProblemsResult>(Methods.problems, { path: file });
+      const { problems } = await this.engine.request(Rpc.problems, { path: file });
       const pick = await vscode.window.showQuickPick(problems.map((p) => ({ label: p.task_id, description: p.prompt.split('"""')[1]?.trim().split('\n')[0] ?? '', p })), { title: 'Problem', matchOnDescription: true });
       if (!pick) return;
       problem = pick.p;
@@ -131,7 +129,7 @@ export class HumanEvalCommands implements vscode.Disposable {
     const view = this.panel();
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DiffLoRA: completing ${problem.task_id}`, cancellable: true }, async (progress, token) => {
       await this.engine.ready();
-      const r = await this.engine.request<CompareResult, string>(Methods.compare, { problem, execute } satisfies CompareParams, {
+      const r = await this.engine.request(Rpc.compare, { problem, execute } satisfies CompareParams, {
         cancel: token, onProgress: (m) => progress.report({ message: m }),
       });
       this.items.set(problem.task_id, r.item);
@@ -162,14 +160,14 @@ export class HumanEvalCommands implements vscode.Disposable {
     };
     const loaded = await this.engine.ready();
     const view = this.panel();
-    const { problems } = await this.engine.request<ProblemsResult>(Methods.problems, { path: file });
+    const { problems } = await this.engine.request(Rpc.problems, { path: file });
     const taskIds = problems.slice(0, params.limit ?? problems.length).map((p) => p.task_id);
     view.post({ type: 'compare.mode', mode: 'run' });
     view.post({ type: 'compare.run', run: { title: `HumanEval · ${path.basename(outDir)}`, models: loaded.models.map((m) => ({ label: m.label, kind: m.kind })), taskIds, n: params.n ?? 1, ks: params.k ?? [1], temperature: params.temperature } });
     const state: ModelProgress[] = loaded.models.map((_, i) => ({ model: i, generated: 0, executed: 0, total: taskIds.length * (params.n ?? 1) }));
     try {
       const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'DiffLoRA: HumanEval', cancellable: true }, (progress, token) =>
-        this.engine.request<HumanEvalResult, HumanEvalProgress>(Methods.humanEval, params, {
+        this.engine.request(Rpc.humanEval, params, {
           cancel: token,
           onProgress: (e) => {
             const i = 'model' in e ? loaded.models.findIndex((m) => m.label === e.model) : -1;

@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import type { AttentionHostMessage, AttentionViewMessage } from '../../protocol/attention';
-import { AttentionParams, AttentionProgress, AttentionResult, LoadModelResult, Methods } from '../../protocol/engine';
+import { AttentionParams, LoadModelResult, Rpc } from '../../protocol/engine';
 import { EngineHost } from '../engine/engine-host';
 import { InspectionStore } from '../inspect/hover';
 import { Inspection } from '../inspect/inspection';
@@ -69,7 +69,7 @@ export class AttentionCommand {
       let layersDone = 0;
       const total = loaded.layers * loaded.models.length;
       token.onCancellationRequested(() => view.post({ type: 'attention.notice', text: `Cancelled after ${layersDone} of ${total} layers.` }));
-      const r = await this.engine.request<AttentionResult, AttentionProgress>(Methods.attention, { text, encoding: 'u16' } satisfies AttentionParams, {
+      const r = await this.engine.request(Rpc.attention, { text, encoding: 'u16' } satisfies AttentionParams, {
         cancel: token,
         onProgress: (p) => {
           if (p.type === 'model') {

@@ -6,8 +6,8 @@
  */
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { DataExtractResult, DataSummaryResult, Methods, TrainParams, TrainProgress, TrainResult } from '../../protocol/engine';
-import { trainOptionDefaults, type TrainingHostMessage, type TrainingViewMessage } from '../../protocol/training';
+import { Rpc, TrainParams, TrainResult } from '../../protocol/engine';
+import { trainOptionDefaults, type TrainingHostMessage, type TrainingViewMessage, type TrainOptionValues } from '../../protocol/training';
 import { EngineHost } from '../engine/engine-host';
 import { PanelHost } from '../panels/panel-host';
 import { readSettings } from '../settings';
@@ -32,7 +32,7 @@ export class TrainAdapterCommand {
     if (!method) return;
     const data = await this.pickDataset();
     if (!data) return;
-    let options: Record<string, string | boolean> | undefined = {};
+    let options: TrainOptionValues | undefined = {};
     for (;;) {
       options = await trainOptionsForm('Train adapter (3/4): hyperparameters', options);
       if (!options) return;
@@ -49,9 +49,9 @@ export class TrainAdapterCommand {
   }
 
   /** Shows kept / truncated / skipped (and why) for these options; 'back' returns to the form. */
-  private async confirmData(data: string, options: Record<string, string | boolean>): Promise<'train' | 'back' | 'cancel'> {
+  private async confirmData(data: string, options: TrainOptionValues): Promise<'train' | 'back' | 'cancel'> {
     await this.engine.ready();
-    const r = await this.engine.request<DataSummaryResult>(Methods.dataSummary, { data, options });
+    const r = await this.engine.request(Rpc.dataSummary, { data, options });
     const lines = [
       `${r.kept} examples (${r.format}) will be trained on${r.truncated ? `, ${r.truncated} of them truncated to ${r.maxLength} tokens` : ''}.`,
       r.skipped ? `${r.skipped} lines left out: ${r.skippedFirst.map((x) => `${path.basename(x.where)}: ${x.reason}`).join('; ')}${r.skipped > r.skippedFirst.length ? '; …' : ''}` : 'No line is left out.',
@@ -74,7 +74,7 @@ export class TrainAdapterCommand {
       const out = path.join(ws!, '.difflora', 'data', 'workspace-pairs.jsonl');
       const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'DiffLoRA: extracting pairs from the workspace' }, async () => {
         await this.engine.ready();
-        return this.engine.request<DataExtractResult>(Methods.dataExtract, { folder: ws!, out });
+        return this.engine.request(Rpc.dataExtract, { folder: ws!, out });
       });
       if (r.pairs === 0) throw new Error(`no (signature + docstring -> body) pairs in the Python files of ${ws} (${r.files} files seen)`);
       void vscode.window.showInformationMessage(`DiffLoRA: ${r.pairs} pairs from ${r.files} Python files -> ${vscode.workspace.asRelativePath(r.out)}`);
@@ -107,7 +107,7 @@ export class TrainAdapterCommand {
       result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DiffLoRA: training ${p.method}`, cancellable: true }, async (progress, token) => {
         token.onCancellationRequested(() => run.cancel?.cancel());
         let last = 0;
-        return this.engine.request<TrainResult, TrainProgress>(Methods.train, p, {
+        return this.engine.request(Rpc.train, p, {
           cancel: run.cancel!.token,
           onProgress: (e) => {
             if (e.type === 'log') return;

@@ -5,9 +5,9 @@
  * starts (for the keyboard); unknown keys and bad values are refused with the reason, never ignored.
  */
 import * as vscode from 'vscode';
-import { parseTrainOptions, TRAIN_OPTIONS, trainOptionError, type TrainOptionSpec } from '../../protocol/training';
+import { parseTrainOptions, TRAIN_OPTIONS, trainOptionError, type TrainOptionSpec, type TrainOptionValues } from '../../protocol/training';
 
-type Values = Record<string, string | boolean>;
+type Values = TrainOptionValues;
 type Item = vscode.QuickPickItem & { spec?: TrainOptionSpec; start?: boolean };
 
 function valueText(spec: TrainOptionSpec, values: Values): string {

@@ -7,9 +7,9 @@ import { ChildProcess, spawn } from 'child_process';
 import { randomUUID } from 'crypto';
 import WebSocket from 'ws';
 import { CancellationToken, CancellationTokenSource, createMessageConnection, MessageConnection, ProgressType, ResponseError } from 'vscode-jsonrpc/node';
-import { InitializeResult, LogParams, Methods, MethodTitles, PROTOCOL_VERSION } from '../../protocol/engine';
-import { streamTransport } from '../../engine/server/stream-transport';
-import { wsTransport } from '../../engine/server/ws-transport';
+import { LOG_NOTIFICATION, LogParams, PROTOCOL_VERSION, ResultOf, Rpc, RpcRequest } from '../../protocol/engine';
+import { streamTransport } from '../../protocol/transport/stream';
+import { wsTransport } from '../../protocol/transport/websocket';
 
 export type Endpoint =
   | { kind: 'local'; node: string; script: string; args: string[]; env?: NodeJS.ProcessEnv }
@@ -17,10 +17,13 @@ export type Endpoint =
 
 export class EngineStoppedError extends Error {}
 
-export interface RequestOptions<P> {
+export interface RequestOptions<E> {
   cancel?: { isCancellationRequested: boolean; onCancellationRequested(listener: () => void): { dispose(): void } };
-  onProgress?: (value: P) => void;
+  onProgress?: (value: E) => void;
 }
+
+/** A request's parameters as the caller gives them (the client adds the progress token). */
+export type RequestParams<P> = Omit<P, 'progressToken'>;
 
 export class EngineConnection {
   private stopped?: string;
@@ -28,7 +31,7 @@ export class EngineConnection {
 
   private constructor(
     private readonly conn: MessageConnection,
-    readonly info: InitializeResult,
+    readonly info: ResultOf<typeof Rpc.initialize>,
     private readonly child: ChildProcess | undefined,
     private readonly close: () => void,
   ) {}
@@ -37,12 +40,12 @@ export class EngineConnection {
   static async open(endpoint: Endpoint, log: (line: string) => void): Promise<EngineConnection> {
     const { conn, child, close, died } = endpoint.kind === 'local' ? startLocal(endpoint, log) : await attachRemote(endpoint);
     // A local engine's log arrives on its stderr; a remote one's only as notifications.
-    if (endpoint.kind === 'remote') conn.onNotification(Methods.log, (p: LogParams) => log(`[remote] ${p.message}`));
+    if (endpoint.kind === 'remote') conn.onNotification(LOG_NOTIFICATION, (p: LogParams) => log(`[remote] ${p.message}`));
     conn.listen();
-    let info: InitializeResult;
+    let info: ResultOf<typeof Rpc.initialize>;
     try {
       info = await Promise.race([
-        conn.sendRequest(Methods.initialize, { protocolVersion: PROTOCOL_VERSION, client: 'difflora-lens-vscode' }) as Promise<InitializeResult>,
+        conn.sendRequest(Rpc.initialize.method, { protocolVersion: PROTOCOL_VERSION, client: 'difflora-lens-vscode' }) as Promise<ResultOf<typeof Rpc.initialize>>,
         died.then((why) => { throw new EngineStoppedError(`the engine stopped before the handshake: ${why}`); }),
       ]);
     } catch (e) {
@@ -78,18 +81,18 @@ export class EngineConnection {
     this.conn.dispose();
   }
 
-  /** A request; rejects with EngineStoppedError if the engine goes away before it answers. */
-  async request<R, P = unknown>(method: string, params: object, opts: RequestOptions<P> = {}): Promise<R> {
+  /** A request of the protocol's table; rejects with EngineStoppedError if the engine goes away before it answers. */
+  async request<P, R, E>(req: RpcRequest<P, R, E>, params: NoInfer<RequestParams<P>>, opts: RequestOptions<NoInfer<E>> = {}): Promise<R> {
     if (this.stopped !== undefined) throw new EngineStoppedError(`the engine is not running (${this.stopped})`);
     const source = new CancellationTokenSource();
     const sub = opts.cancel?.onCancellationRequested(() => source.cancel());
     if (opts.cancel?.isCancellationRequested) source.cancel();
     const progressToken = opts.onProgress ? randomUUID() : undefined;
-    const progress = opts.onProgress && this.conn.onProgress(new ProgressType<P>(), progressToken!, opts.onProgress);
+    const progress = opts.onProgress && this.conn.onProgress(new ProgressType<E>(), progressToken!, opts.onProgress);
     let unsubscribe = () => {};
-    const died = new Promise<never>((_, reject) => { unsubscribe = this.onExit((why) => reject(new EngineStoppedError(`the engine stopped during ${MethodTitles[method] ?? method}: ${why}`))); });
+    const died = new Promise<never>((_, reject) => { unsubscribe = this.onExit((why) => reject(new EngineStoppedError(`the engine stopped during ${req.title}: ${why}`))); });
     try {
-      return await Promise.race([this.conn.sendRequest(method, { ...params, progressToken }, source.token as CancellationToken) as Promise<R>, died]);
+      return await Promise.race([this.conn.sendRequest(req.method, { ...params, progressToken }, source.token as CancellationToken) as Promise<R>, died]);
     } catch (e) {
       if (e instanceof ResponseError || e instanceof EngineStoppedError) throw e;
       // The connection failed under the request: the process exit that explains it follows shortly.
@@ -107,7 +110,7 @@ export class EngineConnection {
   async shutdown(): Promise<void> {
     if (this.stopped !== undefined) return;
     const exited = new Promise<void>((resolve) => this.onExit(() => resolve()));
-    await within(this.conn.sendRequest(Methods.shutdown), 1000).catch(() => undefined); // already going away
+    await within(this.conn.sendRequest(Rpc.shutdown.method), 1000).catch(() => undefined); // already going away
     await within(exited, 1000);
     this.kill();
   }

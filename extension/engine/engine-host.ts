@@ -6,9 +6,9 @@
  * notifications.
  */
 import * as vscode from 'vscode';
-import { LoadModelParams, LoadModelResult, Methods } from '../../protocol/engine';
+import { LoadModelParams, LoadModelResult, Rpc, RpcRequest } from '../../protocol/engine';
 import { readSettings } from '../settings';
-import { Endpoint, EngineConnection, RequestOptions } from './connection';
+import { Endpoint, EngineConnection, RequestOptions, RequestParams } from './connection';
 import { EngineState, EngineSupervisor } from './supervisor';
 
 const TOKEN_SECRET = 'difflora.engineToken';
@@ -100,7 +100,7 @@ export class EngineHost implements vscode.Disposable {
 
   private async load(c: EngineConnection, p: LoadModelParams): Promise<LoadModelResult> {
     try {
-      this.loaded = await c.request<LoadModelResult>(Methods.loadModel, p);
+      this.loaded = await c.request(Rpc.loadModel, p);
       this.loadError = undefined;
     } catch (e) {
       const why = settingAtFault(p, (e as Error).message);
@@ -134,8 +134,8 @@ export class EngineHost implements vscode.Disposable {
     return this.loaded ?? this.reload();
   }
 
-  request<R, P = unknown>(method: string, params: object, opts?: RequestOptions<P>): Promise<R> {
-    return this.supervisor.request<R, P>(method, params, opts);
+  request<P, R, E>(req: RpcRequest<P, R, E>, params: NoInfer<RequestParams<P>>, opts?: RequestOptions<NoInfer<E>>): Promise<R> {
+    return this.supervisor.request(req, params, opts);
   }
 
   async restart(): Promise<void> {

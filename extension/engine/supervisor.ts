@@ -3,7 +3,8 @@
  * backoff (the user is told; requests in flight fail with EngineStoppedError). After MAX_ATTEMPTS
  * failed starts in a row it stops trying until `restart()`. No `vscode` import.
  */
-import { EngineConnection, EngineStoppedError, Endpoint, RequestOptions } from './connection';
+import type { RpcRequest } from '../../protocol/engine';
+import { EngineConnection, EngineStoppedError, Endpoint, RequestOptions, RequestParams } from './connection';
 
 export type EngineState = 'stopped' | 'starting' | 'ready' | 'crashed' | 'failed';
 
@@ -35,8 +36,8 @@ export class EngineSupervisor {
     return this.current;
   }
 
-  async request<R, P = unknown>(method: string, params: object, opts?: RequestOptions<P>): Promise<R> {
-    return (await this.connection()).request<R, P>(method, params, opts);
+  async request<P, R, E>(req: RpcRequest<P, R, E>, params: NoInfer<RequestParams<P>>, opts?: RequestOptions<NoInfer<E>>): Promise<R> {
+    return (await this.connection()).request(req, params, opts);
   }
 
   /** Stops the engine (if any) and starts a fresh one now. */

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'crypto';
 import * as vscode from 'vscode';
-import { PANEL_FILES, panelHtml, type WebviewPanel } from '../../webview/report';
+import { PANEL_FILES, panelHtml, type WebviewPanel } from '../../protocol/panel-shell';
 
 /** The panels that are open: a new one joins their column as a tab instead of opening yet another column. */
 const open = new Set<PanelHost<unknown, { type: string }>>();

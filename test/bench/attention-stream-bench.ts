@@ -10,7 +10,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { EngineConnection } from '../../extension/engine/connection';
-import { AttentionProgress, AttentionResult, LoadModelResult, Methods } from '../../protocol/engine';
+import { Rpc } from '../../protocol/engine';
 import { decodeLayerMaps, encodeLayerMaps, wireBytes, type WireLayerMaps } from '../../protocol/map-pack';
 import { encodeFrame } from '../../protocol/wire';
 import { runCliOk } from '../helpers/cli';
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const adapter = difflora(model);
   const c = await EngineConnection.open({ kind: 'local', node: process.execPath, script: path.join(ROOT, 'bin', 'difflora.js'), args: ['--backend', 'wasm'] }, () => undefined);
   try {
-    const loaded = await c.request<LoadModelResult>(Methods.loadModel, { model, adapters: [{ label: 'DiffLoRA', path: adapter }] });
+    const loaded = await c.request(Rpc.loadModel, { model, adapters: [{ label: 'DiffLoRA', path: adapter }] });
     const text = pythonText(model, 256);
     const first: number[] = [];
     const all: number[] = [];
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       let t1 = 0;
       let dec = 0;
-      const r = await c.request<AttentionResult, AttentionProgress>(Methods.attention, { text, models: ['DiffLoRA'] }, {
+      const r = await c.request(Rpc.attention, { text, models: ['DiffLoRA'] }, {
         onProgress: (p) => {
           if (p.type !== 'layer') return;
           if (!t1) t1 = performance.now() - t0;

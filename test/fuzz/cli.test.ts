@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import fc from 'fast-check';
 import { InputError, oneLine } from '../../engine/errors';
-import { parseIds, parseIndexList, parseInteger, parseNumber } from '../../engine/cli/args';
+import { parseIds, parseIndexList, parseInteger, parseNumber } from '../../engine/api/parse';
 import { fuzzParams, valueOrError } from '../helpers/fuzz';
 import { makeCheckpoint, ROOT, tempDir } from '../helpers/reference';
 import { tinyModel } from '../helpers/train-fixture';

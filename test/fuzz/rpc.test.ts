@@ -19,7 +19,7 @@ import * as zlib from 'zlib';
 import fc from 'fast-check';
 import { ResponseError } from 'vscode-jsonrpc';
 import { EngineConnection, Endpoint } from '../../extension/engine/connection';
-import { ErrorCodes, Methods, StatusResult } from '../../protocol/engine';
+import { ErrorCodes, Methods, Rpc, type RpcRequest } from '../../protocol/engine';
 import { fuzzParams } from '../helpers/fuzz';
 import { makeCheckpoint, ROOT, tempDir } from '../helpers/reference';
 import { taskData, tinyModel } from '../helpers/train-fixture';
@@ -99,6 +99,9 @@ const fieldArbs: Record<string, Record<string, fc.Arbitrary<unknown>>> = {
 };
 
 interface Req { method: string; params: Record<string, unknown> }
+
+/** A method by its name, its parameters unchecked: this test sends garbage on purpose. */
+const unchecked = (method: string): RpcRequest<object, unknown, unknown> => ({ method, title: method });
 
 /**
  * Requests that killed the engine once: the needle analysis built a prompt of 4 x needle.length
@@ -219,8 +222,8 @@ describe('fuzz: RPC parameters of the engine server', () => {
     for (const [i, r] of requests.entries()) {
       // Most requests find the model loaded (with an adapter), so that they get past "no model loaded".
       if (i % 10 === 0) {
-        const st = await withTimeout(conn.request<StatusResult>(Methods.status, {}), 5000, 'engine/status');
-        if (st.model !== model || i % 20 === 0) await conn.request(Methods.loadModel, { model, adapters: i % 20 === 0 ? [{ label: 'D', path: adapter }] : [] });
+        const st = await withTimeout(conn.request(Rpc.status, {}), 5000, 'engine/status');
+        if (st.model !== model || i % 20 === 0) await conn.request(Rpc.loadModel, { model, adapters: i % 20 === 0 ? [{ label: 'D', path: adapter }] : [] });
       }
       const params = resolvePaths(r.params) as Record<string, unknown>;
       const what = `#${i} ${r.method} ${JSON.stringify(params).slice(0, 300)}`;
@@ -228,7 +231,7 @@ describe('fuzz: RPC parameters of the engine server', () => {
       const listeners: (() => void)[] = [];
       const token = { isCancellationRequested: false, onCancellationRequested: (l: () => void) => { listeners.push(l); return { dispose: () => undefined }; } };
       const cancel = () => { token.isCancellationRequested = true; listeners.forEach((l) => l()); };
-      const answer = conn.request(r.method, params, { cancel: token }).then(() => 'ok' as const, (e: unknown) => e);
+      const answer = conn.request(unchecked(r.method), params, { cancel: token }).then(() => 'ok' as const, (e: unknown) => e);
       let timer: NodeJS.Timeout | undefined;
       const first = await Promise.race([answer, new Promise<'late'>((res) => { timer = setTimeout(() => res('late'), ANSWER_MS); })]);
       clearTimeout(timer);
@@ -250,11 +253,11 @@ describe('fuzz: RPC parameters of the engine server', () => {
         }
       }
       // Still serving: the status request is answered at once.
-      const st = await withTimeout(conn.request<StatusResult>(Methods.status, {}), 5000, `engine/status after ${what}`);
+      const st = await withTimeout(conn.request(Rpc.status, {}), 5000, `engine/status after ${what}`);
       assert.equal(st.busy, undefined, `${what}: still busy after its answer`);
     }
     console.log(`requests per method (ok / error / cancelled): ${Object.entries(counts).map(([m, x]) => `${m} ${x.ok}/${x.error}/${x.cancelled}`).join(', ')}`);
-    const st = await conn.request<StatusResult>(Methods.status, {});
+    const st = await conn.request(Rpc.status, {});
     console.log(`engine after ${requests.length} requests: ${st.numTensors} tensors, rss ${(st.rssBytes / 2 ** 20).toFixed(0)} MiB`);
   });
 
@@ -263,8 +266,8 @@ describe('fuzz: RPC parameters of the engine server', () => {
     for (const r of KNOWN_CRASHES) {
       const fresh = await EngineConnection.open({ kind: 'local', node: process.execPath, script: CLI, args: ['--backend', 'wasm'] }, () => undefined);
       try {
-        await fresh.request(Methods.loadModel, { model, adapters: [] });
-        const e = await withTimeout(fresh.request(r.method, r.params).then(() => undefined, (x: unknown) => x), 20_000, r.method);
+        await fresh.request(Rpc.loadModel, { model, adapters: [] });
+        const e = await withTimeout(fresh.request(unchecked(r.method), r.params).then(() => undefined, (x: unknown) => x), 20_000, r.method);
         if (!fresh.alive) failures.push(`${r.method} ${JSON.stringify(r.params)}: the engine died`);
         else if (!(e instanceof ResponseError) || unclear(e)) failures.push(`${r.method} ${JSON.stringify(r.params)}: ${e instanceof ResponseError ? unclear(e) : 'no error'}`);
       } catch (e) {

@@ -9,14 +9,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { EngineConnection, EngineStoppedError } from '../../extension/engine/connection';
-import { Methods, PROTOCOL_VERSION } from '../../protocol/engine';
+import { Methods, PROTOCOL_VERSION, Rpc } from '../../protocol/engine';
 import { ROOT, tempDir } from '../helpers/reference';
 
 /** Speaks the handshake like an engine, then answers model/load with half of a 4 MB frame and SIGKILL. */
 const HALF_FRAME_ENGINE = `
 const fs = require('fs');
 const { createMessageConnection } = require(${JSON.stringify(path.join(ROOT, 'node_modules', 'vscode-jsonrpc', 'node'))});
-const { streamTransport } = require(${JSON.stringify(path.join(ROOT, 'out', 'engine', 'server', 'stream-transport.js'))});
+const { streamTransport } = require(${JSON.stringify(path.join(ROOT, 'out', 'protocol', 'transport', 'stream.js'))});
 const { reader, writer } = streamTransport(process.stdin, process.stdout);
 const conn = createMessageConnection(reader, writer);
 conn.onRequest('${Methods.initialize}', () => ({ protocolVersion: ${PROTOCOL_VERSION}, engineVersion: 'fake', backend: 'cpu', backendDetail: 'fake', pid: process.pid, node: process.version }));
@@ -47,7 +47,7 @@ describe('engine killed mid-frame', () => {
     const base = handles();
     const c = await EngineConnection.open({ kind: 'local', node: process.execPath, script, args: [] }, () => undefined);
     await assert.rejects(
-      c.request(Methods.loadModel, { model: 'x', adapters: [] }),
+      c.request(Rpc.loadModel, { model: 'x', adapters: [] }),
       (e: Error) => e instanceof EngineStoppedError && /stopped during loading the model: killed by SIGKILL/.test(e.message),
     );
     assert.equal(c.alive, false);

@@ -10,7 +10,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ResponseError } from 'vscode-jsonrpc';
 import { EngineConnection, Endpoint } from '../../extension/engine/connection';
-import { AttentionProgress, DataSummaryResult, HumanEvalProgress, HumanEvalResult, Methods, StatusResult, TrainProgress, TrainResult } from '../../protocol/engine';
+import { AttentionProgress, Methods, Rpc, StatusResult } from '../../protocol/engine';
+import type { TrainOptionValues } from '../../protocol/training';
 import { makeCheckpoint, ROOT, tempDir } from '../helpers/reference';
 import { sharedDataFile } from '../helpers/shared-data';
 import { taskData, tinyModel } from '../helpers/train-fixture';
@@ -47,19 +48,19 @@ describe('a live engine: progress per step, requests answered during a run, canc
   after(async () => { await conn?.shutdown(); });
 
   it('streams each training step as it happens, answers a status request mid-run, and cancels within one step', async () => {
-    const tensorsBefore = (await conn.request<StatusResult>(Methods.status, {})).numTensors;
+    const tensorsBefore = (await conn.request(Rpc.status, {})).numTensors;
     const out = path.join(dir, 'run');
     const options = { maxSteps: '400', batchSize: '4', effectiveBatch: '8', checkpointEvery: '1000', lr: '1e-3', warmupRatio: '0' };
     const { token, cancel } = cancellation();
     const seen: { step: number; fileLines: number }[] = [];
     let status: Promise<StatusResult> | undefined;
     let finished = false;
-    const run = conn.request<TrainResult, TrainProgress>(Methods.train, { model, method: 'difflora-32', data, out, options }, {
+    const run = conn.request(Rpc.train, { model, method: 'difflora-32', data, out, options }, {
       cancel: token,
       onProgress: (e) => {
         if (e.type !== 'step') return;
         seen.push({ step: e.step, fileLines: metricsLines(out) });
-        if (e.step === 3) status = conn.request<StatusResult>(Methods.status, {});
+        if (e.step === 3) status = conn.request(Rpc.status, {});
         if (e.step === 6) cancel();
       },
     }).finally(() => { finished = true; });
@@ -81,26 +82,28 @@ describe('a live engine: progress per step, requests answered during a run, canc
 
     // Resume continues from the checkpoint to the end.
     const resumedSteps: number[] = [];
-    const resumed = await conn.request<TrainResult, TrainProgress>(Methods.train, { model, method: 'difflora-32', data, out, resume: true, options: { ...options, maxSteps: String(r.steps + 3) } }, {
+    const resumed = await conn.request(Rpc.train, { model, method: 'difflora-32', data, out, resume: true, options: { ...options, maxSteps: String(r.steps + 3) } }, {
       onProgress: (e) => { if (e.type === 'step') resumedSteps.push(e.step); },
     });
     assert.equal(resumed.cancelled, false);
     assert.deepEqual(resumedSteps, [r.steps + 1, r.steps + 2, r.steps + 3]);
     assert.equal(metricsLines(out), r.steps + 3);
     // Two runs later the engine holds no tensor of theirs (each used to leave its adapter behind).
-    assert.equal((await conn.request<StatusResult>(Methods.status, {})).numTensors, tensorsBefore);
+    assert.equal((await conn.request(Rpc.status, {})).numTensors, tensorsBefore);
   });
 
   it('refuses an unknown or bad training option by name, and summarises a dataset before training', async () => {
-    await conn.request(Methods.loadModel, { model, adapters: [] });
+    await conn.request(Rpc.loadModel, { model, adapters: [] });
     const out = path.join(dir, 'typo');
-    await assert.rejects(conn.request(Methods.train, { model, method: 'lora', data, out, options: { maxStep: '2' } }),
+    // A typo is a compile error for a TypeScript client; the engine refuses it from any other.
+    const typo = { maxStep: '2' } as unknown as TrainOptionValues;
+    await assert.rejects(conn.request(Rpc.train, { model, method: 'lora', data, out, options: typo }),
       (e: Error) => e instanceof ResponseError && /options\.maxStep: unknown option "maxStep" \(did you mean maxSteps\?\)/.test(e.message));
-    await assert.rejects(conn.request(Methods.train, { model, method: 'lora', data, out, options: { schedule: 'sometimes' } }), /options\.schedule: schedule must be one of linear, cosine, constant/);
+    await assert.rejects(conn.request(Rpc.train, { model, method: 'lora', data, out, options: { schedule: 'sometimes' } }), /options\.schedule: schedule must be one of linear, cosine, constant/);
     assert.ok(!fs.existsSync(out), 'a refused run wrote nothing');
     const bad = path.join(dir, 'mixed.jsonl');
     fs.writeFileSync(bad, `${fs.readFileSync(data, 'utf8').split('\n').slice(0, 4).join('\n')}\n{"prompt": 1}\nnot json\n`);
-    const s = await conn.request<DataSummaryResult>(Methods.dataSummary, { data: bad, options: { maxLength: '16' } });
+    const s = await conn.request(Rpc.dataSummary, { data: bad, options: { maxLength: '16' } });
     assert.equal(s.kept, 4);
     assert.equal(s.truncated, 4);
     assert.equal(s.skipped, 2);
@@ -109,12 +112,12 @@ describe('a live engine: progress per step, requests answered during a run, canc
 
   it('cancels a long attention request after its first layer', async () => {
     const adapter = makeCheckpoint('difflora', path.join(dir, 'dl'), ['--base', DEFAULT_MODEL, '--seed', '1']);
-    await conn.request(Methods.loadModel, { model: DEFAULT_MODEL, adapters: [{ label: 'DiffLoRA', path: adapter }] });
+    await conn.request(Rpc.loadModel, { model: DEFAULT_MODEL, adapters: [{ label: 'DiffLoRA', path: adapter }] });
     const text = Array.from({ length: 60 }, (_, i) => `def f_${i}(x):\n    return x * ${i} + ${i * 7}\n`).join('\n');
     const { token, cancel } = cancellation();
     let layers = 0, total = 0;
     const t0 = Date.now();
-    await assert.rejects(conn.request(Methods.attention, { text }, {
+    await assert.rejects(conn.request(Rpc.attention, { text }, {
       cancel: token,
       onProgress: (p: AttentionProgress) => {
         if (p.type === 'model') total += p.numLayers;
@@ -124,14 +127,14 @@ describe('a live engine: progress per step, requests answered during a run, canc
     assert.ok(layers < 8, `cancelled after the first of 8 layers, yet ${layers} arrived (${Date.now() - t0} ms)`);
     assert.ok(total <= 8);
     // The engine is free again at once.
-    const s = await conn.request<StatusResult>(Methods.status, {});
+    const s = await conn.request(Rpc.status, {});
     assert.equal(s.busy, undefined);
   });
 
   it('cancels a HumanEval run during generation', { skip: !sharedDataFile('humaneval', 'HumanEval.jsonl.gz') && 'no HumanEval data beside the project' }, async () => {
     const { token, cancel } = cancellation();
     let generated = 0;
-    const r = await conn.request<HumanEvalResult, HumanEvalProgress>(Methods.humanEval, {
+    const r = await conn.request(Rpc.humanEval, {
       outDir: path.join(dir, 'he'), problemsPath: sharedDataFile('humaneval', 'HumanEval.jsonl.gz'), limit: 20, n: 1, k: [1], maxNewTokens: 64, execute: false,
     }, {
       cancel: token,

@@ -11,7 +11,7 @@ import * as path from 'path';
 import WebSocket from 'ws';
 import { EngineConnection, EngineStoppedError, Endpoint } from '../../extension/engine/connection';
 import { EngineState, EngineSupervisor } from '../../extension/engine/supervisor';
-import { AttentionProgress, AttentionResult, LoadModelResult, Methods, PROTOCOL_VERSION, TrainResult } from '../../protocol/engine';
+import { AttentionProgress, AttentionResult, Methods, PROTOCOL_VERSION, Rpc } from '../../protocol/engine';
 import { decodeLayerMaps, encodedRow } from '../../protocol/map-pack';
 import { decodeFrame, encodeFrame } from '../../protocol/wire';
 import { makeCheckpoint, reference, ROOT, tempDir } from '../helpers/reference';
@@ -25,7 +25,7 @@ interface Captured { ids: number[]; tokens: AttentionProgress & { type: 'model' 
 
 async function capture(c: { request: EngineConnection['request'] }, models?: string[]): Promise<{ perModel: Captured[]; result: AttentionResult }> {
   const perModel: Captured[] = [];
-  const result = await c.request<AttentionResult, AttentionProgress>(Methods.attention, { text: TEXT, models }, {
+  const result = await c.request(Rpc.attention, { text: TEXT, models }, {
     onProgress: (p) => {
       if (p.type === 'model') perModel[p.index] = { ids: p.ids, tokens: p, maps: new Map(), wire: [] };
       else {
@@ -54,7 +54,7 @@ describe('engine server and client', () => {
   it('shakes hands and loads a model with an adapter', async () => {
     assert.equal(conn.info.protocolVersion, PROTOCOL_VERSION);
     assert.equal(conn.info.backend, 'wasm');
-    const r = await conn.request<LoadModelResult>(Methods.loadModel, { model, adapters: [{ label: 'DiffLoRA', path: adapter }] });
+    const r = await conn.request(Rpc.loadModel, { model, adapters: [{ label: 'DiffLoRA', path: adapter }] });
     assert.deepEqual(r.models.map((m) => [m.label, m.kind]), [['base', 'base'], ['DiffLoRA', 'difflora']]);
     assert.equal(r.layers, 2);
     assert.equal(r.heads, 4);
@@ -94,11 +94,11 @@ describe('engine server and client', () => {
   });
 
   it('answers a bad request with an error naming what is wrong, and keeps serving', async () => {
-    await assert.rejects(conn.request(Methods.loadModel, { model: path.join(dir, 'nope'), adapters: [] }), /nope/);
-    await assert.rejects(conn.request(Methods.attention, { text: '' }), /no model loaded|empty text/);
-    await conn.request(Methods.loadModel, { model, adapters: [] });
-    await assert.rejects(conn.request(Methods.attention, { text: TEXT, models: ['DiffLoRA'] }), /no model "DiffLoRA" \(loaded: base\)/);
-    await assert.rejects(conn.request(Methods.attention, { text: '' }), /empty text/);
+    await assert.rejects(conn.request(Rpc.loadModel, { model: path.join(dir, 'nope'), adapters: [] }), /nope/);
+    await assert.rejects(conn.request(Rpc.attention, { text: '' }), /no model loaded|empty text/);
+    await conn.request(Rpc.loadModel, { model, adapters: [] });
+    await assert.rejects(conn.request(Rpc.attention, { text: TEXT, models: ['DiffLoRA'] }), /no model "DiffLoRA" \(loaded: base\)/);
+    await assert.rejects(conn.request(Rpc.attention, { text: '' }), /empty text/);
     const { result } = await capture(conn);
     assert.equal(result.models, 1);
   });
@@ -125,12 +125,12 @@ describe('engine server and client', () => {
       log: () => undefined,
       onState: (s) => states.push(s),
       onCrash: (why) => crashes.push(why),
-      onStarted: async (c) => { loads++; await c.request(Methods.loadModel, { model, adapters: [{ label: 'DiffLoRA', path: adapter }] }); },
+      onStarted: async (c) => { loads++; await c.request(Rpc.loadModel, { model, adapters: [{ label: 'DiffLoRA', path: adapter }] }); },
     }, 100);
     try {
       const first = await sup.connection();
       const data = taskData(path.join(dir, 'task.jsonl'), 0, 64);
-      const training = sup.request<TrainResult, { type: string }>(Methods.train, { model, method: 'difflora-32', data, out: path.join(dir, 'run'), options: { maxSteps: '200', batchSize: '4', effectiveBatch: '4' } }, {
+      const training = sup.request(Rpc.train, { model, method: 'difflora-32', data, out: path.join(dir, 'run'), options: { maxSteps: '200', batchSize: '4', effectiveBatch: '4' } }, {
         onProgress: (e) => { if (e.type === 'step') process.kill(first.pid!, 'SIGKILL'); },
       });
       await assert.rejects(training, (e: Error) => e instanceof EngineStoppedError && /stopped during training: killed by SIGKILL/.test(e.message));
@@ -177,11 +177,11 @@ describe('remote engine over WebSocket', () => {
   it('serves a client with the token: the same maps as over stdio', async () => {
     const c = await EngineConnection.open({ kind: 'remote', url, token: TOKEN }, () => undefined);
     try {
-      await c.request(Methods.loadModel, { model: path.join(dir, 'model'), adapters: [] });
+      await c.request(Rpc.loadModel, { model: path.join(dir, 'model'), adapters: [] });
       const remote = await capture(c);
       const viaStdio = await EngineConnection.open(local, () => undefined);
       try {
-        await viaStdio.request(Methods.loadModel, { model: path.join(dir, 'model'), adapters: [] });
+        await viaStdio.request(Rpc.loadModel, { model: path.join(dir, 'model'), adapters: [] });
         const mine = await capture(viaStdio);
         assert.deepEqual(remote.perModel[0].ids, mine.perModel[0].ids);
         assert.deepEqual(Array.from(remote.perModel[0].maps.get(1)!.positive), Array.from(mine.perModel[0].maps.get(1)!.positive));

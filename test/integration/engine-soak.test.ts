@@ -12,7 +12,7 @@ import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { EngineStoppedError, Endpoint } from '../../extension/engine/connection';
 import { EngineSupervisor } from '../../extension/engine/supervisor';
-import { AttentionProgress, LoadModelParams, Methods, StatusResult } from '../../protocol/engine';
+import { AttentionProgress, LoadModelParams, Rpc } from '../../protocol/engine';
 import { makeCheckpoint, ROOT, tempDir } from '../helpers/reference';
 import { Rng } from '../../engine/util/rng';
 
@@ -57,14 +57,14 @@ describe('a long session against the engine', { timeout: 1_200_000 }, () => {
     current = { model: MODEL, adapters: [{ label: 'A', path: adapters.a }] };
     sup = new EngineSupervisor({
       endpoint: () => local, log: () => undefined, onState: () => undefined, onCrash: () => undefined,
-      onStarted: async (c) => { await c.request(Methods.loadModel, current); },
+      onStarted: async (c) => { await c.request(Rpc.loadModel, current); },
     }, 100);
   });
   after(async () => { await sup?.dispose(); });
 
   it(`${REQUESTS} mixed requests, one crash: tensors back to baseline after each, RSS bounded`, async () => {
     const rng = new Rng(11);
-    const status = () => sup.request<StatusResult>(Methods.status, {});
+    const status = () => sup.request(Rpc.status, {});
     const baselines = new Map<string, number>(); // per engine process and loaded set
     const key = async () => `${(await sup.connection()).pid}:${current.adapters.map((a) => a.label).join(',')}`;
     const checkBaseline = async (what: string) => {
@@ -87,25 +87,25 @@ describe('a long session against the engine', { timeout: 1_200_000 }, () => {
         const layers = kind === 'subset' ? [Math.floor(rng.next() * 4)] : undefined;
         const heads = kind === 'subset' ? [0, 1 + Math.floor(rng.next() * 5)] : undefined;
         let maps = 0;
-        await sup.request(Methods.attention, { text: text(rng, 1 + Math.floor(rng.next() * 12)), layers, heads }, { onProgress: (p: AttentionProgress) => { if (p.type === 'layer') maps++; } });
+        await sup.request(Rpc.attention, { text: text(rng, 1 + Math.floor(rng.next() * 12)), layers, heads }, { onProgress: (p: AttentionProgress) => { if (p.type === 'layer') maps++; } });
         assert.ok(maps > 0);
       } else if (kind === 'generate') {
-        await sup.request(Methods.generate, { prompt: text(rng, 1), maxNewTokens: 4 + Math.floor(rng.next() * 12), temperature: rng.next() < 0.5 ? 0 : 0.8, seed: i });
+        await sup.request(Rpc.generate, { prompt: text(rng, 1), maxNewTokens: 4 + Math.floor(rng.next() * 12), temperature: rng.next() < 0.5 ? 0 : 0.8, seed: i });
       } else if (kind === 'cancel') {
         const { token, cancel } = cancellation();
         const req = rng.next() < 0.5
-          ? sup.request(Methods.attention, { text: text(rng, 30) }, { cancel: token, onProgress: (p: AttentionProgress) => { if (p.type === 'layer') cancel(); } })
-          : sup.request(Methods.generate, { prompt: text(rng, 2), maxNewTokens: 200 }, { cancel: token, onProgress: () => undefined });
+          ? sup.request(Rpc.attention, { text: text(rng, 30) }, { cancel: token, onProgress: (p: AttentionProgress) => { if (p.type === 'layer') cancel(); } })
+          : sup.request(Rpc.generate, { prompt: text(rng, 2), maxNewTokens: 200 }, { cancel: token, onProgress: () => undefined });
         if (!token.isCancellationRequested) setTimeout(cancel, 30);
         await req.then(() => undefined, (e: Error) => assert.match(e.message, /cancelled/));
       } else if (kind === 'reload') {
-        await sup.request(Methods.loadModel, current);
+        await sup.request(Rpc.loadModel, current);
       } else if (kind === 'swap') {
         current = current.adapters[0].label === 'A' ? { model: MODEL, adapters: [{ label: 'B', path: adapters.b }] } : { model: MODEL, adapters: [{ label: 'A', path: adapters.a }] };
-        await sup.request(Methods.loadModel, current);
+        await sup.request(Rpc.loadModel, current);
       } else {
         const c = await sup.connection();
-        const pending = sup.request(Methods.attention, { text: text(rng, 30) }, { onProgress: () => { try { process.kill(c.pid!, 'SIGKILL'); } catch { /* already gone */ } } });
+        const pending = sup.request(Rpc.attention, { text: text(rng, 30) }, { onProgress: () => { try { process.kill(c.pid!, 'SIGKILL'); } catch { /* already gone */ } } });
         await assert.rejects(pending, (e: Error) => e instanceof EngineStoppedError);
         crashed = true;
         // The supervisor restarts it and loads the models again.
@@ -133,7 +133,7 @@ describe('a long session against the engine', { timeout: 1_200_000 }, () => {
     const handles = handleCounts();
     const children = childCount();
     for (let i = 0; i < 8; i++) await sup.restart();
-    await sup.request(Methods.status, {});
+    await sup.request(Rpc.status, {});
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(childCount(), children, 'engine processes left behind');
     const grown = [...handleCounts()].filter(([k, n]) => n > (handles.get(k) ?? 0)).map(([k, n]) => `${k} +${n - (handles.get(k) ?? 0)}`);

@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import nodeFs from 'fs';
 import * as path from 'path';
 import { BackendInfo, initBackend } from '../../engine/backend';
-import { runTraining, TrainFlags } from '../../engine/cli/train-command';
+import { trainAdapter, TrainAdapterOptions } from '../../engine/api';
 import { loadModel } from '../../engine/model/load';
 import { Rng } from '../../engine/util/rng';
 import { runCliOk } from '../helpers/cli';
@@ -92,10 +92,10 @@ describe('training under faults', () => {
     let backend: BackendInfo;
     before(async () => { backend = await initBackend('cpu', () => undefined); });
 
-    const flags = (out: string, resume = false): TrainFlags => ({
-      model, method: 'difflora-32', data, out, learnLambda: true, lr: '3e-3', epochs: '1', maxSteps: String(STEPS), batchSize: '4', effectiveBatch: '8',
-      warmupRatio: '0', schedule: 'linear', weightDecay: '0', maxGradNorm: '1', seed: '0', maxLength: '512', onBadLine: 'stop', onTooLong: 'truncate',
-      checkpointEvery: '1', resume, backend: 'cpu', quiet: true,
+    const flags = (out: string, resume = false): TrainAdapterOptions => ({
+      model, method: 'difflora-32', data, out, learnLambda: true, lr: 3e-3, epochs: 1, maxSteps: STEPS, batchSize: 4, effectiveBatch: 8,
+      warmupRatio: 0, schedule: 'linear', weightDecay: 0, maxGradNorm: 1, seed: 0, maxLength: 512, onBadLine: 'stop', onTooLong: 'truncate',
+      checkpointEvery: 1, resume,
     });
 
     /** Makes the file system fail inside checkpoint.partial once the run has reported `atStep`. */
@@ -118,7 +118,7 @@ describe('training under faults', () => {
       }) as typeof fs.writeSync;
       const m = loadModel(model, backend);
       try {
-        await runTraining(flags(out), { log: () => undefined, isCancelled: () => false, onEvent: (e) => { if (e.type === 'step' && e.step === atStep) armed = true; } }, m);
+        await trainAdapter(m, flags(out), { onEvent: (e) => { if (e.type === 'train' && e.event.type === 'step' && e.event.step === atStep) armed = true; } });
         throw new Error('the run did not stop');
       } catch (e) {
         return e as Error;
@@ -144,7 +144,7 @@ describe('training under faults', () => {
         assert.ok(!fs.existsSync(path.join(out, 'checkpoint.partial')), 'a half-written checkpoint was left behind');
         const m = loadModel(model, backend);
         try {
-          await runTraining(flags(out, true), { log: () => undefined, isCancelled: () => false, onEvent: () => undefined }, m);
+          await trainAdapter(m, flags(out, true));
         } finally {
           m.model.dispose();
         }

@@ -1,7 +1,7 @@
 /** The CLI's list and number parsers (engine/cli/args.ts): what they accept, and what they refuse by name. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseIds, parseIndexList, parseInteger, parseNumber } from '../../engine/cli/args';
+import { parseIds, parseIndexList, parseInteger, parseNumber } from '../../engine/api/parse';
 import { expectInputError } from '../helpers/input-error';
 
 test('index lists: indices and ranges, sorted and unique; bad parts named', () => {

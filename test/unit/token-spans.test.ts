@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as path from 'path';
 import { TextTokenizer } from '../../engine/model/tokenizer';
 import { tokenSpans } from '../../engine/model/token-spans';
-import { bosMass, needlePrompt, spanMass, tokenRange } from '../../engine/server/analysis';
+import { bosMass, needlePrompt, spanMass, tokenRange } from '../../engine/api/attention-measures';
 import { ROOT } from '../helpers/reference';
 
 const tok = TextTokenizer.fromFolder(path.join(ROOT, 'media', 'default-model'))!;

@@ -1,10 +1,10 @@
 /**
- * vscode-jsonrpc over a WebSocket (the `ws` package, either end): one frame (../../protocol/wire.ts)
+ * vscode-jsonrpc over a WebSocket (the `ws` package, either end): one frame (../wire.ts)
  * per binary message. The engine's server and the extension's remote client both use it.
  */
 import type WebSocket from 'ws';
 import { AbstractMessageReader, AbstractMessageWriter, DataCallback, Disposable, Message, MessageReader, MessageWriter } from 'vscode-jsonrpc';
-import { decodeFrame, encodeFrame } from '../../protocol/wire';
+import { decodeFrame, encodeFrame } from '../wire';
 
 class WsReader extends AbstractMessageReader implements MessageReader {
   constructor(private readonly ws: WebSocket) {

@@ -1,5 +1,5 @@
 /**
- * `difflora serve`: the engine as a JSON-RPC server for the VS Code extension.
+ * The engine as a JSON-RPC server for the VS Code extension (`difflora serve`).
  * - `--stdio` (what the extension starts): messages on stdin/stdout, the log on stderr;
  * - `--port N`: a WebSocket server for an extension on another machine. It listens on loopback unless
  *   `--host` says otherwise, and only accepts clients that present the token
@@ -7,23 +7,28 @@
  */
 import * as crypto from 'crypto';
 import * as http from 'http';
-import { Command, Option } from 'commander';
 import { createMessageConnection, MessageConnection, MessageReader, MessageWriter } from 'vscode-jsonrpc/node';
 import { WebSocketServer } from 'ws';
-import { LogParams, Methods } from '../../protocol/engine';
+import { LOG_NOTIFICATION, LogParams, Rpc } from '../../protocol/engine';
 import { BackendInfo, BackendName, initBackend } from '../backend';
-import { parseInteger } from '../cli/args';
 import { EngineSession } from './session';
-import { streamTransport } from './stream-transport';
-import { wsTransport } from './ws-transport';
+import { streamTransport } from '../../protocol/transport/stream';
+import { wsTransport } from '../../protocol/transport/websocket';
 
-interface ServeFlags { stdio?: boolean; port?: string; host: string; token?: string; backend: BackendName | 'auto' }
+export interface ServeOptions {
+  /** Listen for one WebSocket client on this port (0 = any free port); absent: stdio. */
+  port?: number;
+  host: string;
+  /** The token clients must present; default $DIFFLORA_ENGINE_TOKEN, else a random one, printed. */
+  token?: string;
+  backend: BackendName | 'auto';
+}
 
 function startSession(reader: MessageReader, writer: MessageWriter, backend: BackendInfo, onClose: () => void): MessageConnection {
   const conn = createMessageConnection(reader, writer);
   const log = (level: LogParams['level'], message: string) => {
     process.stderr.write(`${message}\n`);
-    void conn.sendNotification(Methods.log, { level, message } satisfies LogParams).catch(() => undefined);
+    void conn.sendNotification(LOG_NOTIFICATION, { level, message } satisfies LogParams).catch(() => undefined);
   };
   const session = new EngineSession(conn, backend, log);
   let closed = false;
@@ -34,7 +39,7 @@ function startSession(reader: MessageReader, writer: MessageWriter, backend: Bac
     onClose();
   };
   // After the answer has gone out; dispose() alone does not end a stdio session (its stdin stays open).
-  conn.onRequest(Methods.shutdown, () => {
+  conn.onRequest(Rpc.shutdown.method, () => {
     setImmediate(() => { conn.dispose(); close(); });
     return null;
   });
@@ -51,7 +56,7 @@ function tokensEqual(a: string, b: string): boolean {
   return x.length === y.length && crypto.timingSafeEqual(x, y);
 }
 
-async function serve(f: ServeFlags): Promise<void> {
+export async function serve(f: ServeOptions): Promise<void> {
   const log = (l: string) => process.stderr.write(`${l}\n`);
   // stdout carries the protocol: nothing else may write there (tfjs prints through console.log).
   console.log = (...a: unknown[]) => log(a.map(String).join(' '));
@@ -61,7 +66,7 @@ async function serve(f: ServeFlags): Promise<void> {
     await new Promise<void>((resolve) => startSession(reader, writer, backend, resolve));
     return;
   }
-  const port = parseInteger('--port', f.port, 0);
+  const port = f.port;
   const token = f.token ?? process.env.DIFFLORA_ENGINE_TOKEN ?? crypto.randomBytes(24).toString('hex');
   if (!f.token && !process.env.DIFFLORA_ENGINE_TOKEN) log(`token (give it to the extension: "DiffLoRA: Attach to Remote Engine"): ${token}`);
   let busy = false;
@@ -94,16 +99,4 @@ async function serve(f: ServeFlags): Promise<void> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-}
-
-export function registerServe(program: Command, backendOption: () => Option): void {
-  program
-    .command('serve')
-    .description('the engine as a JSON-RPC server: on stdio (for the extension) or a WebSocket (--port, token required)')
-    .option('--stdio', 'messages on stdin/stdout (the default)')
-    .option('--port <n>', 'listen for one WebSocket client on this port (0 = any free port)')
-    .option('--host <h>', 'address to listen on (loopback unless you say otherwise)', '127.0.0.1')
-    .option('--token <t>', 'the token clients must present (default: $DIFFLORA_ENGINE_TOKEN, else a random one, printed)')
-    .addOption(backendOption())
-    .action(serve);
 }

@@ -1,4 +1,4 @@
-/** Parsing of CLI option values that commander leaves as strings. */
+/** Parsing of option values given as text (CLI flags, the training form's key=value pairs): one reading, one message per flag. */
 import { InputError } from '../errors';
 
 /** "0,2,5-7" -> [0, 2, 5, 6, 7], each checked against [0, limit). */

@@ -1,10 +1,10 @@
 /**
  * vscode-jsonrpc over a pair of byte streams (the engine's stdio, either end), one Content-Length
- * framed message per frame (../../protocol/wire.ts). The engine's server and the extension's local
+ * framed message per frame (../wire.ts). The engine's server and the extension's local
  * client both use it.
  */
 import { MessageReader, MessageWriter, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
-import { frameCodec } from '../../protocol/wire';
+import { frameCodec } from '../wire';
 
 export function streamTransport(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): { reader: MessageReader; writer: MessageWriter } {
   const reader = new StreamMessageReader(input, { contentTypeDecoder: frameCodec as never });
