@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
 import { availableMemory } from './backends/memory';
-import { chooseThreads, registerNativeBackend } from './backends/native';
+import { applyThreads, chooseThreads, describeThreads, registerNativeBackend } from './backends/native';
 import { loadNativeAddon } from './backends/native-addon';
 import { errMessage, hereDir, inWebpackBundle, nodeRequire } from './backends/runtime';
 
@@ -210,13 +210,12 @@ async function initNative(log: (line: string) => void): Promise<BackendInfo> {
     throw new BackendUnavailableError('native', errMessage(e));
   }
   registerNativeBackend(native.addon);
-  native.addon.setThreads(threads.threads);
+  applyThreads(native.addon, threads);
   native.addon.keepFreedMemory();
   await setBackendOrThrow('native', log);
-  const n = native.addon.threads();
   return {
     name: 'native',
-    detail: `${native.addon.blasInfo()}, ${n} BLAS thread${n === 1 ? '' : 's'} (${threads.why}), addon ${native.file}`,
+    detail: `${native.addon.blasInfo()}, ${describeThreads(threads)}, addon ${native.file}`,
   };
 }
 

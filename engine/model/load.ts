@@ -3,7 +3,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { assertFitsBackend, BackendInfo } from '../backend';
 import { InputError } from '../errors';
+import { loadNativeAddon } from '../backends/native-addon';
 import { Json, readJsonFile } from '../formats/json-fields';
+import { nativeTensorReader } from '../formats/native-reader';
 import { isLlamaFamily, LlamaConfig, parseLlamaConfig } from './config';
 import { LlamaModel } from './llama';
 import { TextTokenizer } from './tokenizer';
@@ -37,6 +39,8 @@ export function loadModel(dir: string, backend: BackendInfo, onProgress?: (done:
   const { config, json } = readModelConfigJson(dir);
   assertFitsBackend(backend, baseWeightBytes(config), `the model in ${dir}`);
   const tokenizer = TextTokenizer.fromFolder(dir);
-  const weights = loadBaseWeights(dir, config, onProgress);
+  // The native backend's addon is loaded already; elsewhere (wasm, cpu, webgpu) JavaScript reads.
+  const reader = backend.name === 'native' ? nativeTensorReader(loadNativeAddon().addon) : undefined;
+  const weights = loadBaseWeights(dir, config, onProgress, reader);
   return { dir, config, configJson: json, model: new LlamaModel(config, weights), tokenizer };
 }

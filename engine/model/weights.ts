@@ -1,6 +1,7 @@
 /** Base-model weights as long-lived tfjs tensors, linear weights pre-transposed to [in, out]. */
 import * as tf from '@tensorflow/tfjs-core';
 import * as path from 'path';
+import { readTensorFloat32, TensorReader, transposed } from '../formats/safetensors';
 import { TensorStore } from '../formats/tensor-store';
 import { LlamaConfig } from './config';
 
@@ -40,28 +41,25 @@ export function baseWeightBytes(c: LlamaConfig): number {
  * transpose kernel is about 20x slower on the cpu backend and 2.5x on wasm (a 1B model's load).
  */
 export function toInOut(data: Float32Array, outDim: number, inDim: number): tf.Tensor2D {
-  const t = new Float32Array(data.length);
-  const B = 64;
-  for (let o0 = 0; o0 < outDim; o0 += B) {
-    const o1 = Math.min(outDim, o0 + B);
-    for (let i0 = 0; i0 < inDim; i0 += B) {
-      const i1 = Math.min(inDim, i0 + B);
-      for (let o = o0; o < o1; o++) for (let i = i0; i < i1; i++) t[i * outDim + o] = data[o * inDim + i];
-    }
-  }
-  return tf.tensor2d(t, [inDim, outDim]);
+  return tf.tensor2d(transposed(data, outDim, inDim), [inDim, outDim]);
 }
 
+/** The tensor is read already transposed: no [out, in] copy exists beside the [in, out] one. */
 function linearT(store: TensorStore, name: string, outDim: number, inDim: number): tf.Tensor2D {
-  return toInOut(store.read(name, [outDim, inDim]), outDim, inDim);
+  return tf.tensor2d(store.readTransposed(name, outDim, inDim), [inDim, outDim]);
 }
 
-export function loadBaseWeights(dir: string, c: LlamaConfig, onProgress?: (done: number, total: number) => void): BaseWeights {
-  const store = TensorStore.openFolder(dir, 'model.safetensors');
+/** `reader`: how tensors are read from the files (the native backend's addon reads them itself). */
+export function loadBaseWeights(
+  dir: string,
+  c: LlamaConfig,
+  onProgress?: (done: number, total: number) => void,
+  reader: TensorReader = readTensorFloat32,
+): BaseWeights {
+  const store = TensorStore.openFolder(dir, 'model.safetensors', reader);
   const D = c.hiddenSize, hd = c.headDim;
   const total = c.numLayers + 2;
-  const embedData = store.read('model.embed_tokens.weight', [c.vocabSize, D]);
-  const embed = tf.tensor2d(embedData, [c.vocabSize, D]);
+  const embed = tf.tensor2d(store.read('model.embed_tokens.weight', [c.vocabSize, D]), [c.vocabSize, D]);
   onProgress?.(1, total);
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
@@ -80,7 +78,8 @@ export function loadBaseWeights(dir: string, c: LlamaConfig, onProgress?: (done:
     onProgress?.(i + 2, total);
   }
   const norm = tf.tensor1d(store.read('model.norm.weight', [D]));
-  const lmHeadT = c.tieWordEmbeddings ? toInOut(embedData, c.vocabSize, D) : linearT(store, 'lm_head.weight', c.vocabSize, D);
+  // Tied: the embedding read a second time, transposed, rather than a transposed copy of it in JS.
+  const lmHeadT = linearT(store, c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight', c.vocabSize, D);
   onProgress?.(total, total);
   return { embed, lmHeadT, norm, layers };
 }
