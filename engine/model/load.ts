@@ -9,7 +9,7 @@ import { nativeTensorReader } from '../formats/native-reader';
 import { isLlamaFamily, LlamaConfig, parseLlamaConfig } from './config';
 import { LlamaModel } from './llama';
 import { TextTokenizer } from './tokenizer';
-import { baseWeightBytes, loadBaseWeights } from './weights';
+import { baseWeightBytes, loadBaseWeights, WeightOptions } from './weights';
 
 export interface LoadedModel {
   dir: string;
@@ -37,10 +37,12 @@ export function readModelConfigJson(dir: string): { config: LlamaConfig; json: J
 
 export function loadModel(dir: string, backend: BackendInfo, onProgress?: (done: number, total: number) => void): LoadedModel {
   const { config, json } = readModelConfigJson(dir);
-  assertFitsBackend(backend, baseWeightBytes(config), `the model in ${dir}`);
+  // On native the addon (loaded already) reads the files, and BLAS multiplies by the tied head
+  // transposed at no cost; elsewhere JavaScript reads and a transposed copy of the head is faster.
+  const native = backend.name === 'native';
+  const options: WeightOptions = native ? { reader: nativeTensorReader(loadNativeAddon().addon) } : { tiedHeadCopy: true };
+  assertFitsBackend(backend, baseWeightBytes(config, options), `the model in ${dir}`);
   const tokenizer = TextTokenizer.fromFolder(dir);
-  // The native backend's addon is loaded already; elsewhere (wasm, cpu, webgpu) JavaScript reads.
-  const reader = backend.name === 'native' ? nativeTensorReader(loadNativeAddon().addon) : undefined;
-  const weights = loadBaseWeights(dir, config, onProgress, reader);
+  const weights = loadBaseWeights(dir, config, onProgress, options);
   return { dir, config, configJson: json, model: new LlamaModel(config, weights), tokenizer };
 }

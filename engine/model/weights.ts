@@ -21,19 +21,28 @@ export interface LayerWeights {
 export interface BaseWeights {
   embed: tf.Tensor2D;
   /**
-   * [hidden, vocab]: a transposed copy of `embed` when the head is tied (a plain matMul is faster than a
-   * transposed one on wasm); absent when the embedding trains, so the tied head follows it.
+   * [hidden, vocab]: the head, untied, or tied as a transposed copy of `embed` where a plain matMul is
+   * faster than a transposed one (wasm). Absent when tied otherwise (native, where BLAS transposes for
+   * free: 1 GB less for a 1B model) and when the embedding trains, so the tied head follows it.
    */
   lmHeadT?: tf.Tensor2D;
   norm: tf.Tensor1D;
   layers: LayerWeights[];
 }
 
-/** Bytes of float32 tensors the engine will hold for this model (for the wasm heap check). */
-export function baseWeightBytes(c: LlamaConfig): number {
+export interface WeightOptions {
+  /** How tensors are read from the files (the native backend's addon reads them itself). */
+  reader?: TensorReader;
+  /** Keep a tied head as its own transposed copy (see BaseWeights.lmHeadT). */
+  tiedHeadCopy?: boolean;
+}
+
+/** Bytes of float32 tensors the engine will hold for this model (for the memory checks). */
+export function baseWeightBytes(c: LlamaConfig, o: WeightOptions = {}): number {
   const D = c.hiddenSize, I = c.intermediateSize, hd = c.headDim;
   const perLayer = 2 * D + D * c.numHeads * hd * 2 + D * c.numKvHeads * hd * 2 + 3 * D * I;
-  return 4 * (2 * c.vocabSize * D + D + c.numLayers * perLayer);
+  const heads = c.tieWordEmbeddings && !o.tiedHeadCopy ? 1 : 2;
+  return 4 * (heads * c.vocabSize * D + D + c.numLayers * perLayer);
 }
 
 /**
@@ -49,14 +58,8 @@ function linearT(store: TensorStore, name: string, outDim: number, inDim: number
   return tf.tensor2d(store.readTransposed(name, outDim, inDim), [inDim, outDim]);
 }
 
-/** `reader`: how tensors are read from the files (the native backend's addon reads them itself). */
-export function loadBaseWeights(
-  dir: string,
-  c: LlamaConfig,
-  onProgress?: (done: number, total: number) => void,
-  reader: TensorReader = readTensorFloat32,
-): BaseWeights {
-  const store = TensorStore.openFolder(dir, 'model.safetensors', reader);
+export function loadBaseWeights(dir: string, c: LlamaConfig, onProgress?: (done: number, total: number) => void, o: WeightOptions = {}): BaseWeights {
+  const store = TensorStore.openFolder(dir, 'model.safetensors', o.reader ?? readTensorFloat32);
   const D = c.hiddenSize, hd = c.headDim;
   const total = c.numLayers + 2;
   const embed = tf.tensor2d(store.read('model.embed_tokens.weight', [c.vocabSize, D]), [c.vocabSize, D]);
@@ -78,8 +81,9 @@ export function loadBaseWeights(
     onProgress?.(i + 2, total);
   }
   const norm = tf.tensor1d(store.read('model.norm.weight', [D]));
-  // Tied: the embedding read a second time, transposed, rather than a transposed copy of it in JS.
-  const lmHeadT = linearT(store, c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight', c.vocabSize, D);
+  // A tied copy is the embedding read a second time, transposed: no third copy while transposing.
+  const lmHeadT = !c.tieWordEmbeddings ? linearT(store, 'lm_head.weight', c.vocabSize, D)
+    : o.tiedHeadCopy ? linearT(store, 'model.embed_tokens.weight', c.vocabSize, D) : undefined;
   onProgress?.(total, total);
   return { embed, lmHeadT, norm, layers };
 }
