@@ -38,6 +38,7 @@ export interface NativeAddon {
   autoThreads(maxThreads: number, minWork: number): void;
   /** glibc: serve large blocks from the heap and keep freed ones, so fresh outputs do not page-fault. */
   keepFreedMemory(): void;
+  /** The BLAS threads the last GEMM ran with (-1 before the first one). */
   threads(): number;
   blasInfo(): string;
   unaryOps: string[];
