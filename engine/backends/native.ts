@@ -42,10 +42,12 @@ export function setRequestedThreads(n: number | undefined): void {
 
 /**
  * GEMMs of at least this m*n*k get every BLAS thread by default, smaller ones one: a second thread
- * spins against the JS thread and loses on small shapes. Measured on 2 cores (see the commit): the
- * small model's largest GEMM (512 x 704 x 256, 9e7) runs faster on 1, every 1B-shaped one on 2.
+ * spins against the JS thread and loses on small shapes (the prototype of issue 9, 2 cores: 1 thread
+ * wins for the small model, 2 for the 1B shape). Every GEMM of the small model up to T=512 stays below
+ * (its largest, the head: 512 x 2048 x 256 = 2.7e8); the 1B shape's bulk is above (at T=128 the q, o
+ * and MLP products, 5.4e8 to 2.1e9; at T=512 all its linear layers).
  */
-export const MIN_WORK_FOR_THREADS = 1e8;
+export const MIN_WORK_FOR_THREADS = 3e8;
 
 /** `threads` for every GEMM, or, when `minWork` is set, `threads` from that m*n*k up and 1 below. */
 export interface ThreadChoice {

@@ -18,8 +18,8 @@ describe('the thread default', () => {
       assert.equal(c.minWork, MIN_WORK_FOR_THREADS);
       assert.match(describeThreads(c), new RegExp(`^1-${threads} BLAS threads \\(default for ${cores} cores: `));
     }
-    // The measured boundary: the small model's largest GEMM below it, the 1B shape's smallest at T=128 above.
-    assert.ok(512 * 704 * 256 < MIN_WORK_FOR_THREADS && 128 * 512 * 2048 >= MIN_WORK_FOR_THREADS);
+    // The boundary: the small model's largest GEMM (its head at T=512) below, the 1B shape's q at T=128 above.
+    assert.ok(512 * 2048 * 256 < MIN_WORK_FOR_THREADS && 128 * 2048 * 2048 >= MIN_WORK_FOR_THREADS);
   });
 
   test('--threads, then DIFFLORA_THREADS, fix the count for every GEMM', () => {
