@@ -31,11 +31,15 @@ void matMul(const float* a, const float* b, float* out, int64_t batchA, int64_t 
     return;
   }
   const int64_t lda = transA ? m : k, ldb = transB ? k : n;
-  useThreads(fixedThreads ? fixedThreads : static_cast<double>(m) * n * k >= autoMinWork ? autoMax : 1);
+  threadsFor(m, n, k);
   for (int64_t i = 0; i < batch; ++i) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
                 a + (i % batchA) * m * k, lda, b + (i % batchB) * k * n, ldb, 0.0f, out + i * m * n, n);
   }
+}
+
+void threadsFor(int64_t m, int64_t n, int64_t k) {
+  useThreads(fixedThreads ? fixedThreads : static_cast<double>(m) * n * k >= autoMinWork ? autoMax : 1);
 }
 
 void setThreads(int n) {

@@ -58,6 +58,8 @@ void keepFreedMemory();
 // A fixed BLAS thread count, or one chosen per GEMM: maxThreads when its m*n*k >= minWork, else 1.
 void setThreads(int n);
 void autoThreads(int maxThreads, double minWork);
+// Sets the BLAS threads for an m x n x k product: every direct cblas caller calls it first.
+void threadsFor(int64_t m, int64_t n, int64_t k);
 int threads();
 const char* blasInfo();
 
