@@ -38,7 +38,8 @@ export function readModelConfigJson(dir: string): { config: LlamaConfig; json: J
 export function loadModel(dir: string, backend: BackendInfo, onProgress?: (done: number, total: number) => void): LoadedModel {
   const { config, json } = readModelConfigJson(dir);
   // On native the addon (loaded already) reads the files, and BLAS multiplies by the tied head
-  // transposed at no cost; elsewhere JavaScript reads and a transposed copy of the head is faster.
+  // transposed (memory first: see BaseWeights.lmHeadT); elsewhere JavaScript reads, and a transposed
+  // copy of the head is much faster than a transposed matMul.
   const native = backend.name === 'native';
   const options: WeightOptions = native ? { reader: nativeTensorReader(loadNativeAddon().addon) } : { tiedHeadCopy: true };
   assertFitsBackend(backend, baseWeightBytes(config, options), `the model in ${dir}`);
