@@ -27,9 +27,18 @@ export interface NativeAddon {
   rmsNorm(x: Float32Array, w: Float32Array, out: Float32Array, rows: number, cols: number, eps: number): void;
   rmsNormGradX(x: Float32Array, w: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, cols: number, eps: number): void;
   rmsNormGradW(x: Float32Array, dy: Float32Array, dw: Float32Array, rows: number, cols: number, eps: number): void;
+  /**
+   * Reads a tensor's `dtype` bytes at `offset` of the open file `fd` as float32 into out ([rows, cols], or
+   * [cols, rows] when `transpose`); returns the bytes read (fewer: the file ended). Throws on a read error.
+   */
+  readTensor(fd: number, offset: number, dtype: string, out: Float32Array, rows: number, cols: number, transpose: boolean): number;
+  /** A fixed BLAS thread count for every GEMM. */
   setThreads(n: number): void;
+  /** BLAS threads chosen per GEMM: maxThreads when its m*n*k >= minWork, else 1. */
+  autoThreads(maxThreads: number, minWork: number): void;
   /** glibc: serve large blocks from the heap and keep freed ones, so fresh outputs do not page-fault. */
   keepFreedMemory(): void;
+  /** The BLAS threads the last GEMM ran with (-1 before the first one). */
   threads(): number;
   blasInfo(): string;
   unaryOps: string[];
@@ -75,7 +84,7 @@ function tryLoad(): { addon: NativeAddon; file: string } | { error: string } {
   } catch (e) {
     return { error: `cannot load ${file}: ${errMessage(e)}` };
   }
-  const missing = (['matMul', 'binary', 'unary', 'softmax', 'reduce', 'transpose', 'slice', 'gather', 'concat', 'attentionProbabilities', 'attentionProbabilitiesGrad', 'rmsNorm', 'rmsNormGradX', 'rmsNormGradW', 'setThreads', 'keepFreedMemory'] as const).filter(
+  const missing = (['matMul', 'binary', 'unary', 'softmax', 'reduce', 'transpose', 'slice', 'gather', 'concat', 'attentionProbabilities', 'attentionProbabilitiesGrad', 'rmsNorm', 'rmsNormGradX', 'rmsNormGradW', 'readTensor', 'setThreads', 'autoThreads', 'keepFreedMemory'] as const).filter(
     (k) => typeof mod.exports[k] !== 'function',
   );
   if (missing.length) return { error: `${file} is not this engine's addon (no ${missing.join(', ')}): rebuild it with npm run build:native` };

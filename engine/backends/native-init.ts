@@ -1,6 +1,6 @@
 /** Initialises the native backend (tfjs cpu kernels, the hot ones in the N-API addon over OpenBLAS; see ./native.ts). */
 import { BackendInfo, BackendUnavailableError, setBackendOrThrow } from './common';
-import { chooseThreads, registerNativeBackend } from './native';
+import { applyThreads, chooseThreads, describeThreads, registerNativeBackend } from './native';
 import { loadNativeAddon } from './native-addon';
 import { errMessage } from './runtime';
 
@@ -14,12 +14,11 @@ export async function initNative(log: (line: string) => void): Promise<BackendIn
     throw new BackendUnavailableError('native', errMessage(e));
   }
   registerNativeBackend(native.addon);
-  native.addon.setThreads(threads.threads);
+  applyThreads(native.addon, threads);
   native.addon.keepFreedMemory();
   await setBackendOrThrow('native', log);
-  const n = native.addon.threads();
   return {
     name: 'native',
-    detail: `${native.addon.blasInfo()}, ${n} BLAS thread${n === 1 ? '' : 's'} (${threads.why}), addon ${native.file}`,
+    detail: `${native.addon.blasInfo()}, ${describeThreads(threads)}, addon ${native.file}`,
   };
 }

@@ -41,11 +41,26 @@ export function setRequestedThreads(n: number | undefined): void {
 }
 
 /**
- * OpenBLAS threads and why: --threads, else DIFFLORA_THREADS, else 1 on machines with at most 2 cores
- * (a second BLAS thread spins against the JS thread; measured: 1 thread wins at small shapes), else
- * min(cores, 8).
+ * GEMMs of at least this m*n*k get every BLAS thread by default, smaller ones one: a second thread
+ * spins against the JS thread and loses on small shapes (the prototype of issue 9, 2 cores: 1 thread
+ * wins for the small model, 2 for the 1B shape). Every GEMM of the small model up to T=512 stays below
+ * (its largest, the head: 512 x 2048 x 256 = 2.7e8); the 1B shape's bulk is above (at T=128 the q, o
+ * and MLP products, 5.4e8 to 2.1e9; at T=512 all its linear layers).
  */
-export function chooseThreads(): { threads: number; why: string } {
+export const MIN_WORK_FOR_THREADS = 3e8;
+
+/** `threads` for every GEMM, or, when `minWork` is set, `threads` from that m*n*k up and 1 below. */
+export interface ThreadChoice {
+  threads: number;
+  minWork?: number;
+  why: string;
+}
+
+/**
+ * OpenBLAS threads and why: --threads, else DIFFLORA_THREADS, else by GEMM size: min(cores, 8) for
+ * large GEMMs, 1 for small ones.
+ */
+export function chooseThreads(cores = os.availableParallelism()): ThreadChoice {
   if (requestedThreads !== undefined) return { threads: requestedThreads, why: '--threads' };
   const env = process.env[THREADS_ENV];
   if (env) {
@@ -53,6 +68,18 @@ export function chooseThreads(): { threads: number; why: string } {
     if (!Number.isInteger(n) || n < 1) throw new Error(`${THREADS_ENV}=${env}: expected an integer >= 1`);
     return { threads: n, why: THREADS_ENV };
   }
-  const cores = os.availableParallelism();
-  return { threads: cores <= 2 ? 1 : Math.min(cores, 8), why: `default for ${cores} cores` };
+  const threads = Math.min(cores, 8);
+  if (threads === 1) return { threads, why: 'default for 1 core' };
+  return { threads, minWork: MIN_WORK_FOR_THREADS, why: `default for ${cores} cores: ${threads} for GEMMs of m*n*k >= ${MIN_WORK_FOR_THREADS.toExponential().replace('+', '')}, else 1` };
+}
+
+export function applyThreads(addon: NativeAddon, choice: ThreadChoice): void {
+  if (choice.minWork === undefined) addon.setThreads(choice.threads);
+  else addon.autoThreads(choice.threads, choice.minWork);
+}
+
+/** For the backend line: "2 BLAS threads (--threads)", "1-2 BLAS threads (default ...)". */
+export function describeThreads(choice: ThreadChoice): string {
+  const n = choice.minWork === undefined ? `${choice.threads}` : `1-${choice.threads}`;
+  return `${n} BLAS thread${n === '1' ? '' : 's'} (${choice.why})`;
 }

@@ -35,7 +35,7 @@ const backendOption = () =>
 function addThreadsOption(program: Command): void {
   for (const c of program.commands) {
     if (c.options.some((o) => o.long === '--backend')) {
-      c.option('--threads <n>', `OpenBLAS threads of the native backend (default: $${THREADS_ENV}, else 1 on <= 2 cores, else min(cores, 8))`);
+      c.option('--threads <n>', `OpenBLAS threads of the native backend (default: $${THREADS_ENV}, else min(cores, 8) for large GEMMs and 1 for small ones)`);
     }
   }
   program.hook('preAction', (_program, command) => {

@@ -100,8 +100,15 @@ function parseHeader(file: string, json: Record<string, unknown>, dataStart: num
   return { tensors, metadata };
 }
 
-/** Reads one tensor's bytes by offset and decodes them to float32. */
-export function readTensorFloat32(entry: TensorEntry): Float32Array {
+/**
+ * Reads a tensor's data as float32: as stored, or, with `transpose`, a 2-D [rows, cols] tensor as
+ * [cols, rows] (HF's [out, in] linear weights as the engine's [in, out]).
+ */
+export type TensorReader = (entry: TensorEntry, transpose?: boolean) => Float32Array;
+
+/** The JavaScript reader: bytes by offset into a buffer, decoded, then transposed when asked. */
+export const readTensorFloat32: TensorReader = (entry, transpose = false) => {
+  const [rows, cols] = matrixShape(entry, transpose);
   const fd = openOrFail(entry.file);
   try {
     const buf = Buffer.allocUnsafe(entry.byteLength);
@@ -109,13 +116,41 @@ export function readTensorFloat32(entry: TensorEntry): Float32Array {
     while (done < entry.byteLength) {
       // readSync moves at most 2 GiB per call.
       const n = fs.readSync(fd, buf, done, Math.min(entry.byteLength - done, 1 << 30), entry.offset + done);
-      if (n === 0) throw new InputError(`${entry.file}: tensor '${entry.name}'`, 'file ended before the tensor data did (truncated?)');
+      if (n === 0) throw fileEndedError(entry);
       done += n;
     }
-    return decodeToFloat32(buf, entry.dtype);
+    const data = decodeToFloat32(buf, entry.dtype);
+    return transpose ? transposed(data, rows, cols) : data;
   } finally {
     fs.closeSync(fd);
   }
+};
+
+/** The tensor as [rows, cols]: its own two dimensions when transposed (which needs 2-D), else [1, size]. */
+export function matrixShape(entry: TensorEntry, transpose: boolean): [number, number] {
+  if (!transpose) return [1, entry.byteLength / DTYPE_BYTES[entry.dtype]];
+  if (entry.shape.length !== 2) throw new InputError(`${entry.file}: tensor '${entry.name}'`, `shape [${entry.shape.join(', ')}] is not a matrix`);
+  return [entry.shape[0], entry.shape[1]];
+}
+
+export function fileEndedError(entry: TensorEntry): InputError {
+  return new InputError(`${entry.file}: tensor '${entry.name}'`, 'file ended before the tensor data did (truncated?)');
+}
+
+/** [rows, cols] -> [cols, rows], in cache-sized blocks (a naive loop is several times slower at 1B sizes). */
+export function transposed(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  // Moved as bits: a float32 read into a JS number may lose a NaN's payload, depending on the JIT tier.
+  const t = new Uint32Array(out.buffer), src = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  const B = 64;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    const r1 = Math.min(rows, r0 + B);
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) t[c * rows + r] = src[r * cols + c];
+    }
+  }
+  return out;
 }
 
 export interface TensorToWrite {
@@ -156,7 +191,7 @@ export function writeSafetensors(file: string, tensors: TensorToWrite[], dtype: 
   fs.renameSync(tmp, file); // a crash mid-write never leaves a half file under the real name
 }
 
-function openOrFail(file: string): number {
+export function openOrFail(file: string): number {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');

@@ -3,15 +3,19 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { InputError } from '../errors';
 import { readJsonFile } from './json-fields';
-import { readSafetensorsHeader, readTensorFloat32, TensorEntry } from './safetensors';
+import { readSafetensorsHeader, readTensorFloat32, TensorEntry, TensorReader } from './safetensors';
 
 export class TensorStore {
-  private constructor(readonly where: string, private readonly entries: Map<string, TensorEntry>) {}
+  private constructor(
+    readonly where: string,
+    private readonly entries: Map<string, TensorEntry>,
+    private readonly reader: TensorReader,
+  ) {}
 
   /** Opens `dir/<single>` or, when absent, the shards named by `dir/<single>.index.json`. */
-  static openFolder(dir: string, single: string): TensorStore {
+  static openFolder(dir: string, single: string, reader: TensorReader = readTensorFloat32): TensorStore {
     const file = path.join(dir, single);
-    if (fs.existsSync(file)) return new TensorStore(file, readSafetensorsHeader(file).tensors);
+    if (fs.existsSync(file)) return new TensorStore(file, readSafetensorsHeader(file).tensors, reader);
     const indexFile = `${file}.index.json`;
     if (!fs.existsSync(indexFile)) throw new InputError(dir, `neither ${single} nor ${single}.index.json found`);
     const index = readJsonFile(indexFile);
@@ -32,11 +36,11 @@ export class TensorStore {
     for (const [name, shard] of Object.entries(weightMap)) {
       if (!entries.has(name)) throw new InputError(indexFile, `tensor '${name}' is mapped to ${shard} but that shard does not contain it`);
     }
-    return new TensorStore(indexFile, entries);
+    return new TensorStore(indexFile, entries, reader);
   }
 
-  static openFile(file: string): TensorStore {
-    return new TensorStore(file, readSafetensorsHeader(file).tensors);
+  static openFile(file: string, reader: TensorReader = readTensorFloat32): TensorStore {
+    return new TensorStore(file, readSafetensorsHeader(file).tensors, reader);
   }
 
   has(name: string): boolean {
@@ -55,6 +59,15 @@ export class TensorStore {
 
   /** Reads a tensor as float32, checking its shape when `expectShape` is given. */
   read(name: string, expectShape?: number[]): Float32Array {
+    return this.reader(this.entry(name, expectShape));
+  }
+
+  /** Reads a [rows, cols] tensor as float32 [cols, rows]. */
+  readTransposed(name: string, rows: number, cols: number): Float32Array {
+    return this.reader(this.entry(name, [rows, cols]), true);
+  }
+
+  private entry(name: string, expectShape?: number[]): TensorEntry {
     const entry = this.entries.get(name);
     if (!entry) throw new InputError(this.where, `missing tensor '${name}'`);
     if (expectShape && (entry.shape.length !== expectShape.length || entry.shape.some((d, i) => d !== expectShape[i]))) {
@@ -63,7 +76,7 @@ export class TensorStore {
         `shape [${entry.shape.join(', ')}] disagrees with the configuration, which implies [${expectShape.join(', ')}]`,
       );
     }
-    return readTensorFloat32(entry);
+    return entry;
   }
 
   shape(name: string): number[] | undefined {

@@ -173,8 +173,8 @@ export class LlamaModel {
   private head(x: tf.Tensor2D, run: RunContext, lastOnly?: boolean): tf.Tensor {
     const { B, T } = run;
     if (lastOnly) x = tf.reshape(tf.slice(tf.reshape(x, [B, T, -1]), [0, T - 1, 0], [B, 1, -1]), [B, -1]);
-    const headT = this.weights.lmHeadT ?? tf.transpose(this.weights.embed);
-    const logits = mm(rmsNorm(x, this.weights.norm, this.config.rmsNormEps), headT);
+    const h = rmsNorm(x, this.weights.norm, this.config.rmsNormEps);
+    const logits = this.weights.lmHeadT ? mm(h, this.weights.lmHeadT) : tf.matMul(h, this.weights.embed, false, true);
     return lastOnly ? logits : tf.reshape(logits, [B, T, -1]);
   }
 

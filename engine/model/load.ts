@@ -3,11 +3,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { assertFitsBackend, BackendInfo } from '../backend';
 import { InputError } from '../errors';
+import { loadNativeAddon } from '../backends/native-addon';
 import { Json, readJsonFile } from '../formats/json-fields';
+import { nativeTensorReader } from '../formats/native-reader';
 import { isLlamaFamily, LlamaConfig, parseLlamaConfig } from './config';
 import { LlamaModel } from './llama';
 import { TextTokenizer } from './tokenizer';
-import { baseWeightBytes, loadBaseWeights } from './weights';
+import { baseWeightBytes, loadBaseWeights, WeightOptions } from './weights';
 
 export interface LoadedModel {
   dir: string;
@@ -35,8 +37,13 @@ export function readModelConfigJson(dir: string): { config: LlamaConfig; json: J
 
 export function loadModel(dir: string, backend: BackendInfo, onProgress?: (done: number, total: number) => void): LoadedModel {
   const { config, json } = readModelConfigJson(dir);
-  assertFitsBackend(backend, baseWeightBytes(config), `the model in ${dir}`);
+  // On native the addon (loaded already) reads the files, and BLAS multiplies by the tied head
+  // transposed (memory first: see BaseWeights.lmHeadT); elsewhere JavaScript reads, and a transposed
+  // copy of the head is much faster than a transposed matMul.
+  const native = backend.name === 'native';
+  const options: WeightOptions = native ? { reader: nativeTensorReader(loadNativeAddon().addon) } : { tiedHeadCopy: true };
+  assertFitsBackend(backend, baseWeightBytes(config, options), `the model in ${dir}`);
   const tokenizer = TextTokenizer.fromFolder(dir);
-  const weights = loadBaseWeights(dir, config, onProgress);
+  const weights = loadBaseWeights(dir, config, onProgress, options);
   return { dir, config, configJson: json, model: new LlamaModel(config, weights), tokenizer };
 }

@@ -1,6 +1,7 @@
 /** Base-model weights as long-lived tfjs tensors, linear weights pre-transposed to [in, out]. */
 import * as tf from '@tensorflow/tfjs-core';
 import * as path from 'path';
+import { readTensorFloat32, TensorReader, transposed } from '../formats/safetensors';
 import { TensorStore } from '../formats/tensor-store';
 import { LlamaConfig } from './config';
 
@@ -20,19 +21,29 @@ export interface LayerWeights {
 export interface BaseWeights {
   embed: tf.Tensor2D;
   /**
-   * [hidden, vocab]: a transposed copy of `embed` when the head is tied (a plain matMul is faster than a
-   * transposed one on wasm); absent when the embedding trains, so the tied head follows it.
+   * [hidden, vocab]: the head, untied, or tied as a transposed copy of `embed` where a plain matMul is
+   * faster than a transposed one (wasm). Absent when tied otherwise (native: 1 GB less for a 1B model,
+   * for a head product 5-14% slower at 512-128 tokens and 25% for one token, measured on one OpenBLAS
+   * thread) and when the embedding trains, so the tied head follows it.
    */
   lmHeadT?: tf.Tensor2D;
   norm: tf.Tensor1D;
   layers: LayerWeights[];
 }
 
-/** Bytes of float32 tensors the engine will hold for this model (for the wasm heap check). */
-export function baseWeightBytes(c: LlamaConfig): number {
+export interface WeightOptions {
+  /** How tensors are read from the files (the native backend's addon reads them itself). */
+  reader?: TensorReader;
+  /** Keep a tied head as its own transposed copy (see BaseWeights.lmHeadT). */
+  tiedHeadCopy?: boolean;
+}
+
+/** Bytes of float32 tensors the engine will hold for this model (for the memory checks). */
+export function baseWeightBytes(c: LlamaConfig, o: WeightOptions = {}): number {
   const D = c.hiddenSize, I = c.intermediateSize, hd = c.headDim;
   const perLayer = 2 * D + D * c.numHeads * hd * 2 + D * c.numKvHeads * hd * 2 + 3 * D * I;
-  return 4 * (2 * c.vocabSize * D + D + c.numLayers * perLayer);
+  const heads = c.tieWordEmbeddings && !o.tiedHeadCopy ? 1 : 2;
+  return 4 * (heads * c.vocabSize * D + D + c.numLayers * perLayer);
 }
 
 /**
@@ -40,28 +51,19 @@ export function baseWeightBytes(c: LlamaConfig): number {
  * transpose kernel is about 20x slower on the cpu backend and 2.5x on wasm (a 1B model's load).
  */
 export function toInOut(data: Float32Array, outDim: number, inDim: number): tf.Tensor2D {
-  const t = new Float32Array(data.length);
-  const B = 64;
-  for (let o0 = 0; o0 < outDim; o0 += B) {
-    const o1 = Math.min(outDim, o0 + B);
-    for (let i0 = 0; i0 < inDim; i0 += B) {
-      const i1 = Math.min(inDim, i0 + B);
-      for (let o = o0; o < o1; o++) for (let i = i0; i < i1; i++) t[i * outDim + o] = data[o * inDim + i];
-    }
-  }
-  return tf.tensor2d(t, [inDim, outDim]);
+  return tf.tensor2d(transposed(data, outDim, inDim), [inDim, outDim]);
 }
 
+/** The tensor is read already transposed: no [out, in] copy exists beside the [in, out] one. */
 function linearT(store: TensorStore, name: string, outDim: number, inDim: number): tf.Tensor2D {
-  return toInOut(store.read(name, [outDim, inDim]), outDim, inDim);
+  return tf.tensor2d(store.readTransposed(name, outDim, inDim), [inDim, outDim]);
 }
 
-export function loadBaseWeights(dir: string, c: LlamaConfig, onProgress?: (done: number, total: number) => void): BaseWeights {
-  const store = TensorStore.openFolder(dir, 'model.safetensors');
+export function loadBaseWeights(dir: string, c: LlamaConfig, onProgress?: (done: number, total: number) => void, o: WeightOptions = {}): BaseWeights {
+  const store = TensorStore.openFolder(dir, 'model.safetensors', o.reader ?? readTensorFloat32);
   const D = c.hiddenSize, hd = c.headDim;
   const total = c.numLayers + 2;
-  const embedData = store.read('model.embed_tokens.weight', [c.vocabSize, D]);
-  const embed = tf.tensor2d(embedData, [c.vocabSize, D]);
+  const embed = tf.tensor2d(store.read('model.embed_tokens.weight', [c.vocabSize, D]), [c.vocabSize, D]);
   onProgress?.(1, total);
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
@@ -80,7 +82,9 @@ export function loadBaseWeights(dir: string, c: LlamaConfig, onProgress?: (done:
     onProgress?.(i + 2, total);
   }
   const norm = tf.tensor1d(store.read('model.norm.weight', [D]));
-  const lmHeadT = c.tieWordEmbeddings ? toInOut(embedData, c.vocabSize, D) : linearT(store, 'lm_head.weight', c.vocabSize, D);
+  // A tied copy is the embedding read a second time, transposed: no third copy while transposing.
+  const lmHeadT = !c.tieWordEmbeddings ? linearT(store, 'lm_head.weight', c.vocabSize, D)
+    : o.tiedHeadCopy ? linearT(store, 'model.embed_tokens.weight', c.vocabSize, D) : undefined;
   onProgress?.(total, total);
   return { embed, lmHeadT, norm, layers };
 }

@@ -12,6 +12,9 @@ import fc from 'fast-check';
 import { InputError } from '../../engine/errors';
 import { readSafetensorsHeader, readTensorFloat32, SafetensorsHeader, writeSafetensors } from '../../engine/formats/safetensors';
 import { TensorStore } from '../../engine/formats/tensor-store';
+import { nativeTensorReader } from '../../engine/formats/native-reader';
+import { loadNativeAddon } from '../../engine/backends/native-addon';
+import { nativeSkip } from '../helpers/native';
 import { fuzzParams, valueOrError } from '../helpers/fuzz';
 import { tempDir } from '../helpers/reference';
 
@@ -123,8 +126,16 @@ function checkHeader(file: string, h: SafetensorsHeader): void {
     end = Math.max(end, e.offset + e.byteLength);
     const values = readTensorFloat32(e);
     assert.equal(values.length, e.byteLength / BYTES[e.dtype]);
+    if (nativeRead) {
+      assert.deepEqual(bits(nativeRead(e)), bits(values), `'${e.name}' native`);
+      if (e.shape.length === 2) assert.deepEqual(bits(nativeRead(e, true)), bits(readTensorFloat32(e, true)), `'${e.name}' native, transposed`);
+    }
   }
 }
+
+/** The native backend's reader too, where the addon loads: the same values bit for bit, the same errors. */
+const nativeRead = nativeSkip() ? undefined : nativeTensorReader(loadNativeAddon().addon);
+const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
 function readOrInputError(file: string): void {
   const r = valueOrError(() => readSafetensorsHeader(file), InputError, file);
@@ -198,6 +209,7 @@ describe('fuzz: safetensors reader', () => {
       fs.truncateSync(file, size - 1 - (cutSeed % (4 * n)));
       try {
         valueOrError(() => readTensorFloat32(entry), InputError, file, "tensor 'w'");
+        if (nativeRead) valueOrError(() => nativeRead(entry), InputError, file, "tensor 'w'");
       } finally {
         fs.rmSync(file);
       }

@@ -8,10 +8,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { DType, decodeToFloat32, encodeFromFloat32 } from '../../engine/formats/dtype';
-import { readSafetensorsHeader, readTensorFloat32, writeSafetensors } from '../../engine/formats/safetensors';
+import { readSafetensorsHeader, readTensorFloat32, TensorEntry, writeSafetensors } from '../../engine/formats/safetensors';
+import { nativeTensorReader } from '../../engine/formats/native-reader';
 import { TensorStore } from '../../engine/formats/tensor-store';
+import { loadNativeAddon } from '../../engine/backends/native-addon';
 import { tempDir } from '../helpers/reference';
 import { expectInputError } from '../helpers/input-error';
+import { nativeSkip } from '../helpers/native';
 
 /** A safetensors file from a header (object, or raw text) and data bytes; `headerLen` overrides the length field. */
 function craft(dir: string, name: string, header: unknown, data: Buffer | number = 0, headerLen?: number): string {
@@ -448,5 +451,77 @@ describe('TensorStore (single file and shards)', () => {
     expectInputError(() => store.read('lm_head.weight'), 'model.safetensors.index.json', "missing tensor 'lm_head.weight'");
     expectInputError(() => store.read('b', [3, 1]), 'model-00001-of-00002.safetensors', "tensor 'b'", 'shape [3] disagrees with the configuration, which implies [3, 1]');
     expectInputError(() => store.read('b', [4]), "tensor 'b'", 'shape [3]', '[4]');
+  });
+});
+
+describe('the native reader (the addon reads and widens by offset)', { skip: nativeSkip() }, () => {
+  const dir = tempDir('st-native');
+  const read = (): ReturnType<typeof nativeTensorReader> => nativeTensorReader(loadNativeAddon().addon);
+  const bits = (a: Float32Array): Uint32Array => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+  /** A file whose tensor 'w' starts 2 bytes past an 8-byte boundary (a one-element F16 tensor before it). */
+  function fileWith(name: string, dtype: DType, rows: number, cols: number, data: Float32Array): TensorEntry {
+    const file = path.join(dir, name);
+    writeSafetensors(file, [{ name: 'pad', shape: [1], data: new Float32Array([1]) }, { name: 'w', shape: [rows, cols], data }], dtype);
+    return readSafetensorsHeader(file).tensors.get('w')!;
+  }
+
+  for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+    test(`${dtype}: as stored and transposed, bit for bit the JavaScript reader's values (blocks cut mid-row)`, () => {
+      const rows = 67, cols = 131; // not multiples of the 64-row blocks
+      const data = randomBits(rows * cols, 7);
+      const entry = fileWith(`odd-${dtype}.safetensors`, dtype, rows, cols, data);
+      const plain = read()(entry), t = read()(entry, true);
+      assert.deepEqual(bits(plain), bits(readTensorFloat32(entry)));
+      assert.deepEqual(bits(t), bits(readTensorFloat32(entry, true)));
+      // Independent of either reader: the stored values are the float32 ones rounded (F32: the same bits).
+      if (dtype === 'F32') assert.deepEqual(bits(plain), bits(data));
+      else assertRounded(plain, data, dtype);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) assert.ok(Object.is(t[c * rows + r], plain[r * cols + c]), `[${r}, ${c}]`);
+    });
+  }
+
+  test('a tensor larger than one read chunk (8 MiB): every chunk lands in place, transposed too', () => {
+    const rows = 4100, cols = 1100; // BF16: 1920 rows a chunk, three chunks, the last one partial
+    const data = randomUniform(rows * cols, 3, -4, 4);
+    const entry = fileWith('chunks.safetensors', 'BF16', rows, cols, data);
+    const plain = read()(entry), t = read()(entry, true);
+    assertRounded(plain, data, 'BF16');
+    assert.deepEqual(bits(t), bits(readTensorFloat32(entry, true)));
+  });
+
+  test('every F16 and BF16 bit pattern widens as the JavaScript reader does (NaN included)', () => {
+    const all = new Uint16Array(65536).map((_, i) => i);
+    for (const dtype of ['F16', 'BF16'] as const) {
+      const entry = fileWith(`all-${dtype}.safetensors`, dtype, 256, 256, decodeToFloat32(new Uint8Array(all.buffer), dtype));
+      assert.deepEqual(bits(read()(entry)), bits(readTensorFloat32(entry)), dtype);
+    }
+  });
+
+  test('a file cut after the header was read: the same named error as the JavaScript reader', () => {
+    const entry = fileWith('cut.safetensors', 'BF16', 300, 700, randomUniform(300 * 700, 5, -1, 1));
+    fs.truncateSync(entry.file, fs.statSync(entry.file).size - 1000);
+    for (const transpose of [false, true]) {
+      expectInputError(() => read()(entry, transpose), 'cut.safetensors', "tensor 'w'", 'file ended before the tensor data did');
+    }
+    fs.rmSync(entry.file);
+    expectInputError(() => read()(entry), 'cut.safetensors', 'not found');
+  });
+
+  test('transposing what is not a matrix, and empty tensors', () => {
+    const file = path.join(dir, 'shapes.safetensors');
+    writeSafetensors(file, [{ name: 'v', shape: [3], data: new Float32Array([1, 2, 3]) }, { name: 'e', shape: [0, 4], data: new Float32Array(0) }], 'BF16');
+    const h = readSafetensorsHeader(file).tensors;
+    expectInputError(() => read()(h.get('v')!, true), 'shapes.safetensors', "tensor 'v'", 'shape [3] is not a matrix');
+    assert.deepEqual([...read()(h.get('v')!)], [1, 2, 3]);
+    assert.equal(read()(h.get('e')!, true).length, 0);
+  });
+
+  test('TensorStore with the native reader: readTransposed checks the shape first', () => {
+    const file = path.join(dir, 'store.safetensors');
+    writeSafetensors(file, [{ name: 'w', shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) }], 'F32');
+    const store = TensorStore.openFile(file, read());
+    assert.deepEqual([...store.readTransposed('w', 2, 3)], [1, 4, 2, 5, 3, 6]);
+    expectInputError(() => store.readTransposed('w', 3, 2), "tensor 'w'", 'shape [2, 3] disagrees with the configuration, which implies [3, 2]');
   });
 });

@@ -335,6 +335,37 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   return c.undefined();
 }
 
+// autoThreads(maxThreads, minWork)
+napi_value AutoThreads(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t n = c.integer(0);
+  const double minWork = c.number(1);
+  c.check(n >= 1 && n <= 1024, "threads must be in [1, 1024]");
+  if (c.ok()) dl::autoThreads(static_cast<int>(n), minWork);
+  return c.undefined();
+}
+
+// readTensor(fd, offset, dtype, out, rows, cols, transpose) -> bytes read (fewer: the file ended)
+napi_value ReadTensor(napi_env env, napi_callback_info info) {
+  static const Named<dl::StoredType> kTypes[] = {{"F32", dl::StoredType::F32}, {"F16", dl::StoredType::F16}, {"BF16", dl::StoredType::BF16}};
+  Call c(env, info);
+  const int64_t fd = c.integer(0), offset = c.integer(1);
+  const dl::StoredType type = c.named(2, kTypes);
+  const int64_t rows = c.integer(4), cols = c.integer(5);
+  float* out = c.array<float>(3, rows * cols);
+  const bool transpose = c.flag(6);
+  c.check(fd <= INT32_MAX, "argument 0 must be a file descriptor");
+  if (!c.ok()) return c.undefined();
+  const int64_t got = dl::readTensor(static_cast<int>(fd), offset, type, out, rows, cols, transpose);
+  if (got < 0) {
+    napi_throw_error(env, nullptr, std::strerror(static_cast<int>(-got)));
+    return c.undefined();
+  }
+  napi_value v;
+  napi_create_int64(env, got, &v);
+  return v;
+}
+
 napi_value KeepFreedMemory(napi_env env, napi_callback_info info) {
   dl::keepFreedMemory();
   return Call(env, info).undefined();
@@ -381,6 +412,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"rmsNormGradX", nullptr, RmsNormGradX, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"rmsNormGradW", nullptr, RmsNormGradW, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"autoThreads", nullptr, AutoThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"readTensor", nullptr, ReadTensor, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"keepFreedMemory", nullptr, KeepFreedMemory, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"blasInfo", nullptr, BlasInfo, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -7,6 +7,21 @@
 
 namespace dl {
 
+namespace {
+
+int fixedThreads = 1;  // 0: chosen per call by the work of the call
+int autoMax = 1;
+double autoMinWork = 0;
+int currentThreads = -1;
+
+void useThreads(int n) {
+  if (n == currentThreads) return;
+  openblas_set_num_threads(n);
+  currentThreads = n;
+}
+
+}  // namespace
+
 void matMul(const float* a, const float* b, float* out, int64_t batchA, int64_t batchB, int64_t m, int64_t n, int64_t k,
             bool transA, bool transB) {
   const int64_t batch = std::max(batchA, batchB);
@@ -16,15 +31,29 @@ void matMul(const float* a, const float* b, float* out, int64_t batchA, int64_t 
     return;
   }
   const int64_t lda = transA ? m : k, ldb = transB ? k : n;
+  threadsFor(m, n, k);
   for (int64_t i = 0; i < batch; ++i) {
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
                 a + (i % batchA) * m * k, lda, b + (i % batchB) * k * n, ldb, 0.0f, out + i * m * n, n);
   }
 }
 
-void setThreads(int n) { openblas_set_num_threads(n); }
+void threadsFor(int64_t m, int64_t n, int64_t k) {
+  useThreads(fixedThreads ? fixedThreads : static_cast<double>(m) * n * k >= autoMinWork ? autoMax : 1);
+}
 
-int threads() { return openblas_get_num_threads(); }
+void setThreads(int n) {
+  fixedThreads = n;
+  useThreads(n);
+}
+
+void autoThreads(int maxThreads, double minWork) {
+  fixedThreads = 0;
+  autoMax = maxThreads;
+  autoMinWork = minWork;
+}
+
+int threads() { return currentThreads; }
 
 const char* blasInfo() {
   static const std::string info = std::string(openblas_get_config()) + ", core " + openblas_get_corename();

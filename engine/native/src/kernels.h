@@ -47,9 +47,19 @@ void rmsNormGradX(const float* x, const float* w, const float* dy, float* dx, in
 // dw [cols] = sum over rows of dy x / sqrt(mean(x^2) + eps).
 void rmsNormGradW(const float* x, const float* dy, float* dw, int64_t rows, int64_t cols, float eps);
 
+// Checkpoint loading (load.cc). A tensor's file bytes at `offset` (little-endian `type`, [rows, cols])
+// widened into out, [rows, cols] or, when transpose, [cols, rows]. Returns the bytes read: fewer than
+// rows * cols * size when the file ends early, -errno when a read fails.
+enum class StoredType { F32, F16, BF16 };
+int64_t readTensor(int fd, int64_t offset, StoredType type, float* out, int64_t rows, int64_t cols, bool transpose);
+
 // Process settings.
 void keepFreedMemory();
+// A fixed BLAS thread count, or one chosen per GEMM: maxThreads when its m*n*k >= minWork, else 1.
 void setThreads(int n);
+void autoThreads(int maxThreads, double minWork);
+// Sets the BLAS threads for an m x n x k product: every direct cblas caller calls it first.
+void threadsFor(int64_t m, int64_t n, int64_t k);
 int threads();
 const char* blasInfo();
 
