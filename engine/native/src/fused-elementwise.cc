@@ -17,15 +17,15 @@ void differentialAttention(const float* a1, const float* a2, float lambda, float
   }
 }
 
-double differentialAttentionGrad(const float* a2, const float* y, const float* dy, float lambda, float* da1, float* da2, int64_t n,
-                                 bool relu) {
-  // As tfjs: relu's gradient is dy * step(x) (NaN where x is NaN; y > 0 exactly where x > 0), the
-  // subtraction's is (g, -g), the product's (-g) lambda for A2 and sum((-g) A2) for lambda.
+namespace {
+
+// The loop of differentialAttentionGrad, one instance per relu setting so that each vectorises.
+template <bool Relu>
+double differentialGradLoop(const float* a2, const float* y, const float* dy, float lambda, float* da1, float* da2, int64_t n) {
   double s[4] = {0, 0, 0, 0};
-  const float nan = std::numeric_limits<float>::quiet_NaN();
   const int64_t body = n - n % 4;
   auto one = [&](int64_t i, int k) {
-    const float g = relu ? dy[i] * (y[i] != y[i] ? nan : y[i] > 0 ? 1.0f : 0.0f) : dy[i];
+    const float g = Relu ? dy[i] * (y[i] > 0 ? 1.0f : 0.0f) : dy[i];
     da1[i] = g;
     da2[i] = -g * lambda;
     s[k] += static_cast<double>(-g * a2[i]);
@@ -34,6 +34,27 @@ double differentialAttentionGrad(const float* a2, const float* y, const float* d
     for (int k = 0; k < 4; ++k) one(i + k, k);
   for (int64_t i = body; i < n; ++i) one(i, 0);
   return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+}  // namespace
+
+double differentialAttentionGrad(const float* a2, const float* y, const float* dy, float lambda, float* da1, float* da2, int64_t n,
+                                 bool relu) {
+  // As tfjs: relu's gradient is dy * step(x) (y > 0 exactly where x > 0), the subtraction's is (g, -g),
+  // the product's (-g) lambda for A2 and sum((-g) A2) for lambda.
+  if (!relu) return differentialGradLoop<false>(a2, y, dy, lambda, da1, da2, n);
+  const double sum = differentialGradLoop<true>(a2, y, dy, lambda, da1, da2, n);
+  // step(NaN) is NaN: patched afterwards, so that the main loop stays a select the compiler vectorises.
+  bool nan = false;
+  for (int64_t i = 0; i < n; ++i) nan |= y[i] != y[i];
+  if (!nan) return sum;
+  // A NaN g makes the sum for d(lambda) NaN as well.
+  for (int64_t i = 0; i < n; ++i) {
+    if (y[i] == y[i]) continue;
+    da1[i] = std::numeric_limits<float>::quiet_NaN();
+    da2[i] = da1[i];
+  }
+  return std::numeric_limits<double>::quiet_NaN();
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
