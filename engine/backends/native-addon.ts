@@ -27,6 +27,22 @@ export interface NativeAddon {
   rmsNorm(x: Float32Array, w: Float32Array, out: Float32Array, rows: number, cols: number, eps: number): void;
   rmsNormGradX(x: Float32Array, w: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, cols: number, eps: number): void;
   rmsNormGradW(x: Float32Array, dy: Float32Array, dw: Float32Array, rows: number, cols: number, eps: number): void;
+  /** base + scale * xa bT: base [n, cols], xa [n, r], bT [r, cols]. */
+  addLowRank(base: Float32Array, xa: Float32Array, bT: Float32Array, out: Float32Array, n: number, r: number, cols: number, scale: number): void;
+  /** relu?(a1 - a2 * lambda) over n elements. */
+  differentialAttention(a1: Float32Array, a2: Float32Array, out: Float32Array, n: number, lambda: number, relu: boolean): void;
+  /** Its gradients for dy given the output y: dA1, dA2 written, d(lambda) returned. */
+  differentialAttentionGrad(a2: Float32Array, y: Float32Array, dy: Float32Array, da1: Float32Array, da2: Float32Array, n: number, lambda: number, relu: boolean): number;
+  /** gate * sigmoid(gate) * up over n elements, and its gradients. */
+  swiglu(gate: Float32Array, up: Float32Array, out: Float32Array, n: number): void;
+  swigluGrad(gate: Float32Array, up: Float32Array, dy: Float32Array, dgate: Float32Array, dup: Float32Array, n: number): void;
+  /** x cos + rotate_half(x) sin for x [outer, t, inner, d], tables [t, d]; transposed: the gradient w.r.t. x. */
+  rope(x: Float32Array, cos: Float32Array, sin: Float32Array, out: Float32Array, outer: number, t: number, inner: number, d: number, transposed: boolean): void;
+  /** -sum_r w[r] log softmax(logits[r])[labels[r]] over rows of [rows, cols]. */
+  crossEntropy(logits: Float32Array, labels: Int32Array, weights: Float32Array, rows: number, cols: number): number;
+  crossEntropyGrad(logits: Float32Array, labels: Int32Array, weights: Float32Array, dy: number, dx: Float32Array, rows: number, cols: number): void;
+  /** AdamW's update of one parameter into new buffers; constants [b1, 1 - b1, b2, 1 - b2, bc1, bc2, eps, lr, decay]. */
+  adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, wOut: Float32Array, mOut: Float32Array, vOut: Float32Array, constants: Float32Array): void;
   /**
    * Reads a tensor's `dtype` bytes at `offset` of the open file `fd` as float32 into out ([rows, cols], or
    * [cols, rows] when `transpose`); returns the bytes read (fewer: the file ended). Throws on a read error.
@@ -84,7 +100,7 @@ function tryLoad(): { addon: NativeAddon; file: string } | { error: string } {
   } catch (e) {
     return { error: `cannot load ${file}: ${errMessage(e)}` };
   }
-  const missing = (['matMul', 'binary', 'unary', 'softmax', 'reduce', 'transpose', 'slice', 'gather', 'concat', 'attentionProbabilities', 'attentionProbabilitiesGrad', 'rmsNorm', 'rmsNormGradX', 'rmsNormGradW', 'readTensor', 'setThreads', 'autoThreads', 'keepFreedMemory'] as const).filter(
+  const missing = (['matMul', 'binary', 'unary', 'softmax', 'reduce', 'transpose', 'slice', 'gather', 'concat', 'attentionProbabilities', 'attentionProbabilitiesGrad', 'rmsNorm', 'rmsNormGradX', 'rmsNormGradW', 'addLowRank', 'differentialAttention', 'differentialAttentionGrad', 'swiglu', 'swigluGrad', 'rope', 'crossEntropy', 'crossEntropyGrad', 'adamw', 'readTensor', 'setThreads', 'autoThreads', 'keepFreedMemory'] as const).filter(
     (k) => typeof mod.exports[k] !== 'function',
   );
   if (missing.length) return { error: `${file} is not this engine's addon (no ${missing.join(', ')}): rebuild it with npm run build:native` };

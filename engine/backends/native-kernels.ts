@@ -189,11 +189,24 @@ export function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> 
  * The engine's fused operations (engine/model/fused.ts), which only the native backend implements:
  * the op checks dtypes and shapes before it calls them, so these always run (no cpu fallback exists).
  */
-export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelArgs) => TensorInfo> {
+export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelArgs) => TensorInfo | TensorInfo[]> {
   const f32 = (b: MathBackendCPU, t: TensorInfo, what: string): Float32Array => {
     const v = values(b, t);
     if (!v) throw new Error(`${what}: expected a float32 tensor`);
     return v;
+  };
+  const i32 = (b: MathBackendCPU, t: TensorInfo, what: string): Int32Array => {
+    const v = b.data.get(t.dataId).values;
+    if (!(v instanceof Int32Array)) throw new Error(`${what}: expected an int32 tensor`);
+    return v;
+  };
+  /** A 4-D x [outer, t, inner, d] with tables [t, 1, d]: x cos + rotate_half(x) sin, or its transpose. */
+  const rope = (args: KernelArgs, x: TensorInfo, transposed: boolean): TensorInfo => {
+    const b = args.backend, cos = input(args, 'cos'), sin = input(args, 'sin');
+    const [outer, t, inner, d] = x.shape;
+    const out = new Float32Array(size(x.shape));
+    addon.rope(f32(b, x, 'x'), f32(b, cos, 'cos'), f32(b, sin, 'sin'), out, outer, t, inner, d, transposed);
+    return output(b, x.shape, out);
   };
   return {
     [FUSED_KERNELS.attentionProbabilities]: (args) => {
@@ -234,6 +247,63 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
       const out = new Float32Array(cols);
       addon.rmsNormGradW(f32(b, x, 'x'), f32(b, dy, 'dy'), out, cols === 0 ? 0 : size(x.shape) / cols, cols, Number(args.attrs?.eps));
       return output(b, [cols], out);
+    },
+    [FUSED_KERNELS.addLowRank]: (args) => {
+      const b = args.backend, base = input(args, 'base'), xa = input(args, 'xa'), bT = input(args, 'bT');
+      const [n, cols] = base.shape, r = xa.shape[1];
+      const out = new Float32Array(n * cols);
+      addon.addLowRank(f32(b, base, 'base'), f32(b, xa, 'xa'), f32(b, bT, 'bT'), out, n, r, cols, Number(args.attrs?.scale));
+      return output(b, base.shape, out);
+    },
+    [FUSED_KERNELS.differentialAttention]: (args) => {
+      const b = args.backend, a1 = input(args, 'a1'), a2 = input(args, 'a2');
+      const out = new Float32Array(size(a1.shape));
+      addon.differentialAttention(f32(b, a1, 'a1'), f32(b, a2, 'a2'), out, out.length, f32(b, input(args, 'lambda'), 'lambda')[0], Boolean(args.attrs?.relu));
+      return output(b, a1.shape, out);
+    },
+    [FUSED_KERNELS.differentialAttentionGrad]: (args) => {
+      const b = args.backend, a2 = input(args, 'a2'), lambda = input(args, 'lambda');
+      const da1 = new Float32Array(size(a2.shape)), da2 = new Float32Array(da1.length);
+      const dLambda = addon.differentialAttentionGrad(f32(b, a2, 'a2'), f32(b, input(args, 'y'), 'y'), f32(b, input(args, 'dy'), 'dy'), da1, da2, da1.length,
+        f32(b, lambda, 'lambda')[0], Boolean(args.attrs?.relu));
+      return [output(b, a2.shape, da1), output(b, a2.shape, da2), output(b, lambda.shape, Float32Array.of(dLambda))];
+    },
+    [FUSED_KERNELS.swiglu]: (args) => {
+      const b = args.backend, gate = input(args, 'gate');
+      const out = new Float32Array(size(gate.shape));
+      addon.swiglu(f32(b, gate, 'gate'), f32(b, input(args, 'up'), 'up'), out, out.length);
+      return output(b, gate.shape, out);
+    },
+    [FUSED_KERNELS.swigluGrad]: (args) => {
+      const b = args.backend, gate = input(args, 'gate');
+      const dGate = new Float32Array(size(gate.shape)), dUp = new Float32Array(dGate.length);
+      addon.swigluGrad(f32(b, gate, 'gate'), f32(b, input(args, 'up'), 'up'), f32(b, input(args, 'dy'), 'dy'), dGate, dUp, dGate.length);
+      return [output(b, gate.shape, dGate), output(b, gate.shape, dUp)];
+    },
+    [FUSED_KERNELS.rope]: (args) => rope(args, input(args, 'x'), false),
+    [FUSED_KERNELS.ropeGradX]: (args) => rope(args, input(args, 'dy'), true),
+    [FUSED_KERNELS.crossEntropy]: (args) => {
+      const b = args.backend, logits = input(args, 'logits'), labels = input(args, 'labels');
+      const rows = size(labels.shape), cols = logits.shape[logits.shape.length - 1];
+      const loss = addon.crossEntropy(f32(b, logits, 'logits'), i32(b, labels, 'labels'), f32(b, input(args, 'weights'), 'weights'), rows, cols);
+      return output(b, [], Float32Array.of(loss));
+    },
+    [FUSED_KERNELS.crossEntropyGrad]: (args) => {
+      const b = args.backend, logits = input(args, 'logits'), labels = input(args, 'labels');
+      const rows = size(labels.shape), cols = logits.shape[logits.shape.length - 1];
+      const dx = new Float32Array(size(logits.shape));
+      addon.crossEntropyGrad(f32(b, logits, 'logits'), i32(b, labels, 'labels'), f32(b, input(args, 'weights'), 'weights'), f32(b, input(args, 'dy'), 'dy')[0], dx, rows, cols);
+      return output(b, logits.shape, dx);
+    },
+    [FUSED_KERNELS.adamw]: (args) => {
+      const b = args.backend, w = input(args, 'w');
+      const a = args.attrs as unknown as { beta1: number; beta2: number; eps: number; lr: number; bc1: number; bc2: number; decay: number };
+      // float32 constants, as the composite's scalar tensors.
+      const constants = Float32Array.of(a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.bc1, a.bc2, a.eps, a.lr, a.decay);
+      const n = size(w.shape);
+      const outs = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+      addon.adamw(f32(b, w, 'w'), f32(b, input(args, 'g'), 'g'), f32(b, input(args, 'm'), 'm'), f32(b, input(args, 'v'), 'v'), outs[0], outs[1], outs[2], constants);
+      return outs.map((o) => output(b, w.shape, o));
     },
   };
 }

@@ -7,7 +7,7 @@ import { PackedLayerMaps } from '../../protocol/attention';
 import { InputError } from '../errors';
 import { Adapter, DiffAttention, LayerAdapter, LoraPair } from './adapter-weights';
 import { LlamaConfig } from './config';
-import { attentionProbabilities, embeddingLookup, mm, rmsNorm } from './ops';
+import { addLowRank, attentionProbabilities, differentialAttention, embeddingLookup, mm, rmsNorm, rope, swiglu } from './ops';
 import { inverseFrequencies, ropeTables, rotateHalfMatrix } from './rope';
 import { BaseWeights, LayerWeights } from './weights';
 
@@ -189,8 +189,7 @@ export class LlamaModel {
     const drop = run.drop;
     const gate = linear(h2, w.gate, a?.lora.gate_proj, drop);
     const up = linear(h2, w.up, a?.lora.up_proj, drop);
-    const prod = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
-    return { x: tf.add(x, linear(prod, w.down, a?.lora.down_proj, drop)), maps: attn.maps };
+    return { x: tf.add(x, linear(swiglu(gate, up), w.down, a?.lora.down_proj, drop)), maps: attn.maps };
   }
 
   private attention(h: tf.Tensor2D, w: LayerWeights, a: LayerAdapter | undefined, l: number, run: RunContext, captureHeads?: number[]) {
@@ -212,14 +211,14 @@ export class LlamaModel {
 
     const A1 = this.probabilities(this.heads(q1, H, run), K1, run);
     let A = A1;
-    let negative: tf.Tensor[] | undefined;
+    let A2: tf.Tensor[] | undefined;
     let lambda: tf.Scalar | undefined;
     if (diff && K2) {
       const Q2 = this.heads(negativeProjection(h, baseQ, diff.q2, diff.q2Full, diff.negativeUsesBase, drop), H, run);
       const lam = lambdaOf(diff);
-      const neg = this.probabilities(Q2, K2, run).map((p) => tf.mul(p, lam));
-      A = A1.map((p, i) => (diff.relu ? tf.relu(tf.sub(p, neg[i])) : tf.sub(p, neg[i])));
-      negative = neg;
+      const a2 = this.probabilities(Q2, K2, run);
+      A = A1.map((p, i) => differentialAttention(p, a2[i], lam, diff.relu));
+      A2 = a2;
       lambda = lam;
     }
 
@@ -231,7 +230,7 @@ export class LlamaModel {
     const pick = (parts: tf.Tensor[]) => this.pickHeads(parts, captureHeads, run);
     return {
       out,
-      maps: { positive: pick(A1), negative: negative && pick(negative), differential: diff ? pick(A) : undefined, lambda } as MapTensors,
+      maps: { positive: pick(A1), negative: A2 && lambda && tf.mul(pick(A2), lambda), differential: diff ? pick(A) : undefined, lambda } as MapTensors,
     };
   }
 
@@ -272,10 +271,8 @@ export class LlamaModel {
   /** [N, n*d] -> RoPE -> [B, n, T, d]. */
   private heads(x: tf.Tensor2D, n: number, run: RunContext): tf.Tensor4D {
     const d = this.config.headDim;
-    const x4 = tf.reshape(x, [run.B, run.T, n, d]);
-    const rotated = tf.reshape(mm(tf.reshape(x4, [-1, d]) as tf.Tensor2D, this.rotate), x4.shape);
-    const roped = tf.add(tf.mul(x4, run.cos), tf.mul(rotated, run.sin));
-    return tf.transpose(roped, [0, 2, 1, 3]) as tf.Tensor4D;
+    const x4 = tf.reshape(x, [run.B, run.T, n, d]) as tf.Tensor4D;
+    return tf.transpose(rope(x4, run.cos, run.sin, this.rotate), [0, 2, 1, 3]) as tf.Tensor4D;
   }
 }
 
@@ -318,8 +315,9 @@ function loraDelta(x: tf.Tensor2D, p: LoraPair, drop: Dropout): tf.Tensor2D {
   return tf.mul(mm(mm(drop(x), p.aT), p.bT), p.scale);
 }
 
+/** base + s * dropout(x) A^T B^T. */
 function addDelta(base: tf.Tensor2D, x: tf.Tensor2D, p: LoraPair | undefined, drop: Dropout): tf.Tensor2D {
-  return p ? tf.add(base, loraDelta(x, p, drop)) : base;
+  return p ? addLowRank(base, mm(drop(x), p.aT), p.bT, p.scale) : base;
 }
 
 function linear(x: tf.Tensor2D, wT: tf.Tensor2D, p: LoraPair | undefined, drop: Dropout): tf.Tensor2D {

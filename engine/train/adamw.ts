@@ -1,5 +1,6 @@
 /** AdamW with decoupled weight decay (Loshchilov & Hutter), PyTorch's update order, state saveable. */
 import * as tf from '@tensorflow/tfjs-core';
+import { adamwUpdate } from '../model/fused';
 
 export interface AdamWOptions {
   beta1: number;
@@ -33,14 +34,11 @@ export class AdamW {
     const bc1 = 1 - Math.pow(beta1, this.step), bc2 = 1 - Math.pow(beta2, this.step);
     tf.tidy(() => {
       this.params.forEach((p, i) => {
-        const g = grads[i];
-        const m = tf.add(tf.mul(this.m[i], beta1), tf.mul(g, 1 - beta1));
-        const v = tf.add(tf.mul(this.v[i], beta2), tf.mul(tf.square(g), 1 - beta2));
-        this.m[i].assign(m);
-        this.v[i].assign(v);
-        const decayed = p.noDecay || weightDecay === 0 ? p.variable : tf.mul(p.variable, 1 - lr * weightDecay);
-        const update = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
-        p.variable.assign(tf.sub(decayed, tf.mul(update, lr)));
+        const decay = p.noDecay || weightDecay === 0 ? undefined : 1 - lr * weightDecay;
+        const next = adamwUpdate(p.variable, grads[i], this.m[i], this.v[i], { beta1, beta2, eps, lr, bc1, bc2, decay });
+        this.m[i].assign(next.m);
+        this.v[i].assign(next.v);
+        p.variable.assign(next.w);
       });
     });
   }

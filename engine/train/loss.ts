@@ -1,5 +1,6 @@
 /** The language-modelling loss over target tokens, and the batches it is computed on. */
 import * as tf from '@tensorflow/tfjs-core';
+import { crossEntropy } from '../model/fused';
 
 export interface Sequence {
   ids: number[];
@@ -37,26 +38,10 @@ export function makeBatch(seqs: Sequence[], padId: number): Batch {
 
 /**
  * Sum over target positions of cross-entropy(logits, label), divided by `normaliser` (the number of
- * targets in the whole step). The gradient is written out, (softmax - onehot) * weight / normaliser:
- * tfjs's own logSumExp gradient runs through max's Equal kernel, which alone took a quarter of a
- * training step on wasm; and one-hot labels avoid gather, which has no gradient on wasm.
+ * targets in the whole step).
  */
 export function maskedCrossEntropy(logits: tf.Tensor, batch: Batch, normaliser: number): tf.Scalar {
-  const V = logits.shape[logits.shape.length - 1];
-  const oneHot = tf.oneHot(tf.tensor1d(batch.labels, 'int32'), V);
-  const weights = tf.reshape(tf.div(tf.tensor1d(batch.weights), normaliser), [-1, 1]);
-  const ce = tf.customGrad((...inputs: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const flat = tf.reshape(inputs[0] as tf.Tensor, [-1, V]) as tf.Tensor2D;
-    const save = inputs[1] as tf.GradSaveFunc;
-    const logProbs = tf.logSoftmax(flat);
-    save([logProbs, oneHot, weights]); // kept for the backward pass, which runs after the caller's tidy
-    const value = tf.neg(tf.sum(tf.mul(tf.mul(logProbs, oneHot), weights))) as tf.Scalar;
-    return {
-      value,
-      gradFunc: (dy: tf.Tensor, [lp, oh, w]: tf.Tensor[]) => tf.reshape(tf.mul(tf.mul(tf.sub(tf.exp(lp), oh), w), dy), logits.shape),
-    };
-  });
-  return ce(logits) as tf.Scalar;
+  return crossEntropy(logits, tf.tensor1d(batch.labels, 'int32'), tf.div(tf.tensor1d(batch.weights), normaliser));
 }
 
 /** Mean loss over the target tokens of `batches` (no dropout): held-out evaluation. */

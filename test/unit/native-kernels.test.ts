@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, initBackend } from '../../engine/backend';
 import { loadNativeAddon, NativeAddon } from '../../engine/backends/native-addon';
-import { attentionProbabilities, rmsNorm } from '../../engine/model/fused';
+import { adamwUpdate, AdamWStep, addLowRank, attentionProbabilities, crossEntropy, differentialAttention, rmsNorm, rope, swiglu } from '../../engine/model/fused';
+import { inverseFrequencies, ropeTables, rotateHalfMatrix } from '../../engine/model/rope';
 import { nativeSkip } from '../helpers/native';
 
 const skip = nativeSkip();
@@ -322,6 +323,157 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
     }
     // A zero row: x / sqrt(eps), no NaN.
     await same('rmsNorm of a zero row', 'rmsNorm', () => rmsNorm(tf.zeros([2, 6]), rand([6], 480) as tf.Tensor1D, 1e-6));
+  });
+
+  test('fused addLowRank = base + s xa bT: values (size 0/1, non-finite) and gradients w.r.t. base, xa and bT', async () => {
+    const cases = [[5, 3, 7], [1, 1, 1], [16, 8, 24], [0, 2, 3], [4, 0, 6], [3, 2, 0]];
+    for (const [i, [n, r, cols]] of cases.entries()) {
+      for (const specials of [false, true]) {
+        const inputs = () => [rand([n, cols], 960 + i, { specials }), rand([n, r], 965 + i, { specials }), rand([r, cols], 970 + i)] as tf.Tensor2D[];
+        await same(`addLowRank ${n}x${r}x${cols} specials ${specials}`, 'addLowRank', () => { const [b, x, bt] = inputs(); return addLowRank(b, x, bt, 0.75); });
+        if (n * cols === 0 || specials) continue;
+        await same(`addLowRank grads ${n}x${r}x${cols}`, 'addLowRank', () =>
+          tf.grads((b: tf.Tensor, x: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(addLowRank(b as tf.Tensor2D, x as tf.Tensor2D, bt as tf.Tensor2D, 2.5), rand([n, cols], 975 + i))))(inputs()), 1e-4);
+      }
+    }
+  });
+
+  test('fused differentialAttention = relu?(A1 - lambda A2): values, with non-finite entries and size-0/1 shapes', async () => {
+    const shapes = [[2, 3, 5], [1, 1], [7], [0, 4], [2, 1, 16, 9]];
+    for (const [i, shape] of shapes.entries()) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      for (const relu of [false, true]) {
+        for (const lam of [0.3, -0.7, 0]) {
+          for (const specials of [false, true]) {
+            await same(`differentialAttention ${JSON.stringify(shape)} relu ${relu} lambda ${lam} specials ${specials}`, n > 0 ? 'differentialAttention' : null,
+              () => differentialAttention(rand(shape, 500 + i, { specials }), rand(shape, 510 + i, { specials }), tf.scalar(lam), relu));
+          }
+        }
+      }
+    }
+  });
+
+  test('fused differentialAttention: gradients w.r.t. A1, A2 and lambda (as the composite on cpu)', async () => {
+    for (const [i, shape] of [[2, 3, 5], [1, 1], [3, 17], [2, 2, 4, 4]].entries()) {
+      for (const relu of [false, true]) {
+        for (const specials of [false, true]) {
+          await same(`differentialAttention grads ${JSON.stringify(shape)} relu ${relu} specials ${specials}`, 'differentialAttentionGrad', () =>
+            tf.grads((a: tf.Tensor, b: tf.Tensor, l: tf.Tensor) => tf.sum(tf.mul(differentialAttention(a, b, l as tf.Scalar, relu), rand(shape, 530 + i))))(
+              [rand(shape, 520 + i, { specials }), rand(shape, 525 + i, { specials }), tf.scalar(0.4 - 0.3 * i)]), 1e-4);
+        }
+      }
+    }
+  });
+
+  test('fused swiglu = gate * sigmoid(gate) * up: values and gradients, non-finite and size-0/1', async () => {
+    const shapes = [[4, 16], [1, 1], [5], [0, 3], [2, 3, 7]];
+    for (const [i, shape] of shapes.entries()) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      for (const specials of [false, true]) {
+        const gate = () => rand(shape, 600 + i, { scale: 12, specials }), up = () => rand(shape, 610 + i, { scale: 3, specials });
+        await same(`swiglu ${JSON.stringify(shape)} specials ${specials}`, n > 0 ? 'swiglu' : null, () => swiglu(gate(), up()));
+        if (n === 0) continue;
+        await same(`swiglu grads ${JSON.stringify(shape)} specials ${specials}`, 'swigluGrad',
+          () => tf.grads((g: tf.Tensor, u: tf.Tensor) => tf.sum(tf.mul(swiglu(g, u), rand(shape, 620 + i))))([gate(), up()]), 1e-4);
+      }
+    }
+  });
+
+  // x [B, T, heads, d] and the model's own tables for positions offset .. offset + T.
+  const ropeCases: [number[], number][] = [[[2, 3, 4, 8], 0], [[1, 1, 1, 2], 5], [[1, 6, 3, 16], 40], [[0, 2, 2, 4], 0], [[3, 1, 2, 64], 1000]];
+  const ropeInputs = ([B, T, n, d]: number[], offset: number, seed: number, specials = false) => {
+    const { cos, sin } = ropeTables(inverseFrequencies(d, 10000), offset, T);
+    return { x: rand([B, T, n, d], seed, { scale: 4, specials }) as tf.Tensor4D, cos, sin, rotate: rotateHalfMatrix(d) };
+  };
+
+  test('fused rope = x cos + rotate_half(x) sin: values against the matMul composite and against split halves', async () => {
+    for (const [i, [shape, offset]] of ropeCases.entries()) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      await same(`rope ${JSON.stringify(shape)} offset ${offset}`, n > 0 ? 'rope' : null, () => {
+        const { x, cos, sin, rotate } = ropeInputs(shape, offset, 700 + i);
+        return rope(x, cos, sin, rotate);
+      });
+    }
+    // With NaN and Inf the composite's matMul spreads them over the whole head (0 * Inf); the kernel
+    // keeps them where rotate_half puts them, as the formula with split halves on cpu.
+    const shape = [2, 3, 2, 8];
+    const cpu = await runOn('cpu', () => {
+      const { x, cos, sin } = ropeInputs(shape, 3, 750, true);
+      const [x1, x2] = tf.split(x, 2, -1);
+      return tf.add(tf.mul(x, cos), tf.mul(tf.concat([tf.neg(x2), x1], -1), sin));
+    });
+    calls.clear();
+    const native = await runOn('native', () => {
+      const { x, cos, sin, rotate } = ropeInputs(shape, 3, 750, true);
+      return rope(x, cos, sin, rotate);
+    });
+    assert.ok((calls.get('rope') ?? 0) > 0, 'addon.rope ran');
+    assertClose(native, cpu, 'rope with non-finite inputs');
+  });
+
+  test('fused rope: gradients w.r.t. x, cos and sin', async () => {
+    for (const [i, [shape, offset]] of ropeCases.entries()) {
+      if (shape.reduce((a, b) => a * b, 1) === 0) continue;
+      await same(`rope grads ${JSON.stringify(shape)}`, 'rope', () => {
+        const { x, cos, sin, rotate } = ropeInputs(shape, offset, 760 + i);
+        return tf.grads((a: tf.Tensor, c: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(rope(a as tf.Tensor4D, c as tf.Tensor3D, s as tf.Tensor3D, rotate), rand(shape, 770 + i))))([x, cos, sin]);
+      }, 1e-4);
+    }
+  });
+
+  // logits [rows..., V], labels (one outside [0, V) where asked) and weights with zeros.
+  const ceCases: { shape: number[]; outside?: boolean }[] = [{ shape: [6, 11] }, { shape: [2, 3, 11], outside: true }, { shape: [4, 2] }, { shape: [1, 300] }, { shape: [5, 2048] }];
+  const ceInputs = (shape: number[], outside: boolean | undefined, seed: number, specials = false) => {
+    const V = shape[shape.length - 1], rows = shape.reduce((a, b) => a * b, 1) / V;
+    const labels = Array.from({ length: rows }, (_, r) => (outside && r === 1 ? V + 2 : (r * 7 + seed) % V));
+    const weights = Array.from({ length: rows }, (_, r) => (r % 3 === 2 ? 0 : (r + 1) / 10));
+    return { logits: rand(shape, seed, { scale: 20, specials }), labels: tf.tensor1d(labels, 'int32'), weights: tf.tensor1d(weights) };
+  };
+
+  test('fused crossEntropy = -sum w log softmax(logits)[label]: values and gradient', async () => {
+    for (const [i, { shape, outside }] of ceCases.entries()) {
+      await same(`crossEntropy ${JSON.stringify(shape)}`, 'crossEntropy', () => {
+        const { logits, labels, weights } = ceInputs(shape, outside, 800 + i);
+        return crossEntropy(logits, labels, weights);
+      }, 1e-5);
+      await same(`crossEntropy grad ${JSON.stringify(shape)}`, 'crossEntropyGrad', () => {
+        const { logits, labels, weights } = ceInputs(shape, outside, 800 + i);
+        return tf.grad((x: tf.Tensor) => tf.mul(crossEntropy(x, labels, weights), 1.7))(logits);
+      }, 1e-5);
+    }
+  });
+
+  test('fused crossEntropy: non-finite logits (NaN loss as the composite), a -1e9 masked logit, one row', async () => {
+    for (const [i, shape] of [[6, 11], [3, 5]].entries()) {
+      await same(`crossEntropy specials ${JSON.stringify(shape)}`, 'crossEntropy', () => {
+        const { logits, labels, weights } = ceInputs(shape, false, 850 + i, true);
+        return [crossEntropy(logits, labels, weights), tf.grad((x: tf.Tensor) => crossEntropy(x, labels, weights))(logits)];
+      });
+    }
+    await same('crossEntropy with -1e9 logits', 'crossEntropy', () => {
+      const logits = tf.tensor2d([[0, -1e9, 2, -1e9], [-1e9, 1, 1, 1]]);
+      const labels = tf.tensor1d([1, 3], 'int32'), weights = tf.tensor1d([0.5, 0.25]);
+      return [crossEntropy(logits, labels, weights), tf.grad((x: tf.Tensor) => crossEntropy(x, labels, weights))(logits)];
+    });
+  });
+
+  test('fused adamwUpdate: m, v and w as the composite, with and without decay, non-finite and size 0', async () => {
+    const steps: AdamWStep[] = [
+      { beta1: 0.9, beta2: 0.999, eps: 1e-8, lr: 1e-3, bc1: 1 - 0.9, bc2: 1 - 0.999, decay: 1 - 1e-3 * 0.01 },
+      { beta1: 0.8, beta2: 0.95, eps: 1e-6, lr: 0.3, bc1: 1 - 0.8 ** 7, bc2: 1 - 0.95 ** 7 },
+    ];
+    for (const [i, shape] of [[3, 5], [1], [0, 2], [4, 33]].entries()) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      for (const [j, s] of steps.entries()) {
+        for (const specials of [false, true]) {
+          await same(`adamw ${JSON.stringify(shape)} step ${j} specials ${specials}`, n > 0 ? 'adamw' : null, () => {
+            const { w, m, v } = adamwUpdate(rand(shape, 900 + i, { specials }), rand(shape, 910 + i, { scale: 1e-2, specials }), rand(shape, 920 + i, { scale: 1e-2 }),
+              rand(shape, 930 + i, { positive: true, scale: 1e-4 }), s);
+            return [w, m, v];
+          }, 1e-6);
+        }
+      }
+    }
   });
 
   test('fused ops work under tf.variableGrads and tf.grad on native', async () => {

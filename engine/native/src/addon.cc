@@ -327,6 +327,130 @@ napi_value RmsNormGradW(napi_env env, napi_callback_info info) {
   return c.undefined();
 }
 
+// addLowRank(base, xa, bT, out, n, r, cols, scale)
+napi_value AddLowRank(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t n = c.integer(4), r = c.integer(5), cols = c.integer(6);
+  const double scale = c.number(7);
+  const float* base = c.array<float>(0, n * cols);
+  const float* xa = c.array<float>(1, n * r);
+  const float* bT = c.array<float>(2, r * cols);
+  float* out = c.array<float>(3, n * cols);
+  if (c.ok()) dl::addLowRank(base, xa, bT, out, n, r, cols, static_cast<float>(scale));
+  return c.undefined();
+}
+
+// differentialAttention(a1, a2, out, n, lambda, relu)
+napi_value DifferentialAttention(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t n = c.integer(3);
+  const double lambda = c.number(4);
+  const bool relu = c.flag(5);
+  const float* a1 = c.array<float>(0, n);
+  const float* a2 = c.array<float>(1, n);
+  float* out = c.array<float>(2, n);
+  if (c.ok()) dl::differentialAttention(a1, a2, static_cast<float>(lambda), out, n, relu);
+  return c.undefined();
+}
+
+// differentialAttentionGrad(a2, y, dy, da1, da2, n, lambda, relu) -> d(lambda)
+napi_value DifferentialAttentionGrad(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t n = c.integer(5);
+  const double lambda = c.number(6);
+  const bool relu = c.flag(7);
+  const float* a2 = c.array<float>(0, n);
+  const float* y = c.array<float>(1, n);
+  const float* dy = c.array<float>(2, n);
+  float* da1 = c.array<float>(3, n);
+  float* da2 = c.array<float>(4, n);
+  if (!c.ok()) return c.undefined();
+  napi_value v;
+  napi_create_double(env, dl::differentialAttentionGrad(a2, y, dy, static_cast<float>(lambda), da1, da2, n, relu), &v);
+  return v;
+}
+
+// swiglu(gate, up, out, n)
+napi_value Swiglu(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t n = c.integer(3);
+  const float* gate = c.array<float>(0, n);
+  const float* up = c.array<float>(1, n);
+  float* out = c.array<float>(2, n);
+  if (c.ok()) dl::swiglu(gate, up, out, n);
+  return c.undefined();
+}
+
+// swigluGrad(gate, up, dy, dgate, dup, n)
+napi_value SwigluGrad(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t n = c.integer(5);
+  const float* gate = c.array<float>(0, n);
+  const float* up = c.array<float>(1, n);
+  const float* dy = c.array<float>(2, n);
+  float* dgate = c.array<float>(3, n);
+  float* dup = c.array<float>(4, n);
+  if (c.ok()) dl::swigluGrad(gate, up, dy, dgate, dup, n);
+  return c.undefined();
+}
+
+// rope(x, cos, sin, out, outer, t, inner, d, transposed)
+napi_value Rope(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t outer = c.integer(4), t = c.integer(5), inner = c.integer(6), d = c.integer(7);
+  const bool transposed = c.flag(8);
+  c.check(d % 2 == 0, "the rotated dimension must be even");
+  const float* x = c.array<float>(0, outer * t * inner * d);
+  const float* cos = c.array<float>(1, t * d);
+  const float* sin = c.array<float>(2, t * d);
+  float* out = c.array<float>(3, outer * t * inner * d);
+  if (c.ok()) dl::rope(x, cos, sin, out, outer, t, inner, d, transposed);
+  return c.undefined();
+}
+
+// crossEntropy(logits, labels, weights, rows, cols) -> loss
+napi_value CrossEntropy(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t rows = c.integer(3), cols = c.integer(4);
+  const float* logits = c.array<float>(0, rows * cols);
+  const int32_t* labels = c.array<int32_t>(1, rows);
+  const float* w = c.array<float>(2, rows);
+  if (!c.ok()) return c.undefined();
+  napi_value v;
+  napi_create_double(env, dl::crossEntropy(logits, labels, w, rows, cols), &v);
+  return v;
+}
+
+// crossEntropyGrad(logits, labels, weights, dy, dx, rows, cols)
+napi_value CrossEntropyGrad(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t rows = c.integer(5), cols = c.integer(6);
+  const double dy = c.number(3);
+  const float* logits = c.array<float>(0, rows * cols);
+  const int32_t* labels = c.array<int32_t>(1, rows);
+  const float* w = c.array<float>(2, rows);
+  float* dx = c.array<float>(4, rows * cols);
+  if (c.ok()) dl::crossEntropyGrad(logits, labels, w, static_cast<float>(dy), dx, rows, cols);
+  return c.undefined();
+}
+
+// adamw(w, g, m, v, wOut, mOut, vOut, constants): constants = Float32Array [beta1, 1 - beta1, beta2,
+// 1 - beta2, bc1, bc2, eps, lr, decay]; every array as long as w.
+napi_value AdamW(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  size_t n = 0;
+  napi_get_typedarray_info(env, c.arg(0), nullptr, &n, nullptr, nullptr, nullptr);
+  const float* ptrs[4];
+  for (size_t i = 0; i < 4; ++i) ptrs[i] = c.array<float>(i, n);
+  float* outs[3];
+  for (size_t i = 0; i < 3; ++i) outs[i] = c.array<float>(4 + i, n);
+  const float* k = c.array<float>(7, 9);
+  if (!c.ok()) return c.undefined();
+  const dl::AdamWStep s{k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8]};
+  dl::adamw(ptrs[0], ptrs[1], ptrs[2], ptrs[3], outs[0], outs[1], outs[2], static_cast<int64_t>(n), s);
+  return c.undefined();
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   Call c(env, info);
   const int64_t n = c.integer(0);
@@ -411,6 +535,15 @@ napi_value Init(napi_env env, napi_value exports) {
       {"rmsNorm", nullptr, RmsNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"rmsNormGradX", nullptr, RmsNormGradX, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"rmsNormGradW", nullptr, RmsNormGradW, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"addLowRank", nullptr, AddLowRank, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"differentialAttention", nullptr, DifferentialAttention, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"differentialAttentionGrad", nullptr, DifferentialAttentionGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"swiglu", nullptr, Swiglu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"swigluGrad", nullptr, SwigluGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"rope", nullptr, Rope, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"crossEntropy", nullptr, CrossEntropy, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"crossEntropyGrad", nullptr, CrossEntropyGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"autoThreads", nullptr, AutoThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"readTensor", nullptr, ReadTensor, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -90,6 +90,13 @@ void rmsNormGradX(const float* x, const float* w, const float* dy, float* dx, in
   }
 }
 
+void addLowRank(const float* base, const float* xa, const float* bT, float* out, int64_t n, int64_t r, int64_t cols, float scale) {
+  // One GEMM accumulating into a copy of base (beta = 1), the scale as its alpha: no pass over the
+  // [n, cols] product to scale it and none to add it.
+  std::memcpy(out, base, n * cols * sizeof(float));
+  if (n > 0 && cols > 0 && r > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cols, r, scale, xa, r, bT, cols, 1.0f, out, cols);
+}
+
 void rmsNormGradW(const float* x, const float* dy, float* dw, int64_t rows, int64_t cols, float eps) {
   std::vector<double> acc(cols, 0.0);
   for (int64_t r = 0; r < rows; ++r) {

@@ -52,6 +52,31 @@ void rmsNormGradW(const float* x, const float* dy, float* dw, int64_t rows, int6
 // rows * cols * size when the file ends early, -errno when a read fails.
 enum class StoredType { F32, F16, BF16 };
 int64_t readTensor(int fd, int64_t offset, StoredType type, float* out, int64_t rows, int64_t cols, bool transpose);
+// base + scale * xa bT for base [n, cols], xa [n, r], bT [r, cols]: a LoRA delta added to its base.
+void addLowRank(const float* base, const float* xa, const float* bT, float* out, int64_t n, int64_t r, int64_t cols, float scale);
+// relu?(a1 - a2 * lambda) over n elements; its gradients for dy given the output y: dA1 and dA2 into
+// da1, da2, and d(lambda) returned (summed in double).
+void differentialAttention(const float* a1, const float* a2, float lambda, float* out, int64_t n, bool relu);
+double differentialAttentionGrad(const float* a2, const float* y, const float* dy, float lambda, float* da1, float* da2, int64_t n,
+                                 bool relu);
+// silu(gate) * up = gate * sigmoid(gate) * up over n elements, and its gradients for dy.
+void swiglu(const float* gate, const float* up, float* out, int64_t n);
+void swigluGrad(const float* gate, const float* up, const float* dy, float* dgate, float* dup, int64_t n);
+// x cos + rotate_half(x) sin for x [outer, t, inner, d] and tables [t, d] (rotate_half(x) = [-x2, x1]);
+// transposed: x cos + rotate_half^T(x sin), the gradient w.r.t. x for dy = x.
+void rope(const float* x, const float* cos, const float* sin, float* out, int64_t outer, int64_t t, int64_t inner, int64_t d,
+          bool transposed);
+// -sum over rows r of w[r] log softmax(logits[r])[labels[r]], logits [rows, cols] (a label outside
+// [0, cols) selects nothing); and its gradient (softmax - onehot) * w * dy.
+double crossEntropy(const float* logits, const int32_t* labels, const float* w, int64_t rows, int64_t cols);
+void crossEntropyGrad(const float* logits, const int32_t* labels, const float* w, float dy, float* dx, int64_t rows, int64_t cols);
+// AdamW's constants for one step, as float32 (the composite's scalar tensors).
+struct AdamWStep {
+  float beta1, oneMinusBeta1, beta2, oneMinusBeta2, bc1, bc2, eps, lr, decay;
+};
+// m' = m b1 + g (1 - b1); v' = v b2 + g^2 (1 - b2); w' = w decay - lr (m' / bc1) / (sqrt(v' / bc2) + eps).
+void adamw(const float* w, const float* g, const float* m, const float* v, float* wOut, float* mOut, float* vOut, int64_t n,
+           const AdamWStep& s);
 
 // Process settings.
 void keepFreedMemory();
