@@ -4,8 +4,8 @@
  * (at most MAX_LINE_TOKENS tokens per side).
  */
 import * as d3 from 'd3';
-import type { ColorScale } from './colors';
-import { el, svgEl, tokenDisplay, truncate } from './dom';
+import type { ColorScale } from '../colors';
+import { el, svgEl, tokenDisplay, truncate } from '../dom';
 import type { ViewSource } from './source';
 
 export const MAX_LINE_TOKENS = 48;

@@ -2,8 +2,8 @@
  * What the panel shows in the current mode, behind one interface: a map kind of one model, or the
  * difference of two (model, kind) operands.
  */
-import type { MapKind } from '../protocol/attention';
-import type { ScaleKind } from './colors';
+import type { MapKind } from '../../protocol/attention';
+import type { ScaleKind } from '../colors';
 import { DifferenceStore, type Bins, type ModelStore } from './store';
 
 export type Mode = MapKind | 'difference';

@@ -5,8 +5,8 @@
  * under the pointer; click (or Enter) pins the cell, Escape unpins, arrow keys move it.
  */
 import * as d3 from 'd3';
-import { colorize, formatValue, type ColorScale } from './colors';
-import { el, sizeCanvas, svgEl, tokenDisplay, truncate } from './dom';
+import { colorize, formatValue, type ColorScale } from '../colors';
+import { el, sizeCanvas, svgEl, tokenDisplay, truncate } from '../dom';
 import type { ViewSource } from './source';
 
 export interface Cell { q: number; k: number }
