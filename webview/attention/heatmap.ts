@@ -32,10 +32,14 @@ export class Heatmap {
   lastColorMs = 0;
   lastDrawMs = 0;
   private readonly clipId = `dl-clip-${++uid}`;
+  /** True while applying a synchronised zoom: no onView echo. */
+  private quiet = false;
 
   constructor(private readonly host: HTMLElement, private readonly readout: HTMLElement, private readonly cb: {
+    /** The pointer (or a key) chose a cell; not called for showCell(). */
     onCell: (cell: Cell | undefined, pinned: boolean) => void;
-    onView: () => void;
+    /** The zoom or pan changed; not called for setTransform(). */
+    onView: (t: d3.ZoomTransform) => void;
   }) {
     host.classList.add('dl-heatmap');
     this.canvas = el('canvas', 'dl-heatmap-canvas', undefined, host);
@@ -47,6 +51,10 @@ export class Heatmap {
     s.append('defs').append('clipPath').attr('id', this.clipId).append('rect');
     s.append('g').attr('class', 'dl-labels dl-labels-k');
     s.append('g').attr('class', 'dl-labels dl-labels-q');
+    s.append('g').attr('class', 'dl-axis-titles').call((g) => {
+      g.append('text').attr('class', 'dl-axis-title dl-axis-k').attr('text-anchor', 'end').text('key →');
+      g.append('text').attr('class', 'dl-axis-title dl-axis-q').attr('text-anchor', 'end').text('query ↓');
+    });
     const plot = s.append('g').attr('class', 'dl-plot');
     plot.append('rect').attr('class', 'dl-plot-frame');
     const cross = plot.append('g').attr('class', 'dl-cross').attr('clip-path', `url(#${this.clipId})`).attr('visibility', 'hidden');
@@ -60,7 +68,11 @@ export class Heatmap {
     this.zoom = d3.zoom<SVGRectElement, unknown>()
       .filter((ev: Event) => (ev.type === 'wheel' || (ev as MouseEvent).button === 0) && ev.type !== 'dblclick')
       .clickDistance(4)
-      .on('zoom', (ev: d3.D3ZoomEvent<SVGRectElement, unknown>) => { this.transform = ev.transform; this.draw(); this.cb.onView(); });
+      .on('zoom', (ev: d3.D3ZoomEvent<SVGRectElement, unknown>) => {
+        this.transform = ev.transform;
+        this.draw();
+        if (!this.quiet) this.cb.onView(ev.transform);
+      });
     hit.call(this.zoom).on('dblclick.zoom', null);
     hit.on('pointermove', (ev: PointerEvent) => { if (!this.pinned) this.setHover(this.cellAt(ev)); })
       .on('pointerleave', () => { if (!this.pinned) this.setHover(undefined); })
@@ -167,11 +179,30 @@ export class Heatmap {
   }
 
   private setHover(c: Cell | undefined): void {
+    this.showCell(c, !!this.pinned);
+    this.cb.onCell(c, !!this.pinned);
+  }
+
+  /** Shows a cell chosen elsewhere (a synchronised pane) without reporting it back. */
+  showCell(c: Cell | undefined, pinned: boolean): void {
+    this.pinned = pinned ? c : undefined;
     this.hover = c;
     this.drawCross();
     this.updateReadout();
-    this.cb.onCell(c, !!this.pinned);
   }
+
+  /** Applies a zoom chosen elsewhere (a synchronised pane) without reporting it back. */
+  setTransform(t: d3.ZoomTransform): void {
+    if (t.k === this.transform.k && t.x === this.transform.x && t.y === this.transform.y) return;
+    this.quiet = true;
+    try {
+      d3.select(this.svg).select<SVGRectElement>('.dl-hit').call(this.zoom.transform, t);
+    } finally {
+      this.quiet = false;
+    }
+  }
+
+  get zoomTransform(): d3.ZoomTransform { return this.transform; }
 
   /** The value at a cell of the current map. */
   valueAt(c: Cell): number {
@@ -213,8 +244,10 @@ export class Heatmap {
     // Room for the labels (plus their positions when long spans thin them out).
     const idxRoom = src.tq > 40 ? 7 * String(src.tq).length + 6 : 0;
     const left = Math.round(Math.min(170, Math.max(36, this.labelWidth.q + 14 + idxRoom)));
-    const top = Math.round(Math.min(120, Math.max(30, this.labelWidth.k * Math.sin(Math.PI / 3) + 16)));
-    const avail = Math.max(120, Math.min(width - left - 12, 820));
+    const top = Math.round(Math.min(120, Math.max(34, this.labelWidth.k * Math.sin(Math.PI / 3) + 16)));
+    // Key labels rise at 60°: the last ones reach past the plot's right edge by up to half their width.
+    const right = Math.round(Math.min(60, this.labelWidth.k * Math.cos(Math.PI / 3)) + 8);
+    const avail = Math.max(120, Math.min(width - left - right, 820));
     // Cells keep the map's aspect, but a few query rows (decoding) still get legible rows.
     const W = Math.floor(avail), H = Math.floor(Math.min(820, Math.max(avail * (src.tq / src.tk), Math.min(src.tq * 14, 820))));
     if (W !== this.layout.width || H !== this.layout.height) {
@@ -222,7 +255,9 @@ export class Heatmap {
       d3.select(this.svg).select<SVGRectElement>('.dl-hit').property('__zoom', d3.zoomIdentity);
     }
     this.layout = { left, top, width: W, height: H };
-    const s = d3.select(this.svg).attr('width', left + W + 8).attr('height', top + H + 8);
+    const s = d3.select(this.svg).attr('width', left + W + right).attr('height', top + H + 8);
+    s.select('.dl-axis-k').attr('x', left - 6).attr('y', top - 20);
+    s.select('.dl-axis-q').attr('x', left - 6).attr('y', top - 6);
     s.select(`#${this.clipId} rect`).attr('width', W).attr('height', H);
     s.select('.dl-plot').attr('transform', `translate(${left},${top})`);
     s.select('.dl-plot-frame').attr('width', W).attr('height', H);
@@ -230,7 +265,7 @@ export class Heatmap {
     this.canvas.style.left = `${left}px`;
     this.canvas.style.top = `${top}px`;
     this.zoom.extent([[0, 0], [W, H]]).translateExtent([[0, 0], [W, H]]).scaleExtent([1, Math.max(1, Math.max(src.tk, src.tq) / 4)]);
-    this.host.style.width = `${left + W + 8}px`;
+    this.host.style.width = `${left + W + right}px`;
     this.host.style.height = `${top + H + 8}px`;
     this.draw();
   }
@@ -244,8 +279,17 @@ export class Heatmap {
     const ctx = this.img.getContext('2d')!;
     const im = ctx.createImageData(src.tk, src.tq);
     const u32 = new Uint32Array(im.data.buffer);
-    if (this.data) colorize(this.data, u32, 0, scale);
-    else u32.fill(scale.missing);
+    if (this.data) {
+      colorize(this.data, u32, 0, scale);
+      // The causal mask: query q sees keys up to q + (tk - tq). Those cells get their own colour, so that
+      // "masked" never reads as "0" (the neutral middle of a diverging map).
+      // (Only where the map is causal: every such cell 0.)
+      const off = src.tk - src.tq, d = this.data;
+      const from = (q: number) => q * src.tk + Math.max(0, q + off + 1);
+      let causal = true;
+      for (let q = 0; q < src.tq && causal; q++) for (let j = from(q), e = (q + 1) * src.tk; j < e; j++) if (d[j] !== 0) { causal = false; break; }
+      if (causal) for (let q = 0; q < src.tq; q++) u32.fill(scale.masked, from(q), (q + 1) * src.tk);
+    } else u32.fill(scale.missing);
     ctx.putImageData(im, 0, 0);
     this.imageValid = true;
     this.lastColorMs = performance.now() - t0;

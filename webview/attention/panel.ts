@@ -5,7 +5,7 @@
  */
 import { MAP_KINDS, type LayerMaps, type MapKind, type ModelAttention } from '../../protocol/attention';
 import { MetricChart, type Series } from '../charts';
-import { MODEL_COLORS, formatValue, readTheme, type ColorScale, type Gamma, type Theme } from '../colors';
+import { MASKED_COLOR, MODEL_COLORS, formatValue, readTheme, type ColorScale, type Gamma, type Theme } from '../colors';
 import { downloadBlob, el, frameThrottle } from '../dom';
 import { Legend } from '../legend';
 import { fileBase, renderJson, renderPng, type ExportView } from './export';
@@ -13,6 +13,7 @@ import { Heatmap } from './heatmap';
 import { TokenLines } from './lines';
 import { Overview } from './overview';
 import { PanelScales } from './scales';
+import { SidePanes } from './panes';
 import { KIND_SHORT, differenceSource, modelSource, operandLabel, type Mode, type ViewSource } from './source';
 import { initialState, type MetricMaps, type PanelState, type RangeMode } from './state';
 import { DifferenceStore, Jobs, ModelStore, operandKey, type Operand } from './store';
@@ -73,8 +74,11 @@ export class AttentionPanel {
   private forceCharts = true;
   private chartTimer?: ReturnType<typeof setTimeout>;
   private readonly toolbar: Toolbar;
+  readonly side: SidePanes;
+  /** The user chose the difference's operands / a colour range: defaults no longer apply. */
+  private chose = { operands: false, range: false };
   private readonly ui: {
-    detailTitle: HTMLElement; detailSub: HTMLElement; overviewSub: HTMLElement; message: HTMLElement;
+    detailTitle: HTMLElement; detailSub: HTMLElement; overviewSub: HTMLElement; message: HTMLElement; mainTitle: HTMLElement; maskSwatch: HTMLElement;
     overviewCard: HTMLElement; detailCard: HTMLElement; linesCard: HTMLElement; metricsCard: HTMLElement;
   };
   readonly overview: Overview;
@@ -102,8 +106,9 @@ export class AttentionPanel {
     this.toolbar = new Toolbar(this.root, {
       onModel: (model) => this.select({ model }),
       onMode: (mode) => this.setMode(mode),
-      onDifference: (a, b) => this.setDifference(a, b),
-      onRange: (range) => this.setColor(range),
+      onDifference: (a, b) => { this.chose.operands = true; this.setDifference(a, b); },
+      onBeside: (models) => this.setBeside(models),
+      onRange: (range) => { this.chose.range = true; this.setColor(range); },
       onGamma: (gamma) => this.setColor(this.state.range, gamma),
       onExport: (what) => void (what === 'png' ? this.downloadPng() : this.downloadJson(what)),
     });
@@ -124,11 +129,18 @@ export class AttentionPanel {
     const ov = card('dl-overview', 'Layers × heads');
     const overviewHost = el('div', undefined, undefined, ov.c);
     const dt = card('dl-detail', '');
-    const readout = el('div', 'dl-readout', undefined, dt.c);
+    const panesHost = el('div', 'dl-panes', undefined, dt.c);
+    const mainPane = el('div', 'dl-pane dl-pane-main', undefined, panesHost);
+    const mainTitle = el('div', 'dl-pane-title', undefined, mainPane);
+    const readout = el('div', 'dl-readout', undefined, mainPane);
     readout.setAttribute('aria-live', 'polite');
-    const heatHost = el('div', undefined, undefined, dt.c);
+    const heatHost = el('div', undefined, undefined, mainPane);
     const foot = el('div', 'dl-detail-foot', undefined, dt.c);
     const legendHost = el('div', undefined, undefined, foot);
+    const maskKey = el('span', 'dl-mask-key', undefined, foot);
+    const maskSwatch = el('span', 'dl-mask-swatch', undefined, maskKey);
+    el('span', undefined, 'masked (later keys)', maskKey);
+    maskKey.title = 'A query never attends to the tokens after it (causal mask): those cells are grey, not 0';
     const fit = el('button', 'dl-btn dl-fit', 'Fit', foot);
     fit.type = 'button';
     fit.title = 'Reset the zoom (key 0)';
@@ -142,17 +154,19 @@ export class AttentionPanel {
     const linesHost = el('div', undefined, undefined, ln.c);
 
     this.ui = {
-      detailTitle: dt.h2, detailSub: dt.sub, overviewSub: ov.sub, message,
+      detailTitle: dt.h2, detailSub: dt.sub, overviewSub: ov.sub, message, mainTitle, maskSwatch,
       overviewCard: ov.c, detailCard: dt.c, linesCard: ln.c, metricsCard: mt.c,
     };
     this.overview = new Overview(overviewHost, {
       onSelect: (layer, head) => this.select({ layer, head }),
       describe: (layer, head) => this.describeHead(layer, head),
     });
+    const linesChanged = () => { this.dirty.lines = true; this.schedule(); };
     this.heatmap = new Heatmap(heatHost, readout, {
-      onCell: () => { this.dirty.lines = true; this.schedule(); },
-      onView: () => { this.dirty.lines = true; this.schedule(); },
+      onCell: (c, pinned) => { this.side.cellFrom(this.heatmap, c, pinned); linesChanged(); },
+      onView: (t) => { this.side.viewFrom(this.heatmap, t); linesChanged(); },
     });
+    this.side = new SidePanes(panesHost, this.heatmap, linesChanged);
     this.legend = new Legend(legendHost);
     this.lines = new TokenLines(linesHost, { onQuery: (q) => this.heatmap.pin({ q, k: this.heatmap.pinned?.k ?? 0 }) });
     const onSelect = (s: { model: number; layer: number; head: number }) => this.select(this.state.mode === 'difference' ? { layer: s.layer, head: s.head } : s);
@@ -232,6 +246,7 @@ export class AttentionPanel {
       if (this.state.range === 'shared') { this.dirty.heatmap = true; this.heatmap.invalidate(); }
       this.dirty.overview = true;
     }
+    if (this.state.mode !== 'difference' && this.state.beside.includes(modelIndex)) this.dirty.heatmap = true;
     if (s.layersLoaded === 1) this.dirty.toolbar = true; // the kinds it has are known now
     this.dirty.charts = true;
     this.schedule();
@@ -257,6 +272,7 @@ export class AttentionPanel {
     const st = this.state;
     if (p.model !== undefined && p.model !== st.model && this.models[p.model]) {
       st.model = p.model;
+      st.beside = st.beside.filter((m) => m !== p.model);
       if (st.mode !== 'difference' && !this.models[p.model].has(st.mode)) st.mode = 'positive';
       this.dirty.source = true;
     }
@@ -273,11 +289,38 @@ export class AttentionPanel {
   }
 
   setMode(mode: Mode): void {
-    const s = this.models[this.state.model];
+    const st = this.state;
+    const s = this.models[st.model];
     if (mode !== 'difference' && s && !s.has(mode)) return;
     if (mode === 'difference' && this.operands().length < 2) return;
-    this.state.mode = mode;
+    if (mode === 'difference' && st.mode !== 'difference') {
+      if (!this.chose.operands) ({ a: st.a, b: st.b } = this.defaultDifference());
+      // A difference on a per-head scale blows small changes up to full colour: scale it like the maps.
+      if (!this.chose.range && st.range === 'head') st.range = 'maps';
+    } else if (mode !== 'difference' && st.range === 'maps') st.range = 'head';
+    st.mode = mode;
     this.dirty.source = this.dirty.toolbar = true;
+    this.schedule();
+  }
+
+  /**
+   * The selected adapter's effective map minus the base model's: the selected model unless it is a base,
+   * else the newest adapter; the base is the first model of kind "base" (else the first model).
+   */
+  private defaultDifference(): { a: Operand; b: Operand } {
+    const ms = this.models;
+    const base = Math.max(0, ms.findIndex((m) => m.meta.kind === 'base'));
+    let a = ms[this.state.model]?.meta.kind !== 'base' ? this.state.model : -1;
+    for (let i = ms.length - 1; a < 0 && i >= 0; i--) if (ms[i].meta.kind !== 'base') a = i;
+    if (a < 0 || a === base) a = ms.length - 1 === base ? 0 : ms.length - 1;
+    const kind = (i: number): MapKind => (ms[i].has('differential') ? 'differential' : 'positive');
+    return { a: { model: a, kind: kind(a) }, b: { model: base, kind: 'positive' } };
+  }
+
+  /** Shows these models' maps beside the selected model's (same head, zoom and hover). */
+  setBeside(models: number[]): void {
+    this.state.beside = models.filter((m, i) => m !== this.state.model && this.models[m] && models.indexOf(m) === i);
+    this.dirty.heatmap = this.dirty.lines = this.dirty.toolbar = true;
     this.schedule();
   }
 
@@ -388,6 +431,16 @@ export class AttentionPanel {
     });
   }
 
+  /** The maps shown beside the selected model's: each model's map of the current kind (else its A₁). */
+  private besideSources(): { model: number; src: ViewSource }[] {
+    const st = this.state;
+    if (st.mode === 'difference') return [];
+    return st.beside.filter((m) => this.models[m]).map((model) => {
+      const s = this.models[model];
+      return { model, src: modelSource(s, s.has(st.mode as MapKind) ? (st.mode as MapKind) : 'positive') };
+    });
+  }
+
   private selectedIndex(): number {
     const s = this.source;
     return s ? this.state.layer * s.numHeads + this.state.head : -1;
@@ -415,7 +468,8 @@ export class AttentionPanel {
       // Scales: rebuilt when what they depend on changed.
       const i = this.selectedIndex();
       const st = this.state;
-      const changed = this.scales.update(src, i, st, this.theme, this.sourceKey);
+      const beside = this.besideSources();
+      const changed = this.scales.update(src, i, st, this.theme, this.sourceKey, beside.map((b) => b.src));
       if (changed.heat) d.heatmap = d.lines = true;
       if (changed.overview) {
         this.overview.setSource(src, this.scales.overview!, this.theme.dark ? '#2b2d31' : '#eceef1');
@@ -427,14 +481,29 @@ export class AttentionPanel {
         this.timings.overviewRenderMs += this.overview.lastRenderMs;
         this.timings.lastOverviewRenderMs = this.overview.lastRenderMs;
         this.checkOverviewComplete(src);
-        this.ui.overviewSub.textContent = st.range === 'shared' ? 'one colour range for all heads · click a head' : 'each head scaled to its own range · click a head';
+        this.ui.overviewSub.textContent = st.range === 'shared' || st.range === 'maps' ? 'one colour range for all heads · click a head' : 'each head scaled to its own range · click a head';
       }
       if (d.overview) stage.overview = this.overview.lastRenderMs;
       if (d.heatmap) {
         const h0 = performance.now();
+        this.side.set(beside.map((b) => b.model));
+        this.root.classList.toggle('dl-side-by-side', beside.length > 0);
+        const cardW = this.width(this.ui.detailCard, 640);
+        const w = beside.length ? SidePanes.paneWidth(cardW, beside.length + 1) : cardW;
         this.heatmap.setSource(src, i, this.scales.heat!);
-        this.heatmap.render(this.width(this.ui.detailCard, 640));
+        this.heatmap.render(w);
         this.heatmap.updateReadout();
+        this.ui.maskSwatch.style.background = MASKED_COLOR[this.theme.dark ? 'dark' : 'light'];
+        this.ui.mainTitle.hidden = beside.length === 0;
+        this.ui.mainTitle.textContent = src.label;
+        this.side.panes.forEach((p, j) => {
+          p.source = beside[j].src;
+          p.title.textContent = p.source.label;
+          p.heatmap.setSource(p.source, i, this.scales.heat!);
+          p.heatmap.render(w);
+          p.heatmap.setTransform(this.heatmap.zoomTransform);
+          p.heatmap.showCell(this.heatmap.hover, !!this.heatmap.pinned);
+        });
         this.timings.heatmapColorMs = this.heatmap.lastColorMs;
         this.timings.heatmapDrawMs = this.heatmap.lastDrawMs;
         this.renderDetailTitle(src);
@@ -445,7 +514,7 @@ export class AttentionPanel {
       if (d.lines) {
         const l0 = performance.now();
         const range = this.heatmap.visibleRange();
-        this.lines.render(src, i, this.scales.heat, range, this.heatmap.pinned?.q, this.width(this.ui.linesCard, 480));
+        this.lines.render(src, i, this.scales.heat, range, this.heatmap.pinned?.q, this.width(this.ui.linesCard, 480), this.heatmap.hover?.q);
         stage.lines = performance.now() - l0;
       }
     }

@@ -3,8 +3,11 @@ import type { Gamma } from '../colors';
 import type { Mode } from './source';
 import type { Operand } from './store';
 
-/** Colour range: per head (robust: 99.5th percentile), per head min-max, or one range for all heads. */
-export type RangeMode = 'head' | 'head-max' | 'shared';
+/**
+ * Colour range: per head (robust: 99.5th percentile), per head min-max, one range for all heads, or (a
+ * difference only) the range of the maps subtracted, so that a small change stays faint.
+ */
+export type RangeMode = 'head' | 'head-max' | 'shared' | 'maps';
 export type MetricMaps = 'effective' | 'positive';
 
 export interface PanelState {
@@ -13,6 +16,8 @@ export interface PanelState {
   /** Difference mode: a minus b. */
   a: Operand;
   b: Operand;
+  /** Models shown beside `model`, same head, zoom and hover (not in difference mode). */
+  beside: number[];
   layer: number;
   head: number;
   range: RangeMode;
@@ -22,7 +27,7 @@ export interface PanelState {
 
 export function initialState(): PanelState {
   return {
-    model: 0, mode: 'positive', a: { model: 0, kind: 'positive' }, b: { model: 0, kind: 'positive' },
+    model: 0, mode: 'positive', a: { model: 0, kind: 'positive' }, b: { model: 0, kind: 'positive' }, beside: [],
     layer: 0, head: 0, range: 'head', gamma: 'sqrt', metricMaps: 'effective',
   };
 }

@@ -12,6 +12,7 @@ export interface ToolbarHandlers {
   onModel(model: number): void;
   onMode(mode: Mode): void;
   onDifference(a: Operand, b: Operand): void;
+  onBeside(models: number[]): void;
   onRange(range: RangeMode): void;
   onGamma(gamma: Gamma): void;
   onExport(what: 'png' | 'head' | 'all'): void;
@@ -40,7 +41,9 @@ export class Toolbar {
   private readonly diffBox: HTMLElement;
   private readonly a: HTMLSelectElement;
   private readonly b: HTMLSelectElement;
+  private readonly beside: HTMLElement;
   private readonly range: HTMLSelectElement;
+  private readonly mapsOption: HTMLOptionElement;
   private readonly gamma: HTMLSelectElement;
 
   constructor(parent: HTMLElement, h: ToolbarHandlers) {
@@ -54,6 +57,10 @@ export class Toolbar {
     const group = (label: string) => { const g = el('label', 'dl-group', undefined, controls); el('span', 'dl-group-label', label, g); return g; };
     this.model = el('select', 'dl-select dl-model', undefined, group('Model'));
     this.model.title = 'Model whose maps are shown';
+    this.beside = el('div', 'dl-beside', undefined, controls);
+    this.beside.title = 'Show other models beside this one: same layer, head, zoom and hover, one colour scale';
+    this.beside.addEventListener('change', () => h.onBeside(
+      [...this.beside.querySelectorAll<HTMLInputElement>('input:checked')].map((x) => Number(x.value))));
     const seg = el('div', 'dl-seg', undefined, controls);
     seg.setAttribute('role', 'radiogroup');
     seg.setAttribute('aria-label', 'Map');
@@ -73,8 +80,9 @@ export class Toolbar {
     this.a.title = 'Minuend';
     this.b.title = 'Subtrahend';
     this.range = el('select', 'dl-select dl-range', undefined, group('Colour'));
-    for (const [v, t] of [['head', 'per head'], ['head-max', 'per head, full'], ['shared', 'shared']]) { const o = el('option', undefined, t, this.range); o.value = v; }
-    this.range.title = 'Per head: each map scaled to the 99.5th percentile of its values outside the first-token column (larger values, e.g. an attention sink, saturate). Per head, full: min to max. Shared: one range for every head, so heads compare and small changes stay faint.';
+    for (const [v, t] of [['head', 'per head'], ['head-max', 'per head, full'], ['shared', 'shared'], ['maps', 'as the maps']]) { const o = el('option', undefined, t, this.range); o.value = v; }
+    this.mapsOption = this.range.options[3];
+    this.range.title = 'Per head: each map scaled to the 99.5th percentile of its values outside the first-token column (larger values, e.g. an attention sink, saturate). Per head, full: min to max. Shared: one range for every head, so heads compare. As the maps (difference): the range of the two maps subtracted, so a small change stays faint.';
     this.gamma = el('select', 'dl-select dl-gamma', undefined, controls);
     for (const [v, t] of [['sqrt', '√ scale'], ['linear', 'linear']]) { const o = el('option', undefined, t, this.gamma); o.value = v; }
     this.gamma.title = 'Colour ramp: square root (shows small weights) or linear';
@@ -129,7 +137,30 @@ export class Toolbar {
       this.a.value = operandValue(st.a);
       this.b.value = operandValue(st.b);
     }
+    this.renderBeside(v);
+    this.mapsOption.hidden = this.mapsOption.disabled = !diffMode;
     this.range.value = st.range;
     this.gamma.value = st.gamma;
+  }
+
+  /** One checkbox per other model; hidden with fewer than two models and in difference mode. */
+  private renderBeside(v: ToolbarView): void {
+    const st = v.state;
+    const others = v.models.map((s, i) => ({ s, i })).filter((x) => x.i !== st.model);
+    this.beside.hidden = others.length === 0 || st.mode === 'difference';
+    const key = `${st.model}|${others.map((x) => x.s.meta.label).join('\u0000')}`;
+    if (this.beside.dataset.key !== key) {
+      this.beside.dataset.key = key;
+      this.beside.replaceChildren();
+      el('span', 'dl-group-label', 'Beside', this.beside);
+      for (const { s, i } of others) {
+        const l = el('label', 'dl-check', undefined, this.beside);
+        const box = el('input', undefined, undefined, l);
+        box.type = 'checkbox';
+        box.value = String(i);
+        el('span', undefined, s.meta.label, l);
+      }
+    }
+    for (const box of this.beside.querySelectorAll<HTMLInputElement>('input')) box.checked = st.beside.includes(Number(box.value));
   }
 }
