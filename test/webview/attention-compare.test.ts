@@ -248,6 +248,7 @@ describe('attention panel: models side by side, difference defaults, labels (web
       };
     });
     assert.deepEqual(dom.titles, ['key →', 'query ↓']);
+    assert.equal(await page.locator('.dl-editor-hover').count(), 0, 'the "Editor hover" switch is for VS Code only');
     assert.equal(dom.keys.length, toks.length);
     assert.equal(dom.keys[4], '↵');
     assert.equal(dom.keys[5], '␣␣␣␣');

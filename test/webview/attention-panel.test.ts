@@ -389,6 +389,13 @@ describe('attention panel (webview) in Chromium', { timeout: 300_000 }, () => {
     assert.equal(Buffer.from(posted[0].head, 'base64').subarray(1, 4).toString(), 'PNG');
     assert.equal(posted[1].format, 'json');
     assert.match(posted[1].filename, /\.json$/);
+    // The editor's hover follows the panel only when told to ("this head"), and goes back to the mean.
+    await page.selectOption('.dl-editor-hover select', 'head');
+    await page.evaluate(() => (globalThis as any).DiffLoRALens.panel.select({ layer: 1, head: 1 }));
+    await page.selectOption('.dl-editor-hover select', 'mean');
+    await page.evaluate(() => (globalThis as any).DiffLoRALens.panel.select({ layer: 0, head: 1 }));
+    const focus = await page.evaluate(() => (globalThis as any).__posted.filter((m: any) => m.type === 'attention.focus').map((m: any) => m.focus));
+    assert.deepEqual(focus, [{ layer: 0, head: 0 }, { layer: 1, head: 1 }, null]);
     assert.deepEqual(errors, []);
     await page.close();
   });

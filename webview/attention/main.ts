@@ -44,7 +44,7 @@ function boot(): AttentionPanel {
       vscode.postMessage({ type: 'attention.export', format: e.format, filename: e.filename, data });
       return true;
     },
-    onSelect: (s) => vscode.postMessage({ type: 'attention.select', ...s }),
+    onFocus: (focus) => vscode.postMessage({ type: 'attention.focus', focus }),
   });
   let panel = make();
   const notice = document.createElement('div');

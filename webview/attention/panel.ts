@@ -27,7 +27,11 @@ export interface PanelOptions {
   title?: string;
   /** Called before a download; return true when the host saved it (VS Code), to skip the browser download. */
   onExport?: (e: ExportEvent) => boolean | void | Promise<boolean | void>;
-  onSelect?: (s: { model: number; layer: number; head: number }) => void;
+  /**
+   * The editor's hover and tint follow the panel (VS Code): called with the selected head when the
+   * "Editor hover" switch says "this head", and with null ("mean") when it is switched back.
+   */
+  onFocus?: (focus: { layer: number; head: number } | null) => void;
 }
 
 export interface PanelTimings {
@@ -78,7 +82,7 @@ export class AttentionPanel {
   /** The user chose the difference's operands / a colour range: defaults no longer apply. */
   private chose = { operands: false, range: false };
   private readonly ui: {
-    detailTitle: HTMLElement; detailSub: HTMLElement; overviewSub: HTMLElement; message: HTMLElement; mainTitle: HTMLElement; maskSwatch: HTMLElement;
+    detailTitle: HTMLElement; detailSub: HTMLElement; overviewSub: HTMLElement; message: HTMLElement; mainTitle: HTMLElement; maskSwatch: HTMLElement; editorHover?: HTMLSelectElement;
     overviewCard: HTMLElement; detailCard: HTMLElement; linesCard: HTMLElement; metricsCard: HTMLElement;
   };
   readonly overview: Overview;
@@ -129,6 +133,15 @@ export class AttentionPanel {
     const ov = card('dl-overview', 'Layers × heads');
     const overviewHost = el('div', undefined, undefined, ov.c);
     const dt = card('dl-detail', '');
+    let editorHover: HTMLSelectElement | undefined;
+    if (opts.onFocus) {
+      const g = el('label', 'dl-group dl-editor-hover', undefined, dt.h);
+      el('span', 'dl-group-label', 'Editor hover', g);
+      editorHover = el('select', 'dl-select', undefined, g);
+      for (const [v, t] of [['mean', 'mean of all heads'], ['head', 'this head']]) { const o = el('option', undefined, t, editorHover); o.value = v; }
+      editorHover.title = 'What the hover and the tint in the editor show: the mean over all layers and heads, or the head selected here';
+      editorHover.addEventListener('change', () => this.setEditorHover(editorHover!.value as 'mean' | 'head'));
+    }
     const panesHost = el('div', 'dl-panes', undefined, dt.c);
     const mainPane = el('div', 'dl-pane dl-pane-main', undefined, panesHost);
     const mainTitle = el('div', 'dl-pane-title', undefined, mainPane);
@@ -154,7 +167,7 @@ export class AttentionPanel {
     const linesHost = el('div', undefined, undefined, ln.c);
 
     this.ui = {
-      detailTitle: dt.h2, detailSub: dt.sub, overviewSub: ov.sub, message, mainTitle, maskSwatch,
+      detailTitle: dt.h2, detailSub: dt.sub, overviewSub: ov.sub, message, mainTitle, maskSwatch, editorHover,
       overviewCard: ov.c, detailCard: dt.c, linesCard: ln.c, metricsCard: mt.c,
     };
     this.overview = new Overview(overviewHost, {
@@ -284,8 +297,16 @@ export class AttentionPanel {
     this.dirty.heatmap = this.dirty.lines = this.dirty.charts = this.dirty.overview = this.dirty.toolbar = true;
     this.forceCharts = true;
     this.heatmap.invalidate();
-    this.opts.onSelect?.({ model: st.model, layer: st.layer, head: st.head });
+    if (st.editorHover === 'head') this.opts.onFocus?.({ layer: st.layer, head: st.head });
     this.schedule();
+  }
+
+  /** What the editor's hover and tint show: the mean over all heads, or the selected head. */
+  setEditorHover(what: 'mean' | 'head'): void {
+    const st = this.state;
+    st.editorHover = what;
+    if (this.ui.editorHover) this.ui.editorHover.value = what;
+    this.opts.onFocus?.(what === 'head' ? { layer: st.layer, head: st.head } : null);
   }
 
   setMode(mode: Mode): void {

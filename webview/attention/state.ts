@@ -23,12 +23,14 @@ export interface PanelState {
   range: RangeMode;
   gamma: Gamma;
   metricMaps: MetricMaps;
+  /** What the editor's hover and tint show (VS Code only): the mean over all heads, or the selected head. */
+  editorHover: 'mean' | 'head';
 }
 
 export function initialState(): PanelState {
   return {
     model: 0, mode: 'positive', a: { model: 0, kind: 'positive' }, b: { model: 0, kind: 'positive' }, beside: [],
-    layer: 0, head: 0, range: 'head', gamma: 'sqrt', metricMaps: 'effective',
+    layer: 0, head: 0, range: 'head', gamma: 'sqrt', metricMaps: 'effective', editorHover: 'mean',
   };
 }
 
