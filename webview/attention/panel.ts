@@ -4,8 +4,7 @@
  * redraws at most once per animation frame.
  */
 import { MAP_KINDS, type LayerMaps, type MapKind, type ModelAttention } from '../../protocol/attention';
-import { MetricChart, type Series } from '../charts';
-import { MASKED_COLOR, MODEL_COLORS, formatValue, readTheme, type ColorScale, type Gamma, type Theme } from '../colors';
+import { MASKED_COLOR, formatValue, readTheme, type ColorScale, type Gamma, type Theme } from '../colors';
 import { downloadBlob, el, frameThrottle } from '../dom';
 import { Legend } from '../legend';
 import { fileBase, renderJson, renderPng, type ExportView } from './export';
@@ -14,7 +13,8 @@ import { TokenLines } from './lines';
 import { Overview } from './overview';
 import { PanelScales } from './scales';
 import { SidePanes } from './panes';
-import { KIND_SHORT, differenceSource, modelSource, operandLabel, type Mode, type ViewSource } from './source';
+import { MetricCharts } from './metrics';
+import { differenceSource, modelSource, operandLabel, type Mode, type ViewSource } from './source';
 import { initialState, type MetricMaps, type PanelState, type RangeMode } from './state';
 import { DifferenceStore, Jobs, ModelStore, operandKey, type Operand } from './store';
 import { Toolbar } from './toolbar';
@@ -89,7 +89,7 @@ export class AttentionPanel {
   readonly heatmap: Heatmap;
   readonly legend: Legend;
   readonly lines: TokenLines;
-  private readonly charts: { bos: MetricChart; entropy: MetricChart; lambda: MetricChart };
+  private readonly charts: MetricCharts;
   private readonly resizeObserver?: ResizeObserver;
   private readonly themeObserver?: MutationObserver;
 
@@ -183,11 +183,7 @@ export class AttentionPanel {
     this.legend = new Legend(legendHost);
     this.lines = new TokenLines(linesHost, { onQuery: (q) => this.heatmap.pin({ q, k: this.heatmap.pinned?.k ?? 0 }) });
     const onSelect = (s: { model: number; layer: number; head: number }) => this.select(this.state.mode === 'difference' ? { layer: s.layer, head: s.head } : s);
-    this.charts = {
-      bos: new MetricChart(chartsHost, 'Attention on the first token (BOS), mean over queries', { emptyText: 'Waiting for maps…', yMin: 0, onSelect }),
-      entropy: new MetricChart(chartsHost, 'Mean row entropy (bits)', { emptyText: 'Computing…', unit: ' bits', yMin: 0, onSelect }),
-      lambda: new MetricChart(chartsHost, 'λ per layer (DiffLoRA)', { emptyText: 'No λ: only DiffLoRA models have one.' }),
-    };
+    this.charts = new MetricCharts(chartsHost, mt.sub, onSelect);
 
     if (typeof ResizeObserver !== 'undefined') {
       let lastW = 0;
@@ -545,7 +541,7 @@ export class AttentionPanel {
       const wait = this.lastChartsAt + CHART_INTERVAL_MS - performance.now();
       if (this.forceCharts || wait <= 0) {
         const c0 = performance.now();
-        this.renderCharts();
+        this.charts.render(this.models, this.state, this.width(this.ui.metricsCard, 900), this.metricsVersion);
         this.lastChartsAt = performance.now();
         stage.charts = this.lastChartsAt - c0;
         this.forceCharts = false;
@@ -610,36 +606,6 @@ export class AttentionPanel {
       if (e === e) parts.push(`entropy ${e.toFixed(2)} bits`);
     } else if (this.diff) parts.push(`Δ BOS ${formatValue(this.diff.stats.bos[i])}`);
     return parts.join(' · ');
-  }
-
-  private renderCharts(): void {
-    const st = this.state;
-    const kindFor = (s: ModelStore): MapKind => (st.metricMaps === 'effective' && s.kinds.has('differential') ? 'differential' : 'positive');
-    const color = (i: number) => MODEL_COLORS[i % MODEL_COLORS.length];
-    const series = (f: (s: ModelStore) => ArrayLike<number>, perHead = true): Series[] => this.models.map((s, model) => ({
-      model, label: `${s.meta.label} ${s.meta.kind === 'difflora' ? KIND_SHORT[kindFor(s)] : ''}`.trim(), color: color(model),
-      numLayers: s.numLayers, numHeads: perHead ? s.numHeads : 1, values: f(s),
-    }));
-    const sel = { model: st.mode === 'difference' ? st.a.model : st.model, layer: st.layer, head: st.head };
-    const cw = this.width(this.ui.metricsCard, 900);
-    const per = cw >= 780 ? 3 : cw >= 470 ? 2 : 1;
-    const w = Math.max(200, Math.floor((cw - 16 * (per - 1)) / per) - 2);
-    const v = this.metricsVersion * 2 + (st.metricMaps === 'effective' ? 1 : 0);
-    this.charts.bos.render(series((s) => s.stats[kindFor(s)].bos), sel, w, v);
-    this.charts.entropy.render(series((s) => s.stats[kindFor(s)].entropy), sel, w, v);
-    this.charts.lambda.render(series((s) => s.lambda, false).filter((x) => Array.from(x.values).some((v) => v === v)), undefined, w, v);
-    this.renderChartLegend(color);
-  }
-
-  private renderChartLegend(color: (i: number) => string): void {
-    const host = this.ui.metricsCard.querySelector('.dl-card-head .dl-card-sub') as HTMLElement;
-    host.replaceChildren();
-    this.models.forEach((s, i) => {
-      const item = el('span', 'dl-key', undefined, host);
-      const sw = el('span', 'dl-swatch', undefined, item);
-      sw.style.background = color(i);
-      el('span', undefined, s.meta.label, item);
-    });
   }
 
   // ---- export -------------------------------------------------------------------------------------
