@@ -82,6 +82,17 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     const frame = await vs.webviewFrame('DiffLoRA Attention');
     assert.ok(await frame.locator('canvas').count() > 0);
     await vs.screenshot('panel');
+    // Base | DiffLoRA side by side in the panel beside the editor.
+    await frame.locator('.dl-beside input[value="1"]').check();
+    await waitFor(async () => ((await frame.locator('.dl-pane').count()) === 2 ? true : undefined), 'two heatmap panes', 10_000);
+    const titles = await frame.locator('.dl-pane-title').allTextContents();
+    assert.match(titles[0], /^base · attention A/);
+    assert.match(titles[1], /^DiffLoRA · positive A₁/);
+    const rows = await frame.locator('.dl-pane').evaluateAll((ps: any[]) => ps.map((p) => Math.round(p.getBoundingClientRect().top)));
+    assert.equal(rows[0], rows[1], 'the two panes share a row in the panel beside the editor');
+    await vs.screenshot('side-by-side');
+    await frame.locator('.dl-beside input[value="1"]').uncheck();
+    await vs.openFile('demo.py'); // the editor group, not the panel's, active again
     const log = await vs.outputChannelText('DiffLoRA Engine', /attention timings/, 60_000);
     assert.match(log, /engine: ready \(wasm\)/);
     assert.match(log, /attention timings: base first layer \d+ ms/);

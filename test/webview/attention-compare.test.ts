@@ -164,6 +164,32 @@ describe('attention panel: models side by side, difference defaults, labels (web
     r = await readouts(page);
     assert.equal(r[1].value, at(models[0], 'positive', 1, 0, 8, 8));
     assert.equal(r[0].value, at(models[2], 'positive', 1, 0, 8, 8));
+    // The PNG export holds every pane: the LoRA pane's cell (8, 8) in the PNG has its on-screen colour.
+    const png = await page.evaluate(async () => {
+      const w = globalThis as any;
+      const p = w.DiffLoRALens.panel;
+      p.renderIfDirty();
+      // Where the export puts the second side pane: after the overview, the main heatmap and the first pane.
+      const pad = 16, titleH = 30, gap = 16, paneTitle = 18;
+      const ov = p.overview.layout, hm = p.heatmap.layout, p0 = p.side.panes[0].heatmap.layout, p1 = p.side.panes[1].heatmap;
+      const [cx, cy] = p1.cellCenter({ q: 8, k: 8 });
+      const x = pad + ov.width + pad * 2 + hm.left + hm.width + 8 + gap + p0.left + p0.width + 8 + gap + p1.layout.left + cx;
+      const y = pad + titleH + paneTitle + p1.layout.top + cy;
+      const screen = Array.from(p1.canvas.getContext('2d').getImageData(Math.floor(cx), Math.floor(cy), 1, 1).data).slice(0, 3) as number[];
+      const one = await w.createImageBitmap(await p.exportPng(1));
+      const c = w.document.createElement('canvas');
+      c.width = one.width; c.height = one.height;
+      const ctx = c.getContext('2d');
+      ctx.drawImage(one, 0, 0);
+      const got = Array.from(ctx.getImageData(Math.floor(x), Math.floor(y), 1, 1).data).slice(0, 3) as number[];
+      p.setBeside([]);
+      const alone = await w.createImageBitmap(await p.exportPng(1));
+      p.setBeside([0, 1]);
+      p.renderIfDirty();
+      return { width: one.width as number, alone: alone.width as number, got, screen };
+    });
+    assert.ok(png.width > png.alone + 200, `the PNG widens for the panes: ${png.width} vs ${png.alone}`);
+    assert.ok(png.got.every((c: number, j: number) => Math.abs(c - png.screen[j]) <= 3), `PNG pane pixel rgb(${png.got}) vs screen rgb(${png.screen})`);
     // Back to one model: the side panes go.
     await page.evaluate(() => { const p = (globalThis as any).DiffLoRALens.panel; p.setBeside([]); p.renderIfDirty(); });
     assert.equal(await page.locator('.dl-pane-side').count(), 0);
@@ -171,13 +197,18 @@ describe('attention panel: models side by side, difference defaults, labels (web
     await page.close();
   });
 
-  it('three models side by side in a narrow editor: panes wrap, none past the right edge', async () => {
+  it('three models side by side in a 900 px window: the side panes leave the query labels to the first; none past the right edge', async () => {
     const { page, errors } = await open(syntheticModels(CODE_TOKENS, 2, 2), { width: 900, height: 1400 });
     await page.evaluate(() => { const p = (globalThis as any).DiffLoRALens.panel; p.setBeside([1, 2]); p.renderIfDirty(); });
-    const boxes = await page.evaluate(() => Array.from((globalThis as any).document.querySelectorAll('.dl-pane')).map((e: any) => e.getBoundingClientRect().right as number));
-    assert.equal(boxes.length, 3);
+    const panes = await page.evaluate(() => Array.from((globalThis as any).document.querySelectorAll('.dl-pane')).map((e: any) => ({
+      right: e.getBoundingClientRect().right as number, top: e.getBoundingClientRect().top as number, queryLabels: e.querySelectorAll('.dl-labels-q text').length as number,
+    })));
+    assert.equal(panes.length, 3);
     const width = await page.evaluate(() => (globalThis as any).document.documentElement.clientWidth as number);
-    assert.ok(boxes.every((r) => r <= width), `pane right edges ${boxes} within ${width}`);
+    assert.ok(panes.every((p) => p.right <= width), `pane right edges ${panes.map((p) => p.right)} within ${width}`);
+    assert.ok(panes.every((p) => Math.abs(p.top - panes[0].top) < 1), 'one row');
+    assert.ok(panes[0].queryLabels > 0);
+    assert.deepEqual(panes.slice(1).map((p) => p.queryLabels), [0, 0], 'the side panes leave the query labels to the first');
     await page.screenshot({ path: path.join(SHOTS, 'webview-side-by-side-narrow.png'), fullPage: true });
     assert.deepEqual(errors, []);
     await page.close();

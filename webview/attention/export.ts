@@ -1,6 +1,7 @@
 /**
  * The attention panel's exports: the current view as a PNG (overview, heatmap with its labels, legend,
- * readout, drawn onto one canvas) and the selected head's map or every captured map as JSON.
+ * readout, and the panes shown beside it, drawn onto one canvas) and the selected head's map or every
+ * captured map as JSON.
  */
 import * as d3 from 'd3';
 import { serializeModels } from '../codec';
@@ -29,15 +30,25 @@ export interface ExportView {
   legend: Legend;
   /** The detail card's subtitle (map, size, lambda). */
   subtitle: string;
+  /** Heatmaps shown beside the main one (side by side), with their titles; the main one's title. */
+  panes: { title: string; heatmap: Heatmap }[];
+  mainTitle: string;
 }
+
+/** Gap between side-by-side heatmaps in the PNG, and room for their titles. */
+const PANE_GAP = 16, PANE_TITLE_H = 18;
 
 export function renderPng(v: ExportView, scale = 2): Promise<Blob> {
   const c = document.createElement('canvas');
   const pad = 16, titleH = 30;
   const ov = v.overview.layout, hm = v.heatmap.layout;
   const ovH = ov.height + 70;
-  const W = pad + ov.width + pad * 2 + hm.left + hm.width + pad;
-  const H = pad + titleH + Math.max(ovH, hm.top + hm.height + 40) + pad;
+  const titled = v.panes.length > 0;
+  const tH = titled ? PANE_TITLE_H : 0;
+  const panesW = v.panes.reduce((w, p) => w + PANE_GAP + p.heatmap.layout.left + p.heatmap.layout.width + 8, 0);
+  const paneH = Math.max(hm.top + hm.height, ...v.panes.map((p) => p.heatmap.layout.top + p.heatmap.layout.height));
+  const W = pad + ov.width + pad * 2 + hm.left + hm.width + panesW + pad;
+  const H = pad + titleH + Math.max(ovH, tH + paneH + 40) + pad;
   c.width = Math.round(W * scale);
   c.height = Math.round(H * scale);
   const ctx = c.getContext('2d')!;
@@ -72,28 +83,46 @@ export function renderPng(v: ExportView, scale = 2): Promise<Blob> {
     ctx.textAlign = 'center';
     for (const x of d3.ticks(sc.domain[0], sc.domain[1], 5)) ctx.fillText(d3.format('.2~g')(x), pad + 12 + sc.t(x) * v.legend.width, ly + 34);
   }
-  // Heatmap with token labels.
-  const hx = pad + ov.width + pad * 2;
-  ctx.drawImage(v.heatmap.canvas, hx + hm.left, y0 + hm.top, hm.width, hm.height);
+  // Heatmaps with token labels: the main one, then those beside it.
+  let hx = pad + ov.width + pad * 2;
+  const hy = y0 + tH;
+  drawHeatmap(ctx, v.heatmap, hx, hy, fg, mono, titled ? v.mainTitle : undefined, font);
+  hx += hm.left + hm.width + 8;
+  for (const p of v.panes) {
+    hx += PANE_GAP;
+    drawHeatmap(ctx, p.heatmap, hx, hy, fg, mono, p.title, font);
+    hx += p.heatmap.layout.left + p.heatmap.layout.width + 8;
+  }
+  const r = v.heatmap.readoutText();
+  if (r) { ctx.font = `12px ${mono}`; ctx.textAlign = 'left'; ctx.fillText(r, pad + ov.width + pad * 2 + hm.left, hy + paneH + 20); }
+  return new Promise((res, rej) => c.toBlob((b) => (b ? res(b) : rej(new Error('PNG encoding failed'))), 'image/png'));
+}
+
+/** One heatmap (its canvas, frame, token labels and title) with its top-left corner at (x, y). */
+function drawHeatmap(ctx: CanvasRenderingContext2D, h: Heatmap, x: number, y: number, fg: string, mono: string, title: string | undefined, font: string): void {
+  const hm = h.layout;
+  if (title) {
+    ctx.font = `600 12px ${font}`;
+    ctx.textAlign = 'left';
+    ctx.fillText(title, x, y - PANE_TITLE_H / 2);
+  }
+  ctx.drawImage(h.canvas, x + hm.left, y + hm.top, hm.width, hm.height);
   ctx.strokeStyle = fg;
   ctx.globalAlpha = 0.3;
-  ctx.strokeRect(hx + hm.left - 0.5, y0 + hm.top - 0.5, hm.width + 1, hm.height + 1);
+  ctx.strokeRect(x + hm.left - 0.5, y + hm.top - 0.5, hm.width + 1, hm.height + 1);
   ctx.globalAlpha = 1;
   ctx.font = `11px ${mono}`;
-  const labels = v.heatmap.labels();
+  const labels = h.labels();
   ctx.textAlign = 'right';
-  for (const l of labels.q) ctx.fillText(l.text, hx + hm.left - 6, y0 + l.y);
+  for (const l of labels.q) ctx.fillText(l.text, x + hm.left - 6, y + l.y);
   ctx.textAlign = 'left';
   for (const l of labels.k) {
     ctx.save();
-    ctx.translate(hx + l.x, y0 + hm.top - 5);
+    ctx.translate(x + l.x, y + hm.top - 5);
     ctx.rotate(-Math.PI / 3);
     ctx.fillText(l.text, 0, 0);
     ctx.restore();
   }
-  const r = v.heatmap.readoutText();
-  if (r) { ctx.font = `12px ${mono}`; ctx.fillText(r, hx + hm.left, y0 + hm.top + hm.height + 20); }
-  return new Promise((res, rej) => c.toBlob((b) => (b ? res(b) : rej(new Error('PNG encoding failed'))), 'image/png'));
 }
 
 /** JSON of the selected head's current map ('head', numbers) or of every map ('all', base64 float32). */

@@ -34,6 +34,7 @@ export class Heatmap {
   private readonly clipId = `dl-clip-${++uid}`;
   /** True while applying a synchronised zoom: no onView echo. */
   private quiet = false;
+  private showQ = true;
 
   constructor(private readonly host: HTMLElement, private readonly readout: HTMLElement, private readonly cb: {
     /** The pointer (or a key) chose a cell; not called for showCell(). */
@@ -238,15 +239,34 @@ export class Heatmap {
     if (ex) el('span', 'dl-readout-explain', `(${ex})`, r);
   }
 
-  render(width: number): void {
+  /**
+   * Shows or hides the query labels (and the axis titles): a pane beside another heatmap of the same
+   * tokens leaves them to that one, so that the plots get the room.
+   */
+  set queryLabels(on: boolean) {
+    this.showQ = on;
+    d3.select(this.svg).select('.dl-axis-titles').attr('visibility', on ? 'visible' : 'hidden');
+  }
+
+  /** The room around the plot (labels, axis titles) for the current source, px. */
+  margins(): { left: number; top: number; right: number } {
     const src = this.src;
-    if (!src) return;
-    // Room for the labels (plus their positions when long spans thin them out).
-    const idxRoom = src.tq > 40 ? 7 * String(src.tq).length + 6 : 0;
-    const left = Math.round(Math.min(170, Math.max(36, this.labelWidth.q + 14 + idxRoom)));
+    if (!src) return { left: 0, top: 0, right: 0 };
+    // Room for the labels plus their positions, shown whenever either axis is thinned out (the keys
+    // thin out first, so even a short span may need them).
+    const idxRoom = 7 * String(src.tq).length + 6;
+    const left = this.showQ ? Math.round(Math.min(170, Math.max(36, this.labelWidth.q + 14 + idxRoom))) : 8;
     const top = Math.round(Math.min(120, Math.max(34, this.labelWidth.k * Math.sin(Math.PI / 3) + 16)));
     // Key labels rise at 60°: the last ones reach past the plot's right edge by up to half their width.
     const right = Math.round(Math.min(60, this.labelWidth.k * Math.cos(Math.PI / 3)) + 8);
+    return { left, top, right };
+  }
+
+  /** Lays the heatmap out in `width` px (labels included; the plot gets at least 120 px) and draws it. */
+  render(width: number): void {
+    const src = this.src;
+    if (!src) return;
+    const { left, top, right } = this.margins();
     const avail = Math.max(120, Math.min(width - left - right, 820));
     // Cells keep the map's aspect, but a few query rows (decoding) still get legible rows.
     const W = Math.floor(avail), H = Math.floor(Math.min(820, Math.max(avail * (src.tq / src.tk), Math.min(src.tq * 14, 820))));
@@ -341,7 +361,7 @@ export class Heatmap {
       .attr('transform', (k) => `translate(${left + zx(k + 0.5)},${top - 5}) rotate(-60)`)
       .attr('dy', '0.35em')
       .call(fill, (k) => (showIdx ? [[`${k} `, 'dl-idx'], [lab(src.keyTokens, k), 'dl-tok-label']] : [[lab(src.keyTokens, k), 'dl-tok-label']]));
-    s.select('.dl-labels-q').selectAll<SVGTextElement, number>('text').data(qs, (d) => d).join('text')
+    s.select('.dl-labels-q').selectAll<SVGTextElement, number>('text').data(this.showQ ? qs : [], (d) => d).join('text')
       .attr('x', left - 6).attr('y', (q) => top + zy(q + 0.5)).attr('dy', '0.35em').attr('text-anchor', 'end')
       .call(fill, (q) => (showIdx ? [[lab(src.queryTokens, q), 'dl-tok-label'], [` ${q}`, 'dl-idx']] : [[lab(src.queryTokens, q), 'dl-tok-label']]));
   }
@@ -367,7 +387,7 @@ export class Heatmap {
       g.select('rect').attr('x', b.x - 4).attr('y', b.y - 2).attr('width', b.width + 8).attr('height', b.height + 4).attr('rx', 3);
     };
     const yc = top + y + h / 2, xc = left + x + w / 2;
-    flag(fq, `${c.q} ${truncate(tokenDisplay(this.src.queryTokens[c.q] ?? ''), 18)}`, left - 6, yc, 'end', yc >= top && yc <= top + H);
+    flag(fq, `${c.q} ${truncate(tokenDisplay(this.src.queryTokens[c.q] ?? ''), 18)}`, left - 6, yc, 'end', this.showQ && yc >= top && yc <= top + H);
     flag(fk, `${c.k} ${truncate(tokenDisplay(this.src.keyTokens[c.k] ?? ''), 18)}`, xc, top - 12, 'middle', xc >= left && xc <= left + W);
   }
 

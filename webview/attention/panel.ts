@@ -179,7 +179,7 @@ export class AttentionPanel {
       onCell: (c, pinned) => { this.side.cellFrom(this.heatmap, c, pinned); linesChanged(); },
       onView: (t) => { this.side.viewFrom(this.heatmap, t); linesChanged(); },
     });
-    this.side = new SidePanes(panesHost, this.heatmap, linesChanged);
+    this.side = new SidePanes(panesHost, this.heatmap, mainPane, linesChanged);
     this.legend = new Legend(legendHost);
     this.lines = new TokenLines(linesHost, { onQuery: (q) => this.heatmap.pin({ q, k: this.heatmap.pinned?.k ?? 0 }) });
     const onSelect = (s: { model: number; layer: number; head: number }) => this.select(this.state.mode === 'difference' ? { layer: s.layer, head: s.head } : s);
@@ -506,18 +506,18 @@ export class AttentionPanel {
         this.side.set(beside.map((b) => b.model));
         this.root.classList.toggle('dl-side-by-side', beside.length > 0);
         const cardW = this.width(this.ui.detailCard, 640);
-        const w = beside.length ? SidePanes.paneWidth(cardW, beside.length + 1) : cardW;
         this.heatmap.setSource(src, i, this.scales.heat!);
-        this.heatmap.render(w);
-        this.heatmap.updateReadout();
-        this.ui.maskSwatch.style.background = MASKED_COLOR[this.theme.dark ? 'dark' : 'light'];
-        this.ui.mainTitle.hidden = beside.length === 0;
-        this.ui.mainTitle.textContent = src.label;
         this.side.panes.forEach((p, j) => {
           p.source = beside[j].src;
           p.title.textContent = p.source.label;
           p.heatmap.setSource(p.source, i, this.scales.heat!);
-          p.heatmap.render(w);
+        });
+        this.side.layout(cardW);
+        this.heatmap.updateReadout();
+        this.ui.maskSwatch.style.background = MASKED_COLOR[this.theme.dark ? 'dark' : 'light'];
+        this.ui.mainTitle.hidden = beside.length === 0;
+        this.ui.mainTitle.textContent = src.label;
+        this.side.panes.forEach((p) => {
           p.heatmap.setTransform(this.heatmap.zoomTransform);
           p.heatmap.showCell(this.heatmap.hover, !!this.heatmap.pinned);
         });
@@ -627,6 +627,7 @@ export class AttentionPanel {
       root: this.root, title: this.opts.title, state: this.state, theme: this.theme, source: this.source, scale: this.scales.heat,
       models: this.models, store: this.currentStore(), index: this.selectedIndex(),
       overview: this.overview, heatmap: this.heatmap, legend: this.legend, subtitle: this.ui.detailSub.textContent ?? '',
+      panes: this.side.panes.map((p) => ({ title: p.title.textContent ?? '', heatmap: p.heatmap })), mainTitle: this.ui.mainTitle.textContent ?? '',
     };
   }
 

@@ -16,15 +16,15 @@ export interface Pane {
   source?: ViewSource;
 }
 
-/** Narrowest pane (labels included) before the panes wrap onto another row. */
-const MIN_PANE_PX = 300;
+/** Narrowest plot (labels aside) before the heatmaps go onto rows of their own. */
+const MIN_PLOT_PX = 120;
 const GAP_PX = 12;
 
 export class SidePanes {
   readonly panes: Pane[] = [];
 
-  /** `host` holds the main pane first; `onChange` reports a side pane's hover, pin or zoom (the lines follow). */
-  constructor(private readonly host: HTMLElement, private readonly main: Heatmap, private readonly onChange: () => void) {}
+  /** `host` holds the main pane (`mainRoot`) first; `onChange` reports a side pane's hover, pin or zoom (the lines follow). */
+  constructor(private readonly host: HTMLElement, private readonly main: Heatmap, private readonly mainRoot: HTMLElement, private readonly onChange: () => void) {}
 
   /** Keeps one pane per model of `models`, in that order. */
   set(models: readonly number[]): void {
@@ -44,10 +44,26 @@ export class SidePanes {
     }
   }
 
-  /** Width of each pane's heatmap (labels included) when `count` panes share `width` pixels. */
-  static paneWidth(width: number, count: number): number {
-    const perRow = Math.max(1, Math.min(count, Math.floor((width + GAP_PX) / (MIN_PANE_PX + GAP_PX))));
-    return Math.floor((width - GAP_PX * (perRow - 1)) / perRow);
+  /**
+   * Lays the main heatmap and the panes out in `width` px: one row with plots of one size, the panes
+   * leaving the query labels to the main heatmap; where that leaves a plot under MIN_PLOT_PX, each
+   * heatmap on a row of its own, with its labels. Call after their sources are set.
+   */
+  layout(width: number): void {
+    const all = [this.main, ...this.panes.map((p) => p.heatmap)];
+    const roots = [this.mainRoot, ...this.panes.map((p) => p.root)];
+    all.forEach((h, i) => { h.queryLabels = i === 0; });
+    const room = all.reduce((sum, h) => { const m = h.margins(); return sum + m.left + m.right; }, GAP_PX * (all.length - 1));
+    const plot = Math.floor((width - room) / all.length);
+    const oneRow = all.length > 1 && plot >= MIN_PLOT_PX;
+    all.forEach((h, i) => {
+      if (!oneRow) h.queryLabels = true;
+      const m = h.margins();
+      const w = oneRow ? m.left + plot + m.right : width;
+      h.render(w);
+      // A pane is as wide as its heatmap (its title and readout wrap), so that the row holds.
+      roots[i].style.width = oneRow ? `${w}px` : '';
+    });
   }
 
   /** Every heatmap but `origin` shows the cell `origin` chose. */
