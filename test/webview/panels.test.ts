@@ -665,7 +665,7 @@ describe('training, compare and analysis panels (webviews) in Chromium', { timeo
       });
     }, sel);
     // Compare: three models in an 800 px editor, one row, no sideways scroll of the page or the columns.
-    for (const width of [800, 480]) {
+    for (const width of [800, 480, 400]) {
       const o = await openPanel('compare', { width });
       await host(o.page, [{ type: 'compare.problems', items: ITEMS }]);
       const cols = await inside(o.page, '.dl-col');
@@ -673,7 +673,13 @@ describe('training, compare and analysis panels (webviews) in Chromium', { timeo
       assert.ok(cols.every((c) => c.left >= 0 && c.right <= c.width), `${width} px: columns ${JSON.stringify(cols)}`);
       const grid = await o.page.evaluate(() => { const g = (globalThis as any).document.querySelector('.dl-columns'); return { sw: g.scrollWidth as number, cw: g.clientWidth as number, page: (globalThis as any).document.documentElement.scrollWidth as number }; });
       assert.ok(grid.sw <= grid.cw + 1 && grid.page <= width, `${width} px: no sideways scroll (${JSON.stringify(grid)})`);
-      if (width === 800) assert.ok(cols.every((c) => Math.abs(c.top - cols[0].top) < 1), 'one row at 800 px');
+      if (width >= 480) assert.ok(cols.every((c) => Math.abs(c.top - cols[0].top) < 1), `one row at ${width} px: ${JSON.stringify(cols)} in ${JSON.stringify(grid)}`);
+      // Nothing spills out of its column (the "Open in diff editor" buttons in narrow columns).
+      const spill = await o.page.evaluate(() => (Array.from((globalThis as any).document.querySelectorAll('.dl-col')) as any[]).flatMap((col) => {
+        const c = col.getBoundingClientRect();
+        return (Array.from(col.querySelectorAll('.dl-btn, .dl-badge, .dl-col-label')) as any[]).map((e) => e.getBoundingClientRect()).filter((r) => r.right > c.right + 0.5 || r.left < c.left - 0.5).map((r) => [r.left, r.right, c.left, c.right]);
+      }));
+      assert.deepEqual(spill, [], `${width} px: elements past their column's edges`);
       await shot(o.page, `webview-compare-${width}`);
       await closeClean(o);
     }
