@@ -317,7 +317,20 @@ describe('attention panel: models side by side, difference defaults, labels (web
     assert.deepEqual(row.keys, top.map((k) => toks[k]));
     assert.ok(row.lines > 0 && row.lines <= 24);
     assert.match(row.note, /query 70's 24 strongest keys/);
+    // Thinned-out labels (with their positions) stay inside the heatmap's box too.
+    const outside = await page.evaluate(() => {
+      const d = (globalThis as any).document;
+      const host = d.querySelector('.dl-pane-main .dl-heatmap').getBoundingClientRect();
+      return (Array.from(d.querySelectorAll('.dl-pane-main .dl-labels-k text, .dl-pane-main .dl-labels-q text')) as any[])
+        .map((t) => ({ text: t.textContent as string, b: t.getBoundingClientRect() }))
+        .filter(({ b }) => b.left < host.left - 0.5 || b.right > host.right + 0.5 || b.top < host.top - 0.5 || b.bottom > host.bottom + 0.5).map((x) => x.text);
+    });
+    assert.deepEqual(outside, [], 'labels cut by the heatmap box (100 tokens)');
+    // Pinned, the row's lines stay for the (full page) screenshot.
+    await page.mouse.down();
+    await page.mouse.up();
     await page.screenshot({ path: path.join(SHOTS, 'webview-lines-row.png'), fullPage: true });
+    await page.evaluate(() => (globalThis as any).DiffLoRALens.panel.heatmap.unpin());
 
     // Queries 0-19 against keys 60-79: all masked.
     await page.mouse.move(5, 5);

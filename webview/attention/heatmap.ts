@@ -124,7 +124,8 @@ export class Heatmap {
       for (const t of toks) m = Math.max(m, ctx.measureText(truncate(tokenDisplay(t), 18)).width);
       return m;
     };
-    this.labelWidth = { q: w(src.queryTokens), k: w(src.keyTokens) };
+    // Thinned-out key labels carry their position ("12 tok"): room for it too.
+    this.labelWidth = { q: w(src.queryTokens), k: w(src.keyTokens) + ctx.measureText(`${src.tk} `).width };
   }
 
   /** The visible query and key ranges, [start, end). */
