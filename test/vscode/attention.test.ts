@@ -88,8 +88,9 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     const titles = await frame.locator('.dl-pane-title').allTextContents();
     assert.match(titles[0], /^base · attention A/);
     assert.match(titles[1], /^DiffLoRA · positive A₁/);
-    const rows = await frame.locator('.dl-pane').evaluateAll((ps: any[]) => ps.map((p) => Math.round(p.getBoundingClientRect().top)));
-    assert.equal(rows[0], rows[1], 'the two panes share a row in the panel beside the editor');
+    const rows = await frame.locator('.dl-pane .dl-heatmap-canvas').evaluateAll((cs: any[]) => cs.map((c) => Math.round(c.getBoundingClientRect().top)));
+    assert.equal(rows.length, 2);
+    assert.equal(rows[0], rows[1], 'the two heatmaps side by side (one row) in the panel beside the editor');
     await vs.screenshot('side-by-side');
     await frame.locator('.dl-beside input[value="1"]').uncheck();
     await vs.openFile('demo.py'); // the editor group, not the panel's, active again
