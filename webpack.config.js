@@ -40,7 +40,7 @@ const engine = {
 const webview = {
   name: 'webview',
   target: 'web',
-  entry: { attention: './webview/main.ts', training: './webview/training/main.ts', compare: './webview/compare/main.ts', analysis: './webview/analysis/main.ts' },
+  entry: { attention: './webview/attention/main.ts', training: './webview/training/main.ts', compare: './webview/compare/main.ts', analysis: './webview/analysis/main.ts' },
   output: { path: path.resolve(__dirname, 'dist', 'webview'), filename: '[name].js' },
   resolve: { extensions: ['.ts', '.js'] },
   module: { rules: [{ ...tsRule, options: { configFile: path.resolve(__dirname, 'webview', 'tsconfig.json'), transpileOnly: true } }] },

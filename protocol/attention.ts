@@ -104,4 +104,5 @@ export type AttentionViewMessage =
   | { type: 'attention.ready' }
   /** An export the host should save; `data` is base64 for PNG, text for JSON. */
   | { type: 'attention.export'; format: 'png' | 'json'; filename: string; data: string }
-  | { type: 'attention.select'; model: number; layer: number; head: number };
+  /** What the editor's hover and tint show: one head, or (null) the mean over all layers and heads. */
+  | { type: 'attention.focus'; focus: { layer: number; head: number } | null };

@@ -7,6 +7,8 @@ import * as d3 from 'd3';
 
 export type Gamma = 'linear' | 'sqrt';
 export type ScaleKind = 'sequential' | 'diverging';
+/** A sequential map's hue: the default ramp, or its own for the subtracted term λ·A₂. */
+export type Ramp = 'default' | 'negative';
 
 export interface Theme {
   dark: boolean;
@@ -34,6 +36,8 @@ export interface ColorScale {
   lutIndex: (v: number) => number;
   /** A colour for a NaN / missing value. */
   missing: number;
+  /** A colour for cells the causal mask hides (distinct from the ramp's 0 and from `missing`). */
+  masked: number;
 }
 
 export function readTheme(el: Element): Theme {
@@ -45,8 +49,10 @@ export function readTheme(el: Element): Theme {
   return { dark: lum < 0.5, background: bgRgb.formatHex(), foreground: fg ? fg.rgb().formatHex() : lum < 0.5 ? '#cccccc' : '#333333' };
 }
 
-export function sequentialInterpolator(theme: Theme): (t: number) => string {
-  // Zero sits close to the background in both themes, so empty (masked) cells recede.
+export function sequentialInterpolator(theme: Theme, ramp: Ramp = 'default'): (t: number) => string {
+  // Zero sits close to the background in both themes, so small weights recede. λ·A₂ gets a hue of its
+  // own (purple / magenta), so it is never mistaken for A₁ or for the negative side of a diverging map.
+  if (ramp === 'negative') return theme.dark ? d3.piecewise(d3.interpolateLab, ['#1f1d24', '#4b2360', '#8e3b9e', '#d47fd6', '#f7e3fb']) : d3.interpolatePurples;
   return theme.dark ? d3.interpolateInferno : d3.interpolateBlues;
 }
 
@@ -56,14 +62,14 @@ export function divergingInterpolator(theme: Theme): (t: number) => string {
   return (t: number) => d3.interpolateRdBu(1 - t);
 }
 
-export function makeScale(kind: ScaleKind, gamma: Gamma, domain: [number, number], theme: Theme): ColorScale {
+export function makeScale(kind: ScaleKind, gamma: Gamma, domain: [number, number], theme: Theme, ramp: Ramp = 'default'): ColorScale {
   let [lo, hi] = domain;
   if (kind === 'diverging') {
     const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
     lo = -m;
     hi = m;
   } else if (!(hi > lo)) hi = lo + 1;
-  const interpolator = kind === 'sequential' ? sequentialInterpolator(theme) : divergingInterpolator(theme);
+  const interpolator = kind === 'sequential' ? sequentialInterpolator(theme, ramp) : divergingInterpolator(theme);
   let t: (v: number) => number;
   let scale: (v: number) => string;
   if (kind === 'sequential') {
@@ -92,11 +98,15 @@ export function makeScale(kind: ScaleKind, gamma: Gamma, domain: [number, number
   const last = LUT_SIZE - 1;
   const lutIndex = (v: number) => (v !== v ? -1 : Math.round(t(v) * last));
   const missing = pack(theme.dark ? '#3a3d41' : '#e4e4e4');
+  const masked = pack(MASKED_COLOR[theme.dark ? 'dark' : 'light']);
   return {
-    kind, gamma, domain: [lo, hi], scale, interpolator, t, lut, lutIndex, missing,
+    kind, gamma, domain: [lo, hi], scale, interpolator, t, lut, lutIndex, missing, masked,
     rgb: (v) => { const i = lutIndex(v); const c = i < 0 ? missing : lut[i]; return [c & 255, (c >>> 8) & 255, (c >>> 16) & 255]; },
   };
 }
+
+/** Masked (future) cells: a mid grey, unlike any ramp's 0 (near the background) in either theme. */
+export const MASKED_COLOR = { light: '#b9bcc2', dark: '#55585e' } as const;
 
 export function pack(css: string, alpha = 255): number {
   const c = d3.rgb(css);

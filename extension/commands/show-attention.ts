@@ -40,7 +40,7 @@ export class AttentionCommand {
   private panel(): PanelHost<AttentionHostMessage, AttentionViewMessage> {
     if (!this.view || this.view.isClosed) {
       this.view = new PanelHost(this.ctx.extensionUri, 'attention', 'DiffLoRA Attention', (m) => {
-        if (m.type === 'attention.select' && this.current) this.current.focus = { layer: m.layer, head: m.head };
+        if (m.type === 'attention.focus' && this.current) this.current.focus = m.focus ?? undefined;
         if (m.type === 'attention.export') void saveExport(m.filename, m.format === 'png' ? Buffer.from(m.data, 'base64') : Buffer.from(m.data, 'utf8'));
       });
     }
@@ -64,6 +64,7 @@ export class AttentionCommand {
       const name = doc.uri.path.split('/').pop();
       view.post({ type: 'attention.reset', title: `${name}:${range.start.line + 1}-${range.end.line + 1}` });
       const ins = new Inspection(doc.uri.toString(), version, doc.offsetAt(range.start), text, []);
+      this.store.clearTint();
       this.current = ins;
       this.shown = { set: modelSet(loaded), names: `${loaded.model.split(/[\\/]/).pop()}${loaded.models.length > 1 ? ` with ${loaded.models.slice(1).map((m) => m.label).join(', ')}` : ''}`, stale: false };
       let layersDone = 0;

@@ -24,6 +24,24 @@ function enginePids(): number[] {
   }
 }
 
+/** The editor tint: its status bar label, how many tinted ranges are drawn, the label at the hovered token. */
+async function tintState(vs: VSCode): Promise<{ status?: string; tinted: number; label: string }> {
+  return vs.page.evaluate(() => {
+    const w = globalThis as any;
+    const d = w.document;
+    const status = (Array.from(d.querySelectorAll('.statusbar-item')) as any[]).map((e) => (e.textContent as string).trim()).find((t) => t.includes('tint:'));
+    let tinted = 0;
+    for (const e of Array.from(d.querySelectorAll('.monaco-editor .view-overlays div')) as any[]) if (/255, 140, 0/.test(w.getComputedStyle(e).backgroundColor)) tinted++;
+    let label = '';
+    for (const e of Array.from(d.querySelectorAll('.monaco-editor .view-lines span')) as any[]) {
+      const after = w.getComputedStyle(e, '::after').content as string;
+      if (after && after.includes('attention of')) label = after;
+      else if (!e.children.length && (e.textContent as string).includes('attention of')) label = e.textContent;
+    }
+    return { status, tinted, label };
+  });
+}
+
 /** What the attention panel holds, read inside its webview. */
 async function panelState(vs: VSCode): Promise<{ models: { label: string; kind: string; layers: number; tokens: number }[] }> {
   const frame = await vs.webviewFrame('DiffLoRA Attention');
@@ -64,6 +82,18 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     const frame = await vs.webviewFrame('DiffLoRA Attention');
     assert.ok(await frame.locator('canvas').count() > 0);
     await vs.screenshot('panel');
+    // Base | DiffLoRA side by side in the panel beside the editor.
+    await frame.locator('.dl-beside input[value="1"]').check();
+    await waitFor(async () => ((await frame.locator('.dl-pane').count()) === 2 ? true : undefined), 'two heatmap panes', 10_000);
+    const titles = await frame.locator('.dl-pane-title').allTextContents();
+    assert.match(titles[0], /^base · attention A/);
+    assert.match(titles[1], /^DiffLoRA · positive A₁/);
+    const rows = await frame.locator('.dl-pane .dl-heatmap-canvas').evaluateAll((cs: any[]) => cs.map((c) => Math.round(c.getBoundingClientRect().top)));
+    assert.equal(rows.length, 2);
+    assert.equal(rows[0], rows[1], 'the two heatmaps side by side (one row) in the panel beside the editor');
+    await vs.screenshot('side-by-side');
+    await frame.locator('.dl-beside input[value="1"]').uncheck();
+    await vs.openFile('demo.py'); // the editor group, not the panel's, active again
     const log = await vs.outputChannelText('DiffLoRA Engine', /attention timings/, 60_000);
     assert.match(log, /engine: ready \(wasm\)/);
     assert.match(log, /attention timings: base first layer \d+ ms/);
@@ -78,6 +108,55 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     assert.match(text, /DiffLoRA \(difflora\)/);
     assert.match(text, /\d\.\d{3}/);
     await vs.screenshot('hover');
+  });
+
+  it('the editor tint: labelled with its model and scope, outlives the hover, follows the panel\'s head and back to the mean; a cursor move or a new inspection clears it', async () => {
+    await vs.goTo(3, 14);
+    await vs.hover();
+    const t1 = await waitFor(async () => { const t = await tintState(vs); return t.status && t.tinted > 0 ? t : undefined; }, 'the tint and its status bar label', 10_000);
+    assert.match(t1.status!, /tint: DiffLoRA · mean over all layers and heads/);
+    assert.match(t1.label, /attention of DiffLoRA · mean over all layers and heads/);
+    await vs.page.keyboard.press('Escape');
+    await vs.page.locator('.monaco-hover:not(.hidden) .monaco-hover-content').first().waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
+    assert.ok((await tintState(vs)).tinted > 0, 'the tint stays when the hover closes');
+    await vs.screenshot('tint');
+
+    // The panel's "Editor hover" switch: this head, then back to the mean; the hover and the tint agree.
+    let frame = await vs.webviewFrame('DiffLoRA Attention');
+    await frame.locator('.dl-editor-hover select').selectOption('head');
+    await frame.locator('body').evaluate(() => (globalThis as any).DiffLoRALens.panel.select({ layer: 1, head: 2 }));
+    await vs.openFile('demo.py');
+    await vs.goTo(3, 14);
+    let text = await vs.hover();
+    assert.match(text, /layer 1, head 2/);
+    assert.match(text, /Editor hover/, 'the hover says how to go back to the mean');
+    assert.match((await waitFor(async () => (await tintState(vs)).status, 'the tint label', 10_000)), /tint: DiffLoRA · layer 1, head 2/);
+    await vs.screenshot('tint-head');
+    frame = await vs.webviewFrame('DiffLoRA Attention');
+    await frame.locator('.dl-editor-hover select').selectOption('mean');
+    await vs.openFile('demo.py');
+    await vs.goTo(3, 14);
+    text = await vs.hover();
+    assert.match(text, /mean over all layers and heads/);
+
+    // A cursor move clears the tint.
+    await vs.page.keyboard.press('Escape');
+    await vs.goTo(1, 1);
+    const cleared = await waitFor(async () => { const t = await tintState(vs); return !t.status && t.tinted === 0 ? t : undefined; }, 'no tint after the cursor moved', 10_000);
+    assert.equal(cleared.label, '');
+
+    // A new inspection clears it as it starts.
+    await vs.goTo(3, 14);
+    await vs.hover();
+    await waitFor(async () => ((await tintState(vs)).tinted > 0 ? true : undefined), 'the tint again', 10_000);
+    await vs.page.keyboard.press('Escape');
+    await vs.runCommand('DiffLoRA: Show Attention for Selection');
+    await waitFor(async () => { const t = await tintState(vs); return !t.status && t.tinted === 0 ? true : undefined; }, 'no tint once a new inspection starts', 10_000);
+    await waitFor(async () => {
+      const s = await panelState(vs).catch(() => undefined);
+      return s && s.models.length === 2 && s.models.every((m) => m.layers === 4) && s.models[0].tokens < 15 ? s : undefined;
+    }, 'the new (one line) inspection in the panel', 120_000, 500);
+    await vs.openFile('demo.py');
   });
 
   it('an edit drops the results: no hover afterwards', async () => {

@@ -50,6 +50,13 @@ describe('compare completions and analyses in VS Code', { timeout: 900_000 }, ()
       return /truncate_number/.test(t) && /base/.test(t) && /LoRA/.test(t) && /DiffLoRA/.test(t) && /(passed|failed|timed out)/i.test(t) ? t : undefined;
     }, 'the three completions with their badges', 300_000, 500);
     assert.doesNotMatch(cols, /pending/i);
+    // The three columns in one row, inside the panel beside the editor (none past its right edge).
+    const geo = await frame.locator('.dl-col').evaluateAll((cs: any[]) => cs.map((c) => {
+      const r = c.getBoundingClientRect();
+      return { top: Math.round(r.top), right: r.right as number, width: (globalThis as any).document.documentElement.clientWidth as number };
+    }));
+    assert.equal(geo.length, 3);
+    assert.ok(geo.every((g) => g.top === geo[0].top && g.right <= g.width), `columns ${JSON.stringify(geo)}`);
     await vs.screenshot('side-by-side');
   });
 

@@ -39,7 +39,10 @@ async function open(html: string, opts: { dark?: boolean; width?: number; height
 
 const emptyPage = () => reportHtml([], { title: 'test' }, assets);
 
-/** In page: pixel colour of cells of the big heatmap vs the D3 scale's colour for the expected value. */
+/**
+ * In page: pixel colour of cells of the big heatmap vs the D3 scale's colour for the expected value; cells
+ * the causal mask hides (key after query) are expected in the scale's own "masked" colour instead.
+ */
 async function cellColors(page: Page, cells: [number, number, number][]) {
   return page.evaluate((cells) => {
     const w = globalThis as any;
@@ -56,8 +59,11 @@ async function cellColors(page: Page, cells: [number, number, number][]) {
       probe.clearRect(0, 0, 1, 1);
       probe.fillStyle = sc.scale(v);
       probe.fillRect(0, 0, 1, 1);
-      const want = Array.from(probe.getImageData(0, 0, 1, 1).data).slice(0, 3) as number[];
-      return { q, k, v, got, want, t: sc.t(v) as number, kind: sc.kind as string, domain: sc.domain as number[], neutral: sc.interpolator(0.5) as string };
+      const src = p.viewSource();
+      const masked = k > q + (src.tk - src.tq);
+      const m = sc.masked as number;
+      const want = masked ? [m & 255, (m >>> 8) & 255, (m >>> 16) & 255] : Array.from(probe.getImageData(0, 0, 1, 1).data).slice(0, 3) as number[];
+      return { q, k, v, got, want, masked, t: sc.t(v) as number, kind: sc.kind as string, domain: sc.domain as number[], neutral: sc.interpolator(0.5) as string };
     });
   }, cells);
 }
@@ -179,9 +185,10 @@ describe('attention panel (webview) in Chromium', { timeout: 300_000 }, () => {
     assert.ok(neg.v < 0 && pos.v > 0);
     assert.equal(zero.t, 0.5, '0 maps to the middle of the ramp');
     assert.ok(neg.t < 0.5 && pos.t > 0.5, `negative t=${neg.t}, positive t=${pos.t}`);
-    // The zero cell is painted with the ramp's neutral colour.
+    // The masked cell (key after query, value 0) is painted apart from the ramp's neutral 0 colour.
     const neutral = await page.evaluate((css) => { const c = (globalThis as any).document.createElement('canvas').getContext('2d'); c.fillStyle = css; c.fillRect(0, 0, 1, 1); return Array.from(c.getImageData(0, 0, 1, 1).data).slice(0, 3) as number[]; }, zero.neutral);
-    assert.ok(close(zero.got, neutral, 2), `zero cell rgb(${zero.got}) vs neutral rgb(${neutral})`);
+    assert.ok(zero.masked);
+    assert.ok(!close(zero.got, neutral, 30), `masked cell rgb(${zero.got}) must differ from the neutral 0 rgb(${neutral})`);
     assert.ok(!close(neg.got, pos.got, 30), 'negative and positive cells far apart in colour');
 
     // Difference of two models (DiffLoRA A minus base A1): diverging too, exact values in the readout.
@@ -382,6 +389,13 @@ describe('attention panel (webview) in Chromium', { timeout: 300_000 }, () => {
     assert.equal(Buffer.from(posted[0].head, 'base64').subarray(1, 4).toString(), 'PNG');
     assert.equal(posted[1].format, 'json');
     assert.match(posted[1].filename, /\.json$/);
+    // The editor's hover follows the panel only when told to ("this head"), and goes back to the mean.
+    await page.selectOption('.dl-editor-hover select', 'head');
+    await page.evaluate(() => (globalThis as any).DiffLoRALens.panel.select({ layer: 1, head: 1 }));
+    await page.selectOption('.dl-editor-hover select', 'mean');
+    await page.evaluate(() => (globalThis as any).DiffLoRALens.panel.select({ layer: 0, head: 1 }));
+    const focus = await page.evaluate(() => (globalThis as any).__posted.filter((m: any) => m.type === 'attention.focus').map((m: any) => m.focus));
+    assert.deepEqual(focus, [{ layer: 0, head: 0 }, { layer: 1, head: 1 }, null]);
     assert.deepEqual(errors, []);
     await page.close();
   });

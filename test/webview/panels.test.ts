@@ -114,6 +114,11 @@ async function checkClean(o: Opened): Promise<void> {
   assert.equal(imgs, 0, 'no element made from model text');
 }
 
+async function closeClean(o: Opened): Promise<void> {
+  assert.deepEqual(o.errors, [], 'no page error');
+  await o.page.close();
+}
+
 async function shot(page: Page, name: string): Promise<void> {
   await page.waitForTimeout(250); // progress-bar transitions
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
@@ -649,5 +654,70 @@ describe('training, compare and analysis panels (webviews) in Chromium', { timeo
       await checkClean(o);
       await page.close();
     }
+  });
+  it('layout fits a normal editor: three compare columns, run counts and the Colour selector inside the right edge; needle results scroll into view', async () => {
+    const inside = (page: Page, sel: string) => page.evaluate((sel) => {
+      const w = globalThis as any;
+      const width = w.document.documentElement.clientWidth as number;
+      return (Array.from(w.document.querySelectorAll(sel)) as any[]).filter((e) => e.getClientRects().length).map((e) => {
+        const r = e.getBoundingClientRect();
+        return { left: r.left as number, right: r.right as number, top: r.top as number, clipped: e.scrollWidth > e.clientWidth + 1, width };
+      });
+    }, sel);
+    // Compare: three models in an 800 px editor, one row, no sideways scroll of the page or the columns.
+    for (const width of [800, 480, 400]) {
+      const o = await openPanel('compare', { width });
+      await host(o.page, [{ type: 'compare.problems', items: ITEMS }]);
+      const cols = await inside(o.page, '.dl-col');
+      assert.equal(cols.length, ITEMS[0].completions.length);
+      assert.ok(cols.every((c) => c.left >= 0 && c.right <= c.width), `${width} px: columns ${JSON.stringify(cols)}`);
+      const grid = await o.page.evaluate(() => { const g = (globalThis as any).document.querySelector('.dl-columns'); return { sw: g.scrollWidth as number, cw: g.clientWidth as number, page: (globalThis as any).document.documentElement.scrollWidth as number }; });
+      assert.ok(grid.sw <= grid.cw + 1 && grid.page <= width, `${width} px: no sideways scroll (${JSON.stringify(grid)})`);
+      if (width >= 480) assert.ok(cols.every((c) => Math.abs(c.top - cols[0].top) < 1), `one row at ${width} px: ${JSON.stringify(cols)} in ${JSON.stringify(grid)}`);
+      // Nothing spills out of its column (the "Open in diff editor" buttons in narrow columns).
+      const spill = await o.page.evaluate(() => (Array.from((globalThis as any).document.querySelectorAll('.dl-col')) as any[]).flatMap((col) => {
+        const c = col.getBoundingClientRect();
+        return (Array.from(col.querySelectorAll('.dl-btn, .dl-badge, .dl-col-label')) as any[]).map((e) => e.getBoundingClientRect()).filter((r) => r.right > c.right + 0.5 || r.left < c.left - 0.5).map((r) => [r.left, r.right, c.left, c.right]);
+      }));
+      assert.deepEqual(spill, [], `${width} px: elements past their column's edges`);
+      await shot(o.page, `webview-compare-${width}`);
+      await closeClean(o);
+    }
+    // The HumanEval run view at 640 px: every generated / executed count whole and on screen.
+    const o = await openPanel('compare', { width: 640 });
+    const models = [{ label: 'base', kind: 'base' }, { label: 'LoRA r=16', kind: 'lora' }, { label: 'DiffLoRA r=8 (a long label)', kind: 'difflora' }];
+    await host(o.page, [
+      { type: 'compare.problems', items: ITEMS },
+      { type: 'compare.run', run: { title: 'HumanEval · 164 problems', models, taskIds: ['HumanEval/0'], n: 10, ks: [1], temperature: 0.8 } },
+      { type: 'compare.runProgress', progress: models.map((_, m) => ({ model: m, generated: 1640, executed: 1500 + m, total: 1640 })) },
+      { type: 'compare.mode', mode: 'run' },
+    ]);
+    const counts = await inside(o.page, '.dl-prog-count');
+    assert.equal(counts.length, 6);
+    assert.ok(counts.every((c) => !c.clipped && c.right <= c.width), `counts ${JSON.stringify(counts)}`);
+    assert.deepEqual(await o.page.locator('.dl-prog-exec .dl-prog-count').allTextContents(), ['1500 / 1640', '1501 / 1640', '1502 / 1640']);
+    await shot(o.page, 'webview-compare-run-640');
+    await closeClean(o);
+    // Analysis at 560 px: the Colour selectors on screen; a needle run's results scroll into view.
+    const a = await openPanel('analysis', { width: 560, height: 700 });
+    const L = 12, H = 8;
+    const am = [{ label: 'base', kind: 'base' }, { label: 'DiffLoRA r=8', kind: 'difflora' }];
+    await host(a.page, [
+      { type: 'analysis.models', models: am },
+      { type: 'analysis.bos', result: { text: 'def f(x):', numTokens: 96, note: '', firstTokenIsBos: true, models: am.map((m, i) => ({ ...m, numLayers: L, numHeads: H, values: new Float32Array(bosValues(L, H, i)) })) } },
+    ]);
+    await a.page.locator('.dl-analysis-needle .dl-run').click();
+    await host(a.page, [{ type: 'analysis.needle', result: { text: 'x The magic number is 48213. y What is the magic number? Answer:', needleStart: 22, needleEnd: 27, needle: '48213', numTokens: 30, depth: 0.5, models: am.map((m, i) => ({ ...m, numLayers: L, numHeads: H, values: new Float32Array(L * H).fill(0.01 * (i + 1)), answer: ' 48213', correct: true })) } }]);
+    const seen = await a.page.evaluate(() => {
+      const w = globalThis as any;
+      const r = w.document.querySelector('.dl-analysis-needle .dl-results').getBoundingClientRect();
+      return { top: r.top as number, bottom: r.bottom as number, vh: w.innerHeight as number, scrollY: w.scrollY as number };
+    });
+    assert.ok(seen.scrollY > 0 && seen.top < seen.vh && seen.bottom > 0, `needle results in view: ${JSON.stringify(seen)}`);
+    const selects = await inside(a.page, '.dl-gamma');
+    assert.equal(selects.length, 2);
+    assert.ok(selects.every((c) => c.right <= c.width), `Colour selectors ${JSON.stringify(selects)}`);
+    await shot(a.page, 'webview-analysis-560');
+    await closeClean(a);
   });
 });

@@ -45,6 +45,8 @@ export class AnalysisPanel {
   private readonly hover: Partial<Record<AnalysisName, LayerHeadCell>> = {};
   private theme: Theme;
   private dirty = new Set<AnalysisName>(['bos', 'needle']);
+  /** Results of a run started here: scrolled into view once drawn (the needle probe sits below the fold). */
+  private readonly reveal = new Set<AnalysisName>();
   private readonly schedule: () => void;
   private readonly ui: Record<AnalysisName, SectionUi>;
   private readonly needleOpts: { length: HTMLSelectElement; depth: HTMLSelectElement };
@@ -153,6 +155,7 @@ export class AnalysisPanel {
   }
 
   private finish(name: AnalysisName): void {
+    if (this.progress[name]) this.reveal.add(name);
     this.progress[name] = undefined;
     this.errors[name] = undefined;
     this.hover[name] = undefined;
@@ -179,6 +182,8 @@ export class AnalysisPanel {
   private render(): void {
     for (const name of this.dirty) this.renderSection(name);
     this.dirty.clear();
+    for (const name of this.reveal) this.ui[name].results.scrollIntoView({ block: 'nearest' });
+    this.reveal.clear();
   }
 
   private renderSection(name: AnalysisName): void {

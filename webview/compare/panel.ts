@@ -226,7 +226,9 @@ export class ComparePanel {
     const N = it.completions.length;
     if (this.reference >= N) this.reference = 0;
     const ref = it.completions[this.reference];
-    u.columns.style.gridTemplateColumns = `repeat(${N}, minmax(280px, 1fr))`;
+    // Every column in one row while each keeps 130 px (three fit a panel beside the editor; code scrolls
+    // sideways inside its column); narrower still, the columns wrap rather than hide past the right edge.
+    u.columns.style.gridTemplateColumns = `repeat(auto-fit, minmax(max(130px, calc((100% - ${12 * (N - 1)}px) / ${N})), 1fr))`;
     // The completion starts on the prompt's last line (after its final newline, or continuing it).
     const firstLine = promptLines;
     it.completions.forEach((c, i) => {

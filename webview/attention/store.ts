@@ -4,7 +4,7 @@
  * Heavy work beyond the one pass made when a layer arrives runs in small slices (Jobs) so the page
  * stays responsive while layers stream in.
  */
-import { MAP_KINDS, checkLayerMaps, type HeadMaps, type LayerMaps, type MapKind, type ModelAttention } from '../protocol/attention';
+import { MAP_KINDS, checkLayerMaps, type HeadMaps, type LayerMaps, type MapKind, type ModelAttention } from '../../protocol/attention';
 
 /** Thumbnail resolution of one head in the overview (per axis, at most). */
 export const POOL = 32;

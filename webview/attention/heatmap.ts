@@ -5,8 +5,8 @@
  * under the pointer; click (or Enter) pins the cell, Escape unpins, arrow keys move it.
  */
 import * as d3 from 'd3';
-import { colorize, formatValue, type ColorScale } from './colors';
-import { el, sizeCanvas, svgEl, tokenDisplay, truncate } from './dom';
+import { colorize, formatValue, type ColorScale } from '../colors';
+import { el, sizeCanvas, svgEl, tokenDisplay, truncate } from '../dom';
 import type { ViewSource } from './source';
 
 export interface Cell { q: number; k: number }
@@ -32,10 +32,15 @@ export class Heatmap {
   lastColorMs = 0;
   lastDrawMs = 0;
   private readonly clipId = `dl-clip-${++uid}`;
+  /** True while applying a synchronised zoom: no onView echo. */
+  private quiet = false;
+  private showQ = true;
 
   constructor(private readonly host: HTMLElement, private readonly readout: HTMLElement, private readonly cb: {
+    /** The pointer (or a key) chose a cell; not called for showCell(). */
     onCell: (cell: Cell | undefined, pinned: boolean) => void;
-    onView: () => void;
+    /** The zoom or pan changed; not called for setTransform(). */
+    onView: (t: d3.ZoomTransform) => void;
   }) {
     host.classList.add('dl-heatmap');
     this.canvas = el('canvas', 'dl-heatmap-canvas', undefined, host);
@@ -47,6 +52,10 @@ export class Heatmap {
     s.append('defs').append('clipPath').attr('id', this.clipId).append('rect');
     s.append('g').attr('class', 'dl-labels dl-labels-k');
     s.append('g').attr('class', 'dl-labels dl-labels-q');
+    s.append('g').attr('class', 'dl-axis-titles').call((g) => {
+      g.append('text').attr('class', 'dl-axis-title dl-axis-k').attr('text-anchor', 'end').text('key →');
+      g.append('text').attr('class', 'dl-axis-title dl-axis-q').attr('text-anchor', 'end').text('query ↓');
+    });
     const plot = s.append('g').attr('class', 'dl-plot');
     plot.append('rect').attr('class', 'dl-plot-frame');
     const cross = plot.append('g').attr('class', 'dl-cross').attr('clip-path', `url(#${this.clipId})`).attr('visibility', 'hidden');
@@ -60,7 +69,11 @@ export class Heatmap {
     this.zoom = d3.zoom<SVGRectElement, unknown>()
       .filter((ev: Event) => (ev.type === 'wheel' || (ev as MouseEvent).button === 0) && ev.type !== 'dblclick')
       .clickDistance(4)
-      .on('zoom', (ev: d3.D3ZoomEvent<SVGRectElement, unknown>) => { this.transform = ev.transform; this.draw(); this.cb.onView(); });
+      .on('zoom', (ev: d3.D3ZoomEvent<SVGRectElement, unknown>) => {
+        this.transform = ev.transform;
+        this.draw();
+        if (!this.quiet) this.cb.onView(ev.transform);
+      });
     hit.call(this.zoom).on('dblclick.zoom', null);
     hit.on('pointermove', (ev: PointerEvent) => { if (!this.pinned) this.setHover(this.cellAt(ev)); })
       .on('pointerleave', () => { if (!this.pinned) this.setHover(undefined); })
@@ -111,7 +124,8 @@ export class Heatmap {
       for (const t of toks) m = Math.max(m, ctx.measureText(truncate(tokenDisplay(t), 18)).width);
       return m;
     };
-    this.labelWidth = { q: w(src.queryTokens), k: w(src.keyTokens) };
+    // Thinned-out key labels carry their position ("12 tok"): room for it too.
+    this.labelWidth = { q: w(src.queryTokens), k: w(src.keyTokens) + ctx.measureText(`${src.tk} `).width };
   }
 
   /** The visible query and key ranges, [start, end). */
@@ -167,11 +181,30 @@ export class Heatmap {
   }
 
   private setHover(c: Cell | undefined): void {
+    this.showCell(c, !!this.pinned);
+    this.cb.onCell(c, !!this.pinned);
+  }
+
+  /** Shows a cell chosen elsewhere (a synchronised pane) without reporting it back. */
+  showCell(c: Cell | undefined, pinned: boolean): void {
+    this.pinned = pinned ? c : undefined;
     this.hover = c;
     this.drawCross();
     this.updateReadout();
-    this.cb.onCell(c, !!this.pinned);
   }
+
+  /** Applies a zoom chosen elsewhere (a synchronised pane) without reporting it back. */
+  setTransform(t: d3.ZoomTransform): void {
+    if (t.k === this.transform.k && t.x === this.transform.x && t.y === this.transform.y) return;
+    this.quiet = true;
+    try {
+      d3.select(this.svg).select<SVGRectElement>('.dl-hit').call(this.zoom.transform, t);
+    } finally {
+      this.quiet = false;
+    }
+  }
+
+  get zoomTransform(): d3.ZoomTransform { return this.transform; }
 
   /** The value at a cell of the current map. */
   valueAt(c: Cell): number {
@@ -207,14 +240,35 @@ export class Heatmap {
     if (ex) el('span', 'dl-readout-explain', `(${ex})`, r);
   }
 
+  /**
+   * Shows or hides the query labels (and the axis titles): a pane beside another heatmap of the same
+   * tokens leaves them to that one, so that the plots get the room.
+   */
+  set queryLabels(on: boolean) {
+    this.showQ = on;
+    d3.select(this.svg).select('.dl-axis-titles').attr('visibility', on ? 'visible' : 'hidden');
+  }
+
+  /** The room around the plot (labels, axis titles) for the current source, px. */
+  margins(): { left: number; top: number; right: number } {
+    const src = this.src;
+    if (!src) return { left: 0, top: 0, right: 0 };
+    // Room for the labels plus their positions, shown whenever either axis is thinned out (the keys
+    // thin out first, so even a short span may need them).
+    const idxRoom = 7 * String(src.tq).length + 6;
+    const left = this.showQ ? Math.round(Math.min(170, Math.max(36, this.labelWidth.q + 14 + idxRoom))) : 8;
+    const top = Math.round(Math.min(120, Math.max(34, this.labelWidth.k * Math.sin(Math.PI / 3) + 16)));
+    // Key labels rise at 60°: the last ones reach past the plot's right edge by up to half their width.
+    const right = Math.round(Math.min(60, this.labelWidth.k * Math.cos(Math.PI / 3)) + 8);
+    return { left, top, right };
+  }
+
+  /** Lays the heatmap out in `width` px (labels included; the plot gets at least 120 px) and draws it. */
   render(width: number): void {
     const src = this.src;
     if (!src) return;
-    // Room for the labels (plus their positions when long spans thin them out).
-    const idxRoom = src.tq > 40 ? 7 * String(src.tq).length + 6 : 0;
-    const left = Math.round(Math.min(170, Math.max(36, this.labelWidth.q + 14 + idxRoom)));
-    const top = Math.round(Math.min(120, Math.max(30, this.labelWidth.k * Math.sin(Math.PI / 3) + 16)));
-    const avail = Math.max(120, Math.min(width - left - 12, 820));
+    const { left, top, right } = this.margins();
+    const avail = Math.max(120, Math.min(width - left - right, 820));
     // Cells keep the map's aspect, but a few query rows (decoding) still get legible rows.
     const W = Math.floor(avail), H = Math.floor(Math.min(820, Math.max(avail * (src.tq / src.tk), Math.min(src.tq * 14, 820))));
     if (W !== this.layout.width || H !== this.layout.height) {
@@ -222,7 +276,9 @@ export class Heatmap {
       d3.select(this.svg).select<SVGRectElement>('.dl-hit').property('__zoom', d3.zoomIdentity);
     }
     this.layout = { left, top, width: W, height: H };
-    const s = d3.select(this.svg).attr('width', left + W + 8).attr('height', top + H + 8);
+    const s = d3.select(this.svg).attr('width', left + W + right).attr('height', top + H + 8);
+    s.select('.dl-axis-k').attr('x', left - 6).attr('y', top - 20);
+    s.select('.dl-axis-q').attr('x', left - 6).attr('y', top - 6);
     s.select(`#${this.clipId} rect`).attr('width', W).attr('height', H);
     s.select('.dl-plot').attr('transform', `translate(${left},${top})`);
     s.select('.dl-plot-frame').attr('width', W).attr('height', H);
@@ -230,7 +286,7 @@ export class Heatmap {
     this.canvas.style.left = `${left}px`;
     this.canvas.style.top = `${top}px`;
     this.zoom.extent([[0, 0], [W, H]]).translateExtent([[0, 0], [W, H]]).scaleExtent([1, Math.max(1, Math.max(src.tk, src.tq) / 4)]);
-    this.host.style.width = `${left + W + 8}px`;
+    this.host.style.width = `${left + W + right}px`;
     this.host.style.height = `${top + H + 8}px`;
     this.draw();
   }
@@ -244,8 +300,17 @@ export class Heatmap {
     const ctx = this.img.getContext('2d')!;
     const im = ctx.createImageData(src.tk, src.tq);
     const u32 = new Uint32Array(im.data.buffer);
-    if (this.data) colorize(this.data, u32, 0, scale);
-    else u32.fill(scale.missing);
+    if (this.data) {
+      colorize(this.data, u32, 0, scale);
+      // The causal mask: query q sees keys up to q + (tk - tq). Those cells get their own colour, so that
+      // "masked" never reads as "0" (the neutral middle of a diverging map).
+      // (Only where the map is causal: every such cell 0.)
+      const off = src.tk - src.tq, d = this.data;
+      const from = (q: number) => q * src.tk + Math.max(0, q + off + 1);
+      let causal = true;
+      for (let q = 0; q < src.tq && causal; q++) for (let j = from(q), e = (q + 1) * src.tk; j < e; j++) if (d[j] !== 0) { causal = false; break; }
+      if (causal) for (let q = 0; q < src.tq; q++) u32.fill(scale.masked, from(q), (q + 1) * src.tk);
+    } else u32.fill(scale.missing);
     ctx.putImageData(im, 0, 0);
     this.imageValid = true;
     this.lastColorMs = performance.now() - t0;
@@ -297,7 +362,7 @@ export class Heatmap {
       .attr('transform', (k) => `translate(${left + zx(k + 0.5)},${top - 5}) rotate(-60)`)
       .attr('dy', '0.35em')
       .call(fill, (k) => (showIdx ? [[`${k} `, 'dl-idx'], [lab(src.keyTokens, k), 'dl-tok-label']] : [[lab(src.keyTokens, k), 'dl-tok-label']]));
-    s.select('.dl-labels-q').selectAll<SVGTextElement, number>('text').data(qs, (d) => d).join('text')
+    s.select('.dl-labels-q').selectAll<SVGTextElement, number>('text').data(this.showQ ? qs : [], (d) => d).join('text')
       .attr('x', left - 6).attr('y', (q) => top + zy(q + 0.5)).attr('dy', '0.35em').attr('text-anchor', 'end')
       .call(fill, (q) => (showIdx ? [[lab(src.queryTokens, q), 'dl-tok-label'], [` ${q}`, 'dl-idx']] : [[lab(src.queryTokens, q), 'dl-tok-label']]));
   }
@@ -323,7 +388,7 @@ export class Heatmap {
       g.select('rect').attr('x', b.x - 4).attr('y', b.y - 2).attr('width', b.width + 8).attr('height', b.height + 4).attr('rx', 3);
     };
     const yc = top + y + h / 2, xc = left + x + w / 2;
-    flag(fq, `${c.q} ${truncate(tokenDisplay(this.src.queryTokens[c.q] ?? ''), 18)}`, left - 6, yc, 'end', yc >= top && yc <= top + H);
+    flag(fq, `${c.q} ${truncate(tokenDisplay(this.src.queryTokens[c.q] ?? ''), 18)}`, left - 6, yc, 'end', this.showQ && yc >= top && yc <= top + H);
     flag(fk, `${c.k} ${truncate(tokenDisplay(this.src.keyTokens[c.k] ?? ''), 18)}`, xc, top - 12, 'middle', xc >= left && xc <= left + W);
   }
 

@@ -4,8 +4,8 @@
  * Axes, hover and selection live in an SVG overlay (a few dozen elements, not one per cell).
  */
 import * as d3 from 'd3';
-import { colorize, pack, type ColorScale } from './colors';
-import { el, sizeCanvas, svgEl } from './dom';
+import { colorize, pack, type ColorScale } from '../colors';
+import { el, sizeCanvas, svgEl } from '../dom';
 import type { ViewSource } from './source';
 
 export interface OverviewScale { scale: ColorScale; norm: (i: number) => number }

@@ -2,8 +2,8 @@
  * What the panel shows in the current mode, behind one interface: a map kind of one model, or the
  * difference of two (model, kind) operands.
  */
-import type { MapKind } from '../protocol/attention';
-import type { ScaleKind } from './colors';
+import type { MapKind } from '../../protocol/attention';
+import type { Ramp, ScaleKind } from '../colors';
 import { DifferenceStore, type Bins, type ModelStore } from './store';
 
 export type Mode = MapKind | 'difference';
@@ -18,6 +18,8 @@ export const KIND_SHORT: Record<MapKind, string> = { positive: 'A₁', negative:
 export interface ViewSource {
   label: string;
   scaleKind: ScaleKind;
+  /** The sequential ramp's hue (λ·A₂ has its own). */
+  ramp: Ramp;
   numLayers: number;
   numHeads: number;
   tq: number;
@@ -35,6 +37,8 @@ export interface ViewSource {
   map(i: number): Float32Array | undefined;
   /** [min, max] over all loaded heads. */
   range(): [number, number];
+  /** A difference's operands, each as a source of its own. */
+  operands?: [ViewSource, ViewSource];
   /** Extra detail for one cell (difference mode: the two operands). */
   explain?(i: number, q: number, k: number): string;
 }
@@ -57,6 +61,7 @@ export function modelSource(s: ModelStore, kind: MapKind): ViewSource {
     label: `${s.meta.label} · ${kindLabel(s, kind)}`,
     // A learned lambda can be negative, which makes the "negative" map negative: then go diverging.
     get scaleKind(): ScaleKind { return kind === 'differential' || s.range(kind)[0] < 0 ? 'diverging' : 'sequential'; },
+    ramp: kind === 'negative' ? 'negative' : 'default',
     numLayers: s.numLayers, numHeads: s.numHeads, tq: s.meta.tq, tk: s.meta.tk, bins: s.bins,
     queryTokens, keyTokens,
     loaded: (i) => !!s.heads[i]?.[kind],
@@ -75,6 +80,7 @@ export function differenceSource(d: DifferenceStore, label: (s: ModelStore, k: M
   return {
     label: `${label(d.a, d.ak)} − ${label(d.b, d.bk)}`,
     scaleKind: 'diverging',
+    ramp: 'default',
     numLayers: d.a.numLayers, numHeads: d.a.numHeads, tq: d.tq, tk: d.tk, bins: d.bins,
     queryTokens, keyTokens,
     loaded: (i) => !!st.pooled[i],
@@ -84,6 +90,7 @@ export function differenceSource(d: DifferenceStore, label: (s: ModelStore, k: M
     robust: (i) => st.robust[i],
     map: (i) => d.map(i),
     range: () => d.range(),
+    operands: [modelSource(d.a, d.ak), modelSource(d.b, d.bk)],
     explain: (i, q, k) => {
       const x = d.a.heads[i]?.[d.ak]?.[q * d.tk + k], y = d.b.heads[i]?.[d.bk]?.[q * d.tk + k];
       return x === undefined || y === undefined ? '' : `${fmt(x)} − ${fmt(y)}`;

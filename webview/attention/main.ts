@@ -6,11 +6,11 @@
  * - any other page: an empty panel; drive it through window.DiffLoRALens.panel.
  * The API is also exposed as window.DiffLoRALens.
  */
-import { decodeLayerMaps } from '../protocol/map-pack';
-import { MAP_KINDS, unpackLayerMaps, type AttentionHostMessage, type AttentionViewMessage } from '../protocol/attention';
-import { base64ToFloat32, deserializeModels, float32ToBase64, serializeModels, type SerializedAttention } from './codec';
-import { formatValue, makeScale } from './colors';
-import { start, vscodeApi } from './host';
+import { decodeLayerMaps } from '../../protocol/map-pack';
+import { MAP_KINDS, unpackLayerMaps, type AttentionHostMessage, type AttentionViewMessage } from '../../protocol/attention';
+import { base64ToFloat32, deserializeModels, float32ToBase64, serializeModels, type SerializedAttention } from '../codec';
+import { formatValue, makeScale } from '../colors';
+import { start, vscodeApi } from '../host';
 import { AttentionPanel, type ExportEvent, type PanelOptions } from './panel';
 
 export { AttentionPanel, MAP_KINDS, base64ToFloat32, deserializeModels, float32ToBase64, formatValue, makeScale, serializeModels, unpackLayerMaps };
@@ -44,7 +44,7 @@ function boot(): AttentionPanel {
       vscode.postMessage({ type: 'attention.export', format: e.format, filename: e.filename, data });
       return true;
     },
-    onSelect: (s) => vscode.postMessage({ type: 'attention.select', ...s }),
+    onFocus: (focus) => vscode.postMessage({ type: 'attention.focus', focus }),
   });
   let panel = make();
   const notice = document.createElement('div');
