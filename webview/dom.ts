@@ -36,7 +36,6 @@ export function sizeCanvas(c: HTMLCanvasElement, w: number, h: number, dpr = win
 export function tokenDisplay(t: string): string {
   // A token of whitespace only (indentation, a blank) would be an invisible label: show its characters.
   if (t && !/\S/.test(t)) return t.replace(/ /g, '␣').replace(/\n/g, '↵').replace(/\t/g, '⇥').replace(/\r/g, '␍');
-  // eslint-disable-next-line no-control-regex
   return t.replace(/\n/g, '↵').replace(/\t/g, '⇥').replace(/\r/g, '␍').replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '�');
 }
 

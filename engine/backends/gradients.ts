@@ -24,6 +24,7 @@ export function ensureGradients(): Promise<void> {
     gradientsLoading = (async () => {
       if (inWebpackBundle) {
         // Static string: webpack bundles the ESM gradient files (tfjs-core lists this file in sideEffects).
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when gradients are first needed
         require('@tensorflow/tfjs-core/dist/register_all_gradients');
       } else {
         const req = nodeRequire();

@@ -10,14 +10,12 @@ declare const __webpack_require__: unknown;
 /** Node's real `require` (never webpack's), relative to the file that actually runs. */
 export function nodeRequire(): NodeRequire {
   if (typeof __non_webpack_require__ === 'function') return __non_webpack_require__;
-  // eslint-disable-next-line no-eval
   return eval('require') as NodeRequire;
 }
 
 /** The real directory of the running file: out/engine/... in tsc output, dist/engine in a bundle. */
 export function hereDir(): string {
   try {
-    // eslint-disable-next-line no-eval
     const d = eval('__dirname') as unknown;
     if (typeof d === 'string' && d.length > 1) return d;
   } catch {

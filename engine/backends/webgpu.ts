@@ -161,6 +161,7 @@ export async function initWebgpu(log: (line: string) => void): Promise<BackendIn
   Object.assign(globalThis, probe.globals);
   if (!tf.findBackendFactory('webgpu')) {
     // Lazy on purpose: the module registers 'webgpu' only if navigator.gpu exists when it is evaluated.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- evaluated only now (see above)
     const webgpuBackend = require('@tensorflow/tfjs-backend-webgpu') as typeof import('@tensorflow/tfjs-backend-webgpu');
     if (!tf.findBackendFactory('webgpu')) {
       // It was evaluated earlier, before navigator.gpu existed: register the same factory ourselves.

@@ -13,6 +13,9 @@
  * figures do not mix and a wasm abort cannot spoil later configurations. The PyTorch peer
  * (torch_peer.py, Debian's /usr/bin/python3) runs the same forward on the same files right after.
  * Figures only, no thresholds. Results: stdout table + .cache/bench/results.json.
+ * Threads: native uses its default (BLAS threads chosen per GEMM size). On a shared or noisy machine run
+ * `DIFFLORA_THREADS=1 npm run bench`: with one thread, our CPU time is compared with torch's t1b1 CPU
+ * time (a table of its own), which holds however busy the machine is.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';

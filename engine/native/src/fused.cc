@@ -44,6 +44,7 @@ void attentionProbabilities(const float* q, const float* kT, const float* mask, 
   // Blocks of rows of about 128 KiB: scale * q kT straight out of the GEMM (alpha), then the mask and the
   // softmax while the block is still in cache.
   const int64_t block = std::max<int64_t>(1, (32 << 10) / n);
+  threadsFor(std::min(block, m), n, k);  // the block's GEMM, not the previous call's thread count
   for (int64_t b = 0; b < batch; ++b) {
     for (int64_t r0 = 0; r0 < m; r0 += block) {
       const int64_t rows = std::min(block, m - r0);
@@ -94,6 +95,7 @@ void addLowRank(const float* base, const float* xa, const float* bT, float* out,
   // One GEMM accumulating into a copy of base (beta = 1), the scale as its alpha: no pass over the
   // [n, cols] product to scale it and none to add it.
   std::memcpy(out, base, n * cols * sizeof(float));
+  threadsFor(n, cols, r);
   if (n > 0 && cols > 0 && r > 0) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cols, r, scale, xa, r, bT, cols, 1.0f, out, cols);
 }
 
