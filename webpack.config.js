@@ -3,7 +3,12 @@ const path = require('path');
 const CopyPlugin = require('copy-webpack-plugin');
 const webpack = require('webpack');
 
-const tsRule = { test: /\.ts$/, loader: 'ts-loader', exclude: /node_modules/, options: { configFile: 'tsconfig.json', transpileOnly: true } };
+const tsRule = {
+  test: /\.ts$/,
+  loader: 'ts-loader',
+  exclude: /node_modules/,
+  options: { configFile: 'tsconfig.json', transpileOnly: true },
+};
 
 // ws loads these native speed-ups only if they are installed.
 const wsOptional = { bufferutil: 'commonjs bufferutil', 'utf-8-validate': 'commonjs utf-8-validate' };
@@ -16,16 +21,27 @@ const engine = {
   resolve: { extensions: ['.ts', '.js'] },
   module: { rules: [tsRule] },
   // Native or optional: loaded at run time from node_modules, never bundled.
-  externals: { webgpu: 'commonjs webgpu', '@tensorflow/tfjs-node': 'commonjs @tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu': 'commonjs @tensorflow/tfjs-node-gpu', ...wsOptional },
+  externals: {
+    webgpu: 'commonjs webgpu',
+    '@tensorflow/tfjs-node': 'commonjs @tensorflow/tfjs-node',
+    '@tensorflow/tfjs-node-gpu': 'commonjs @tensorflow/tfjs-node-gpu',
+    ...wsOptional,
+  },
   plugins: [
-    new CopyPlugin({ patterns: [
-      { from: 'node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm', to: '[name][ext]' },
-      // The native backend's addon for this platform (engine/backends/native-addon.ts looks for this
-      // name); without it (npm run build:native not run) the engine falls back to wasm.
-      { from: 'engine/native/build/Release/difflora_native.node', to: `difflora_native.${process.platform}-${process.arch}.node`, noErrorOnMissing: true },
-      { from: 'engine/data/py/extract_functions.py', to: 'py/[name][ext]' },
-      { from: 'engine/humaneval/py/*.py', to: 'py/[name][ext]' },
-    ] }),
+    new CopyPlugin({
+      patterns: [
+        { from: 'node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm', to: '[name][ext]' },
+        // The native backend's addon for this platform (engine/backends/native-addon.ts looks for this
+        // name); without it (npm run build:native not run) the engine falls back to wasm.
+        {
+          from: 'engine/native/build/Release/difflora_native.node',
+          to: `difflora_native.${process.platform}-${process.arch}.node`,
+          noErrorOnMissing: true,
+        },
+        { from: 'engine/data/py/extract_functions.py', to: 'py/[name][ext]' },
+        { from: 'engine/humaneval/py/*.py', to: 'py/[name][ext]' },
+      ],
+    }),
   ],
   node: { __dirname: false, __filename: false },
   devtool: 'source-map',
@@ -40,12 +56,22 @@ const engine = {
 const webview = {
   name: 'webview',
   target: 'web',
-  entry: { attention: './webview/attention/main.ts', training: './webview/training/main.ts', compare: './webview/compare/main.ts', analysis: './webview/analysis/main.ts' },
+  entry: {
+    attention: './webview/attention/main.ts',
+    training: './webview/training/main.ts',
+    compare: './webview/compare/main.ts',
+    analysis: './webview/analysis/main.ts',
+  },
   output: { path: path.resolve(__dirname, 'dist', 'webview'), filename: '[name].js' },
   resolve: { extensions: ['.ts', '.js'] },
   module: { rules: [{ ...tsRule, options: { configFile: path.resolve(__dirname, 'webview', 'tsconfig.json'), transpileOnly: true } }] },
   plugins: [
-    new CopyPlugin({ patterns: [{ from: 'media/attention.css', to: 'attention.css' }, { from: 'media/panels.css', to: 'panels.css' }] }),
+    new CopyPlugin({
+      patterns: [
+        { from: 'media/attention.css', to: 'attention.css' },
+        { from: 'media/panels.css', to: 'panels.css' },
+      ],
+    }),
     // No eval in any mode (strict CSP): a separate source map file, for the script only.
     new webpack.SourceMapDevToolPlugin({ filename: '[file].map', test: /\.js$/ }),
   ],

@@ -7,4 +7,6 @@ if (!fs.existsSync(bundle)) {
   process.stderr.write(`difflora: error: ${bundle} is missing; run "npm run build" first\n`);
   process.exit(1);
 }
-require(bundle).main(process.argv.slice(2)).then((code) => process.exit(code));
+require(bundle)
+  .main(process.argv.slice(2))
+  .then((code) => process.exit(code));

@@ -1,6 +1,6 @@
 /**
- * Backend selection for the engine (one module per backend in ./backends/): native (tfjs cpu kernels with the hot ones in an N-API addon over
- * OpenBLAS), wasm (the fallback on CPUs), cpu (reference), webgpu (Dawn through the `webgpu` npm
+ * Backend selection for the engine (one module per backend in ./backends/): native (tfjs cpu kernels
+ * with the hot ones in an N-API addon over OpenBLAS), wasm (the fallback on CPUs), cpu (reference), webgpu (Dawn through the `webgpu` npm
  * package) and tensorflow (tfjs-node / tfjs-node-gpu when installed).
  *
  * Works both from tsc output (out/engine/backend.js) and from a webpack bundle (dist/*.js), through
@@ -84,7 +84,8 @@ async function initAuto(log: (line: string) => void): Promise<BackendInfo> {
     }
   }
   try {
-    if (!mayHaveGpu()) throw new Error('webgpu: no GPU device node (/dev/dri/renderD*, /dev/nvidia*) and VK_ICD_FILENAMES unset; not probed');
+    if (!mayHaveGpu())
+      throw new Error('webgpu: no GPU device node (/dev/dri/renderD*, /dev/nvidia*) and VK_ICD_FILENAMES unset; not probed');
     const probe = await probeWebgpu();
     if (probe.software) {
       skipped.push(`webgpu: adapter is a CPU implementation (${probe.name}), a CPU backend is faster`);

@@ -5,7 +5,10 @@
  * are escaped, so the message stays one line whatever the input held.
  */
 export class InputError extends Error {
-  constructor(readonly where: string, message: string) {
+  constructor(
+    readonly where: string,
+    message: string,
+  ) {
     super(oneLine(`${where}: ${message}`));
     this.name = 'InputError';
   }

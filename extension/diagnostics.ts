@@ -11,7 +11,9 @@ import { openPanelCount } from './panels/panel-host';
 /** Child processes of this process (Linux: /proc/self/task/<tid>/children), or undefined elsewhere. */
 function childProcessCount(): number | undefined {
   try {
-    return fs.readdirSync('/proc/self/task').reduce((n, tid) => n + fs.readFileSync(`/proc/self/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).length, 0);
+    return fs
+      .readdirSync('/proc/self/task')
+      .reduce((n, tid) => n + fs.readFileSync(`/proc/self/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).length, 0);
   } catch {
     return undefined;
   }
@@ -24,6 +26,9 @@ export async function diagnosticsLine(engine: EngineHost): Promise<string> {
   const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
   return [
     `diagnostics: engine ${s.busy ? `busy (${s.busy.method}, ${s.busy.sinceMs} ms)` : 'idle'}, ${s.queued} queued, ${s.numTensors} tensors, RSS ${mb(s.rssBytes)}`,
-    `extension host: handles ${[...handles].sort().map(([k, n]) => `${k}=${n}`).join(' ')}, child processes ${childProcessCount() ?? 'n/a'}, panels ${openPanelCount()}, RSS ${mb(process.memoryUsage.rss())}`,
+    `extension host: handles ${[...handles]
+      .sort()
+      .map(([k, n]) => `${k}=${n}`)
+      .join(' ')}, child processes ${childProcessCount() ?? 'n/a'}, panels ${openPanelCount()}, RSS ${mb(process.memoryUsage.rss())}`,
   ].join('; ');
 }

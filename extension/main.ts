@@ -24,7 +24,9 @@ function guarded(name: string, log: vscode.LogOutputChannel, fn: (...args: never
       if (/cancel/i.test(msg)) return;
       log.error(`${name} failed: ${msg}`);
       log.debug((e as Error).stack ?? msg);
-      void vscode.window.showErrorMessage(`DiffLoRA: ${msg}`, 'Show Log').then((a) => { if (a) log.show(); });
+      void vscode.window.showErrorMessage(`DiffLoRA: ${msg}`, 'Show Log').then((a) => {
+        if (a) log.show();
+      });
     }
   };
 }
@@ -56,7 +58,11 @@ export async function activate(ctx: vscode.ExtensionContext): Promise<ExtensionA
     command('difflora.runHumanEval', () => humanEval.runSet()),
     command('difflora.selectModel', () => selectModel(ctx, engine, runs)),
     command('difflora.loadAdapter', (dir: string) => loadAdapter(ctx, engine, dir)),
-    command('difflora.restartEngine', async () => { await engine.restart(); await engine.ready(); void vscode.window.showInformationMessage('DiffLoRA: engine restarted.'); }),
+    command('difflora.restartEngine', async () => {
+      await engine.restart();
+      await engine.ready();
+      void vscode.window.showInformationMessage('DiffLoRA: engine restarted.');
+    }),
     command('difflora.attachRemote', () => attachRemote(engine)),
     command('difflora.useLocalEngine', async () => {
       await vscode.workspace.getConfiguration('difflora').update('engineUrl', '', vscode.ConfigurationTarget.Global);
@@ -65,10 +71,15 @@ export async function activate(ctx: vscode.ExtensionContext): Promise<ExtensionA
     command('difflora.analyzeBos', () => analyses.run('bos')),
     command('difflora.analyzeNeedle', () => analyses.run('needle')),
     command('difflora.showEngineLog', async () => log.show()),
-    command('difflora.showDiagnostics', async () => { log.info(await diagnosticsLine(engine)); log.show(true); }),
+    command('difflora.showDiagnostics', async () => {
+      log.info(await diagnosticsLine(engine));
+      log.show(true);
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (['backend', 'threads', 'nodePath', 'engineUrl'].some((k) => e.affectsConfiguration(`difflora.${k}`))) {
-        void vscode.window.showInformationMessage('DiffLoRA: the engine settings changed.', 'Restart Engine').then((a) => { if (a) void vscode.commands.executeCommand('difflora.restartEngine'); });
+        void vscode.window.showInformationMessage('DiffLoRA: the engine settings changed.', 'Restart Engine').then((a) => {
+          if (a) void vscode.commands.executeCommand('difflora.restartEngine');
+        });
       }
     }),
   );

@@ -22,7 +22,9 @@ export function readSettings(extensionPath: string): Settings {
   const adapters = raw.flatMap((a, i): AdapterRef[] => {
     if (typeof a === 'string' && a) return [{ label: path.basename(a), path: resolvePath(a) }];
     const o = a as Partial<AdapterRef> | null;
-    return o && typeof o.path === 'string' ? [{ label: typeof o.label === 'string' && o.label ? o.label : `adapter ${i + 1}`, path: resolvePath(o.path) }] : [];
+    return o && typeof o.path === 'string'
+      ? [{ label: typeof o.label === 'string' && o.label ? o.label : `adapter ${i + 1}`, path: resolvePath(o.path) }]
+      : [];
   });
   return {
     modelPath: resolvePath(c.get<string>('modelPath') || defaultModelPath(extensionPath)),

@@ -59,13 +59,19 @@ export function unpackLayerMaps(p: PackedLayerMaps): LayerMaps {
   const n = p.tq * p.tk;
   for (const k of MAP_KINDS) {
     const a = p[k];
-    if (a && a.length !== n * p.heads.length) throw new Error(`${k} map has ${a.length} values, expected ${p.heads.length} x ${p.tq} x ${p.tk}`);
+    if (a && a.length !== n * p.heads.length)
+      throw new Error(`${k} map has ${a.length} values, expected ${p.heads.length} x ${p.tq} x ${p.tk}`);
   }
   const view = (a: Float32Array | undefined, i: number) => a?.subarray(i * n, (i + 1) * n);
   return {
     layer: p.layer,
     lambda: p.lambda,
-    heads: p.heads.map((head, i) => ({ head, positive: view(p.positive, i)!, negative: view(p.negative, i), differential: view(p.differential, i) })),
+    heads: p.heads.map((head, i) => ({
+      head,
+      positive: view(p.positive, i)!,
+      negative: view(p.negative, i),
+      differential: view(p.differential, i),
+    })),
   };
 }
 
@@ -74,7 +80,8 @@ export function checkLayerMaps(m: Pick<ModelAttention, 'tq' | 'tk' | 'numLayers'
   if (!Number.isInteger(l.layer) || l.layer < 0 || l.layer >= m.numLayers) return `layer ${l.layer} out of range 0..${m.numLayers - 1}`;
   const n = m.tq * m.tk;
   for (const h of l.heads) {
-    if (!Number.isInteger(h.head) || h.head < 0 || h.head >= m.numHeads) return `layer ${l.layer}: head ${h.head} out of range 0..${m.numHeads - 1}`;
+    if (!Number.isInteger(h.head) || h.head < 0 || h.head >= m.numHeads)
+      return `layer ${l.layer}: head ${h.head} out of range 0..${m.numHeads - 1}`;
     for (const k of MAP_KINDS) {
       const a = h[k];
       if (k === 'positive' && !a) return `layer ${l.layer} head ${h.head}: no positive map`;

@@ -138,7 +138,16 @@ export interface AttentionParams {
 }
 /** Progress of an attention request, in order: a `model`, then its `layer`s, then the next model. */
 export type AttentionProgress =
-  | { type: 'model'; index: number; label: string; kind: ModelKind; ids: number[]; tokens: TokenSpan[]; numLayers: number; numHeads: number }
+  | {
+      type: 'model';
+      index: number;
+      label: string;
+      kind: ModelKind;
+      ids: number[];
+      tokens: TokenSpan[];
+      numLayers: number;
+      numHeads: number;
+    }
   | { type: 'layer'; index: number; maps: WireLayerMaps };
 export interface AttentionResult {
   models: number;
@@ -273,7 +282,16 @@ export interface HumanEvalSettings {
 }
 
 /** The engine's defaults of HumanEvalSettings (the CLI shows them in its help). */
-export const HUMANEVAL_DEFAULTS = { n: 1, k: [1, 10, 100], temperature: 0, topP: 1, seed: 0, maxNewTokens: 512, timeoutSec: 3, chat: false } as const;
+export const HUMANEVAL_DEFAULTS = {
+  n: 1,
+  k: [1, 10, 100],
+  temperature: 0,
+  topP: 1,
+  seed: 0,
+  maxNewTokens: 512,
+  timeoutSec: 3,
+  chat: false,
+} as const;
 
 export interface HumanEvalParams extends HumanEvalSettings {
   problemsPath?: string;

@@ -50,7 +50,10 @@ function encodeBlock(a: Float32Array, n: number, tq: number, tk: number, encodin
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  if (!(min <= max)) { min = 0; max = 0; }
+  if (!(min <= max)) {
+    min = 0;
+    max = 0;
+  }
   const scale = max > min ? (max - min) / 65535 : 1;
   const data = new Uint16Array(src.length);
   for (let i = 0; i < src.length; i++) data[i] = Math.round((src[i] - min) / scale);
@@ -116,7 +119,10 @@ function decodeBlock(raw: unknown, n: number, tq: number, tk: number, where: str
       const row = h * tq * tk + q * tk;
       const len = e.lower ? q + 1 : tk;
       if (u16) for (let k = 0; k < len; k++) out[row + k] = min + scale * data[o++];
-      else { out.set(data.subarray(o, o + len), row); o += len; }
+      else {
+        out.set(data.subarray(o, o + len), row);
+        o += len;
+      }
     }
   }
   return out;
@@ -127,9 +133,12 @@ export function decodeLayerMaps(w: WireLayerMaps): PackedLayerMaps {
   if (typeof w !== 'object' || w === null) throw new MapPackError(`layer maps: expected an object, got ${show(w)}`);
   if (!isCount(w.layer)) throw new MapPackError(`layer maps: 'layer' must be an integer >= 0, got ${show(w.layer)}`);
   const where = `layer ${w.layer}`;
-  if (!Array.isArray(w.heads) || !w.heads.every(isCount)) throw new MapPackError(`${where}: 'heads' must be a list of integers >= 0, got ${show(w.heads)}`);
-  for (const k of ['tq', 'tk'] as const) if (!isCount(w[k])) throw new MapPackError(`${where}: '${k}' must be an integer >= 0, got ${show(w[k])}`);
-  if (w.lambda !== undefined && w.lambda !== null && typeof w.lambda !== 'number') throw new MapPackError(`${where}: 'lambda' must be a number, got ${show(w.lambda)}`);
+  if (!Array.isArray(w.heads) || !w.heads.every(isCount))
+    throw new MapPackError(`${where}: 'heads' must be a list of integers >= 0, got ${show(w.heads)}`);
+  for (const k of ['tq', 'tk'] as const)
+    if (!isCount(w[k])) throw new MapPackError(`${where}: '${k}' must be an integer >= 0, got ${show(w[k])}`);
+  if (w.lambda !== undefined && w.lambda !== null && typeof w.lambda !== 'number')
+    throw new MapPackError(`${where}: 'lambda' must be a number, got ${show(w.lambda)}`);
   if (typeof w.maps !== 'object' || w.maps === null) throw new MapPackError(`${where}: 'maps' must be an object, got ${show(w.maps)}`);
   const n = w.heads.length;
   const get = (k: MapKind) => {
@@ -138,7 +147,16 @@ export function decodeLayerMaps(w: WireLayerMaps): PackedLayerMaps {
   };
   const positive = get('positive');
   if (!positive) throw new MapPackError(`${where}: no positive maps`);
-  return { layer: w.layer, heads: w.heads, tq: w.tq, tk: w.tk, lambda: w.lambda, positive, negative: get('negative'), differential: get('differential') };
+  return {
+    layer: w.layer,
+    heads: w.heads,
+    tq: w.tq,
+    tk: w.tk,
+    lambda: w.lambda,
+    positive,
+    negative: get('negative'),
+    differential: get('differential'),
+  };
 }
 
 /** Bytes of the arrays in a layer's message (what the benchmark reports per map). */
@@ -150,12 +168,15 @@ export function wireBytes(w: WireLayerMaps): number {
 export function encodedRow(raw: EncodedMaps, h: number, tq: number, tk: number, q: number): Float32Array {
   const e = checkBlock(raw, 'encoded row');
   if (![h, tq, tk, q].every(isCount) || q >= tq || (e.lower && tq !== tk)) {
-    throw new MapPackError(`encoded row: no row ${show(q)} of head ${show(h)} in a ${e.lower ? 'lower-triangle ' : ''}block of ${show(tq)} x ${show(tk)}`);
+    throw new MapPackError(
+      `encoded row: no row ${show(q)} of head ${show(h)} in a ${e.lower ? 'lower-triangle ' : ''}block of ${show(tq)} x ${show(tk)}`,
+    );
   }
   const per = e.lower ? (tq * (tq + 1)) / 2 : tq * tk;
   const start = h * per + (e.lower ? (q * (q + 1)) / 2 : q * tk);
   const len = e.lower ? q + 1 : tk;
-  if (start + len > e.data.length) throw new MapPackError(`encoded row: row ${q} of head ${h} ends at ${start + len}, past the block's ${e.data.length} values`);
+  if (start + len > e.data.length)
+    throw new MapPackError(`encoded row: row ${q} of head ${h} ends at ${start + len}, past the block's ${e.data.length} values`);
   const out = new Float32Array(tk);
   for (let k = 0; k < len; k++) out[k] = e.encoding === 'u16' ? e.min + e.scale * e.data[start + k] : e.data[start + k];
   return out;

@@ -38,7 +38,9 @@ export interface PanelHtmlOptions {
  * The HTML of a VS Code webview panel hosting one of the views (the extension calls this; the data then
  * arrives as that panel's host messages). Strict CSP: no inline script or style, no network. E.g.
  *   const f = PANEL_FILES.training, uri = (n: string) => webview.asWebviewUri(Uri.joinPath(ext, 'dist', 'webview', n)).toString();
- *   webview.html = panelHtml({ scriptUri: uri(f.script), cssUri: f.css.map(uri), cspSource: webview.cspSource, nonce, title: 'Train adapter' });
+ *   webview.html = panelHtml({
+ *     scriptUri: uri(f.script), cssUri: f.css.map(uri), cspSource: webview.cspSource, nonce, title: 'Train adapter',
+ *   });
  */
 export function panelHtml(o: PanelHtmlOptions): string {
   const csp = [
@@ -48,7 +50,9 @@ export function panelHtml(o: PanelHtmlOptions): string {
     `img-src ${o.cspSource} data: blob:`,
     `font-src ${o.cspSource}`,
   ].join('; ');
-  const css = (typeof o.cssUri === 'string' ? [o.cssUri] : o.cssUri).map((u) => `<link rel="stylesheet" href="${escapeHtml(u)}">`).join('\n');
+  const css = (typeof o.cssUri === 'string' ? [o.cssUri] : o.cssUri)
+    .map((u) => `<link rel="stylesheet" href="${escapeHtml(u)}">`)
+    .join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -25,10 +25,18 @@ export interface TrainStepEvent {
 }
 
 /** A checkpoint written after `step` into `dir`. */
-export interface TrainCheckpointEvent { type: 'checkpoint'; step: number; dir: string }
+export interface TrainCheckpointEvent {
+  type: 'checkpoint';
+  step: number;
+  dir: string;
+}
 
 /** Held-out loss (mean per target token over the eval set) after `step`. */
-export interface TrainEvalEvent { type: 'eval'; step: number; loss: number }
+export interface TrainEvalEvent {
+  type: 'eval';
+  step: number;
+  loss: number;
+}
 
 /** What the trainer reports while it runs (the engine's TrainEvent). */
 export type TrainEvent = TrainStepEvent | TrainCheckpointEvent | TrainEvalEvent;
@@ -101,22 +109,58 @@ export interface TrainOptionSpec extends OptionSpec {
 const TABLE = [
   { key: 'lr', kind: 'number', default: '1e-4', min: 0, help: 'Peak learning rate (AdamW).', common: true },
   { key: 'epochs', kind: 'number', default: '1', min: 0, help: 'Passes over the data.', common: true },
-  { key: 'maxSteps', kind: 'int', min: 1, help: 'Stop after this many optimizer steps (default: the epochs\' worth).', common: true },
+  { key: 'maxSteps', kind: 'int', min: 1, help: "Stop after this many optimizer steps (default: the epochs' worth).", common: true },
   { key: 'batchSize', kind: 'int', default: '8', min: 1, help: 'Sequences per micro-batch.', common: true },
-  { key: 'effectiveBatch', kind: 'int', default: '64', min: 1, help: 'Sequences per optimizer step (gradient accumulation), where the data allows.', common: true },
+  {
+    key: 'effectiveBatch',
+    kind: 'int',
+    default: '64',
+    min: 1,
+    help: 'Sequences per optimizer step (gradient accumulation), where the data allows.',
+    common: true,
+  },
   { key: 'maxLength', kind: 'int', default: '512', min: 2, help: 'Tokens per example; longer ones follow onTooLong.', common: true },
-  { key: 'checkpointEvery', kind: 'int', default: '50', min: 0, help: 'Checkpoint every N steps (and always on cancel); 0 = only then and at the end.', common: true },
+  {
+    key: 'checkpointEvery',
+    kind: 'int',
+    default: '50',
+    min: 0,
+    help: 'Checkpoint every N steps (and always on cancel); 0 = only then and at the end.',
+    common: true,
+  },
   { key: 'seed', kind: 'int', default: '0', min: 0, help: 'Seed of the adapter init, the data order and dropout.', common: true },
   { key: 'r', kind: 'int', min: 1, help: 'Adapter rank (preset: lora 16, lora-matched 64, difflora-64 64, difflora-32 32).' },
   { key: 'alpha', kind: 'number', min: 0, help: 'Scale numerator: the adapter is scaled by alpha / r (default 2r).' },
   { key: 'dropout', kind: 'number', min: 0, max: 0.9, help: 'Adapter dropout while training (default 0.05).' },
   { key: 'warmupRatio', kind: 'number', default: '0.03', min: 0, max: 1, help: 'Share of the steps spent warming the learning rate up.' },
-  { key: 'schedule', kind: 'choice', default: 'linear', choices: ['linear', 'cosine', 'constant'], help: 'Learning-rate decay after warmup.' },
+  {
+    key: 'schedule',
+    kind: 'choice',
+    default: 'linear',
+    choices: ['linear', 'cosine', 'constant'],
+    help: 'Learning-rate decay after warmup.',
+  },
   { key: 'weightDecay', kind: 'number', default: '0', min: 0, help: 'AdamW decoupled weight decay.' },
   { key: 'maxGradNorm', kind: 'number', default: '1', min: 0, help: 'Clip the global gradient norm (0 = off).' },
-  { key: 'onTooLong', kind: 'choice', default: 'truncate', choices: ['truncate', 'skip', 'error'], help: 'An example over maxLength: cut it, leave it out, or stop.' },
-  { key: 'onBadLine', kind: 'choice', default: 'stop', choices: ['stop', 'skip'], help: 'A malformed data line: stop with its file:line, or leave it out and count it.' },
-  { key: 'lambda', kind: 'text', help: 'DiffLoRA: fixed lambda (default 0.1), or with learnLambda its init ("rule" = 0.8 - 0.6 exp(-0.3 l)).' },
+  {
+    key: 'onTooLong',
+    kind: 'choice',
+    default: 'truncate',
+    choices: ['truncate', 'skip', 'error'],
+    help: 'An example over maxLength: cut it, leave it out, or stop.',
+  },
+  {
+    key: 'onBadLine',
+    kind: 'choice',
+    default: 'stop',
+    choices: ['stop', 'skip'],
+    help: 'A malformed data line: stop with its file:line, or leave it out and count it.',
+  },
+  {
+    key: 'lambda',
+    kind: 'text',
+    help: 'DiffLoRA: fixed lambda (default 0.1), or with learnLambda its init ("rule" = 0.8 - 0.6 exp(-0.3 l)).',
+  },
   { key: 'learnLambda', kind: 'flag', help: 'DiffLoRA: learn lambda per layer.' },
   { key: 'groupnorm', kind: 'flag', help: 'DiffLoRA: per-head RMSNorm. Off by default: it made pretrained models collapse in the paper.' },
   { key: 'relu', kind: 'flag', help: 'DiffLoRA: ReLU on the differential map.' },
@@ -150,12 +194,16 @@ export function trainOptionError(key: string, value: string | boolean): string |
     const near = TRAIN_OPTIONS.find((o) => o.key.toLowerCase().startsWith(key.toLowerCase().slice(0, 4)));
     return `unknown option "${key}"${near ? ` (did you mean ${near.key}?)` : ''}`;
   }
-  if (spec.kind === 'flag') return value === true || value === 'true' || value === false || value === 'false' ? undefined : `${key} is a switch: give it without a value`;
+  if (spec.kind === 'flag')
+    return value === true || value === 'true' || value === false || value === 'false'
+      ? undefined
+      : `${key} is a switch: give it without a value`;
   if (typeof value !== 'string' || value === '') return `${key} needs a value`;
   if (spec.kind === 'choice') return spec.choices!.includes(value) ? undefined : `${key} must be one of ${spec.choices!.join(', ')}`;
   if (spec.kind === 'text') return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || (spec.kind === 'int' && !Number.isInteger(n))) return `${key} must be ${spec.kind === 'int' ? 'an integer' : 'a number'}, got "${value}"`;
+  if (!Number.isFinite(n) || (spec.kind === 'int' && !Number.isInteger(n)))
+    return `${key} must be ${spec.kind === 'int' ? 'an integer' : 'a number'}, got "${value}"`;
   if (spec.min !== undefined && n < spec.min) return `${key} must be >= ${spec.min}`;
   if (spec.max !== undefined && n > spec.max) return `${key} must be <= ${spec.max}`;
   return undefined;

@@ -75,7 +75,8 @@ export function decodeFrame(bytes: Uint8Array): unknown {
       const [dtype, offset, length] = ref as [string, number, number];
       // Own keys only: "constructor" or "toString" must not reach Object's.
       const C = typeof dtype === 'string' && Object.prototype.hasOwnProperty.call(DTYPES, dtype) ? DTYPES[dtype as DType] : undefined;
-      if (!C || !Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0) throw new FrameError(`bad array reference ${JSON.stringify(ref)}`);
+      if (!C || !Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0)
+        throw new FrameError(`bad array reference ${JSON.stringify(ref)}`);
       const start = section + offset;
       const end = start + length * C.BYTES_PER_ELEMENT;
       if (end > bytes.length) throw new FrameError(`array ${JSON.stringify(ref)} runs past the end of the frame (${bytes.length} bytes)`);

@@ -10,8 +10,15 @@ const r = read('syntax_rate.json');
 const detailFile = process.argv[3] && path.join(process.argv[3], 'syntax-rate.json');
 const details = detailFile && fs.existsSync(detailFile) ? JSON.parse(fs.readFileSync(detailFile, 'utf8')).results : [];
 const reasons = {};
-for (const d of details) if (!d.parses) { const k = d.error.split(':')[0]; reasons[k] = (reasons[k] ?? 0) + 1; }
-const reasonText = Object.entries(reasons).sort((x, y) => y[1] - x[1]).map(([k, n]) => `${n} ${k}`).join(', ');
+for (const d of details)
+  if (!d.parses) {
+    const k = d.error.split(':')[0];
+    reasons[k] = (reasons[k] ?? 0) + 1;
+  }
+const reasonText = Object.entries(reasons)
+  .sort((x, y) => y[1] - x[1])
+  .map(([k, n]) => `${n} ${k}`)
+  .join(', ');
 const cfg = read('config.json');
 const a = s.arch;
 // Runs from before the summary recorded its options: the last checkpoint's state has them.

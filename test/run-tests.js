@@ -18,7 +18,11 @@ function walk(dir) {
     return e.isDirectory() ? walk(p) : e.name.endsWith('.test.js') ? [p] : [];
   });
 }
-const files = fs.existsSync(root) ? walk(root).filter((f) => only.length === 0 || only.some((o) => f.includes(o))).sort() : [];
+const files = fs.existsSync(root)
+  ? walk(root)
+      .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+      .sort()
+  : [];
 if (files.length === 0 || !fs.existsSync(hangReport)) {
   console.error('no test files found under out/test: run "npm run build" first');
   process.exit(1);
@@ -37,11 +41,23 @@ function runFile(file) {
   const started = Date.now();
   return new Promise((resolve) => {
     // Its own process group, so that a hang stops the engines, browsers and servers it started too.
-    const child = spawn(process.execPath, ['--test-reporter=spec', '--require', hangReport, file], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    const child = spawn(process.execPath, ['--test-reporter=spec', '--require', hangReport, file], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      detached: true,
+    });
     let tail = '';
-    child.stdout.on('data', (d) => { process.stdout.write(d); tail = (tail + d.toString()).slice(-4000); });
+    child.stdout.on('data', (d) => {
+      process.stdout.write(d);
+      tail = (tail + d.toString()).slice(-4000);
+    });
     let hung = false;
-    const signalGroup = (sig) => { try { process.kill(-child.pid, sig); } catch { /* already gone */ } };
+    const signalGroup = (sig) => {
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        /* already gone */
+      }
+    };
     const timer = setTimeout(() => {
       hung = true;
       console.log(`\n✖ ${rel} has not exited after ${limit} s: stopping it (the handles it still held follow)`);

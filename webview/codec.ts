@@ -5,7 +5,10 @@
  */
 import { MAP_KINDS, type HeadMaps, type LayerMaps, type MapKind, type ModelAttention } from '../protocol/attention';
 
-interface BufferLike { from(a: ArrayBufferLike, off: number, len: number): { toString(enc: 'base64'): string }; from(s: string, enc: 'base64'): Uint8Array }
+interface BufferLike {
+  from(a: ArrayBufferLike, off: number, len: number): { toString(enc: 'base64'): string };
+  from(s: string, enc: 'base64'): Uint8Array;
+}
 const NodeBuffer = (globalThis as { Buffer?: BufferLike }).Buffer;
 const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
@@ -43,9 +46,22 @@ export function base64ToFloat32(s: string): Float32Array {
 }
 
 /** ModelAttention with every map as base64 float32 (little-endian). */
-export interface SerializedHead { head: number; positive: string; negative?: string; differential?: string }
-export interface SerializedModel extends Omit<ModelAttention, 'layers'> { layers: { layer: number; lambda?: number; heads: SerializedHead[] }[] }
-export interface SerializedAttention { format: 'difflora-lens-attention'; version: 1; encoding: 'base64-float32le'; title?: string; models: SerializedModel[] }
+export interface SerializedHead {
+  head: number;
+  positive: string;
+  negative?: string;
+  differential?: string;
+}
+export interface SerializedModel extends Omit<ModelAttention, 'layers'> {
+  layers: { layer: number; lambda?: number; heads: SerializedHead[] }[];
+}
+export interface SerializedAttention {
+  format: 'difflora-lens-attention';
+  version: 1;
+  encoding: 'base64-float32le';
+  title?: string;
+  models: SerializedModel[];
+}
 
 export function serializeModels(models: ModelAttention[], title?: string): SerializedAttention {
   return {
@@ -54,7 +70,13 @@ export function serializeModels(models: ModelAttention[], title?: string): Seria
     encoding: 'base64-float32le',
     title,
     models: models.map((m) => ({
-      label: m.label, kind: m.kind, tokens: m.tokens, tq: m.tq, tk: m.tk, numLayers: m.numLayers, numHeads: m.numHeads,
+      label: m.label,
+      kind: m.kind,
+      tokens: m.tokens,
+      tq: m.tq,
+      tk: m.tk,
+      numLayers: m.numLayers,
+      numHeads: m.numHeads,
       layers: m.layers.map((l) => ({
         layer: l.layer,
         ...(l.lambda !== undefined ? { lambda: l.lambda } : {}),
@@ -77,7 +99,8 @@ export function deserializeModels(s: SerializedAttention): ModelAttention[] {
       lambda: l.lambda,
       heads: l.heads.map((h): HeadMaps => {
         const o: HeadMaps = { head: h.head, positive: base64ToFloat32(h.positive) };
-        for (const k of ['negative', 'differential'] as MapKind[]) if (h[k]) (o as unknown as Record<string, Float32Array>)[k] = base64ToFloat32(h[k]!);
+        for (const k of ['negative', 'differential'] as MapKind[])
+          if (h[k]) (o as unknown as Record<string, Float32Array>)[k] = base64ToFloat32(h[k]!);
         return o;
       }),
     })),
@@ -86,5 +109,8 @@ export function deserializeModels(s: SerializedAttention): ModelAttention[] {
 
 /** JSON for embedding inside <script type="application/json">: no "<" can close the element. */
 export function jsonForScript(v: unknown): string {
-  return JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(v)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }

@@ -44,7 +44,8 @@ export function readTheme(el: Element): Theme {
   const cs = getComputedStyle(el);
   const bg = d3.color(cs.getPropertyValue('--dl-bg').trim() || cs.backgroundColor);
   const fg = d3.color(cs.getPropertyValue('--dl-fg').trim() || cs.color);
-  const bgRgb = bg && bg.opacity > 0 ? bg.rgb() : d3.rgb(window.matchMedia?.('(prefers-color-scheme: dark)').matches ? '#1e1e1e' : '#ffffff');
+  const bgRgb =
+    bg && bg.opacity > 0 ? bg.rgb() : d3.rgb(window.matchMedia?.('(prefers-color-scheme: dark)').matches ? '#1e1e1e' : '#ffffff');
   const lum = (0.2126 * bgRgb.r + 0.7152 * bgRgb.g + 0.0722 * bgRgb.b) / 255;
   return { dark: lum < 0.5, background: bgRgb.formatHex(), foreground: fg ? fg.rgb().formatHex() : lum < 0.5 ? '#cccccc' : '#333333' };
 }
@@ -52,7 +53,8 @@ export function readTheme(el: Element): Theme {
 export function sequentialInterpolator(theme: Theme, ramp: Ramp = 'default'): (t: number) => string {
   // Zero sits close to the background in both themes, so small weights recede. λ·A₂ gets a hue of its
   // own (purple / magenta), so it is never mistaken for A₁ or for the negative side of a diverging map.
-  if (ramp === 'negative') return theme.dark ? d3.piecewise(d3.interpolateLab, ['#1f1d24', '#4b2360', '#8e3b9e', '#d47fd6', '#f7e3fb']) : d3.interpolatePurples;
+  if (ramp === 'negative')
+    return theme.dark ? d3.piecewise(d3.interpolateLab, ['#1f1d24', '#4b2360', '#8e3b9e', '#d47fd6', '#f7e3fb']) : d3.interpolatePurples;
   return theme.dark ? d3.interpolateInferno : d3.interpolateBlues;
 }
 
@@ -74,24 +76,41 @@ export function makeScale(kind: ScaleKind, gamma: Gamma, domain: [number, number
   let scale: (v: number) => string;
   if (kind === 'sequential') {
     const span = hi - lo;
-    t = gamma === 'sqrt'
-      ? (v) => { const x = (v - lo) / span; return x <= 0 ? 0 : x >= 1 ? 1 : Math.sqrt(x); }
-      : (v) => { const x = (v - lo) / span; return x <= 0 ? 0 : x >= 1 ? 1 : x; };
-    scale = gamma === 'sqrt'
-      ? d3.scaleSequentialSqrt(interpolator).domain([lo, hi]).clamp(true) as unknown as (v: number) => string
-      : d3.scaleSequential(interpolator).domain([lo, hi]).clamp(true) as unknown as (v: number) => string;
+    t =
+      gamma === 'sqrt'
+        ? (v) => {
+            const x = (v - lo) / span;
+            return x <= 0 ? 0 : x >= 1 ? 1 : Math.sqrt(x);
+          }
+        : (v) => {
+            const x = (v - lo) / span;
+            return x <= 0 ? 0 : x >= 1 ? 1 : x;
+          };
+    scale =
+      gamma === 'sqrt'
+        ? (d3.scaleSequentialSqrt(interpolator).domain([lo, hi]).clamp(true) as unknown as (v: number) => string)
+        : (d3.scaleSequential(interpolator).domain([lo, hi]).clamp(true) as unknown as (v: number) => string);
     if (gamma === 'sqrt' && lo !== 0) {
       // d3's sqrt scale transforms the domain ends, not the offset: keep ours for a non-zero start.
       scale = (v) => interpolator(t(v));
     }
   } else {
     const m = hi;
-    t = gamma === 'sqrt'
-      ? (v) => { const x = v / m; const a = Math.min(1, Math.sqrt(Math.abs(x))); return 0.5 + (x < 0 ? -a : a) / 2; }
-      : (v) => { const x = Math.max(-1, Math.min(1, v / m)); return 0.5 + x / 2; };
-    scale = gamma === 'sqrt'
-      ? d3.scaleDivergingSqrt(interpolator).domain([-m, 0, m]).clamp(true) as unknown as (v: number) => string
-      : d3.scaleDiverging(interpolator).domain([-m, 0, m]).clamp(true) as unknown as (v: number) => string;
+    t =
+      gamma === 'sqrt'
+        ? (v) => {
+            const x = v / m;
+            const a = Math.min(1, Math.sqrt(Math.abs(x)));
+            return 0.5 + (x < 0 ? -a : a) / 2;
+          }
+        : (v) => {
+            const x = Math.max(-1, Math.min(1, v / m));
+            return 0.5 + x / 2;
+          };
+    scale =
+      gamma === 'sqrt'
+        ? (d3.scaleDivergingSqrt(interpolator).domain([-m, 0, m]).clamp(true) as unknown as (v: number) => string)
+        : (d3.scaleDiverging(interpolator).domain([-m, 0, m]).clamp(true) as unknown as (v: number) => string);
   }
   const lut = new Uint32Array(LUT_SIZE);
   for (let i = 0; i < LUT_SIZE; i++) lut[i] = pack(interpolator(i / (LUT_SIZE - 1)));
@@ -100,8 +119,21 @@ export function makeScale(kind: ScaleKind, gamma: Gamma, domain: [number, number
   const missing = pack(theme.dark ? '#3a3d41' : '#e4e4e4');
   const masked = pack(MASKED_COLOR[theme.dark ? 'dark' : 'light']);
   return {
-    kind, gamma, domain: [lo, hi], scale, interpolator, t, lut, lutIndex, missing, masked,
-    rgb: (v) => { const i = lutIndex(v); const c = i < 0 ? missing : lut[i]; return [c & 255, (c >>> 8) & 255, (c >>> 16) & 255]; },
+    kind,
+    gamma,
+    domain: [lo, hi],
+    scale,
+    interpolator,
+    t,
+    lut,
+    lutIndex,
+    missing,
+    masked,
+    rgb: (v) => {
+      const i = lutIndex(v);
+      const c = i < 0 ? missing : lut[i];
+      return [c & 255, (c >>> 8) & 255, (c >>> 16) & 255];
+    },
   };
 }
 
@@ -128,7 +160,10 @@ export function colorize(src: Float32Array, dst: Uint32Array, dstOffset: number,
     if (s.gamma === 'sqrt') {
       for (let i = 0; i < n; i++) {
         const v = src[i];
-        if (v !== v) { dst[dstOffset + i] = s.missing; continue; }
+        if (v !== v) {
+          dst[dstOffset + i] = s.missing;
+          continue;
+        }
         let x = (v * inv - lo) * k;
         x = x <= 0 ? 0 : x >= 1 ? 1 : Math.sqrt(x);
         dst[dstOffset + i] = lut[Math.round(x * last)];
@@ -136,7 +171,10 @@ export function colorize(src: Float32Array, dst: Uint32Array, dstOffset: number,
     } else {
       for (let i = 0; i < n; i++) {
         const v = src[i];
-        if (v !== v) { dst[dstOffset + i] = s.missing; continue; }
+        if (v !== v) {
+          dst[dstOffset + i] = s.missing;
+          continue;
+        }
         let x = (v * inv - lo) * k;
         x = x <= 0 ? 0 : x >= 1 ? 1 : x;
         dst[dstOffset + i] = lut[Math.round(x * last)];
@@ -147,7 +185,10 @@ export function colorize(src: Float32Array, dst: Uint32Array, dstOffset: number,
     const sqrt = s.gamma === 'sqrt';
     for (let i = 0; i < n; i++) {
       const v = src[i];
-      if (v !== v) { dst[dstOffset + i] = s.missing; continue; }
+      if (v !== v) {
+        dst[dstOffset + i] = s.missing;
+        continue;
+      }
       let x = v * inv * k;
       x = x <= -1 ? -1 : x >= 1 ? 1 : x;
       if (sqrt) x = x < 0 ? -Math.sqrt(-x) : Math.sqrt(x);

@@ -19,7 +19,8 @@ export function svgEl<K extends keyof SVGElementTagNameMap>(tag: K, cls?: string
 
 /** A canvas sized in CSS pixels with a backing store at the device pixel ratio. Returns its 2-D context, scaled. */
 export function sizeCanvas(c: HTMLCanvasElement, w: number, h: number, dpr = window.devicePixelRatio || 1): CanvasRenderingContext2D {
-  const W = Math.max(1, Math.round(w * dpr)), H = Math.max(1, Math.round(h * dpr));
+  const W = Math.max(1, Math.round(w * dpr)),
+    H = Math.max(1, Math.round(h * dpr));
   if (c.width !== W) c.width = W;
   if (c.height !== H) c.height = H;
   c.style.width = `${w}px`;
@@ -36,7 +37,11 @@ export function sizeCanvas(c: HTMLCanvasElement, w: number, h: number, dpr = win
 export function tokenDisplay(t: string): string {
   // A token of whitespace only (indentation, a blank) would be an invisible label: show its characters.
   if (t && !/\S/.test(t)) return t.replace(/ /g, '␣').replace(/\n/g, '↵').replace(/\t/g, '⇥').replace(/\r/g, '␍');
-  return t.replace(/\n/g, '↵').replace(/\t/g, '⇥').replace(/\r/g, '␍').replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '�');
+  return t
+    .replace(/\n/g, '↵')
+    .replace(/\t/g, '⇥')
+    .replace(/\r/g, '␍')
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '�');
 }
 
 export function truncate(s: string, n: number): string {
@@ -50,7 +55,12 @@ export function frameThrottle(fn: () => void): () => void {
     if (pending) return;
     pending = true;
     let done = false;
-    const run = () => { if (done) return; done = true; pending = false; fn(); };
+    const run = () => {
+      if (done) return;
+      done = true;
+      pending = false;
+      fn();
+    };
     requestAnimationFrame(run);
     setTimeout(run, 100);
   };
@@ -69,7 +79,12 @@ export function downloadBlob(blob: Blob, filename: string): void {
 }
 
 /** A type="button" button (class dl-btn plus `cls`) that calls `onClick`. */
-export function button(text: string, parent: Element, onClick: (ev: MouseEvent) => void, opts: { cls?: string; title?: string } = {}): HTMLButtonElement {
+export function button(
+  text: string,
+  parent: Element,
+  onClick: (ev: MouseEvent) => void,
+  opts: { cls?: string; title?: string } = {},
+): HTMLButtonElement {
   const b = el('button', opts.cls ? `dl-btn ${opts.cls}` : 'dl-btn', text, parent);
   b.type = 'button';
   if (opts.title) b.title = opts.title;
@@ -82,7 +97,9 @@ export function formatDuration(sec: number): string {
   if (!(sec >= 0) || !Number.isFinite(sec)) return '—';
   const s = Math.round(sec);
   if (s < 60) return `${s} s`;
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    r = s % 60;
   const mm = h ? String(m).padStart(2, '0') : String(m);
   return `${h ? `${h}:` : ''}${mm}:${String(r).padStart(2, '0')}`;
 }

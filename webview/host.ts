@@ -4,7 +4,9 @@
  * text, and expose a handle on window for tests and scripting.
  */
 
-export interface VsCodeApi<M> { postMessage(m: M): void }
+export interface VsCodeApi<M> {
+  postMessage(m: M): void;
+}
 declare const acquireVsCodeApi: undefined | (() => VsCodeApi<unknown>);
 
 let api: VsCodeApi<unknown> | undefined;

@@ -6,7 +6,10 @@ import * as d3 from 'd3';
 import { formatValue, type ColorScale } from './colors';
 import { el, sizeCanvas, svgEl } from './dom';
 
-export interface LayerHeadCell { layer: number; head: number }
+export interface LayerHeadCell {
+  layer: number;
+  head: number;
+}
 
 export interface LayerHeadData {
   label: string;
@@ -15,7 +18,8 @@ export interface LayerHeadData {
   values: Float32Array;
 }
 
-const LABEL_W = 30, LABEL_H = 16;
+const LABEL_W = 30,
+  LABEL_H = 16;
 
 export class LayerHeadMap {
   readonly root: HTMLElement;
@@ -26,7 +30,10 @@ export class LayerHeadMap {
   private cell = 10;
   private gap = 1;
 
-  constructor(host: HTMLElement, private readonly cb: { onHover?: (c: LayerHeadCell | undefined) => void; onClick?: (c: LayerHeadCell) => void } = {}) {
+  constructor(
+    host: HTMLElement,
+    private readonly cb: { onHover?: (c: LayerHeadCell | undefined) => void; onClick?: (c: LayerHeadCell) => void } = {},
+  ) {
     this.root = el('figure', 'dl-lh', undefined, host);
     this.titleEl = el('figcaption', 'dl-lh-title', '', this.root);
     const plot = el('div', 'dl-lh-plot', undefined, this.root);
@@ -37,10 +44,15 @@ export class LayerHeadMap {
     s.append('g').attr('class', 'dl-lh-x');
     s.append('g').attr('class', 'dl-lh-y');
     s.append('rect').attr('class', 'dl-lh-outline').attr('visibility', 'hidden');
-    s.append('rect').attr('class', 'dl-lh-hit').attr('fill', 'transparent')
+    s.append('rect')
+      .attr('class', 'dl-lh-hit')
+      .attr('fill', 'transparent')
       .on('pointermove', (ev: PointerEvent) => this.cb.onHover?.(this.cellAt(ev)))
       .on('pointerleave', () => this.cb.onHover?.(undefined))
-      .on('click', (ev: MouseEvent) => { const c = this.cellAt(ev); if (c) this.cb.onClick?.(c); });
+      .on('click', (ev: MouseEvent) => {
+        const c = this.cellAt(ev);
+        if (c) this.cb.onClick?.(c);
+      });
   }
 
   /** Cell size that fits `width` CSS pixels (between 4 and 18). */
@@ -53,7 +65,8 @@ export class LayerHeadMap {
     this.cell = cell;
     this.gap = cell >= 7 ? 1 : 0;
     this.titleEl.textContent = caption;
-    const W = d.numHeads * cell, H = d.numLayers * cell;
+    const W = d.numHeads * cell,
+      H = d.numLayers * cell;
     this.canvas.style.left = `${LABEL_W}px`;
     this.canvas.style.top = `${LABEL_H}px`;
     const ctx = sizeCanvas(this.canvas, W, H);
@@ -65,17 +78,33 @@ export class LayerHeadMap {
         ctx.fillRect(h * cell, l * cell, cell - this.gap, cell - this.gap);
       }
     }
-    const s = d3.select(this.svg).attr('width', LABEL_W + W + 2).attr('height', LABEL_H + H + 2);
+    const s = d3
+      .select(this.svg)
+      .attr('width', LABEL_W + W + 2)
+      .attr('height', LABEL_H + H + 2);
     (this.canvas.parentElement as HTMLElement).style.width = `${LABEL_W + W + 2}px`;
     (this.canvas.parentElement as HTMLElement).style.height = `${LABEL_H + H + 2}px`;
     // Labels no closer than 14 px.
     const step = Math.max(1, Math.ceil(14 / cell));
     const hx = d3.range(0, d.numHeads, step);
     const ly = d3.range(0, d.numLayers, step);
-    s.select('.dl-lh-x').selectAll<SVGTextElement, number>('text').data(hx).join('text')
-      .attr('x', (h) => LABEL_W + (h + 0.5) * cell - this.gap / 2).attr('y', LABEL_H - 4).attr('text-anchor', 'middle').text((h) => String(h));
-    s.select('.dl-lh-y').selectAll<SVGTextElement, number>('text').data(ly).join('text')
-      .attr('x', LABEL_W - 4).attr('y', (l) => LABEL_H + (l + 0.5) * cell - this.gap / 2).attr('dy', '0.35em').attr('text-anchor', 'end').text((l) => `L${l}`);
+    s.select('.dl-lh-x')
+      .selectAll<SVGTextElement, number>('text')
+      .data(hx)
+      .join('text')
+      .attr('x', (h) => LABEL_W + (h + 0.5) * cell - this.gap / 2)
+      .attr('y', LABEL_H - 4)
+      .attr('text-anchor', 'middle')
+      .text((h) => String(h));
+    s.select('.dl-lh-y')
+      .selectAll<SVGTextElement, number>('text')
+      .data(ly)
+      .join('text')
+      .attr('x', LABEL_W - 4)
+      .attr('y', (l) => LABEL_H + (l + 0.5) * cell - this.gap / 2)
+      .attr('dy', '0.35em')
+      .attr('text-anchor', 'end')
+      .text((l) => `L${l}`);
     s.select('.dl-lh-hit').attr('x', LABEL_W).attr('y', LABEL_H).attr('width', W).attr('height', H);
     this.svg.setAttribute('aria-label', `${d.label}: ${d.numLayers} layers × ${d.numHeads} heads`);
   }
@@ -84,9 +113,15 @@ export class LayerHeadMap {
   highlight(c: LayerHeadCell | undefined): void {
     const o = d3.select(this.svg).select('.dl-lh-outline');
     const d = this.data;
-    if (!c || !d || c.layer >= d.numLayers || c.head >= d.numHeads) { o.attr('visibility', 'hidden'); return; }
-    o.attr('visibility', 'visible').attr('x', LABEL_W + c.head * this.cell - 1).attr('y', LABEL_H + c.layer * this.cell - 1)
-      .attr('width', this.cell + 2 - this.gap).attr('height', this.cell + 2 - this.gap);
+    if (!c || !d || c.layer >= d.numLayers || c.head >= d.numHeads) {
+      o.attr('visibility', 'hidden');
+      return;
+    }
+    o.attr('visibility', 'visible')
+      .attr('x', LABEL_W + c.head * this.cell - 1)
+      .attr('y', LABEL_H + c.layer * this.cell - 1)
+      .attr('width', this.cell + 2 - this.gap)
+      .attr('height', this.cell + 2 - this.gap);
   }
 
   value(c: LayerHeadCell): number {
@@ -94,7 +129,9 @@ export class LayerHeadMap {
     return d && c.layer < d.numLayers && c.head < d.numHeads ? d.values[c.layer * d.numHeads + c.head] : NaN;
   }
 
-  describe(c: LayerHeadCell): string { return `${this.data?.label ?? ''} L${c.layer} H${c.head}: ${formatValue(this.value(c))}`; }
+  describe(c: LayerHeadCell): string {
+    return `${this.data?.label ?? ''} L${c.layer} H${c.head}: ${formatValue(this.value(c))}`;
+  }
 
   /** Centre of a cell in canvas CSS pixels (tests). */
   cellCenter(c: LayerHeadCell): [number, number] {
@@ -105,7 +142,8 @@ export class LayerHeadMap {
     const d = this.data;
     if (!d) return undefined;
     const [x, y] = d3.pointer(ev, this.svg);
-    const head = Math.floor((x - LABEL_W) / this.cell), layer = Math.floor((y - LABEL_H) / this.cell);
+    const head = Math.floor((x - LABEL_W) / this.cell),
+      layer = Math.floor((y - LABEL_H) / this.cell);
     return head >= 0 && head < d.numHeads && layer >= 0 && layer < d.numLayers ? { layer, head } : undefined;
   }
 }

@@ -52,13 +52,18 @@ export function reportHtml(models: ModelAttention[], extra: ReportExtra, assets:
     "form-action 'none'",
     "base-uri 'none'",
   ].join('; ');
-  const sections = (extra.sections ?? []).map((s) => {
-    const paras = s.text.split(/\n\s*\n/).map((p) => `<p>${escapeHtml(p.trim())}</p>`).join('\n');
-    const cols = s.columns?.length
-      ? `<div class="dl-report-columns">${s.columns.map((c) => `<div class="dl-report-column"><h3>${escapeHtml(c.title)}</h3><pre>${escapeHtml(c.text)}</pre></div>`).join('')}</div>`
-      : '';
-    return `<section class="dl-card dl-report-section"><header class="dl-card-head"><h2>${escapeHtml(s.title)}</h2></header>\n${paras}\n${cols}</section>`;
-  }).join('\n');
+  const sections = (extra.sections ?? [])
+    .map((s) => {
+      const paras = s.text
+        .split(/\n\s*\n/)
+        .map((p) => `<p>${escapeHtml(p.trim())}</p>`)
+        .join('\n');
+      const cols = s.columns?.length
+        ? `<div class="dl-report-columns">${s.columns.map((c) => `<div class="dl-report-column"><h3>${escapeHtml(c.title)}</h3><pre>${escapeHtml(c.text)}</pre></div>`).join('')}</div>`
+        : '';
+      return `<section class="dl-card dl-report-section"><header class="dl-card-head"><h2>${escapeHtml(s.title)}</h2></header>\n${paras}\n${cols}</section>`;
+    })
+    .join('\n');
   const data = jsonForScript(serializeModels(models, extra.title));
   return `<!DOCTYPE html>
 <html lang="en">

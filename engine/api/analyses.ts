@@ -29,7 +29,13 @@ function encode(m: LoadedModel, text: string): number[] {
 }
 
 /** Runs each target over `ids` and reduces every layer's maps to one value per head. */
-async function perHead(m: LoadedModel, targets: Target[], ids: number[], reduce: (maps: PackedLayerMaps) => Float32Array, ctx: RunContext): Promise<LayerHeadValues[]> {
+async function perHead(
+  m: LoadedModel,
+  targets: Target[],
+  ids: number[],
+  reduce: (maps: PackedLayerMaps) => Float32Array,
+  ctx: RunContext,
+): Promise<LayerHeadValues[]> {
   const { numLayers, numHeads } = m.config;
   const out: LayerHeadValues[] = [];
   for (const x of targets) {
@@ -54,7 +60,16 @@ export async function analyze(m: LoadedModel, targets: Target[], o: AnalysisOpti
     const ids = encode(m, text);
     const models = await perHead(m, targets, ids, bosMass, ctx);
     const firstTokenIsBos = m.config.bosTokenId !== undefined && ids[0] === m.config.bosTokenId;
-    return { kind: 'bos', result: { text, numTokens: ids.length, note: `queries 1..${ids.length - 1}, mass on token 0 ${JSON.stringify(m.tokenizer!.labels([ids[0]])[0])}`, firstTokenIsBos, models } };
+    return {
+      kind: 'bos',
+      result: {
+        text,
+        numTokens: ids.length,
+        note: `queries 1..${ids.length - 1}, mass on token 0 ${JSON.stringify(m.tokenizer!.labels([ids[0]])[0])}`,
+        firstTokenIsBos,
+        models,
+      },
+    };
   }
   const depth = o.depth ?? NEEDLE_DEFAULTS.depth;
   // Tokens of filler text, about 4 characters each.
@@ -62,7 +77,7 @@ export async function analyze(m: LoadedModel, targets: Target[], o: AnalysisOpti
   const ids = encode(m, needle.text);
   const tokens = tokenSpans(m.tokenizer!, needle.text, ids);
   const range = tokenRange(tokens, needle.start, needle.end);
-  if (!range) throw new InputError('needle', 'the tokenizer gives no character offsets, so the needle\'s tokens cannot be found');
+  if (!range) throw new InputError('needle', "the tokenizer gives no character offsets, so the needle's tokens cannot be found");
   const values = await perHead(m, targets, ids, (maps) => spanMass(maps, range.tokenStart, range.tokenEnd), ctx);
   const models: NeedleAnalysis['models'] = [];
   for (const [i, x] of targets.entries()) {
@@ -71,5 +86,16 @@ export async function analyze(m: LoadedModel, targets: Target[], o: AnalysisOpti
     const answer = g.completion ?? m.tokenizer!.decode(g.ids, true);
     models.push({ ...values[i], answer, correct: answer.includes(needle.value) });
   }
-  return { kind: 'needle', result: { text: needle.text, needleStart: needle.start, needleEnd: needle.end, needle: needle.value, numTokens: ids.length, depth, models } };
+  return {
+    kind: 'needle',
+    result: {
+      text: needle.text,
+      needleStart: needle.start,
+      needleEnd: needle.end,
+      needle: needle.value,
+      numTokens: ids.length,
+      depth,
+      models,
+    },
+  };
 }

@@ -59,9 +59,7 @@ export function spanMass(p: PackedLayerMaps, start: number, end: number): Float3
   return out;
 }
 
-const FILLER = [
-  'The grass is green.', 'The sky is blue.', 'The sun is yellow.', 'Here we go.', 'There and back again.',
-];
+const FILLER = ['The grass is green.', 'The sky is blue.', 'The sun is yellow.', 'Here we go.', 'There and back again.'];
 
 /** A small deterministic generator (mulberry32): the needle's value and place follow from the seed. */
 function rng(seed: number): () => number {

@@ -16,7 +16,14 @@ export interface GenerateOptions {
   useCache: boolean;
 }
 
-export const GENERATE_DEFAULTS: Omit<GenerateOptions, 'prompt'> = { maxNewTokens: 64, temperature: 0, topP: 1, seed: 0, stop: [], useCache: true };
+export const GENERATE_DEFAULTS: Omit<GenerateOptions, 'prompt'> = {
+  maxNewTokens: 64,
+  temperature: 0,
+  topP: 1,
+  seed: 0,
+  stop: [],
+  useCache: true,
+};
 
 export interface Completion {
   label: string;
@@ -27,14 +34,22 @@ export interface Completion {
 }
 
 /** Options left out (or undefined) take GENERATE_DEFAULTS. */
-export async function generateCompletions(m: LoadedModel, targets: Target[], o: { [K in keyof GenerateOptions]?: GenerateOptions[K] } & { prompt: number[] }, ctx: RunContext = {}): Promise<Completion[]> {
+export async function generateCompletions(
+  m: LoadedModel,
+  targets: Target[],
+  o: { [K in keyof GenerateOptions]?: GenerateOptions[K] } & { prompt: number[] },
+  ctx: RunContext = {},
+): Promise<Completion[]> {
   const opts = withDefaults<GenerateOptions>({ ...GENERATE_DEFAULTS, prompt: o.prompt }, o);
   m.model.checkIds([opts.prompt]);
   const tok = m.tokenizer;
   const out: Completion[] = [];
   for (const x of targets) {
     const g = await decode(m.model, x.adapter, opts.prompt, {
-      ...opts, eosIds: m.config.eosTokenIds, decode: tok && ((ids) => tok.decode(ids, true)), isCancelled: () => isCancelled(ctx),
+      ...opts,
+      eosIds: m.config.eosTokenIds,
+      decode: tok && ((ids) => tok.decode(ids, true)),
+      isCancelled: () => isCancelled(ctx),
     });
     if (g.stopReason === 'cancelled') throw new Cancelled();
     out.push({ label: x.label, ids: g.ids, completion: g.completion, stopReason: g.stopReason });

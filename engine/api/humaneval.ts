@@ -10,11 +10,18 @@ import { Cancelled, emit, isCancelled, logTo, RunContext } from './context';
 import { Target } from './models';
 
 export function humanEval(o: HumanEvalOptions, ctx: RunContext = {}): Promise<HumanEvalReport> {
-  return runHumanEval(o, { onProgress: (event) => void emit(ctx, { type: 'humaneval', event }), isCancelled: () => isCancelled(ctx), log: logTo(ctx) });
+  return runHumanEval(o, {
+    onProgress: (event) => void emit(ctx, { type: 'humaneval', event }),
+    isCancelled: () => isCancelled(ctx),
+    log: logTo(ctx),
+  });
 }
 
 export function humanEvalExec(o: ExecuteFileOptions, ctx: RunContext = {}): ReturnType<typeof executeSamplesFile> {
-  return executeSamplesFile(o, { onProgress: (event) => void emit(ctx, { type: 'humaneval', event }), isCancelled: () => isCancelled(ctx) });
+  return executeSamplesFile(o, {
+    onProgress: (event) => void emit(ctx, { type: 'humaneval', event }),
+    isCancelled: () => isCancelled(ctx),
+  });
 }
 
 export interface CompareProblem {
@@ -42,12 +49,23 @@ export interface ComparedCompletion {
 }
 
 /** Every target's greedy completion of one problem, run against its test when asked (and it has one). */
-export async function compareCompletions(m: LoadedModel, targets: Target[], pr: CompareProblem, o: CompareOptions, ctx: RunContext = {}): Promise<{ completions: ComparedCompletion[]; sandbox?: SandboxInfo }> {
+export async function compareCompletions(
+  m: LoadedModel,
+  targets: Target[],
+  pr: CompareProblem,
+  o: CompareOptions,
+  ctx: RunContext = {},
+): Promise<{ completions: ComparedCompletion[]; sandbox?: SandboxInfo }> {
   const completions: ComparedCompletion[] = [];
   for (const x of targets) {
     await emit(ctx, { type: 'step', message: `${x.label}: generating` });
     const c = await completePrompt(m, x.adapter, pr.prompt, {
-      maxNewTokens: o.maxNewTokens ?? COMPARE_DEFAULTS.maxNewTokens, temperature: 0, topP: 1, seed: 0, stop: STANDARD_STOPS, isCancelled: () => isCancelled(ctx),
+      maxNewTokens: o.maxNewTokens ?? COMPARE_DEFAULTS.maxNewTokens,
+      temperature: 0,
+      topP: 1,
+      seed: 0,
+      stop: STANDARD_STOPS,
+      isCancelled: () => isCancelled(ctx),
     });
     if (c.stopReason === 'cancelled') throw new Cancelled();
     completions.push({ label: x.label, completion: c.completion });
@@ -55,7 +73,14 @@ export async function compareCompletions(m: LoadedModel, targets: Target[], pr: 
   if (!o.execute || !pr.test) return { completions };
   await emit(ctx, { type: 'step', message: 'running the tests' });
   const problem = { task_id: pr.task_id, prompt: pr.prompt, entry_point: pr.entry_point, canonical_solution: '', test: pr.test };
-  const r = await executeSamples([problem], completions.map((c) => ({ task_id: pr.task_id, completion: c.completion })), { timeoutSec: o.timeoutSec }, { isCancelled: () => isCancelled(ctx) });
-  r.outcomes.forEach((outcome, i) => { completions[i].outcome = outcome; });
+  const r = await executeSamples(
+    [problem],
+    completions.map((c) => ({ task_id: pr.task_id, completion: c.completion })),
+    { timeoutSec: o.timeoutSec },
+    { isCancelled: () => isCancelled(ctx) },
+  );
+  r.outcomes.forEach((outcome, i) => {
+    completions[i].outcome = outcome;
+  });
   return { completions, sandbox: r.sandbox };
 }

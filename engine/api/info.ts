@@ -13,9 +13,17 @@ export function modelInfo(o: { model: string; adapter?: string }): Record<string
   const out: Record<string, unknown> = {
     model: o.model,
     architecture: {
-      layers: c.numLayers, hidden: c.hiddenSize, intermediate: c.intermediateSize, heads: c.numHeads,
-      kvHeads: c.numKvHeads, headDim: c.headDim, vocab: c.vocabSize, ropeTheta: c.ropeTheta,
-      ropeScaling: c.ropeScaling ?? null, tiedEmbeddings: c.tieWordEmbeddings, rmsNormEps: c.rmsNormEps,
+      layers: c.numLayers,
+      hidden: c.hiddenSize,
+      intermediate: c.intermediateSize,
+      heads: c.numHeads,
+      kvHeads: c.numKvHeads,
+      headDim: c.headDim,
+      vocab: c.vocabSize,
+      ropeTheta: c.ropeTheta,
+      ropeScaling: c.ropeScaling ?? null,
+      tiedEmbeddings: c.tieWordEmbeddings,
+      rmsNormEps: c.rmsNormEps,
     },
     parameters: countParams(TensorStore.openFolder(o.model, 'model.safetensors')),
   };

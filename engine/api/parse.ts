@@ -4,10 +4,14 @@ import { InputError } from '../errors';
 /** "0,2,5-7" -> [0, 2, 5, 6, 7], each checked against [0, limit). */
 export function parseIndexList(flag: string, spec: string, limit: number): number[] {
   const out = new Set<number>();
-  for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
     if (!m) throw new InputError(flag, `'${part}' is not an index or a range like 2-5`);
-    const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
+    const a = Number(m[1]),
+      b = m[2] === undefined ? a : Number(m[2]);
     if (b < a) throw new InputError(flag, `range '${part}' is reversed`);
     if (b >= limit) throw new InputError(flag, `${b} is out of range (the model has ${limit})`);
     for (let i = a; i <= b; i++) out.add(i);
@@ -17,7 +21,10 @@ export function parseIndexList(flag: string, spec: string, limit: number): numbe
 }
 
 export function parseIds(spec: string): number[] {
-  const parts = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (parts.length === 0) throw new InputError('--ids', 'empty: give token ids like 1,2,3');
   return parts.map((p, i) => {
     if (!/^\d+$/.test(p)) throw new InputError('--ids', `'${p}' at position ${i} is not a non-negative integer`);

@@ -23,12 +23,36 @@ import { parseIndexList, parseInteger, parseNumber } from './parse';
 
 /** The run's settings, typed; each is a key of TRAIN_OPTIONS. Undefined: the method preset's value. */
 export interface TrainSettings {
-  lr: number; epochs: number; maxSteps?: number; batchSize: number; effectiveBatch: number; maxLength: number;
-  checkpointEvery: number; seed: number; warmupRatio: number; schedule: ScheduleKind; weightDecay: number; maxGradNorm: number;
-  onTooLong: 'truncate' | 'skip' | 'error'; onBadLine: 'stop' | 'skip';
-  r?: number; alpha?: number; dropout?: number; lambda?: number | 'rule'; learnLambda?: boolean; groupnorm?: boolean; relu?: boolean;
-  negativeTermLoraOnly?: boolean; fullDim?: boolean; layers?: number[]; loraV?: boolean; loraO?: boolean; loraMlp?: boolean;
-  targets?: LinearTarget[]; rslora?: boolean; evalData?: string;
+  lr: number;
+  epochs: number;
+  maxSteps?: number;
+  batchSize: number;
+  effectiveBatch: number;
+  maxLength: number;
+  checkpointEvery: number;
+  seed: number;
+  warmupRatio: number;
+  schedule: ScheduleKind;
+  weightDecay: number;
+  maxGradNorm: number;
+  onTooLong: 'truncate' | 'skip' | 'error';
+  onBadLine: 'stop' | 'skip';
+  r?: number;
+  alpha?: number;
+  dropout?: number;
+  lambda?: number | 'rule';
+  learnLambda?: boolean;
+  groupnorm?: boolean;
+  relu?: boolean;
+  negativeTermLoraOnly?: boolean;
+  fullDim?: boolean;
+  layers?: number[];
+  loraV?: boolean;
+  loraO?: boolean;
+  loraMlp?: boolean;
+  targets?: LinearTarget[];
+  rslora?: boolean;
+  evalData?: string;
 }
 
 export interface TrainAdapterOptions extends TrainSettings {
@@ -64,22 +88,49 @@ export function trainSettings(given: Readonly<Record<string, string | boolean | 
   const v: Record<string, string | boolean | undefined> = { ...trainOptionDefaults() };
   for (const o of TRAIN_OPTIONS) if (given[o.key] !== undefined) v[o.key] = given[o.key];
   const text = (key: string) => (v[key] === undefined ? undefined : String(v[key]));
-  const num = (key: string, min: number, max?: number) => { const s = text(key); return s === undefined ? undefined : parseNumber(flag(key), s, min, max); };
-  const int = (key: string, min: number) => { const s = text(key); return s === undefined ? undefined : parseInteger(flag(key), s, min); };
+  const num = (key: string, min: number, max?: number) => {
+    const s = text(key);
+    return s === undefined ? undefined : parseNumber(flag(key), s, min, max);
+  };
+  const int = (key: string, min: number) => {
+    const s = text(key);
+    return s === undefined ? undefined : parseInteger(flag(key), s, min);
+  };
   const on = (key: string) => (v[key] === undefined ? undefined : v[key] === true || v[key] === 'true');
   const lambda = text('lambda');
   const layers = text('layers');
   const targets = text('targets');
   return {
-    lr: num('lr', 0)!, epochs: num('epochs', 0)!, maxSteps: int('maxSteps', 1), batchSize: int('batchSize', 1)!, effectiveBatch: int('effectiveBatch', 1)!,
-    maxLength: int('maxLength', 2)!, checkpointEvery: int('checkpointEvery', 0)!, seed: int('seed', 0)!, warmupRatio: num('warmupRatio', 0, 1)!,
-    schedule: text('schedule') as ScheduleKind, weightDecay: num('weightDecay', 0)!, maxGradNorm: num('maxGradNorm', 0)!,
-    onTooLong: text('onTooLong') as TrainSettings['onTooLong'], onBadLine: text('onBadLine') as TrainSettings['onBadLine'],
-    r: int('r', 1), alpha: num('alpha', 0), dropout: num('dropout', 0, 0.9),
+    lr: num('lr', 0)!,
+    epochs: num('epochs', 0)!,
+    maxSteps: int('maxSteps', 1),
+    batchSize: int('batchSize', 1)!,
+    effectiveBatch: int('effectiveBatch', 1)!,
+    maxLength: int('maxLength', 2)!,
+    checkpointEvery: int('checkpointEvery', 0)!,
+    seed: int('seed', 0)!,
+    warmupRatio: num('warmupRatio', 0, 1)!,
+    schedule: text('schedule') as ScheduleKind,
+    weightDecay: num('weightDecay', 0)!,
+    maxGradNorm: num('maxGradNorm', 0)!,
+    onTooLong: text('onTooLong') as TrainSettings['onTooLong'],
+    onBadLine: text('onBadLine') as TrainSettings['onBadLine'],
+    r: int('r', 1),
+    alpha: num('alpha', 0),
+    dropout: num('dropout', 0, 0.9),
     lambda: lambda === undefined ? undefined : lambda === 'rule' ? 'rule' : parseNumber('--lambda', lambda, -10, 10),
-    learnLambda: on('learnLambda'), groupnorm: on('groupnorm'), relu: on('relu'), negativeTermLoraOnly: on('negativeTermLoraOnly'), fullDim: on('fullDim'),
-    layers: layers === undefined ? undefined : parseIndexList('--layers', layers, numLayers), loraV: on('loraV'), loraO: on('loraO'), loraMlp: on('loraMlp'),
-    targets: targets === undefined ? undefined : parseTargets(targets), rslora: on('rslora'), evalData: text('evalData'),
+    learnLambda: on('learnLambda'),
+    groupnorm: on('groupnorm'),
+    relu: on('relu'),
+    negativeTermLoraOnly: on('negativeTermLoraOnly'),
+    fullDim: on('fullDim'),
+    layers: layers === undefined ? undefined : parseIndexList('--layers', layers, numLayers),
+    loraV: on('loraV'),
+    loraO: on('loraO'),
+    loraMlp: on('loraMlp'),
+    targets: targets === undefined ? undefined : parseTargets(targets),
+    rslora: on('rslora'),
+    evalData: text('evalData'),
   };
 }
 
@@ -92,15 +143,18 @@ export function trainDefaults(): TrainSettings {
 export async function trainAdapter(m: LoadedModel, o: TrainAdapterOptions, ctx: RunContext = {}): Promise<TrainOutcome> {
   const log = logTo(ctx);
   await installTrainingKernels();
-  if (!m.tokenizer) throw new InputError(o.model, 'no tokenizer.json: training needs the model\'s tokenizer');
+  if (!m.tokenizer) throw new InputError(o.model, "no tokenizer.json: training needs the model's tokenizer");
   const config = methodConfig(o.method, o);
   const dataOptions = { maxLength: o.maxLength, onBadLine: o.onBadLine, onTooLong: o.onTooLong };
   const data = loadJsonlDataset(o.data, m.tokenizer, dataOptions);
-  log(`data: ${data.examples.length} examples (${data.format})${data.skipped.length ? `, ${data.skipped.length} bad lines skipped (first: ${data.skipped[0].where}: ${data.skipped[0].reason})` : ''}${data.truncated ? `, ${data.truncated} truncated to ${o.maxLength} tokens` : ''}`);
+  log(
+    `data: ${data.examples.length} examples (${data.format})${data.skipped.length ? `, ${data.skipped.length} bad lines skipped (first: ${data.skipped[0].where}: ${data.skipped[0].reason})` : ''}${data.truncated ? `, ${data.truncated} truncated to ${o.maxLength} tokens` : ''}`,
+  );
   // The paper's effective batch where the data allows: fewer accumulation steps on a small dataset.
   const gradAccum = Math.max(1, Math.min(Math.round(o.effectiveBatch / o.batchSize), Math.ceil(data.examples.length / o.batchSize)));
   const steps = o.maxSteps ?? Math.max(1, Math.round(Math.ceil(data.examples.length / (o.batchSize * gradAccum)) * o.epochs));
-  const evalBatches = o.evalData === undefined ? undefined : loadJsonlDataset(o.evalData, m.tokenizer, dataOptions).examples.map((e) => makeBatch([e], 0));
+  const evalBatches =
+    o.evalData === undefined ? undefined : loadJsonlDataset(o.evalData, m.tokenizer, dataOptions).examples.map((e) => makeBatch([e], 0));
   const adapter = createAdapter(config, m.config, m.configJson, path.resolve(o.model), o.seed);
   // The adapter lives in this run only (a long-lived engine server would keep its tensors otherwise).
   try {
@@ -118,13 +172,42 @@ export async function trainAdapter(m: LoadedModel, o: TrainAdapterOptions, ctx: 
       log(`held-out loss at step ${step}: ${loss.toFixed(4)}`);
       return loss;
     };
-    if (!o.resume) { fs.rmSync(evalFile, { force: true }); if (evalLoss) evalLoss.before = await evaluate(0); }
-    const result = await train(trainable, data.examples, {
-      lr: o.lr, weightDecay: o.weightDecay, beta1: 0.9, beta2: 0.999, adamEps: 1e-8, warmupSteps: Math.round(o.warmupRatio * steps),
-      schedule: o.schedule, epochs: o.epochs, maxSteps: o.maxSteps, microBatchSize: o.batchSize, gradAccum, maxGradNorm: o.maxGradNorm,
-      dropout: config.dropout, seed: o.seed, checkpointEvery: o.checkpointEvery, padId: m.tokenizer.padId() ?? 0,
-    }, { dir: out, resume: !!o.resume, onEvent: (event) => void emit(ctx, { type: 'train', event }), isCancelled: () => isCancelled(ctx) });
-    const outcome: TrainOutcome = { out, steps: result.steps, cancelled: result.cancelled, finalLoss: result.finalLoss, kind: config.kind, parameters, evalLoss };
+    if (!o.resume) {
+      fs.rmSync(evalFile, { force: true });
+      if (evalLoss) evalLoss.before = await evaluate(0);
+    }
+    const result = await train(
+      trainable,
+      data.examples,
+      {
+        lr: o.lr,
+        weightDecay: o.weightDecay,
+        beta1: 0.9,
+        beta2: 0.999,
+        adamEps: 1e-8,
+        warmupSteps: Math.round(o.warmupRatio * steps),
+        schedule: o.schedule,
+        epochs: o.epochs,
+        maxSteps: o.maxSteps,
+        microBatchSize: o.batchSize,
+        gradAccum,
+        maxGradNorm: o.maxGradNorm,
+        dropout: config.dropout,
+        seed: o.seed,
+        checkpointEvery: o.checkpointEvery,
+        padId: m.tokenizer.padId() ?? 0,
+      },
+      { dir: out, resume: !!o.resume, onEvent: (event) => void emit(ctx, { type: 'train', event }), isCancelled: () => isCancelled(ctx) },
+    );
+    const outcome: TrainOutcome = {
+      out,
+      steps: result.steps,
+      cancelled: result.cancelled,
+      finalLoss: result.finalLoss,
+      kind: config.kind,
+      parameters,
+      evalLoss,
+    };
     if (result.cancelled) {
       log(`stopped at step ${result.steps}: checkpoint in ${out}/checkpoint; continue with --resume`);
       return outcome;
@@ -132,7 +215,9 @@ export async function trainAdapter(m: LoadedModel, o: TrainAdapterOptions, ctx: 
     const after = await evaluate(result.steps);
     if (evalLoss) evalLoss.after = after;
     saveAdapter(adapter, m.config, out);
-    log(`saved the ${config.kind === 'lora' ? 'PEFT LoRA' : 'DiffLoRA (authors\' format)'} adapter in ${out} (final loss ${result.finalLoss.toFixed(4)}; metrics in ${out}/metrics.jsonl)`);
+    log(
+      `saved the ${config.kind === 'lora' ? 'PEFT LoRA' : "DiffLoRA (authors' format)"} adapter in ${out} (final loss ${result.finalLoss.toFixed(4)}; metrics in ${out}/metrics.jsonl)`,
+    );
     return outcome;
   } finally {
     disposeAdapter(adapter);

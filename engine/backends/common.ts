@@ -17,7 +17,10 @@ export interface BackendInfo {
 
 /** Thrown when a backend cannot be initialised; the message is one line, starting with the backend's name. */
 export class BackendUnavailableError extends Error {
-  constructor(readonly backend: BackendName, reason: string) {
+  constructor(
+    readonly backend: BackendName,
+    reason: string,
+  ) {
     super(`${backend}: ${reason}`);
     this.name = 'BackendUnavailableError';
   }
@@ -47,7 +50,10 @@ export async function setBackendOrThrow(name: BackendName, log: (line: string) =
   }
   for (const w of warnings) for (const line of w.split('\n')) if (line.trim() && !/^=+$/.test(line.trim())) log(`[tfjs] ${line.trim()}`);
   if (!ok) {
-    const reason = warnings.map((w) => w.split('\n').find((l) => l.trim() && !/^Initialization of backend/.test(l)) ?? '').filter(Boolean).pop();
+    const reason = warnings
+      .map((w) => w.split('\n').find((l) => l.trim() && !/^Initialization of backend/.test(l)) ?? '')
+      .filter(Boolean)
+      .pop();
     throw new BackendUnavailableError(name, `tf.setBackend('${name}') failed${reason ? `: ${reason.trim()}` : ''}`);
   }
   await tf.ready();

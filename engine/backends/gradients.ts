@@ -35,7 +35,7 @@ export function ensureGradients(): Promise<void> {
         const hooks = [
           'export async function resolve(specifier, context, next) {',
           "  const p = context.parentURL || '';",
-          "  if (/[\\\\/]@tensorflow[\\\\/]tfjs-core[\\\\/]dist[\\\\/]/.test(p) && /^\\.\\.?\\//.test(specifier) && !/\\.m?js$/.test(specifier)) {",
+          '  if (/[\\\\/]@tensorflow[\\\\/]tfjs-core[\\\\/]dist[\\\\/]/.test(p) && /^\\.\\.?\\//.test(specifier) && !/\\.m?js$/.test(specifier)) {',
           "    try { return await next(specifier + '.js', context); } catch { return next(specifier + '/index.js', context); }",
           '  }',
           '  return next(specifier, context);',

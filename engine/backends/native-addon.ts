@@ -10,7 +10,18 @@ import { errMessage, hereDir } from './runtime';
 
 /** What engine/native/src/addon.cc exports. Inputs are Float32Arrays; outputs are preallocated. */
 export interface NativeAddon {
-  matMul(a: Float32Array, b: Float32Array, out: Float32Array, batchA: number, batchB: number, m: number, n: number, k: number, transA: boolean, transB: boolean): void;
+  matMul(
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+    batchA: number,
+    batchB: number,
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+  ): void;
   unary(op: string, x: Float32Array, out: Float32Array, alpha: number): void;
   binary(op: string, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[], out: Float32Array, outShape: number[]): void;
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
@@ -20,7 +31,18 @@ export interface NativeAddon {
   gather(x: Float32Array, indices: Int32Array, out: Float32Array, outer: number, dim: number, slice: number): void;
   concat(parts: Float32Array[], widths: number[], out: Float32Array, rows: number): void;
   /** softmax(scale * q kT + mask) per batch: q [m, k], kT [k, n], mask [m, n] (or [batch, m, n]). */
-  attentionProbabilities(q: Float32Array, kT: Float32Array, mask: Float32Array, out: Float32Array, batch: number, m: number, n: number, k: number, maskPerBatch: boolean, scale: number): void;
+  attentionProbabilities(
+    q: Float32Array,
+    kT: Float32Array,
+    mask: Float32Array,
+    out: Float32Array,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    maskPerBatch: boolean,
+    scale: number,
+  ): void;
   /** scale * p (dy - rowsum(dy p)) over rows of [rows, cols]. */
   attentionProbabilitiesGrad(p: Float32Array, dy: Float32Array, out: Float32Array, rows: number, cols: number, scale: number): void;
   /** x / sqrt(mean(x^2) + eps) * w over rows of [rows, cols]. */
@@ -28,21 +50,66 @@ export interface NativeAddon {
   rmsNormGradX(x: Float32Array, w: Float32Array, dy: Float32Array, dx: Float32Array, rows: number, cols: number, eps: number): void;
   rmsNormGradW(x: Float32Array, dy: Float32Array, dw: Float32Array, rows: number, cols: number, eps: number): void;
   /** base + scale * xa bT: base [n, cols], xa [n, r], bT [r, cols]. */
-  addLowRank(base: Float32Array, xa: Float32Array, bT: Float32Array, out: Float32Array, n: number, r: number, cols: number, scale: number): void;
+  addLowRank(
+    base: Float32Array,
+    xa: Float32Array,
+    bT: Float32Array,
+    out: Float32Array,
+    n: number,
+    r: number,
+    cols: number,
+    scale: number,
+  ): void;
   /** relu?(a1 - a2 * lambda) over n elements. */
   differentialAttention(a1: Float32Array, a2: Float32Array, out: Float32Array, n: number, lambda: number, relu: boolean): void;
   /** Its gradients for dy given the output y: dA1, dA2 written, d(lambda) returned. */
-  differentialAttentionGrad(a2: Float32Array, y: Float32Array, dy: Float32Array, da1: Float32Array, da2: Float32Array, n: number, lambda: number, relu: boolean): number;
+  differentialAttentionGrad(
+    a2: Float32Array,
+    y: Float32Array,
+    dy: Float32Array,
+    da1: Float32Array,
+    da2: Float32Array,
+    n: number,
+    lambda: number,
+    relu: boolean,
+  ): number;
   /** gate * sigmoid(gate) * up over n elements, and its gradients. */
   swiglu(gate: Float32Array, up: Float32Array, out: Float32Array, n: number): void;
   swigluGrad(gate: Float32Array, up: Float32Array, dy: Float32Array, dgate: Float32Array, dup: Float32Array, n: number): void;
   /** x cos + rotate_half(x) sin for x [outer, t, inner, d], tables [t, d]; transposed: the gradient w.r.t. x. */
-  rope(x: Float32Array, cos: Float32Array, sin: Float32Array, out: Float32Array, outer: number, t: number, inner: number, d: number, transposed: boolean): void;
+  rope(
+    x: Float32Array,
+    cos: Float32Array,
+    sin: Float32Array,
+    out: Float32Array,
+    outer: number,
+    t: number,
+    inner: number,
+    d: number,
+    transposed: boolean,
+  ): void;
   /** -sum_r w[r] log softmax(logits[r])[labels[r]] over rows of [rows, cols]. */
   crossEntropy(logits: Float32Array, labels: Int32Array, weights: Float32Array, rows: number, cols: number): number;
-  crossEntropyGrad(logits: Float32Array, labels: Int32Array, weights: Float32Array, dy: number, dx: Float32Array, rows: number, cols: number): void;
+  crossEntropyGrad(
+    logits: Float32Array,
+    labels: Int32Array,
+    weights: Float32Array,
+    dy: number,
+    dx: Float32Array,
+    rows: number,
+    cols: number,
+  ): void;
   /** AdamW's update of one parameter into new buffers; constants [b1, 1 - b1, b2, 1 - b2, bc1, bc2, eps, lr, decay]. */
-  adamw(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, wOut: Float32Array, mOut: Float32Array, vOut: Float32Array, constants: Float32Array): void;
+  adamw(
+    w: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    wOut: Float32Array,
+    mOut: Float32Array,
+    vOut: Float32Array,
+    constants: Float32Array,
+  ): void;
   /**
    * Reads a tensor's `dtype` bytes at `offset` of the open file `fd` as float32 into out ([rows, cols], or
    * [cols, rows] when `transpose`); returns the bytes read (fewer: the file ended). Throws on a read error.
@@ -74,7 +141,8 @@ function candidates(): string[] {
   if (given) return [path.resolve(given)];
   const here = hereDir();
   const out = [path.join(here, shippedBinaryName())];
-  for (let up = here, i = 0; i < 5; i++, up = path.dirname(up)) out.push(path.join(up, 'engine', 'native', 'build', 'Release', 'difflora_native.node'));
+  for (let up = here, i = 0; i < 5; i++, up = path.dirname(up))
+    out.push(path.join(up, 'engine', 'native', 'build', 'Release', 'difflora_native.node'));
   return [...new Set(out)];
 }
 
@@ -91,7 +159,9 @@ function tryLoad(): { addon: NativeAddon; file: string } | { error: string } {
   const tried = candidates();
   const file = tried.find((f) => fs.existsSync(f));
   if (!file) {
-    return { error: `no addon binary for ${process.platform}-${process.arch} (looked for ${tried.join(', ')}); build it with npm run build:native` };
+    return {
+      error: `no addon binary for ${process.platform}-${process.arch} (looked for ${tried.join(', ')}); build it with npm run build:native`,
+    };
   }
   const mod = { exports: {} as Partial<NativeAddon> };
   try {
@@ -100,10 +170,39 @@ function tryLoad(): { addon: NativeAddon; file: string } | { error: string } {
   } catch (e) {
     return { error: `cannot load ${file}: ${errMessage(e)}` };
   }
-  const missing = (['matMul', 'binary', 'unary', 'softmax', 'reduce', 'transpose', 'slice', 'gather', 'concat', 'attentionProbabilities', 'attentionProbabilitiesGrad', 'rmsNorm', 'rmsNormGradX', 'rmsNormGradW', 'addLowRank', 'differentialAttention', 'differentialAttentionGrad', 'swiglu', 'swigluGrad', 'rope', 'crossEntropy', 'crossEntropyGrad', 'adamw', 'readTensor', 'setThreads', 'autoThreads', 'keepFreedMemory'] as const).filter(
-    (k) => typeof mod.exports[k] !== 'function',
-  );
-  if (missing.length) return { error: `${file} is not this engine's addon (no ${missing.join(', ')}): rebuild it with npm run build:native` };
+  const missing = (
+    [
+      'matMul',
+      'binary',
+      'unary',
+      'softmax',
+      'reduce',
+      'transpose',
+      'slice',
+      'gather',
+      'concat',
+      'attentionProbabilities',
+      'attentionProbabilitiesGrad',
+      'rmsNorm',
+      'rmsNormGradX',
+      'rmsNormGradW',
+      'addLowRank',
+      'differentialAttention',
+      'differentialAttentionGrad',
+      'swiglu',
+      'swigluGrad',
+      'rope',
+      'crossEntropy',
+      'crossEntropyGrad',
+      'adamw',
+      'readTensor',
+      'setThreads',
+      'autoThreads',
+      'keepFreedMemory',
+    ] as const
+  ).filter((k) => typeof mod.exports[k] !== 'function');
+  if (missing.length)
+    return { error: `${file} is not this engine's addon (no ${missing.join(', ')}): rebuild it with npm run build:native` };
   // A plain copy: the addon's own properties are read-only, and tests wrap its functions to count calls.
   return { addon: { ...mod.exports } as NativeAddon, file };
 }

@@ -32,15 +32,25 @@ function input(args: KernelArgs, name: string): TensorInfo {
 }
 
 /** a x b with tfjs's shapes: rank >= 2, batch dimensions broadcast (index modulo the smaller batch). */
-function matMul(addon: NativeAddon, b: MathBackendCPU, a: TensorInfo, bT: TensorInfo, transA: boolean, transB: boolean): { shape: number[]; out: Float32Array } | null {
-  const av = values(b, a), bv = values(b, bT);
+function matMul(
+  addon: NativeAddon,
+  b: MathBackendCPU,
+  a: TensorInfo,
+  bT: TensorInfo,
+  transA: boolean,
+  transB: boolean,
+): { shape: number[]; out: Float32Array } | null {
+  const av = values(b, a),
+    bv = values(b, bT);
   if (!av || !bv) return null;
-  const ra = a.shape.length, rb = bT.shape.length;
+  const ra = a.shape.length,
+    rb = bT.shape.length;
   const k = transA ? a.shape[ra - 2] : a.shape[ra - 1];
   if (k !== (transB ? bT.shape[rb - 1] : bT.shape[rb - 2])) return null;
   const m = transA ? a.shape[ra - 1] : a.shape[ra - 2];
   const n = transB ? bT.shape[rb - 2] : bT.shape[rb - 1];
-  const batchA = size(a.shape.slice(0, -2)), batchB = size(bT.shape.slice(0, -2));
+  const batchA = size(a.shape.slice(0, -2)),
+    batchB = size(bT.shape.slice(0, -2));
   if (batchA === 0 || batchB === 0) return null;
   const shape = [...backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), bT.shape.slice(0, -2)), m, n];
   const out = new Float32Array(Math.max(batchA, batchB) * m * n);
@@ -49,7 +59,8 @@ function matMul(addon: NativeAddon, b: MathBackendCPU, a: TensorInfo, bT: Tensor
 }
 
 function binary(addon: NativeAddon, b: MathBackendCPU, op: string, x: TensorInfo, y: TensorInfo): TensorInfo | null {
-  const xv = values(b, x), yv = values(b, y);
+  const xv = values(b, x),
+    yv = values(b, y);
   if (!xv || !yv) return null;
   const shape = backend_util.assertAndGetBroadcastShape(x.shape, y.shape);
   const out = new Float32Array(size(shape));
@@ -74,9 +85,12 @@ function reduce(addon: NativeAddon, op: string, args: KernelArgs, axisAttr: stri
   const xv = values(args.backend, x);
   if (!xv) return null;
   const axes = util.parseAxisParam(args.attrs?.[axisAttr] as number | number[], x.shape).sort((p, q) => p - q);
-  const first = axes[0] ?? x.shape.length, last = axes[axes.length - 1] ?? x.shape.length - 1;
+  const first = axes[0] ?? x.shape.length,
+    last = axes[axes.length - 1] ?? x.shape.length - 1;
   if (last - first + 1 !== axes.length) return null; // not consecutive: the cpu kernel transposes
-  const outer = size(x.shape.slice(0, first)), r = size(x.shape.slice(first, last + 1)), inner = size(x.shape.slice(last + 1));
+  const outer = size(x.shape.slice(0, first)),
+    r = size(x.shape.slice(first, last + 1)),
+    inner = size(x.shape.slice(last + 1));
   const out = new Float32Array(outer * inner);
   addon.reduce(op, xv, out, outer, r, inner);
   const kept = x.shape.filter((_, d) => !axes.includes(d));
@@ -90,9 +104,10 @@ export function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> 
     kernels[op] = (args) => unary(addon, args.backend, op, input(args, 'x'), Number(args.attrs?.alpha ?? 0));
   }
   for (const op of addon.binaryOps) {
-    kernels[op] = op === 'Prelu'
-      ? (args) => binary(addon, args.backend, op, input(args, 'x'), input(args, 'alpha'))
-      : (args) => binary(addon, args.backend, op, input(args, 'a'), input(args, 'b'));
+    kernels[op] =
+      op === 'Prelu'
+        ? (args) => binary(addon, args.backend, op, input(args, 'x'), input(args, 'alpha'))
+        : (args) => binary(addon, args.backend, op, input(args, 'a'), input(args, 'b'));
   }
   for (const op of addon.reduceOps) kernels[op] = (args) => reduce(addon, op, args, op === 'Max' ? 'reductionIndices' : 'axis');
 
@@ -103,8 +118,14 @@ export function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> 
   };
 
   kernels._FusedMatMul = (args) => {
-    const { transposeA, transposeB, activation, leakyreluAlpha } = args.attrs as { transposeA: boolean; transposeB: boolean; activation?: string; leakyreluAlpha?: number };
-    const bias = input(args, 'bias'), prelu = input(args, 'preluActivationWeights');
+    const { transposeA, transposeB, activation, leakyreluAlpha } = args.attrs as {
+      transposeA: boolean;
+      transposeB: boolean;
+      activation?: string;
+      leakyreluAlpha?: number;
+    };
+    const bias = input(args, 'bias'),
+      prelu = input(args, 'preluActivationWeights');
     if ((bias && !values(args.backend, bias)) || (activation === 'prelu' && !(prelu && values(args.backend, prelu)))) return null;
     if (activation && activation !== 'linear' && activation !== 'prelu' && !ACTIVATIONS[activation]) return null;
     const r = matMul(addon, args.backend, input(args, 'a'), input(args, 'b'), transposeA, transposeB);
@@ -112,7 +133,8 @@ export function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> 
     const steps: ((t: TensorInfo) => TensorInfo | null)[] = [];
     if (bias) steps.push((t) => binary(addon, args.backend, 'Add', t, bias));
     if (activation === 'prelu') steps.push((t) => binary(addon, args.backend, 'Prelu', t, prelu));
-    else if (activation && ACTIVATIONS[activation]) steps.push((t) => unary(addon, args.backend, ACTIVATIONS[activation], t, leakyreluAlpha ?? 0));
+    else if (activation && ACTIVATIONS[activation])
+      steps.push((t) => unary(addon, args.backend, ACTIVATIONS[activation], t, leakyreluAlpha ?? 0));
     let current = output(args.backend, r.shape, r.out);
     for (const step of steps) {
       const next = step(current) as TensorInfo; // inputs checked above
@@ -140,17 +162,24 @@ export function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> 
     const perm = args.attrs?.perm as number[];
     const out = new Float32Array(xv.length);
     addon.transpose(xv, x.shape, perm, out);
-    return output(args.backend, perm.map((p) => x.shape[p]), out);
+    return output(
+      args.backend,
+      perm.map((p) => x.shape[p]),
+      out,
+    );
   };
 
   kernels.GatherV2 = (args) => {
-    const x = input(args, 'x'), indices = input(args, 'indices');
-    const xv = values(args.backend, x), iv = args.backend.data.get(indices.dataId).values;
+    const x = input(args, 'x'),
+      indices = input(args, 'indices');
+    const xv = values(args.backend, x),
+      iv = args.backend.data.get(indices.dataId).values;
     if (!xv || !(iv instanceof Int32Array) || Number(args.attrs?.batchDims ?? 0) !== 0) return null;
     const axis = util.parseAxisParam(args.attrs?.axis as number, x.shape)[0];
     const dim = x.shape[axis];
     if (iv.some((i) => i < 0 || i >= dim)) return null; // the cpu kernel throws its message
-    const outer = size(x.shape.slice(0, axis)), slice = size(x.shape.slice(axis + 1));
+    const outer = size(x.shape.slice(0, axis)),
+      slice = size(x.shape.slice(axis + 1));
     const out = new Float32Array(outer * iv.length * slice);
     addon.gather(xv, iv, out, outer, dim, slice);
     return output(args.backend, [...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)], out);
@@ -161,13 +190,24 @@ export function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> 
     const vals = all.map((t) => values(args.backend, t));
     if (all.length === 0 || vals.some((v) => !v)) return null;
     const axis = util.parseAxisParam(args.attrs?.axis as number, all[0].shape)[0];
-    backend_util.assertParamsConsistent(all.map((t) => t.shape), axis);
-    const shape = backend_util.computeOutShape(all.map((t) => t.shape), axis);
+    backend_util.assertParamsConsistent(
+      all.map((t) => t.shape),
+      axis,
+    );
+    const shape = backend_util.computeOutShape(
+      all.map((t) => t.shape),
+      axis,
+    );
     const parts = all.map((t, i) => ({ t, v: vals[i] as Float32Array })).filter((p) => p.v.length > 0);
     if (parts.length < 2) return null; // empty or a single part: the cpu kernel's identity
     const rows = size(shape.slice(0, axis));
     const out = new Float32Array(size(shape));
-    addon.concat(parts.map((p) => p.v), parts.map((p) => size(p.t.shape.slice(axis))), out, rows);
+    addon.concat(
+      parts.map((p) => p.v),
+      parts.map((p) => size(p.t.shape.slice(axis))),
+      out,
+      rows,
+    );
     return output(args.backend, shape, out);
   };
 
@@ -202,7 +242,9 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
   };
   /** A 4-D x [outer, t, inner, d] with tables [t, 1, d]: x cos + rotate_half(x) sin, or its transpose. */
   const rope = (args: KernelArgs, x: TensorInfo, transposed: boolean): TensorInfo => {
-    const b = args.backend, cos = input(args, 'cos'), sin = input(args, 'sin');
+    const b = args.backend,
+      cos = input(args, 'cos'),
+      sin = input(args, 'sin');
     const [outer, t, inner, d] = x.shape;
     const out = new Float32Array(size(x.shape));
     addon.rope(f32(b, x, 'x'), f32(b, cos, 'cos'), f32(b, sin, 'sin'), out, outer, t, inner, d, transposed);
@@ -210,99 +252,196 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
   };
   return {
     [FUSED_KERNELS.attentionProbabilities]: (args) => {
-      const b = args.backend, q = input(args, 'q'), kT = input(args, 'kT'), mask = input(args, 'mask');
+      const b = args.backend,
+        q = input(args, 'q'),
+        kT = input(args, 'kT'),
+        mask = input(args, 'mask');
       const r = q.shape.length;
-      const m = q.shape[r - 2], k = q.shape[r - 1], n = kT.shape[r - 1];
+      const m = q.shape[r - 2],
+        k = q.shape[r - 1],
+        n = kT.shape[r - 1];
       const batch = size(q.shape.slice(0, -2));
       const shape = [...q.shape.slice(0, -1), n];
       const out = new Float32Array(batch * m * n);
       const maskPerBatch = size(mask.shape) !== m * n;
-      addon.attentionProbabilities(f32(b, q, 'q'), f32(b, kT, 'kT'), f32(b, mask, 'mask'), out, batch, m, n, k, maskPerBatch, Number(args.attrs?.scale));
+      addon.attentionProbabilities(
+        f32(b, q, 'q'),
+        f32(b, kT, 'kT'),
+        f32(b, mask, 'mask'),
+        out,
+        batch,
+        m,
+        n,
+        k,
+        maskPerBatch,
+        Number(args.attrs?.scale),
+      );
       return output(b, shape, out);
     },
     [FUSED_KERNELS.attentionProbabilitiesGrad]: (args) => {
-      const b = args.backend, p = input(args, 'p'), dy = input(args, 'dy');
+      const b = args.backend,
+        p = input(args, 'p'),
+        dy = input(args, 'dy');
       const cols = p.shape[p.shape.length - 1] ?? 1;
       const out = new Float32Array(size(p.shape));
-      addon.attentionProbabilitiesGrad(f32(b, p, 'p'), f32(b, dy, 'dy'), out, cols === 0 ? 0 : out.length / cols, cols, Number(args.attrs?.scale));
+      addon.attentionProbabilitiesGrad(
+        f32(b, p, 'p'),
+        f32(b, dy, 'dy'),
+        out,
+        cols === 0 ? 0 : out.length / cols,
+        cols,
+        Number(args.attrs?.scale),
+      );
       return output(b, p.shape, out);
     },
     [FUSED_KERNELS.rmsNorm]: (args) => {
-      const b = args.backend, x = input(args, 'x'), w = input(args, 'w');
+      const b = args.backend,
+        x = input(args, 'x'),
+        w = input(args, 'w');
       const cols = x.shape[x.shape.length - 1];
       const out = new Float32Array(size(x.shape));
       addon.rmsNorm(f32(b, x, 'x'), f32(b, w, 'w'), out, cols === 0 ? 0 : out.length / cols, cols, Number(args.attrs?.eps));
       return output(b, x.shape, out);
     },
     [FUSED_KERNELS.rmsNormGradX]: (args) => {
-      const b = args.backend, x = input(args, 'x'), w = input(args, 'w'), dy = input(args, 'dy');
+      const b = args.backend,
+        x = input(args, 'x'),
+        w = input(args, 'w'),
+        dy = input(args, 'dy');
       const cols = x.shape[x.shape.length - 1];
       const out = new Float32Array(size(x.shape));
-      addon.rmsNormGradX(f32(b, x, 'x'), f32(b, w, 'w'), f32(b, dy, 'dy'), out, cols === 0 ? 0 : out.length / cols, cols, Number(args.attrs?.eps));
+      addon.rmsNormGradX(
+        f32(b, x, 'x'),
+        f32(b, w, 'w'),
+        f32(b, dy, 'dy'),
+        out,
+        cols === 0 ? 0 : out.length / cols,
+        cols,
+        Number(args.attrs?.eps),
+      );
       return output(b, x.shape, out);
     },
     [FUSED_KERNELS.rmsNormGradW]: (args) => {
-      const b = args.backend, x = input(args, 'x'), dy = input(args, 'dy');
+      const b = args.backend,
+        x = input(args, 'x'),
+        dy = input(args, 'dy');
       const cols = x.shape[x.shape.length - 1];
       const out = new Float32Array(cols);
       addon.rmsNormGradW(f32(b, x, 'x'), f32(b, dy, 'dy'), out, cols === 0 ? 0 : size(x.shape) / cols, cols, Number(args.attrs?.eps));
       return output(b, [cols], out);
     },
     [FUSED_KERNELS.addLowRank]: (args) => {
-      const b = args.backend, base = input(args, 'base'), xa = input(args, 'xa'), bT = input(args, 'bT');
-      const [n, cols] = base.shape, r = xa.shape[1];
+      const b = args.backend,
+        base = input(args, 'base'),
+        xa = input(args, 'xa'),
+        bT = input(args, 'bT');
+      const [n, cols] = base.shape,
+        r = xa.shape[1];
       const out = new Float32Array(n * cols);
       addon.addLowRank(f32(b, base, 'base'), f32(b, xa, 'xa'), f32(b, bT, 'bT'), out, n, r, cols, Number(args.attrs?.scale));
       return output(b, base.shape, out);
     },
     [FUSED_KERNELS.differentialAttention]: (args) => {
-      const b = args.backend, a1 = input(args, 'a1'), a2 = input(args, 'a2');
+      const b = args.backend,
+        a1 = input(args, 'a1'),
+        a2 = input(args, 'a2');
       const out = new Float32Array(size(a1.shape));
-      addon.differentialAttention(f32(b, a1, 'a1'), f32(b, a2, 'a2'), out, out.length, f32(b, input(args, 'lambda'), 'lambda')[0], Boolean(args.attrs?.relu));
+      addon.differentialAttention(
+        f32(b, a1, 'a1'),
+        f32(b, a2, 'a2'),
+        out,
+        out.length,
+        f32(b, input(args, 'lambda'), 'lambda')[0],
+        Boolean(args.attrs?.relu),
+      );
       return output(b, a1.shape, out);
     },
     [FUSED_KERNELS.differentialAttentionGrad]: (args) => {
-      const b = args.backend, a2 = input(args, 'a2'), lambda = input(args, 'lambda');
-      const da1 = new Float32Array(size(a2.shape)), da2 = new Float32Array(da1.length);
-      const dLambda = addon.differentialAttentionGrad(f32(b, a2, 'a2'), f32(b, input(args, 'y'), 'y'), f32(b, input(args, 'dy'), 'dy'), da1, da2, da1.length,
-        f32(b, lambda, 'lambda')[0], Boolean(args.attrs?.relu));
+      const b = args.backend,
+        a2 = input(args, 'a2'),
+        lambda = input(args, 'lambda');
+      const da1 = new Float32Array(size(a2.shape)),
+        da2 = new Float32Array(da1.length);
+      const dLambda = addon.differentialAttentionGrad(
+        f32(b, a2, 'a2'),
+        f32(b, input(args, 'y'), 'y'),
+        f32(b, input(args, 'dy'), 'dy'),
+        da1,
+        da2,
+        da1.length,
+        f32(b, lambda, 'lambda')[0],
+        Boolean(args.attrs?.relu),
+      );
       return [output(b, a2.shape, da1), output(b, a2.shape, da2), output(b, lambda.shape, Float32Array.of(dLambda))];
     },
     [FUSED_KERNELS.swiglu]: (args) => {
-      const b = args.backend, gate = input(args, 'gate');
+      const b = args.backend,
+        gate = input(args, 'gate');
       const out = new Float32Array(size(gate.shape));
       addon.swiglu(f32(b, gate, 'gate'), f32(b, input(args, 'up'), 'up'), out, out.length);
       return output(b, gate.shape, out);
     },
     [FUSED_KERNELS.swigluGrad]: (args) => {
-      const b = args.backend, gate = input(args, 'gate');
-      const dGate = new Float32Array(size(gate.shape)), dUp = new Float32Array(dGate.length);
+      const b = args.backend,
+        gate = input(args, 'gate');
+      const dGate = new Float32Array(size(gate.shape)),
+        dUp = new Float32Array(dGate.length);
       addon.swigluGrad(f32(b, gate, 'gate'), f32(b, input(args, 'up'), 'up'), f32(b, input(args, 'dy'), 'dy'), dGate, dUp, dGate.length);
       return [output(b, gate.shape, dGate), output(b, gate.shape, dUp)];
     },
     [FUSED_KERNELS.rope]: (args) => rope(args, input(args, 'x'), false),
     [FUSED_KERNELS.ropeGradX]: (args) => rope(args, input(args, 'dy'), true),
     [FUSED_KERNELS.crossEntropy]: (args) => {
-      const b = args.backend, logits = input(args, 'logits'), labels = input(args, 'labels');
-      const rows = size(labels.shape), cols = logits.shape[logits.shape.length - 1];
-      const loss = addon.crossEntropy(f32(b, logits, 'logits'), i32(b, labels, 'labels'), f32(b, input(args, 'weights'), 'weights'), rows, cols);
+      const b = args.backend,
+        logits = input(args, 'logits'),
+        labels = input(args, 'labels');
+      const rows = size(labels.shape),
+        cols = logits.shape[logits.shape.length - 1];
+      const loss = addon.crossEntropy(
+        f32(b, logits, 'logits'),
+        i32(b, labels, 'labels'),
+        f32(b, input(args, 'weights'), 'weights'),
+        rows,
+        cols,
+      );
       return output(b, [], Float32Array.of(loss));
     },
     [FUSED_KERNELS.crossEntropyGrad]: (args) => {
-      const b = args.backend, logits = input(args, 'logits'), labels = input(args, 'labels');
-      const rows = size(labels.shape), cols = logits.shape[logits.shape.length - 1];
+      const b = args.backend,
+        logits = input(args, 'logits'),
+        labels = input(args, 'labels');
+      const rows = size(labels.shape),
+        cols = logits.shape[logits.shape.length - 1];
       const dx = new Float32Array(size(logits.shape));
-      addon.crossEntropyGrad(f32(b, logits, 'logits'), i32(b, labels, 'labels'), f32(b, input(args, 'weights'), 'weights'), f32(b, input(args, 'dy'), 'dy')[0], dx, rows, cols);
+      addon.crossEntropyGrad(
+        f32(b, logits, 'logits'),
+        i32(b, labels, 'labels'),
+        f32(b, input(args, 'weights'), 'weights'),
+        f32(b, input(args, 'dy'), 'dy')[0],
+        dx,
+        rows,
+        cols,
+      );
       return output(b, logits.shape, dx);
     },
     [FUSED_KERNELS.adamw]: (args) => {
-      const b = args.backend, w = input(args, 'w');
+      const b = args.backend,
+        w = input(args, 'w');
       const a = args.attrs as unknown as { beta1: number; beta2: number; eps: number; lr: number; bc1: number; bc2: number; decay: number };
       // float32 constants, as the composite's scalar tensors.
       const constants = Float32Array.of(a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.bc1, a.bc2, a.eps, a.lr, a.decay);
       const n = size(w.shape);
       const outs = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
-      addon.adamw(f32(b, w, 'w'), f32(b, input(args, 'g'), 'g'), f32(b, input(args, 'm'), 'm'), f32(b, input(args, 'v'), 'v'), outs[0], outs[1], outs[2], constants);
+      addon.adamw(
+        f32(b, w, 'w'),
+        f32(b, input(args, 'g'), 'g'),
+        f32(b, input(args, 'm'), 'm'),
+        f32(b, input(args, 'v'), 'v'),
+        outs[0],
+        outs[1],
+        outs[2],
+        constants,
+      );
       return outs.map((o) => output(b, w.shape, o));
     },
   };

@@ -70,7 +70,11 @@ export function chooseThreads(cores = os.availableParallelism()): ThreadChoice {
   }
   const threads = Math.min(cores, 8);
   if (threads === 1) return { threads, why: 'default for 1 core' };
-  return { threads, minWork: MIN_WORK_FOR_THREADS, why: `default for ${cores} cores: ${threads} for GEMMs of m*n*k >= ${MIN_WORK_FOR_THREADS.toExponential().replace('+', '')}, else 1` };
+  return {
+    threads,
+    minWork: MIN_WORK_FOR_THREADS,
+    why: `default for ${cores} cores: ${threads} for GEMMs of m*n*k >= ${MIN_WORK_FOR_THREADS.toExponential().replace('+', '')}, else 1`,
+  };
 }
 
 export function applyThreads(addon: NativeAddon, choice: ThreadChoice): void {

@@ -37,7 +37,10 @@ export async function initTensorflow(log: (line: string) => void): Promise<Backe
   const l = loadTensorflow();
   if ('error' in l) throw new BackendUnavailableError('tensorflow', l.error);
   if (!tf.findBackendFactory('tensorflow')) {
-    throw new BackendUnavailableError('tensorflow', `${l.pkg} loaded but registered no 'tensorflow' backend (version mismatch with tfjs-core ${tf.version_core}?)`);
+    throw new BackendUnavailableError(
+      'tensorflow',
+      `${l.pkg} loaded but registered no 'tensorflow' backend (version mismatch with tfjs-core ${tf.version_core}?)`,
+    );
   }
   await setBackendOrThrow('tensorflow', log);
   const b = tf.backend() as unknown as { isUsingGpuDevice?: boolean };

@@ -117,7 +117,9 @@ export function probeWebgpu(): Promise<WebgpuProbe> {
         }
       }
       const software = isSoftwareAdapter(info, adapter);
-      const name = [info.vendor, info.architecture, info.description || info.device].filter((s) => s && String(s).trim()).join(' / ') || 'unknown adapter';
+      const name =
+        [info.vendor, info.architecture, info.description || info.device].filter((s) => s && String(s).trim()).join(' / ') ||
+        'unknown adapter';
       return { gpu, globals: mod.globals ?? {}, adapter, info, software, name };
     })();
     webgpuProbe.catch(() => {

@@ -23,7 +23,10 @@ export function registerData(program: Command): void {
     .option('--max-lines <n>', 'skip bodies longer than this', '60')
     .option('--exclude <names>', 'more folder names to skip, comma-separated')
     .action(async (o: { folder: string; out: string; maxLines: string; exclude?: string }) => {
-      const r = await extractFolder(o.folder, o.out, { maxLines: parseInteger('--max-lines', o.maxLines, 1), exclude: o.exclude?.split(',').filter(Boolean) });
+      const r = await extractFolder(o.folder, o.out, {
+        maxLines: parseInteger('--max-lines', o.maxLines, 1),
+        exclude: o.exclude?.split(',').filter(Boolean),
+      });
       process.stderr.write(`${r.summary}\n`);
     });
 }

@@ -17,17 +17,44 @@ import { HumanEvalProgress, ModelSpec } from '../humaneval/run';
 import { cancelOnSignals } from './output';
 
 interface RunFlags {
-  model: string; adapter: string[]; base: boolean; problems?: string; n: string; k: string; temperature: string; topP: string; seed: string;
-  maxNewTokens: string; limit?: string; timeout: string; workers?: string; chat?: boolean; sandbox: SandboxMode; backend: BackendName | 'auto';
-  quiet?: boolean; out: string;
+  model: string;
+  adapter: string[];
+  base: boolean;
+  problems?: string;
+  n: string;
+  k: string;
+  temperature: string;
+  topP: string;
+  seed: string;
+  maxNewTokens: string;
+  limit?: string;
+  timeout: string;
+  workers?: string;
+  chat?: boolean;
+  sandbox: SandboxMode;
+  backend: BackendName | 'auto';
+  quiet?: boolean;
+  out: string;
 }
 
-interface ExecFlags { samples: string; problems?: string; k: string; timeout: string; workers?: string; sandbox: SandboxMode; quiet?: boolean; out: string }
+interface ExecFlags {
+  samples: string;
+  problems?: string;
+  k: string;
+  timeout: string;
+  workers?: string;
+  sandbox: SandboxMode;
+  quiet?: boolean;
+  out: string;
+}
 
 const collect = (v: string, acc: string[]) => [...acc, v];
 
 function parseKs(spec: string): number[] {
-  const parts = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (parts.length === 0) throw new InputError('--k', 'is empty: give values like 1,10');
   return [...new Set(parts.map((p) => parseInteger('--k', p, 1)))].sort((a, b) => a - b);
 }
@@ -43,9 +70,19 @@ function sandboxFlags(f: { timeout: string; workers?: string; sandbox: SandboxMo
 /** Progress on stderr: one bar per model and phase on a terminal, a line every 25 % otherwise. */
 function progress(quiet: boolean): { on: (e: HumanEvalProgress | ExecProgress) => void; log: (line: string) => void; stop: () => void } {
   const warn = (m: string) => process.stderr.write(`warning: ${m}\n`);
-  if (quiet) return { on: (e) => { if (e.type === 'warning') warn(e.message); }, log: () => {}, stop: () => {} };
+  if (quiet)
+    return {
+      on: (e) => {
+        if (e.type === 'warning') warn(e.message);
+      },
+      log: () => {},
+      stop: () => {},
+    };
   const multi = process.stderr.isTTY
-    ? new MultiBar({ format: '{label} [{bar}] {value}/{total} {extra}', stream: process.stderr, hideCursor: true, clearOnComplete: false }, Presets.shades_classic)
+    ? new MultiBar(
+        { format: '{label} [{bar}] {value}/{total} {extra}', stream: process.stderr, hideCursor: true, clearOnComplete: false },
+        Presets.shades_classic,
+      )
     : undefined;
   const bars = new Map<string, SingleBar>();
   const last = new Map<string, number>();
@@ -57,18 +94,26 @@ function progress(quiet: boolean): { on: (e: HumanEvalProgress | ExecProgress) =
       bar.update(done, { extra });
     } else {
       const step = total === 0 ? 100 : Math.floor((100 * done) / total / 25) * 25;
-      if (last.get(key) !== step) { last.set(key, step); process.stderr.write(`${key}: ${done}/${total}${extra ? ` ${extra}` : ''}\n`); }
+      if (last.get(key) !== step) {
+        last.set(key, step);
+        process.stderr.write(`${key}: ${done}/${total}${extra ? ` ${extra}` : ''}\n`);
+      }
     }
   };
   return {
     on: (e) => {
-      if (e.type === 'warning') { if (multi) multi.log(`warning: ${e.message}\n`); else warn(e.message); }
-      else if (e.type === 'sandbox' && e.note) process.stderr.write(`note: ${e.note}\n`);
+      if (e.type === 'warning') {
+        if (multi) multi.log(`warning: ${e.message}\n`);
+        else warn(e.message);
+      } else if (e.type === 'sandbox' && e.note) process.stderr.write(`note: ${e.note}\n`);
       else if (e.type === 'load') show(`${e.model} loading`, e.done, e.total);
       else if (e.type === 'generate') show(`${e.model} generating`, e.done, e.total);
       else if (e.type === 'execute') show(`${e.model ?? 'samples'} executing`, e.done, e.total, `${e.passed} passed`);
     },
-    log: (line) => { if (multi) multi.log(`${line}\n`); else process.stderr.write(`${line}\n`); },
+    log: (line) => {
+      if (multi) multi.log(`${line}\n`);
+      else process.stderr.write(`${line}\n`);
+    },
     stop: () => multi?.stop(),
   };
 }
@@ -78,7 +123,10 @@ function pct(x: number | undefined): string {
 }
 
 /** The pass@k table: one row per model. */
-export function passAtKTableText(rows: { label: string; samples: number; passed: number; passAtK: Record<string, number> }[], ks: number[]): string {
+export function passAtKTableText(
+  rows: { label: string; samples: number; passed: number; passAtK: Record<string, number> }[],
+  ks: number[],
+): string {
   const head = ['model', 'samples', 'passed', ...ks.map((k) => `pass@${k}`)];
   const body = rows.map((r) => [r.label, String(r.samples), String(r.passed), ...ks.map((k) => pct(r.passAtK[`pass@${k}`]))]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
@@ -87,7 +135,9 @@ export function passAtKTableText(rows: { label: string; samples: number; passed:
 }
 
 async function run(f: RunFlags): Promise<void> {
-  const log = (l: string) => { if (!f.quiet) process.stderr.write(`${l}\n`); };
+  const log = (l: string) => {
+    if (!f.quiet) process.stderr.write(`${l}\n`);
+  };
   const ks = parseKs(f.k);
   const n = parseInteger('--n', f.n, 1);
   const temperature = parseNumber('--temperature', f.temperature, 0);
@@ -99,11 +149,30 @@ async function run(f: RunFlags): Promise<void> {
   const bars = progress(!!f.quiet);
   let report;
   try {
-    report = await humanEval({
-      models, problems, outDir: f.out, n, k: ks, temperature, topP: parseNumber('--top-p', f.topP, 0, 1), seed: parseInteger('--seed', f.seed, 0),
-      maxNewTokens: parseInteger('--max-new-tokens', f.maxNewTokens, 1), limit: f.limit === undefined ? undefined : parseInteger('--limit', f.limit, 1),
-      chat: !!f.chat, backend: f.backend, ...sandboxFlags(f),
-    }, { cancel, onEvent: (e) => { if (e.type === 'humaneval') bars.on(e.event); else if (e.type === 'log') bars.log(e.message); } });
+    report = await humanEval(
+      {
+        models,
+        problems,
+        outDir: f.out,
+        n,
+        k: ks,
+        temperature,
+        topP: parseNumber('--top-p', f.topP, 0, 1),
+        seed: parseInteger('--seed', f.seed, 0),
+        maxNewTokens: parseInteger('--max-new-tokens', f.maxNewTokens, 1),
+        limit: f.limit === undefined ? undefined : parseInteger('--limit', f.limit, 1),
+        chat: !!f.chat,
+        backend: f.backend,
+        ...sandboxFlags(f),
+      },
+      {
+        cancel,
+        onEvent: (e) => {
+          if (e.type === 'humaneval') bars.on(e.event);
+          else if (e.type === 'log') bars.log(e.message);
+        },
+      },
+    );
   } finally {
     bars.stop();
   }
@@ -112,30 +181,57 @@ async function run(f: RunFlags): Promise<void> {
     process.exitCode = 130;
     return;
   }
-  process.stdout.write(`${passAtKTableText(report.models.map((m) => ({ ...m, label: m.label })), ks.filter((k) => k <= n))}\n`);
+  process.stdout.write(
+    `${passAtKTableText(
+      report.models.map((m) => ({ ...m, label: m.label })),
+      ks.filter((k) => k <= n),
+    )}\n`,
+  );
   log(`samples and results in ${f.out}/<model>/, summary in ${f.out}/summary.json`);
 }
 
 async function exec(f: ExecFlags): Promise<void> {
   const ks = parseKs(f.k);
-  const problems = await loadProblems({ file: f.problems, log: (l) => { if (!f.quiet) process.stderr.write(`${l}\n`); } });
+  const problems = await loadProblems({
+    file: f.problems,
+    log: (l) => {
+      if (!f.quiet) process.stderr.write(`${l}\n`);
+    },
+  });
   const cancel = cancelOnSignals((l) => process.stderr.write(`${l}\n`));
   const bars = progress(!!f.quiet);
   let r;
   try {
-    r = await humanEvalExec({ samples: f.samples, problems, out: f.out, k: ks, ...sandboxFlags(f) }, { cancel, onEvent: (e) => { if (e.type === 'humaneval') bars.on(e.event); } });
+    r = await humanEvalExec(
+      { samples: f.samples, problems, out: f.out, k: ks, ...sandboxFlags(f) },
+      {
+        cancel,
+        onEvent: (e) => {
+          if (e.type === 'humaneval') bars.on(e.event);
+        },
+      },
+    );
   } finally {
     bars.stop();
   }
-  if (r.cancelled) { process.stderr.write('stopped: nothing written\n'); process.exitCode = 130; return; }
+  if (r.cancelled) {
+    process.stderr.write('stopped: nothing written\n');
+    process.exitCode = 130;
+    return;
+  }
   const shown = ks.filter((k) => r.passAtK[`pass@${k}`] !== undefined);
   process.stdout.write(`${passAtKTableText([{ label: f.samples, samples: r.samples, passed: r.passed, passAtK: r.passAtK }], shown)}\n`);
   if (!f.quiet) process.stderr.write(`wrote ${f.out}\n`);
 }
 
 export function registerHumanEval(program: Command, backendOption: () => Option): void {
-  const sandboxOption = () => new Option('--sandbox <mode>', 'bwrap: bubblewrap namespaces (fail without); none: rlimits, process group, scrubbed env only; auto: bwrap when it works')
-    .choices(['auto', 'bwrap', 'none']).default('auto');
+  const sandboxOption = () =>
+    new Option(
+      '--sandbox <mode>',
+      'bwrap: bubblewrap namespaces (fail without); none: rlimits, process group, scrubbed env only; auto: bwrap when it works',
+    )
+      .choices(['auto', 'bwrap', 'none'])
+      .default('auto');
   program
     .command('humaneval')
     .description('HumanEval pass@k of the base model and of the base with each adapter: samples made here, run in a sandbox (resumable)')

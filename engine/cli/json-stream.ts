@@ -28,7 +28,11 @@ export class AttentionJsonWriter {
   private layersWritten = 0;
   private readonly tmp: string;
 
-  constructor(private readonly file: string, ids: number[], tokens: string[] | undefined) {
+  constructor(
+    private readonly file: string,
+    ids: number[],
+    tokens: string[] | undefined,
+  ) {
     this.tmp = `${file}.partial`;
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true }); // as `generate` does
     this.fd = fs.openSync(this.tmp, 'w');

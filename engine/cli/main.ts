@@ -35,7 +35,10 @@ const backendOption = () =>
 function addThreadsOption(program: Command): void {
   for (const c of program.commands) {
     if (c.options.some((o) => o.long === '--backend')) {
-      c.option('--threads <n>', `OpenBLAS threads of the native backend (default: $${THREADS_ENV}, else min(cores, 8) for large GEMMs and 1 for small ones)`);
+      c.option(
+        '--threads <n>',
+        `OpenBLAS threads of the native backend (default: $${THREADS_ENV}, else min(cores, 8) for large GEMMs and 1 for small ones)`,
+      );
     }
   }
   program.hook('preAction', (_program, command) => {
@@ -75,7 +78,9 @@ function info(o: { model: string; adapter?: string }): void {
   process.stdout.write(`${JSON.stringify(modelInfo(o), null, 2)}\n`);
 }
 
-async function attention(o: CommonOpts & { text?: string; file?: string; ids?: string; layers?: string; heads?: string; logits?: boolean; out: string }) {
+async function attention(
+  o: CommonOpts & { text?: string; file?: string; ids?: string; layers?: string; heads?: string; logits?: boolean; out: string },
+) {
   const { m, target } = await open(o);
   const ids = inputIds(m, o);
   m.model.checkIds([ids]);
@@ -83,7 +88,16 @@ async function attention(o: CommonOpts & { text?: string; file?: string; ids?: s
   const heads = o.heads !== undefined ? parseIndexList('--heads', o.heads, m.config.numHeads) : undefined;
   const writer = new AttentionJsonWriter(o.out, ids, m.tokenizer?.labels(ids));
   try {
-    const r = await attentionMaps(m, [target], { ids, layers, heads, logits: o.logits }, { onEvent: (e) => { if (e.type === 'maps') writer.layer(e.maps); } });
+    const r = await attentionMaps(
+      m,
+      [target],
+      { ids, layers, heads, logits: o.logits },
+      {
+        onEvent: (e) => {
+          if (e.type === 'maps') writer.layer(e.maps);
+        },
+      },
+    );
     const data = r.logits?.[0];
     writer.finish(data && { data, rows: ids.length, cols: m.config.vocabSize });
   } catch (e) {
@@ -93,7 +107,19 @@ async function attention(o: CommonOpts & { text?: string; file?: string; ids?: s
   stderrLog(o.quiet)(`wrote ${o.out}`);
 }
 
-async function generateCmd(o: CommonOpts & { prompt?: string; ids?: string; maxNewTokens: string; temperature: string; topP: string; seed: string; stop: string[]; cache: boolean; out: string }) {
+async function generateCmd(
+  o: CommonOpts & {
+    prompt?: string;
+    ids?: string;
+    maxNewTokens: string;
+    temperature: string;
+    topP: string;
+    seed: string;
+    stop: string[];
+    cache: boolean;
+    out: string;
+  },
+) {
   const { m, target } = await open(o);
   const tok = m.tokenizer;
   let prompt: number[];
@@ -113,7 +139,13 @@ async function generateCmd(o: CommonOpts & { prompt?: string; ids?: string; maxN
     stop: o.stop,
     useCache: o.cache,
   });
-  const out = { prompt: o.prompt ?? null, promptIds: prompt, completion: result.completion ?? null, ids: result.ids, stopReason: result.stopReason };
+  const out = {
+    prompt: o.prompt ?? null,
+    promptIds: prompt,
+    completion: result.completion ?? null,
+    ids: result.ids,
+    stopReason: result.stopReason,
+  };
   fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
   fs.writeFileSync(o.out, `${JSON.stringify(out)}\n`);
   stderrLog(o.quiet)(`wrote ${o.out} (${result.ids.length} tokens, stop: ${result.stopReason})`);

@@ -4,7 +4,9 @@ import { loadProgress } from './progress';
 import { trainProgress } from './train-progress';
 
 export function stderrLog(quiet: boolean | undefined): (line: string) => void {
-  return (line) => { if (!quiet) process.stderr.write(`${line}\n`); };
+  return (line) => {
+    if (!quiet) process.stderr.write(`${line}\n`);
+  };
 }
 
 /** SIGINT / SIGTERM ask the work to stop at its next step (after a checkpoint); a second one exits now. */
@@ -37,7 +39,13 @@ export function printingContext(o: { quiet?: boolean; train?: string; cancel?: b
         load.update(e.done, e.total);
       } else if (e.type === 'train') train?.onEvent(e.event);
     },
-    loaded: () => { load?.stop(); load = undefined; },
-    stop: () => { load?.stop(); train?.stop(); },
+    loaded: () => {
+      load?.stop();
+      load = undefined;
+    },
+    stop: () => {
+      load?.stop();
+      train?.stop();
+    },
   };
 }

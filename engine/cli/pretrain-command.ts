@@ -8,23 +8,60 @@ import { parseInteger, parseNumber } from '../api/parse';
 import { printingContext } from './output';
 
 interface PretrainFlags {
-  corpus?: string; out: string; vocab: string; hidden: string; layers: string; heads: string; kvHeads: string; intermediate: string;
-  seqLen: string; batchSize: string; gradAccum: string; lr: string; warmup: string; schedule: ScheduleKind; epochs: string;
-  maxSteps?: string; seed: string; checkpointEvery: string; weightDecay: string; heldOut: string; dtype: DType; resume?: boolean; skipCodecTables?: boolean;
-  backend: BackendName | 'auto'; quiet?: boolean;
+  corpus?: string;
+  out: string;
+  vocab: string;
+  hidden: string;
+  layers: string;
+  heads: string;
+  kvHeads: string;
+  intermediate: string;
+  seqLen: string;
+  batchSize: string;
+  gradAccum: string;
+  lr: string;
+  warmup: string;
+  schedule: ScheduleKind;
+  epochs: string;
+  maxSteps?: string;
+  seed: string;
+  checkpointEvery: string;
+  weightDecay: string;
+  heldOut: string;
+  dtype: DType;
+  resume?: boolean;
+  skipCodecTables?: boolean;
+  backend: BackendName | 'auto';
+  quiet?: boolean;
 }
 
 async function run(f: PretrainFlags): Promise<void> {
   const int = (flag: string, v: string, min = 1) => parseInteger(flag, v, min);
   const options = {
-    hidden: int('--hidden', f.hidden), layers: int('--layers', f.layers), heads: int('--heads', f.heads), kvHeads: int('--kv-heads', f.kvHeads),
-    intermediate: int('--intermediate', f.intermediate), vocab: int('--vocab', f.vocab, 300),
-    corpus: f.corpus, out: f.out, lr: parseNumber('--lr', f.lr, 0), weightDecay: parseNumber('--weight-decay', f.weightDecay, 0),
-    warmup: int('--warmup', f.warmup, 0), schedule: f.schedule, epochs: parseNumber('--epochs', f.epochs, 0),
-    maxSteps: f.maxSteps === undefined ? undefined : int('--max-steps', f.maxSteps), batchSize: int('--batch-size', f.batchSize),
-    gradAccum: int('--grad-accum', f.gradAccum), seed: int('--seed', f.seed, 0), checkpointEvery: int('--checkpoint-every', f.checkpointEvery, 0),
-    seqLen: int('--seq-len', f.seqLen, 8), heldOut: parseNumber('--held-out', f.heldOut, 0, 0.5), dtype: f.dtype,
-    skipCodecTables: !!f.skipCodecTables, resume: !!f.resume, backend: f.backend,
+    hidden: int('--hidden', f.hidden),
+    layers: int('--layers', f.layers),
+    heads: int('--heads', f.heads),
+    kvHeads: int('--kv-heads', f.kvHeads),
+    intermediate: int('--intermediate', f.intermediate),
+    vocab: int('--vocab', f.vocab, 300),
+    corpus: f.corpus,
+    out: f.out,
+    lr: parseNumber('--lr', f.lr, 0),
+    weightDecay: parseNumber('--weight-decay', f.weightDecay, 0),
+    warmup: int('--warmup', f.warmup, 0),
+    schedule: f.schedule,
+    epochs: parseNumber('--epochs', f.epochs, 0),
+    maxSteps: f.maxSteps === undefined ? undefined : int('--max-steps', f.maxSteps),
+    batchSize: int('--batch-size', f.batchSize),
+    gradAccum: int('--grad-accum', f.gradAccum),
+    seed: int('--seed', f.seed, 0),
+    checkpointEvery: int('--checkpoint-every', f.checkpointEvery, 0),
+    seqLen: int('--seq-len', f.seqLen, 8),
+    heldOut: parseNumber('--held-out', f.heldOut, 0, 0.5),
+    dtype: f.dtype,
+    skipCodecTables: !!f.skipCodecTables,
+    resume: !!f.resume,
+    backend: f.backend,
   };
   const out = printingContext({ quiet: f.quiet, train: 'pretrain', cancel: true });
   try {
@@ -51,7 +88,9 @@ export function registerPretrain(program: Command, backendOption: () => Option):
     .option('--grad-accum <n>', 'micro-batches per step', String(PRETRAIN_DEFAULTS.gradAccum))
     .option('--lr <x>', 'peak learning rate', String(PRETRAIN_DEFAULTS.lr))
     .option('--warmup <n>', 'warmup steps', String(PRETRAIN_DEFAULTS.warmup))
-    .addOption(new Option('--schedule <s>', 'decay after warmup').choices(['cosine', 'linear', 'constant']).default(PRETRAIN_DEFAULTS.schedule))
+    .addOption(
+      new Option('--schedule <s>', 'decay after warmup').choices(['cosine', 'linear', 'constant']).default(PRETRAIN_DEFAULTS.schedule),
+    )
     .option('--epochs <x>', 'passes over the corpus', String(PRETRAIN_DEFAULTS.epochs))
     .option('--max-steps <n>', 'stop after this many steps')
     .option('--weight-decay <x>', 'AdamW weight decay', String(PRETRAIN_DEFAULTS.weightDecay))

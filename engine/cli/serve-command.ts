@@ -4,7 +4,13 @@ import { BackendName } from '../backend';
 import { parseInteger } from '../api/parse';
 import { serve } from '../server/serve';
 
-interface ServeFlags { stdio?: boolean; port?: string; host: string; token?: string; backend: BackendName | 'auto' }
+interface ServeFlags {
+  stdio?: boolean;
+  port?: string;
+  host: string;
+  token?: string;
+  backend: BackendName | 'auto';
+}
 
 export function registerServe(program: Command, backendOption: () => Option): void {
   program
@@ -15,5 +21,12 @@ export function registerServe(program: Command, backendOption: () => Option): vo
     .option('--host <h>', 'address to listen on (loopback unless you say otherwise)', '127.0.0.1')
     .option('--token <t>', 'the token clients must present (default: $DIFFLORA_ENGINE_TOKEN, else a random one, printed)')
     .addOption(backendOption())
-    .action((f: ServeFlags) => serve({ port: f.port === undefined ? undefined : parseInteger('--port', f.port, 0), host: f.host, token: f.token, backend: f.backend }));
+    .action((f: ServeFlags) =>
+      serve({
+        port: f.port === undefined ? undefined : parseInteger('--port', f.port, 0),
+        host: f.host,
+        token: f.token,
+        backend: f.backend,
+      }),
+    );
 }

@@ -9,16 +9,40 @@ import { syntaxRate } from '../humaneval/syntax-rate';
 import { stderrLog } from './output';
 import { loadProgress } from './progress';
 
-interface Flags { model: string; adapter?: string; problems: string; limit?: string; maxNewTokens: string; out?: string; backend: BackendName | 'auto'; quiet?: boolean }
+interface Flags {
+  model: string;
+  adapter?: string;
+  problems: string;
+  limit?: string;
+  maxNewTokens: string;
+  out?: string;
+  backend: BackendName | 'auto';
+  quiet?: boolean;
+}
 
 async function run(f: Flags): Promise<void> {
   const log = stderrLog(f.quiet);
   const problems = readProblems(f.problems).slice(0, f.limit === undefined ? undefined : parseInteger('--limit', f.limit, 1));
-  const { m, target } = await openModel({ model: f.model, adapter: f.adapter, backend: f.backend }, { onEvent: (e) => { if (e.type === 'log') log(e.message); } });
+  const { m, target } = await openModel(
+    { model: f.model, adapter: f.adapter, backend: f.backend },
+    {
+      onEvent: (e) => {
+        if (e.type === 'log') log(e.message);
+      },
+    },
+  );
   const bar = loadProgress('completing', !!f.quiet);
-  const { rate, results } = await syntaxRate(m, target.adapter, problems, parseInteger('--max-new-tokens', f.maxNewTokens, 1), (i) => bar.update(i, problems.length));
+  const { rate, results } = await syntaxRate(m, target.adapter, problems, parseInteger('--max-new-tokens', f.maxNewTokens, 1), (i) =>
+    bar.update(i, problems.length),
+  );
   bar.stop();
-  const summary = { model: f.model, adapter: f.adapter ?? null, problems: problems.length, parses: results.filter((r) => r.parses).length, rate };
+  const summary = {
+    model: f.model,
+    adapter: f.adapter ?? null,
+    problems: problems.length,
+    parses: results.filter((r) => r.parses).length,
+    rate,
+  };
   if (f.out) fs.writeFileSync(f.out, `${JSON.stringify({ ...summary, results }, null, 1)}\n`);
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }

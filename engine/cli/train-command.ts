@@ -7,7 +7,13 @@ import { TRAIN_OPTIONS, trainOptionDefaults } from '../../protocol/training';
 import { printingContext } from './output';
 
 interface TrainFlags {
-  model: string; method: Method; data: string; out: string; resume?: boolean; backend: BackendName | 'auto'; quiet?: boolean;
+  model: string;
+  method: Method;
+  data: string;
+  out: string;
+  resume?: boolean;
+  backend: BackendName | 'auto';
+  quiet?: boolean;
   /** The training options, keyed as in protocol/training.ts's table (commander's camelCase of the flags). */
   [option: string]: string | boolean | undefined;
 }
@@ -18,7 +24,11 @@ async function run(f: TrainFlags): Promise<void> {
     const { m } = await openModel({ model: f.model, backend: f.backend }, out);
     out.loaded();
     const options = Object.fromEntries(TRAIN_OPTIONS.map((o) => [o.key, f[o.key]]));
-    await trainAdapter(m, { ...trainSettings(options, m.config.numLayers), model: f.model, method: f.method, data: f.data, out: f.out, resume: f.resume }, out);
+    await trainAdapter(
+      m,
+      { ...trainSettings(options, m.config.numLayers), model: f.model, method: f.method, data: f.data, out: f.out, resume: f.resume },
+      out,
+    );
   } finally {
     out.stop();
   }
@@ -28,7 +38,7 @@ export function registerTrain(program: Command, backendOption: () => Option): vo
   const d = trainOptionDefaults(); // the one table of defaults, shared with the engine server and the extension
   program
     .command('train')
-    .description('fine-tune a LoRA or DiffLoRA adapter (base frozen); saves PEFT / authors\' format + metrics.jsonl')
+    .description("fine-tune a LoRA or DiffLoRA adapter (base frozen); saves PEFT / authors' format + metrics.jsonl")
     .requiredOption('--model <dir>', 'base HF model folder')
     .addOption(new Option('--method <m>', 'preset').choices([...METHODS]).makeOptionMandatory())
     .requiredOption('--data <file>', 'JSONL: {"messages":[...]}, {"prompt","completion"} or {"text"}')

@@ -73,7 +73,8 @@ interface Message {
   [key: string]: unknown;
 }
 
-const describe = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : typeof v);
+const describe = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : typeof v;
 
 function nonEmptyString(obj: Record<string, unknown>, key: string, where = `'${key}'`): string {
   const v = obj[key];
@@ -145,7 +146,14 @@ export class ExampleEncoder {
     ].filter(Boolean);
     if (kinds.length > 1) throw new BadRecord(`has fields of more than one format (${kinds.join(', ')})`);
     if ('code' in obj && 'test_list' in obj) throw new BadRecord('looks like a raw MBPP record: convert the file first (convertMbpp)');
-    if (kinds.length === 0) throw new BadRecord(`needs "messages", "prompt" + "completion", or "text"; has ${Object.keys(obj).map((k) => `"${k}"`).join(', ') || 'no field'}`);
+    if (kinds.length === 0)
+      throw new BadRecord(
+        `needs "messages", "prompt" + "completion", or "text"; has ${
+          Object.keys(obj)
+            .map((k) => `"${k}"`)
+            .join(', ') || 'no field'
+        }`,
+      );
     let out: Encoded;
     if (kinds[0] === 'messages') out = this.messages(obj.messages);
     else if (kinds[0] === 'text') out = this.text(nonEmptyString(obj, 'text'));
@@ -174,7 +182,8 @@ export class ExampleEncoder {
     if (!Array.isArray(raw)) throw new BadRecord(`'messages' must be a list, got ${describe(raw)}`);
     if (raw.length === 0) throw new BadRecord("'messages' is empty");
     const msgs: Message[] = raw.map((m, i) => {
-      if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new BadRecord(`messages[${i}] must be an object, got ${describe(m)}`);
+      if (typeof m !== 'object' || m === null || Array.isArray(m))
+        throw new BadRecord(`messages[${i}] must be an object, got ${describe(m)}`);
       const o = m as Record<string, unknown>;
       nonEmptyString(o, 'role', `messages[${i}].role`);
       nonEmptyString(o, 'content', `messages[${i}].content`);
@@ -198,7 +207,8 @@ export class ExampleEncoder {
 
     // Walk `full` along the pieces of `marked` to find each assistant content's character span.
     const spans: [number, number][] = [];
-    let pos = 0, mpos = 0;
+    let pos = 0,
+      mpos = 0;
     for (let a = 0; a < assistant.length; a++) {
       const i = assistant[a];
       const at = marked.indexOf(sentinel(i), mpos);
@@ -210,8 +220,11 @@ export class ExampleEncoder {
       const following = marked.slice(mpos, nextAt < 0 ? marked.length : nextAt);
       const c = msgs[i].content;
       const form = [c, c.trim(), c.trimEnd(), c.trimStart()].find(
-        (f) => f.length > 0 && full.startsWith(f, pos) && full.startsWith(following, pos + f.length)
-          && (a + 1 < assistant.length || pos + f.length + following.length === full.length),
+        (f) =>
+          f.length > 0 &&
+          full.startsWith(f, pos) &&
+          full.startsWith(following, pos + f.length) &&
+          (a + 1 < assistant.length || pos + f.length + following.length === full.length),
       );
       if (form === undefined) throw untraceable();
       spans.push([pos, pos + form.length]);
@@ -314,7 +327,10 @@ export function loadJsonlDataset(file: string, tok: TextTokenizer, opts: Dataset
     report.examples.push({ ids, targetMask, source: where });
   }
   if (report.examples.length === 0) {
-    const why = lines === 0 ? 'the file has no non-blank line' : `all ${lines} lines skipped; first: ${report.skipped[0].where}: ${report.skipped[0].reason}`;
+    const why =
+      lines === 0
+        ? 'the file has no non-blank line'
+        : `all ${lines} lines skipped; first: ${report.skipped[0].where}: ${report.skipped[0].reason}`;
     throw new InputError(file, `no usable training example (${why})`);
   }
   report.format = formats.size === 1 ? [...formats][0] : 'mixed';

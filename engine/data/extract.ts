@@ -79,9 +79,11 @@ export function runExtractor(args: string[], input: string | undefined, opts: Py
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(e.code === 'ENOENT'
-        ? new Error(`${python} not found: the Python extractor needs Python 3.8+ (set DIFFLORA_PYTHON to its path)`)
-        : new Error(`cannot run ${python} ${SCRIPT}: ${e.message}`));
+      reject(
+        e.code === 'ENOENT'
+          ? new Error(`${python} not found: the Python extractor needs Python 3.8+ (set DIFFLORA_PYTHON to its path)`)
+          : new Error(`cannot run ${python} ${SCRIPT}: ${e.message}`),
+      );
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -149,21 +151,27 @@ export interface SplitRequest {
 }
 
 export type SplitResult =
-  | { id: string | number; name: string; prompt: string; completion: string }
-  | { id: string | number; error: string };
+  { id: string | number; name: string; prompt: string; completion: string } | { id: string | number; error: string };
 
 /** Splits functions into prompt (rest of the module, then signature + docstring) and completion (body),
  * all in one python3 run. */
 export async function splitFunctions(items: SplitRequest[], opts: PythonOptions = {}): Promise<SplitResult[]> {
   if (items.length === 0) return [];
   const stdout = await runExtractor(['split'], items.map((i) => JSON.stringify(i)).join('\n') + '\n', opts);
-  const results = stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as SplitResult);
+  const results = stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as SplitResult);
   if (results.length !== items.length) throw new Error(`${SCRIPT} split: ${results.length} results for ${items.length} functions`);
   return results;
 }
 
 /** CLI hook: extracts pairs and returns the report with a one-line summary to print. */
-export async function extractFolder(folder: string, outFile: string, opts: ExtractOptions = {}): Promise<ExtractReport & { summary: string }> {
+export async function extractFolder(
+  folder: string,
+  outFile: string,
+  opts: ExtractOptions = {},
+): Promise<ExtractReport & { summary: string }> {
   const r = await extractFunctionPairs(folder, outFile, opts);
   const s = r.skipped;
   const summary =

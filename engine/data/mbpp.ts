@@ -61,13 +61,21 @@ export function readMbpp(file: string): MbppProblem[] {
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new InputError(where, 'expected a JSON object (an MBPP problem)');
     const strList = (k: string) => Array.isArray(o[k]) && (o[k] as unknown[]).every((x) => typeof x === 'string');
     if (!Number.isInteger(o.task_id)) throw new InputError(where, "'task_id' must be an integer");
-    for (const k of ['text', 'code']) if (typeof o[k] !== 'string' || (o[k] as string).trim() === '') throw new InputError(where, `'${k}' must be a non-empty string`);
-    if (!strList('test_list') || (o.test_list as string[]).length === 0) throw new InputError(where, "'test_list' must be a non-empty list of strings");
-    if (o.test_setup_code !== undefined && typeof o.test_setup_code !== 'string') throw new InputError(where, "'test_setup_code' must be a string");
-    if (o.challenge_test_list !== undefined && !strList('challenge_test_list')) throw new InputError(where, "'challenge_test_list' must be a list of strings");
+    for (const k of ['text', 'code'])
+      if (typeof o[k] !== 'string' || (o[k] as string).trim() === '') throw new InputError(where, `'${k}' must be a non-empty string`);
+    if (!strList('test_list') || (o.test_list as string[]).length === 0)
+      throw new InputError(where, "'test_list' must be a non-empty list of strings");
+    if (o.test_setup_code !== undefined && typeof o.test_setup_code !== 'string')
+      throw new InputError(where, "'test_setup_code' must be a string");
+    if (o.challenge_test_list !== undefined && !strList('challenge_test_list'))
+      throw new InputError(where, "'challenge_test_list' must be a list of strings");
     out.push({
-      task_id: o.task_id as number, text: o.text as string, code: o.code as string, test_list: o.test_list as string[],
-      test_setup_code: (o.test_setup_code as string | undefined) ?? '', challenge_test_list: (o.challenge_test_list as string[] | undefined) ?? [],
+      task_id: o.task_id as number,
+      text: o.text as string,
+      code: o.code as string,
+      test_list: o.test_list as string[],
+      test_setup_code: (o.test_setup_code as string | undefined) ?? '',
+      challenge_test_list: (o.challenge_test_list as string[] | undefined) ?? [],
     });
   }
   if (out.length === 0) throw new InputError(file, 'no MBPP problem in the file');
@@ -81,7 +89,9 @@ export function isMbppSplit(s: string): s is MbppSplit {
 /** Converts the problems of one split of `inFile` to {"prompt", "completion", "task_id"} lines in `outFile`. */
 export async function mbppToJsonl(inFile: string, outFile: string, split: MbppSplit, opts: PythonOptions = {}): Promise<MbppReport> {
   const [lo, hi] = MBPP_SPLITS[split];
-  const problems = readMbpp(inFile).filter((p) => p.task_id >= lo && p.task_id <= hi).sort((a, b) => a.task_id - b.task_id);
+  const problems = readMbpp(inFile)
+    .filter((p) => p.task_id >= lo && p.task_id <= hi)
+    .sort((a, b) => a.task_id - b.task_id);
   if (problems.length === 0) throw new InputError(inFile, `no problem with a task_id in ${lo}-${hi} (split '${split}')`);
   const dir = path.dirname(path.resolve(outFile));
   if (!fs.existsSync(dir)) throw new InputError(outFile, `cannot write: folder ${dir} does not exist`);
@@ -108,7 +118,12 @@ export async function mbppToJsonl(inFile: string, outFile: string, split: MbppSp
 }
 
 /** CLI hook: `split` as typed by the user; returns the report with a one-line summary to print. */
-export async function convertMbpp(inFile: string, outFile: string, split: string, opts: PythonOptions = {}): Promise<MbppReport & { summary: string }> {
+export async function convertMbpp(
+  inFile: string,
+  outFile: string,
+  split: string,
+  opts: PythonOptions = {},
+): Promise<MbppReport & { summary: string }> {
   if (!isMbppSplit(split)) throw new InputError('--split', `'${split}' is not one of ${Object.keys(MBPP_SPLITS).join(', ')}`);
   const r = await mbppToJsonl(inFile, outFile, split, opts);
   const [lo, hi] = MBPP_SPLITS[split];

@@ -52,7 +52,10 @@ export function encodeFromFloat32(values: Float32Array, dtype: DType): Uint8Arra
   if (dtype === 'BF16') {
     for (let i = 0; i < values.length; i++) {
       const b = bits[i];
-      if ((b & 0x7fffffff) > 0x7f800000) { out[i] = (b >>> 16) | 0x40; continue; } // keep NaN a NaN
+      if ((b & 0x7fffffff) > 0x7f800000) {
+        out[i] = (b >>> 16) | 0x40;
+        continue;
+      } // keep NaN a NaN
       out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
     }
   } else {
@@ -75,11 +78,11 @@ function floatToHalf(b: number): number {
     let h = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
+    if (rem > half || (rem === half && h & 1)) h++;
     return sign | h;
   }
   let h = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
   return sign | h;
 }

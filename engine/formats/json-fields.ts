@@ -25,7 +25,10 @@ export function readJsonFile(file: string): Json {
 }
 
 export class Fields {
-  constructor(readonly file: string, readonly json: Json) {}
+  constructor(
+    readonly file: string,
+    readonly json: Json,
+  ) {}
 
   private fail(key: string, what: string): never {
     throw new InputError(this.file, `'${key}' ${what}`);
@@ -35,7 +38,8 @@ export class Fields {
     const v = this.json[key];
     if (v === undefined || v === null) return dflt ?? this.fail(key, 'is required but missing');
     // Safe integers only: beyond 2^53 a JSON integer is not the number written, and no size is that large.
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) this.fail(key, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min)
+      this.fail(key, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
     return v;
   }
 
@@ -65,7 +69,8 @@ export class Fields {
     const v = this.json[key];
     if (v === undefined || v === null) return undefined;
     if (typeof v === 'number' && Number.isSafeInteger(v)) return [v];
-    if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x))) this.fail(key, `must be a list of integers, got ${JSON.stringify(v)}`);
+    if (!Array.isArray(v) || !v.every((x) => Number.isSafeInteger(x)))
+      this.fail(key, `must be a list of integers, got ${JSON.stringify(v)}`);
     return v as number[];
   }
 
@@ -81,7 +86,8 @@ export class Fields {
     const v = this.json[key];
     if (v === undefined || v === null) return dflt;
     if (typeof v === 'number') return v;
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) this.fail(key, `must be a number or a list of numbers, got ${JSON.stringify(v)}`);
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'number'))
+      this.fail(key, `must be a number or a list of numbers, got ${JSON.stringify(v)}`);
     return v as number[];
   }
 

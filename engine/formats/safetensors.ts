@@ -33,7 +33,10 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
     fs.readSync(fd, lenBuf, 0, 8, 0);
     const headerLen = Number(lenBuf.readBigUInt64LE(0));
     if (headerLen > fileSize - 8) {
-      throw new InputError(file, `header length ${headerLen} goes beyond the end of the file (${fileSize} bytes): truncated or not a safetensors file`);
+      throw new InputError(
+        file,
+        `header length ${headerLen} goes beyond the end of the file (${fileSize} bytes): truncated or not a safetensors file`,
+      );
     }
     if (headerLen > MAX_HEADER_BYTES) throw new InputError(file, `header length ${headerLen} is implausibly large`);
     const headerBuf = Buffer.alloc(headerLen);
@@ -75,17 +78,28 @@ function parseHeader(file: string, json: Record<string, unknown>, dataStart: num
       throw new InputError(where, `shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
     }
     const offsets = info.data_offsets;
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isInteger(o) && o >= 0) ||
+      offsets[0] > offsets[1]
+    ) {
       throw new InputError(where, `data_offsets ${JSON.stringify(offsets)} are not [begin, end] with 0 <= begin <= end`);
     }
     const [begin, end] = offsets as [number, number];
     if (end > dataSize) {
-      throw new InputError(where, `data_offsets [${begin}, ${end}] run past the end of the data (${dataSize} bytes): file truncated or offsets out of range`);
+      throw new InputError(
+        where,
+        `data_offsets [${begin}, ${end}] run past the end of the data (${dataSize} bytes): file truncated or offsets out of range`,
+      );
     }
     const expected = shape.reduce((a: number, b: number) => a * b, 1) * DTYPE_BYTES[info.dtype];
     if (!Number.isSafeInteger(expected)) throw new InputError(where, `shape [${shape.join(', ')}] is too large to be a tensor in a file`);
     if (end - begin !== expected) {
-      throw new InputError(where, `shape [${shape.join(', ')}] in ${info.dtype} needs ${expected} bytes but data_offsets span ${end - begin}`);
+      throw new InputError(
+        where,
+        `shape [${shape.join(', ')}] in ${info.dtype} needs ${expected} bytes but data_offsets span ${end - begin}`,
+      );
     }
     tensors.set(name, { name, dtype: info.dtype, shape: shape as number[], file, offset: dataStart + begin, byteLength: end - begin });
   }
@@ -129,7 +143,8 @@ export const readTensorFloat32: TensorReader = (entry, transpose = false) => {
 /** The tensor as [rows, cols]: its own two dimensions when transposed (which needs 2-D), else [1, size]. */
 export function matrixShape(entry: TensorEntry, transpose: boolean): [number, number] {
   if (!transpose) return [1, entry.byteLength / DTYPE_BYTES[entry.dtype]];
-  if (entry.shape.length !== 2) throw new InputError(`${entry.file}: tensor '${entry.name}'`, `shape [${entry.shape.join(', ')}] is not a matrix`);
+  if (entry.shape.length !== 2)
+    throw new InputError(`${entry.file}: tensor '${entry.name}'`, `shape [${entry.shape.join(', ')}] is not a matrix`);
   return [entry.shape[0], entry.shape[1]];
 }
 
@@ -141,7 +156,8 @@ export function fileEndedError(entry: TensorEntry): InputError {
 export function transposed(data: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(data.length);
   // Moved as bits: a float32 read into a JS number may lose a NaN's payload, depending on the JIT tier.
-  const t = new Uint32Array(out.buffer), src = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  const t = new Uint32Array(out.buffer),
+    src = new Uint32Array(data.buffer, data.byteOffset, data.length);
   const B = 64;
   for (let r0 = 0; r0 < rows; r0 += B) {
     const r1 = Math.min(rows, r0 + B);

@@ -20,16 +20,21 @@ export class TensorStore {
     if (!fs.existsSync(indexFile)) throw new InputError(dir, `neither ${single} nor ${single}.index.json found`);
     const index = readJsonFile(indexFile);
     const weightMap = index.weight_map as Record<string, string>;
-    if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap)) throw new InputError(indexFile, "missing 'weight_map' (an object: tensor name -> shard file)");
+    if (typeof weightMap !== 'object' || weightMap === null || Array.isArray(weightMap))
+      throw new InputError(indexFile, "missing 'weight_map' (an object: tensor name -> shard file)");
     for (const [name, shard] of Object.entries(weightMap)) {
-      if (typeof shard !== 'string') throw new InputError(indexFile, `weight_map entry for tensor '${name}' is not a file name: ${JSON.stringify(shard)}`);
+      if (typeof shard !== 'string')
+        throw new InputError(indexFile, `weight_map entry for tensor '${name}' is not a file name: ${JSON.stringify(shard)}`);
     }
     const entries = new Map<string, TensorEntry>();
     for (const shard of new Set(Object.values(weightMap))) {
       const shardFile = path.join(dir, shard);
       if (!fs.existsSync(shardFile) || !fs.statSync(shardFile).isFile()) {
         const first = Object.keys(weightMap).find((n) => weightMap[n] === shard);
-        throw new InputError(indexFile, `shard ${JSON.stringify(shard)} (listed for tensor '${first}') ${fs.existsSync(shardFile) ? 'is not a file' : 'not found'} in ${dir}`);
+        throw new InputError(
+          indexFile,
+          `shard ${JSON.stringify(shard)} (listed for tensor '${first}') ${fs.existsSync(shardFile) ? 'is not a file' : 'not found'} in ${dir}`,
+        );
       }
       for (const [name, entry] of readSafetensorsHeader(path.join(dir, shard)).tensors) entries.set(name, entry);
     }

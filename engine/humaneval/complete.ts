@@ -57,7 +57,8 @@ export function chatPrompt(m: LoadedModel, prompt: string): string {
       const named = src as { name?: unknown; template?: unknown }[];
       src = (named.find((t) => t?.name === 'default') ?? named[0])?.template;
     }
-    if (typeof src !== 'string' || src.trim() === '') throw new InputError(where, 'has no chat_template: the chat format needs an instruct model');
+    if (typeof src !== 'string' || src.trim() === '')
+      throw new InputError(where, 'has no chat_template: the chat format needs an instruct model');
     try {
       template = new Template(src);
     } catch (e) {
@@ -87,20 +88,31 @@ export function chatPrompt(m: LoadedModel, prompt: string): string {
  * template writes the special tokens itself). */
 export function promptIds(m: LoadedModel, prompt: string, chat = false): number[] {
   const tok = m.tokenizer;
-  if (!tok) throw new InputError(m.dir, 'no tokenizer.json: HumanEval needs the model\'s tokenizer');
+  if (!tok) throw new InputError(m.dir, "no tokenizer.json: HumanEval needs the model's tokenizer");
   return chat ? tok.encode(chatPrompt(m, prompt), false) : tok.encode(prompt);
 }
 
-export async function completePrompt(m: LoadedModel, adapter: Adapter | undefined, prompt: string, o: CompleteOptions): Promise<Completion> {
+export async function completePrompt(
+  m: LoadedModel,
+  adapter: Adapter | undefined,
+  prompt: string,
+  o: CompleteOptions,
+): Promise<Completion> {
   const tok = m.tokenizer;
-  if (!tok) throw new InputError(m.dir, 'no tokenizer.json: HumanEval needs the model\'s tokenizer');
+  if (!tok) throw new InputError(m.dir, "no tokenizer.json: HumanEval needs the model's tokenizer");
   const ids = promptIds(m, prompt, o.chat);
   const room = m.config.maxPositions - ids.length;
   if (room <= 0) return { completion: '', stopReason: 'prompt-too-long', tokens: 0 };
   const r = await generate(m.model, adapter, ids, {
-    maxNewTokens: Math.min(o.maxNewTokens, room), temperature: o.temperature, topP: o.topP, seed: o.seed,
-    stop: o.chat ? [...o.stop, ...CHAT_STOPS] : o.stop, useCache: true, eosIds: m.config.eosTokenIds,
-    decode: (x) => tok.decode(x, true), isCancelled: o.isCancelled,
+    maxNewTokens: Math.min(o.maxNewTokens, room),
+    temperature: o.temperature,
+    topP: o.topP,
+    seed: o.seed,
+    stop: o.chat ? [...o.stop, ...CHAT_STOPS] : o.stop,
+    useCache: true,
+    eosIds: m.config.eosTokenIds,
+    decode: (x) => tok.decode(x, true),
+    isCancelled: o.isCancelled,
   });
   return { completion: r.completion ?? '', stopReason: r.stopReason, tokens: r.ids.length };
 }

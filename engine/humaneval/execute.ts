@@ -96,7 +96,9 @@ export function sandboxScript(): string {
     path.join(__dirname, '..', '..', '..', 'engine', 'humaneval', 'py', SCRIPT),
     path.join(__dirname, '..', '..', 'engine', 'humaneval', 'py', SCRIPT),
   ];
-  const found = candidates.find((p) => fs.existsSync(p) && ['runner.py', 'forkserver.py'].every((f) => fs.existsSync(path.join(path.dirname(p), f))));
+  const found = candidates.find(
+    (p) => fs.existsSync(p) && ['runner.py', 'forkserver.py'].every((f) => fs.existsSync(path.join(path.dirname(p), f))),
+  );
   if (!found) throw new Error(`${SCRIPT} not found (looked in ${candidates.join(', ')})`);
   return found;
 }
@@ -135,19 +137,31 @@ class Launcher {
   private exited = false;
   private onReady?: { resolve: (i: SandboxInfo) => void; reject: (e: Error) => void };
 
-  constructor(private readonly python: string, script: string, config: object) {
-    this.ready = new Promise((resolve, reject) => { this.onReady = { resolve, reject }; });
+  constructor(
+    private readonly python: string,
+    script: string,
+    config: object,
+  ) {
+    this.ready = new Promise((resolve, reject) => {
+      this.onReady = { resolve, reject };
+    });
     // Its own process group: killing it never signals the engine, and the engine's Ctrl-C does not reach it
     // (the engine ends it, and with it every sandbox, through close()).
     this.proc = spawn(python, ['-I', script, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.proc.stdout!.setEncoding('utf8');
     this.proc.stdout!.on('data', (s: string) => this.onData(s));
     this.proc.stderr!.setEncoding('utf8');
-    this.proc.stderr!.on('data', (s: string) => { this.stderr = (this.stderr + s).slice(-4000); });
+    this.proc.stderr!.on('data', (s: string) => {
+      this.stderr = (this.stderr + s).slice(-4000);
+    });
     this.proc.stdin!.on('error', () => undefined); // EPIPE when it died: reported by 'exit'
-    this.proc.on('error', (e: NodeJS.ErrnoException) => this.fail(e.code === 'ENOENT'
-      ? new Error(`${python} not found: HumanEval execution needs Python 3 (set DIFFLORA_PYTHON to its path)`)
-      : new Error(`cannot run ${python} ${SCRIPT}: ${e.message}`)));
+    this.proc.on('error', (e: NodeJS.ErrnoException) =>
+      this.fail(
+        e.code === 'ENOENT'
+          ? new Error(`${python} not found: HumanEval execution needs Python 3 (set DIFFLORA_PYTHON to its path)`)
+          : new Error(`cannot run ${python} ${SCRIPT}: ${e.message}`),
+      ),
+    );
     this.proc.on('exit', (code, signal) => {
       this.exited = true;
       const last = this.stderr.trim().split('\n').filter(Boolean).pop();
@@ -160,7 +174,10 @@ class Launcher {
     this.onReady = undefined;
     const job = this.job;
     this.job = undefined;
-    if (job) { clearTimeout(job.timer); job.reject(e); }
+    if (job) {
+      clearTimeout(job.timer);
+      job.reject(e);
+    }
   }
 
   private onData(s: string): void {
@@ -179,9 +196,14 @@ class Launcher {
       }
       if (msg.ready) {
         this.onReady?.resolve({
-          mode: msg.mode as SandboxInfo['mode'], uidDrop: !!msg.uid_drop, guard: !!msg.guard, python: String(msg.python ?? this.python),
-          note: (msg.note as string | null) ?? null, warning: (msg.warning as string | null) ?? null,
-          limits: String(msg.limits ?? ''), memoryLimit: msg.memory_limit as SandboxInfo['memoryLimit'],
+          mode: msg.mode as SandboxInfo['mode'],
+          uidDrop: !!msg.uid_drop,
+          guard: !!msg.guard,
+          python: String(msg.python ?? this.python),
+          note: (msg.note as string | null) ?? null,
+          warning: (msg.warning as string | null) ?? null,
+          limits: String(msg.limits ?? ''),
+          memoryLimit: msg.memory_limit as SandboxInfo['memoryLimit'],
         });
         this.onReady = undefined;
       } else if (this.job && msg.id === this.job.id) {
@@ -203,10 +225,13 @@ class Launcher {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       // The launcher enforces the timeout itself; this is the watchdog for the launcher.
-      const timer = setTimeout(() => {
-        this.kill();
-        this.fail(new Error(`the HumanEval sandbox launcher did not answer within ${timeoutSec + 30} s`));
-      }, (timeoutSec + 30) * 1000);
+      const timer = setTimeout(
+        () => {
+          this.kill();
+          this.fail(new Error(`the HumanEval sandbox launcher did not answer within ${timeoutSec + 30} s`));
+        },
+        (timeoutSec + 30) * 1000,
+      );
       this.job = { id, resolve, reject, timer };
       this.proc.stdin!.write(`${JSON.stringify({ id, program, timeout: timeoutSec })}\n`);
     });
@@ -224,9 +249,20 @@ class Launcher {
   /** Ends it now: SIGTERM lets it kill its current sandbox and remove its temporary folder. */
   kill(): void {
     if (this.exited || !this.proc.pid) return;
-    try { process.kill(this.proc.pid, 'SIGTERM'); } catch { /* gone */ }
+    try {
+      process.kill(this.proc.pid, 'SIGTERM');
+    } catch {
+      /* gone */
+    }
     const pid = this.proc.pid;
-    setTimeout(() => { if (!this.exited) try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } }, 3000).unref();
+    setTimeout(() => {
+      if (!this.exited)
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+    }, 3000).unref();
   }
 
   killedPromise(): Promise<void> {
@@ -240,13 +276,18 @@ export class Sandbox {
   private readonly queue: (() => void)[] = [];
   private closed = false;
 
-  private constructor(private readonly launchers: Launcher[], readonly info: SandboxInfo, readonly timeoutSec: number,
-    private readonly spawnOne: () => Launcher) {
+  private constructor(
+    private readonly launchers: Launcher[],
+    readonly info: SandboxInfo,
+    readonly timeoutSec: number,
+    private readonly spawnOne: () => Launcher,
+  ) {
     this.idle.push(...launchers);
   }
 
   static async open(opts: SandboxOptions = {}): Promise<Sandbox> {
-    if (process.platform === 'win32') throw new Error('HumanEval execution needs Linux (or another POSIX system): not available on Windows');
+    if (process.platform === 'win32')
+      throw new Error('HumanEval execution needs Linux (or another POSIX system): not available on Windows');
     const timeoutSec = opts.timeoutSec ?? 3;
     if (!(timeoutSec > 0)) throw new InputError('timeout', `must be > 0 seconds, got ${timeoutSec}`);
     const workers = opts.workers ?? Math.max(1, os.cpus().length);
@@ -254,9 +295,13 @@ export class Sandbox {
     const python = opts.python ?? process.env.DIFFLORA_PYTHON ?? 'python3';
     const script = sandboxScript();
     const config = {
-      python, sandbox: opts.sandbox ?? (process.env.DIFFLORA_SANDBOX as SandboxMode | undefined) ?? 'auto',
-      memory_bytes: opts.memoryBytes ?? 2 ** 31, nproc: opts.nproc ?? 16, output_bytes: opts.outputBytes ?? 65536,
-      guard: opts.guard ?? null, uid_base: SANDBOX_UIDS.first,
+      python,
+      sandbox: opts.sandbox ?? (process.env.DIFFLORA_SANDBOX as SandboxMode | undefined) ?? 'auto',
+      memory_bytes: opts.memoryBytes ?? 2 ** 31,
+      nproc: opts.nproc ?? 16,
+      output_bytes: opts.outputBytes ?? 65536,
+      guard: opts.guard ?? null,
+      uid_base: SANDBOX_UIDS.first,
     };
     const spawnOne = () => new Launcher(python, script, config);
     const launchers = Array.from({ length: workers }, spawnOne);
@@ -299,7 +344,10 @@ export class Sandbox {
         raw = await l.run(program, timeoutSec);
       } catch (e) {
         lastError = e as Error;
-        if (this.closed) { this.release(l); throw lastError; }
+        if (this.closed) {
+          this.release(l);
+          throw lastError;
+        }
         l.kill();
         const i = this.launchers.indexOf(l);
         l = this.spawnOne();
@@ -316,9 +364,18 @@ export class Sandbox {
     if (!raw) throw lastError ?? new Error('sandbox failure');
     if (raw.status === 'error') throw new Error(`the HumanEval sandbox launcher failed: ${raw.reason}`);
     return {
-      status: raw.status, reason: raw.reason ?? null, result: humanEvalResult(raw.status, raw.reason ?? null), passed: raw.status === 'passed',
-      stdout: raw.stdout, stderr: raw.stderr, truncated: raw.truncated ?? [], exit: raw.exit, seconds: raw.seconds,
-      killed: raw.killed ?? 0, survivors: raw.survivors ?? 0, ...(raw.warm === undefined ? {} : { warm: raw.warm }),
+      status: raw.status,
+      reason: raw.reason ?? null,
+      result: humanEvalResult(raw.status, raw.reason ?? null),
+      passed: raw.status === 'passed',
+      stdout: raw.stdout,
+      stderr: raw.stderr,
+      truncated: raw.truncated ?? [],
+      exit: raw.exit,
+      seconds: raw.seconds,
+      killed: raw.killed ?? 0,
+      survivors: raw.survivors ?? 0,
+      ...(raw.warm === undefined ? {} : { warm: raw.warm }),
     };
   }
 
@@ -366,7 +423,8 @@ export function readSamples(file: string, problems: Map<string, Problem>): Sampl
     } catch (e) {
       throw new InputError(where, `not valid JSON (${(e as Error).message})`);
     }
-    if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new InputError(where, 'expected a JSON object {"task_id", "completion"}');
+    if (typeof rec !== 'object' || rec === null || Array.isArray(rec))
+      throw new InputError(where, 'expected a JSON object {"task_id", "completion"}');
     const r = rec as Record<string, unknown>;
     if (typeof r.task_id !== 'string') throw new InputError(where, "field 'task_id' is missing or not a string");
     if (!problems.has(r.task_id)) throw new InputError(`${where} (${r.task_id})`, 'task_id is not in the problems file');
@@ -381,7 +439,8 @@ export function toResult(sample: SampleRecord, o: ExecOutcome): ResultRecord {
   return { ...sample, result: o.result, passed: o.passed };
 }
 
-export type ExecProgress = { type: 'execute'; model?: string; done: number; total: number; passed: number } | { type: 'warning'; message: string };
+export type ExecProgress =
+  { type: 'execute'; model?: string; done: number; total: number; passed: number } | { type: 'warning'; message: string };
 
 export interface ExecuteHooks {
   onProgress?: (e: ExecProgress) => void;
@@ -403,17 +462,30 @@ export interface ExecuteReport {
 }
 
 /** Runs every sample's program; `workers` at once. */
-export async function executeSamples(problems: Problem[] | Map<string, Problem>, samples: SampleRecord[], opts: SandboxOptions = {}, hooks: ExecuteHooks = {}): Promise<ExecuteReport> {
+export async function executeSamples(
+  problems: Problem[] | Map<string, Problem>,
+  samples: SampleRecord[],
+  opts: SandboxOptions = {},
+  hooks: ExecuteHooks = {},
+): Promise<ExecuteReport> {
   const byId = problems instanceof Map ? problems : new Map(problems.map((p) => [p.task_id, p]));
-  samples.forEach((s, i) => { if (!byId.has(s.task_id)) throw new InputError(`samples[${i}]`, `task_id ${JSON.stringify(s.task_id)} is not a known problem`); });
+  samples.forEach((s, i) => {
+    if (!byId.has(s.task_id)) throw new InputError(`samples[${i}]`, `task_id ${JSON.stringify(s.task_id)} is not a known problem`);
+  });
   const sandbox = hooks.sandbox ?? (await Sandbox.open(opts));
   if (!hooks.sandbox && sandbox.info.warning) hooks.onProgress?.({ type: 'warning', message: sandbox.info.warning });
   const results: (ResultRecord | undefined)[] = new Array(samples.length).fill(undefined);
   const outcomes: (ExecOutcome | undefined)[] = new Array(samples.length).fill(undefined);
-  let done = 0, passed = 0, cancelled = false, next = 0;
+  let done = 0,
+    passed = 0,
+    cancelled = false,
+    next = 0;
   const worker = async () => {
     for (;;) {
-      if (hooks.isCancelled?.()) { cancelled = true; return; }
+      if (hooks.isCancelled?.()) {
+        cancelled = true;
+        return;
+      }
       const i = next++;
       if (i >= samples.length) return;
       const s = samples[i];
@@ -450,7 +522,10 @@ export interface ExecuteFileOptions extends SandboxOptions {
 }
 
 /** `difflora humaneval-exec`: a samples file (ours or openai/human-eval's) to a results file and pass@k. */
-export async function executeSamplesFile(o: ExecuteFileOptions, hooks: ExecuteHooks = {}): Promise<{ passAtK: Record<string, number>; samples: number; passed: number; cancelled: boolean; sandbox: SandboxInfo }> {
+export async function executeSamplesFile(
+  o: ExecuteFileOptions,
+  hooks: ExecuteHooks = {},
+): Promise<{ passAtK: Record<string, number>; samples: number; passed: number; cancelled: boolean; sandbox: SandboxInfo }> {
   const byId = new Map(o.problems.map((p) => [p.task_id, p]));
   const samples = readSamples(o.samples, byId);
   const outDir = path.dirname(path.resolve(o.out));
@@ -459,5 +534,11 @@ export async function executeSamplesFile(o: ExecuteFileOptions, hooks: ExecuteHo
   const results = r.results.filter((x): x is ResultRecord => x !== undefined);
   if (!r.cancelled) writeJsonl(o.out, results);
   const counts = countByTask(results);
-  return { passAtK: passAtKTable(counts, o.k ?? [1, 10, 100]), samples: results.length, passed: results.filter((x) => x.passed).length, cancelled: r.cancelled, sandbox: r.sandbox };
+  return {
+    passAtK: passAtKTable(counts, o.k ?? [1, 10, 100]),
+    samples: results.length,
+    passed: results.filter((x) => x.passed).length,
+    cancelled: r.cancelled,
+    sandbox: r.sandbox,
+  };
 }

@@ -11,7 +11,15 @@ export { STANDARD_STOPS, CHAT_STOPS, completePrompt, promptIds, chatPrompt } fro
 export type { CompleteOptions, Completion } from './complete';
 export { Sandbox, buildProgram, executeSamples, executeSamplesFile, readSamples, sandboxScript } from './execute';
 export type {
-  SandboxInfo, SandboxMode, SandboxOptions, ExecOutcome, ExecProgress, ExecuteHooks, ExecuteReport, ResultRecord, SampleRecord,
+  SandboxInfo,
+  SandboxMode,
+  SandboxOptions,
+  ExecOutcome,
+  ExecProgress,
+  ExecuteHooks,
+  ExecuteReport,
+  ResultRecord,
+  SampleRecord,
 } from './execute';
 export { modelLabels, runHumanEval, sampleSeed } from './run';
 export type { HumanEvalHooks, HumanEvalOptions, HumanEvalProgress, HumanEvalReport, ModelReport, ModelSpec } from './run';

@@ -17,7 +17,8 @@ const FIELDS = ['task_id', 'prompt', 'entry_point', 'canonical_solution', 'test'
 
 export function readProblems(file: string): Problem[] {
   // fs.readFileSync(4) reads file descriptor 4: a number from a request would block on a pipe for ever.
-  if (typeof file !== 'string' || file === '') throw new InputError('problems', `expected the path of a .jsonl or .jsonl.gz file, got ${JSON.stringify(file) ?? typeof file}`);
+  if (typeof file !== 'string' || file === '')
+    throw new InputError('problems', `expected the path of a .jsonl or .jsonl.gz file, got ${JSON.stringify(file) ?? typeof file}`);
   let raw: Buffer;
   try {
     raw = fs.readFileSync(file);
@@ -43,14 +44,22 @@ export function readProblems(file: string): Problem[] {
     }
     const id = typeof rec?.task_id === 'string' ? ` (${rec.task_id})` : '';
     for (const f of FIELDS) {
-      if (typeof rec?.[f] !== 'string' || (rec[f] as string).length === 0) throw new InputError(`${where}${id}`, `field '${f}' is missing or not a non-empty string`);
+      if (typeof rec?.[f] !== 'string' || (rec[f] as string).length === 0)
+        throw new InputError(`${where}${id}`, `field '${f}' is missing or not a non-empty string`);
     }
     const p = rec as unknown as Problem;
     // The entry point is spliced into `check(<entry_point>)`: it must be a plain name.
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(p.entry_point)) throw new InputError(`${where}${id}`, `entry_point ${JSON.stringify(p.entry_point.slice(0, 60))} is not a Python identifier`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(p.entry_point))
+      throw new InputError(`${where}${id}`, `entry_point ${JSON.stringify(p.entry_point.slice(0, 60))} is not a Python identifier`);
     if (seen.has(p.task_id)) throw new InputError(`${where}${id}`, 'duplicate task_id');
     seen.add(p.task_id);
-    problems.push({ task_id: p.task_id, prompt: p.prompt, entry_point: p.entry_point, canonical_solution: p.canonical_solution, test: p.test });
+    problems.push({
+      task_id: p.task_id,
+      prompt: p.prompt,
+      entry_point: p.entry_point,
+      canonical_solution: p.canonical_solution,
+      test: p.test,
+    });
   });
   if (problems.length === 0) throw new InputError(file, 'no problems in the file');
   return problems;
@@ -81,7 +90,11 @@ export function defaultCacheDir(): string {
  */
 export async function resolveProblemsFile(src: ProblemsSource = {}): Promise<string> {
   if (src.file !== undefined) {
-    if (typeof src.file !== 'string' || src.file === '') throw new InputError('problems', `expected the path of a .jsonl or .jsonl.gz file, got ${JSON.stringify(src.file) ?? typeof src.file}`);
+    if (typeof src.file !== 'string' || src.file === '')
+      throw new InputError(
+        'problems',
+        `expected the path of a .jsonl or .jsonl.gz file, got ${JSON.stringify(src.file) ?? typeof src.file}`,
+      );
     return src.file;
   }
   const url = src.url ?? HUMANEVAL_URL;
@@ -95,7 +108,10 @@ export async function resolveProblemsFile(src: ProblemsSource = {}): Promise<str
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     body = Buffer.from(await res.arrayBuffer());
   } catch (e) {
-    throw new InputError('--problems', `not given, and the download of ${url} failed (${(e as Error).message}): pass the HumanEval file with --problems`);
+    throw new InputError(
+      '--problems',
+      `not given, and the download of ${url} failed (${(e as Error).message}): pass the HumanEval file with --problems`,
+    );
   }
   fs.mkdirSync(dir, { recursive: true });
   const part = `${file}.${process.pid}.part`;

@@ -118,7 +118,8 @@ function readOwnJsonl<T extends SampleRecord>(file: string): T[] {
     if (!line.trim()) return;
     try {
       const rec = JSON.parse(line) as T;
-      if (typeof rec.task_id !== 'string' || typeof rec.completion !== 'string' || !Number.isInteger(rec.sample_index)) throw new Error('not a sample of this run');
+      if (typeof rec.task_id !== 'string' || typeof rec.completion !== 'string' || !Number.isInteger(rec.sample_index))
+        throw new Error('not a sample of this run');
       out.push(rec);
     } catch (e) {
       throw new InputError(`${file}:${i + 1}`, `${(e as Error).message}: delete the file (or the output folder) to start over`);
@@ -131,8 +132,13 @@ function settingsOf(o: HumanEvalOptions, problems: Problem[]) {
   const digest = crypto.createHash('sha256');
   for (const p of problems) digest.update(`${p.task_id}\u0000${p.prompt}\u0000`);
   return {
-    n: o.n ?? HUMANEVAL_DEFAULTS.n, temperature: o.temperature ?? HUMANEVAL_DEFAULTS.temperature, top_p: o.topP ?? HUMANEVAL_DEFAULTS.topP, seed: o.seed ?? HUMANEVAL_DEFAULTS.seed, max_new_tokens: o.maxNewTokens ?? HUMANEVAL_DEFAULTS.maxNewTokens,
-    stop: o.stop ?? STANDARD_STOPS, problems_sha256: digest.digest('hex'),
+    n: o.n ?? HUMANEVAL_DEFAULTS.n,
+    temperature: o.temperature ?? HUMANEVAL_DEFAULTS.temperature,
+    top_p: o.topP ?? HUMANEVAL_DEFAULTS.topP,
+    seed: o.seed ?? HUMANEVAL_DEFAULTS.seed,
+    max_new_tokens: o.maxNewTokens ?? HUMANEVAL_DEFAULTS.maxNewTokens,
+    stop: o.stop ?? STANDARD_STOPS,
+    problems_sha256: digest.digest('hex'),
   };
 }
 
@@ -149,7 +155,10 @@ function checkSettings(file: string, want: Record<string, unknown>): void {
   }
   for (const [k, v] of Object.entries(want)) {
     if (JSON.stringify(have[k]) !== JSON.stringify(v)) {
-      throw new InputError(file, `this folder holds a run with ${k} = ${JSON.stringify(have[k])}, not ${JSON.stringify(v)}: use another output folder, or the same settings to resume`);
+      throw new InputError(
+        file,
+        `this folder holds a run with ${k} = ${JSON.stringify(have[k])}, not ${JSON.stringify(v)}: use another output folder, or the same settings to resume`,
+      );
     }
   }
 }
@@ -201,17 +210,24 @@ export async function runHumanEval(o: HumanEvalOptions, hooks: HumanEvalHooks = 
   try {
     if (execute) await openSandbox();
     for (let mi = 0; mi < o.models.length && !wasCancelled; mi++) {
-      const spec = o.models[mi], label = labels[mi];
+      const spec = o.models[mi],
+        label = labels[mi];
       const chat = spec.chat ?? o.chat ?? HUMANEVAL_DEFAULTS.chat;
       const dir = path.join(o.outDir, label);
       fs.mkdirSync(dir, { recursive: true });
-      checkSettings(path.join(dir, 'model.json'), { label, model: path.resolve(spec.model), adapter: spec.adapter ? path.resolve(spec.adapter) : null, chat });
+      checkSettings(path.join(dir, 'model.json'), {
+        label,
+        model: path.resolve(spec.model),
+        adapter: spec.adapter ? path.resolve(spec.adapter) : null,
+        chat,
+      });
       const samplesFile = path.join(dir, 'samples.jsonl');
       const resultsFile = path.join(dir, 'results.jsonl');
       const samples = new Map(readOwnJsonl<SampleRecord>(samplesFile).map((s) => [keyOf(s.task_id, s.sample_index as number), s]));
       const results = new Map(readOwnJsonl<ResultRecord>(resultsFile).map((r) => [keyOf(r.task_id, r.sample_index as number), r]));
       const total = problems.length * n;
-      const present = (m: Map<string, SampleRecord>) => problems.reduce((s, p) => s + [...Array(n).keys()].filter((j) => m.has(keyOf(p.task_id, j))).length, 0);
+      const present = (m: Map<string, SampleRecord>) =>
+        problems.reduce((s, p) => s + [...Array(n).keys()].filter((j) => m.has(keyOf(p.task_id, j))).length, 0);
       let generated = present(samples);
       let executed = present(results);
       let passed = problems.reduce((s, p) => s + [...Array(n).keys()].filter((j) => results.get(keyOf(p.task_id, j))?.passed).length, 0);
@@ -224,22 +240,26 @@ export async function runHumanEval(o: HumanEvalOptions, hooks: HumanEvalHooks = 
       const runSample = (p: Problem, s: SampleRecord) => {
         const key = keyOf(p.task_id, s.sample_index as number);
         if (!execute || results.has(key)) return;
-        inflight.push((async () => {
-          const box = await openSandbox();
-          let outcome;
-          try {
-            outcome = await box.run(buildProgram(p, s.completion));
-          } catch (e) {
-            if (wasCancelled || cancelled()) return;
-            throw e;
-          }
-          const r = toResult(s, outcome);
-          results.set(key, r);
-          fs.appendFileSync(resultsFile, `${JSON.stringify(r)}\n`);
-          executed++;
-          if (r.passed) passed++;
-          emit({ type: 'execute', model: label, done: executed, total, passed });
-        })().catch((e: Error) => { execErrors.push(e); }));
+        inflight.push(
+          (async () => {
+            const box = await openSandbox();
+            let outcome;
+            try {
+              outcome = await box.run(buildProgram(p, s.completion));
+            } catch (e) {
+              if (wasCancelled || cancelled()) return;
+              throw e;
+            }
+            const r = toResult(s, outcome);
+            results.set(key, r);
+            fs.appendFileSync(resultsFile, `${JSON.stringify(r)}\n`);
+            executed++;
+            if (r.passed) passed++;
+            emit({ type: 'execute', model: label, done: executed, total, passed });
+          })().catch((e: Error) => {
+            execErrors.push(e);
+          }),
+        );
       };
 
       const before = { generated, executed };
@@ -248,7 +268,10 @@ export async function runHumanEval(o: HumanEvalOptions, hooks: HumanEvalHooks = 
       try {
         for (const p of problems) {
           for (let j = 0; j < n; j++) {
-            if (cancelled()) { wasCancelled = true; break; }
+            if (cancelled()) {
+              wasCancelled = true;
+              break;
+            }
             let s = samples.get(keyOf(p.task_id, j));
             if (!s) {
               const greedyTwin = temperature === 0 && j > 0 ? samples.get(keyOf(p.task_id, 0)) : undefined;
@@ -258,17 +281,32 @@ export async function runHumanEval(o: HumanEvalOptions, hooks: HumanEvalHooks = 
                 stopReason = String(greedyTwin.stop_reason ?? '');
               } else {
                 if (!spec.loaded && (!loaded || loaded.dir !== spec.model)) {
-                  if (loaded) { loaded.model.dispose(); loaded = undefined; }
+                  if (loaded) {
+                    loaded.model.dispose();
+                    loaded = undefined;
+                  }
                   backend ??= await initBackend(backendName, log);
                   loaded = loadModel(spec.model, backend, (done, tot) => emit({ type: 'load', model: label, done, total: tot }));
                 }
                 const m = spec.loaded ?? loaded!;
                 if (spec.adapterWeights) adapter = spec.adapterWeights;
-                else if (spec.adapter && !adapter) { adapter = loadAdapter(spec.adapter, m.config); ownAdapter = true; }
+                else if (spec.adapter && !adapter) {
+                  adapter = loadAdapter(spec.adapter, m.config);
+                  ownAdapter = true;
+                }
                 const c = await completePrompt(m, adapter, p.prompt, {
-                  maxNewTokens, temperature, topP, seed: sampleSeed(settings.seed, p.task_id, j), stop: settings.stop, chat, isCancelled: hooks.isCancelled,
+                  maxNewTokens,
+                  temperature,
+                  topP,
+                  seed: sampleSeed(settings.seed, p.task_id, j),
+                  stop: settings.stop,
+                  chat,
+                  isCancelled: hooks.isCancelled,
                 });
-                if (c.stopReason === 'cancelled') { wasCancelled = true; break; }
+                if (c.stopReason === 'cancelled') {
+                  wasCancelled = true;
+                  break;
+                }
                 completion = c.completion;
                 stopReason = c.stopReason;
               }
@@ -290,18 +328,33 @@ export async function runHumanEval(o: HumanEvalOptions, hooks: HumanEvalHooks = 
       }
 
       log(`${label}: ${generated - before.generated} samples generated and ${executed - before.executed} executed in this run`);
-      const sorted = <T extends SampleRecord>(m: Map<string, T>) => [...m.values()].sort((a, b) =>
-        (order.get(a.task_id) ?? Infinity) - (order.get(b.task_id) ?? Infinity) || (a.sample_index as number) - (b.sample_index as number));
+      const sorted = <T extends SampleRecord>(m: Map<string, T>) =>
+        [...m.values()].sort(
+          (a, b) =>
+            (order.get(a.task_id) ?? Infinity) - (order.get(b.task_id) ?? Infinity) ||
+            (a.sample_index as number) - (b.sample_index as number),
+        );
       if (!wasCancelled) {
         writeJsonl(samplesFile, sorted(samples));
         if (execute) writeJsonl(resultsFile, sorted(results));
       }
-      const mine = problems.flatMap((p) => [...Array(n).keys()].map((j) => results.get(keyOf(p.task_id, j))).filter((r): r is ResultRecord => !!r));
+      const mine = problems.flatMap((p) =>
+        [...Array(n).keys()].map((j) => results.get(keyOf(p.task_id, j))).filter((r): r is ResultRecord => !!r),
+      );
       const perTask = countByTask(mine);
       const complete = !wasCancelled && execute && mine.length === total;
       const report: ModelReport = {
-        label, model: spec.model, adapter: spec.adapter ?? null, chat, samplesFile, resultsFile,
-        samples: mine.length, passed: mine.filter((r) => r.passed).length, passAtK: complete ? passAtKTable(perTask, ks) : {}, perTask, results: mine,
+        label,
+        model: spec.model,
+        adapter: spec.adapter ?? null,
+        chat,
+        samplesFile,
+        resultsFile,
+        samples: mine.length,
+        passed: mine.filter((r) => r.passed).length,
+        passAtK: complete ? passAtKTable(perTask, ks) : {},
+        perTask,
+        results: mine,
       };
       reports.push(report);
       if (complete) emit({ type: 'model-done', model: label, samples: report.samples, passed: report.passed, passAtK: report.passAtK });

@@ -20,10 +20,22 @@ export interface SyntaxResult {
   error?: string;
 }
 
-export async function syntaxRate(m: LoadedModel, adapter: Adapter | undefined, problems: Problem[], maxNewTokens: number, onDone?: (i: number) => void): Promise<{ rate: number; results: SyntaxResult[] }> {
+export async function syntaxRate(
+  m: LoadedModel,
+  adapter: Adapter | undefined,
+  problems: Problem[],
+  maxNewTokens: number,
+  onDone?: (i: number) => void,
+): Promise<{ rate: number; results: SyntaxResult[] }> {
   const completions: string[] = [];
   for (let i = 0; i < problems.length; i++) {
-    const r = await completePrompt(m, adapter, problems[i].prompt, { maxNewTokens, temperature: 0, topP: 1, seed: 0, stop: [NEXT_TOP_LEVEL] });
+    const r = await completePrompt(m, adapter, problems[i].prompt, {
+      maxNewTokens,
+      temperature: 0,
+      topP: 1,
+      seed: 0,
+      stop: [NEXT_TOP_LEVEL],
+    });
     completions.push(r.completion);
     onDone?.(i + 1);
   }

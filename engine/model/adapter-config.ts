@@ -55,11 +55,14 @@ export function parseLoraConfig(file: string, json: Json): LoraConfig {
   if (peftType !== 'LORA') f.failWith('peft_type', `'${peftType}' is not supported (only LORA)`);
   const raw = f.strList('target_modules') ?? [];
   if (raw.length === 0) f.failWith('target_modules', 'is required but missing or empty');
-  const targets = raw.includes('all-linear') ? [...LINEAR_TARGETS] : raw.map((t) => {
-    const short = t.split('.').pop() as LinearTarget;
-    if (!LINEAR_TARGETS.includes(short)) f.failWith('target_modules', `'${t}' is not a Llama linear layer (${LINEAR_TARGETS.join(', ')})`);
-    return short;
-  });
+  const targets = raw.includes('all-linear')
+    ? [...LINEAR_TARGETS]
+    : raw.map((t) => {
+        const short = t.split('.').pop() as LinearTarget;
+        if (!LINEAR_TARGETS.includes(short))
+          f.failWith('target_modules', `'${t}' is not a Llama linear layer (${LINEAR_TARGETS.join(', ')})`);
+        return short;
+      });
   return {
     kind: 'lora',
     r: f.int('r', 8, 1),

@@ -25,18 +25,33 @@ export interface TensorSpec {
 }
 
 const MODULE_OF: Record<LinearTarget, string> = {
-  q_proj: 'self_attn', k_proj: 'self_attn', v_proj: 'self_attn', o_proj: 'self_attn',
-  gate_proj: 'mlp', up_proj: 'mlp', down_proj: 'mlp',
+  q_proj: 'self_attn',
+  k_proj: 'self_attn',
+  v_proj: 'self_attn',
+  o_proj: 'self_attn',
+  gate_proj: 'mlp',
+  up_proj: 'mlp',
+  down_proj: 'mlp',
 };
 
 export function linearShape(c: LlamaConfig, t: LinearTarget): { out: number; in: number } {
-  const D = c.hiddenSize, I = c.intermediateSize, qd = c.numHeads * c.headDim, kvd = c.numKvHeads * c.headDim;
+  const D = c.hiddenSize,
+    I = c.intermediateSize,
+    qd = c.numHeads * c.headDim,
+    kvd = c.numKvHeads * c.headDim;
   switch (t) {
-    case 'q_proj': return { out: qd, in: D };
-    case 'k_proj': case 'v_proj': return { out: kvd, in: D };
-    case 'o_proj': return { out: D, in: qd };
-    case 'gate_proj': case 'up_proj': return { out: I, in: D };
-    case 'down_proj': return { out: D, in: I };
+    case 'q_proj':
+      return { out: qd, in: D };
+    case 'k_proj':
+    case 'v_proj':
+      return { out: kvd, in: D };
+    case 'o_proj':
+      return { out: D, in: qd };
+    case 'gate_proj':
+    case 'up_proj':
+      return { out: I, in: D };
+    case 'down_proj':
+      return { out: D, in: I };
   }
 }
 
@@ -63,8 +78,11 @@ function peftSpecs(c: LoraConfig, base: LlamaConfig): TensorSpec[] {
  * declares H*d, which only equals D on standard Llama shapes and crashes otherwise).
  */
 function diffSpecs(c: DiffLoraConfig, base: LlamaConfig): TensorSpec[] {
-  const D = base.hiddenSize, d = base.headDim, r = c.r;
-  const qd = base.numHeads * d, kvd = base.numKvHeads * d;
+  const D = base.hiddenSize,
+    d = base.headDim,
+    r = c.r;
+  const qd = base.numHeads * d,
+    kvd = base.numKvHeads * d;
   const specs: TensorSpec[] = [];
   for (let layer = 0; layer < base.numLayers; layer++) {
     if (!layerIsAdapted(c.layers, layer)) continue;
@@ -73,8 +91,12 @@ function diffSpecs(c: DiffLoraConfig, base: LlamaConfig): TensorSpec[] {
       specs.push({ name: `${stem}_A${suffix}.weight`, shape: [r, inDim], layer, slot: slotOf('A') });
       specs.push({ name: `${stem}_B${suffix}.weight`, shape: [outDim, r], layer, slot: slotOf('B') });
     };
-    const diff = (p: DiffPair) => (part: 'A' | 'B'): Slot => ({ kind: 'diff', pair: p, part });
-    const lora = (target: LinearTarget) => (part: 'A' | 'B'): Slot => ({ kind: 'lora', target, part });
+    const diff =
+      (p: DiffPair) =>
+      (part: 'A' | 'B'): Slot => ({ kind: 'diff', pair: p, part });
+    const lora =
+      (target: LinearTarget) =>
+      (part: 'A' | 'B'): Slot => ({ kind: 'lora', target, part });
     if (!c.negativeTermOnly) {
       pair(`${attn}wq_lora`, '1', D, qd, diff('q1'));
       pair(`${attn}wk_lora`, '1', D, kvd, diff('k1'));
@@ -88,7 +110,8 @@ function diffSpecs(c: DiffLoraConfig, base: LlamaConfig): TensorSpec[] {
     }
     if (c.learnLambda) {
       // Plain nn.Parameters in the authors' module: no ".weight" suffix.
-      for (const part of ['q1', 'k1', 'q2', 'k2'] as const) specs.push({ name: `${attn}lambda_${part}`, shape: [d], layer, slot: { kind: 'lambda', part } });
+      for (const part of ['q1', 'k1', 'q2', 'k2'] as const)
+        specs.push({ name: `${attn}lambda_${part}`, shape: [d], layer, slot: { kind: 'lambda', part } });
     }
     if (c.groupnorm) specs.push({ name: `${attn}subln.weight`, shape: [d], layer, slot: { kind: 'subln' } });
     if (c.loraV) pair(`${attn}wv_lora`, '', D, kvd, lora('v_proj'));

@@ -12,7 +12,14 @@ import { DType } from '../formats/dtype';
 import { writeSafetensors } from '../formats/safetensors';
 import { TensorStore } from '../formats/tensor-store';
 import {
-  AdapterConfig, DIFFLORA_MODEL_TYPE, LinearTarget, lambdaInit, layerIsAdapted, loraScale, parseDiffLoraConfig, parseLoraConfig,
+  AdapterConfig,
+  DIFFLORA_MODEL_TYPE,
+  LinearTarget,
+  lambdaInit,
+  layerIsAdapted,
+  loraScale,
+  parseDiffLoraConfig,
+  parseLoraConfig,
 } from './adapter-config';
 import { adapterTensorSpecs, Slot, TensorSpec } from './adapter-layout';
 import { LlamaConfig } from './config';
@@ -25,8 +32,7 @@ export interface LoraPair {
 }
 
 export type LambdaParams =
-  | { kind: 'fixed'; value: number }
-  | { kind: 'learned'; q1: tf.Tensor1D; k1: tf.Tensor1D; q2: tf.Tensor1D; k2: tf.Tensor1D };
+  { kind: 'fixed'; value: number } | { kind: 'learned'; q1: tf.Tensor1D; k1: tf.Tensor1D; q2: tf.Tensor1D; k2: tf.Tensor1D };
 
 export interface DiffAttention {
   q1?: LoraPair;
@@ -115,30 +121,53 @@ function slotRef(layer: LayerAdapter, slot: Slot, scale: number): { get: () => t
     const field = part === 'A' ? 'aT' : 'bT';
     return {
       get: () => holder[key]?.[field],
-      set: (t: tf.Tensor) => { (holder[key] ??= { scale })[field] = t as tf.Tensor2D; },
+      set: (t: tf.Tensor) => {
+        (holder[key] ??= { scale })[field] = t as tf.Tensor2D;
+      },
     };
   };
   const diff = layer.diff as DiffAttention;
   switch (slot.kind) {
-    case 'lora': return pairIn(layer.lora as Record<string, AnyPair>, slot.target, slot.part);
-    case 'diff': return pairIn(diff as unknown as Record<string, AnyPair>, slot.pair, slot.part);
-    case 'full': return { get: () => diff[slot.which], set: (t) => { diff[slot.which] = t as tf.Tensor2D; } };
-    case 'subln': return { get: () => diff.subln, set: (t) => { diff.subln = t as tf.Tensor1D; } };
-    case 'lambda': return {
-      get: () => (diff.lambda.kind === 'learned' ? diff.lambda[slot.part] : undefined),
-      set: (t) => {
-        if (diff.lambda.kind !== 'learned') {
-          const z = t as tf.Tensor1D;
-          diff.lambda = { kind: 'learned', q1: z, k1: z, q2: z, k2: z };
-        }
-        diff.lambda[slot.part] = t as tf.Tensor1D;
-      },
-    };
+    case 'lora':
+      return pairIn(layer.lora as Record<string, AnyPair>, slot.target, slot.part);
+    case 'diff':
+      return pairIn(diff as unknown as Record<string, AnyPair>, slot.pair, slot.part);
+    case 'full':
+      return {
+        get: () => diff[slot.which],
+        set: (t) => {
+          diff[slot.which] = t as tf.Tensor2D;
+        },
+      };
+    case 'subln':
+      return {
+        get: () => diff.subln,
+        set: (t) => {
+          diff.subln = t as tf.Tensor1D;
+        },
+      };
+    case 'lambda':
+      return {
+        get: () => (diff.lambda.kind === 'learned' ? diff.lambda[slot.part] : undefined),
+        set: (t) => {
+          if (diff.lambda.kind !== 'learned') {
+            const z = t as tf.Tensor1D;
+            diff.lambda = { kind: 'learned', q1: z, k1: z, q2: z, k2: z };
+          }
+          diff.lambda[slot.part] = t as tf.Tensor1D;
+        },
+      };
   }
 }
 
 /** Builds an adapter from one tensor per spec (HF orientation), e.g. read from a file or freshly initialised. */
-export function assembleAdapter(dir: string, config: AdapterConfig, configJson: Json, base: LlamaConfig, values: (spec: TensorSpec) => Float32Array): Adapter {
+export function assembleAdapter(
+  dir: string,
+  config: AdapterConfig,
+  configJson: Json,
+  base: LlamaConfig,
+  values: (spec: TensorSpec) => Float32Array,
+): Adapter {
   const layers = emptyLayers(config, base);
   const scale = loraScale(config.kind === 'lora' ? config : { r: config.r, alpha: config.alpha });
   let parameterCount = 0;
@@ -156,7 +185,10 @@ export function loadAdapter(dir: string, base: LlamaConfig): Adapter {
   if (config.kind === 'difflora' && Array.isArray(config.lambda)) {
     for (let i = 0; i < base.numLayers; i++) {
       if (layerIsAdapted(config.layers, i) && config.lambda[i] === undefined) {
-        throw new InputError(path.join(dir, adapterFiles(config.kind).config), `'diff_attn_lambda' lists ${config.lambda.length} value(s): none for layer ${i} of the ${base.numLayers}-layer model`);
+        throw new InputError(
+          path.join(dir, adapterFiles(config.kind).config),
+          `'diff_attn_lambda' lists ${config.lambda.length} value(s): none for layer ${i} of the ${base.numLayers}-layer model`,
+        );
       }
     }
   }
@@ -171,7 +203,10 @@ export function loadAdapter(dir: string, base: LlamaConfig): Adapter {
   const unused = store.names().filter((n) => !used.has(n));
   if (unused.length) {
     disposeAdapter(adapter);
-    throw new InputError(dir, `${unused.length} tensor(s) that the adapter's config does not use, e.g. '${unused[0]}' (config and weights disagree, or the adapter targets other modules/layers)`);
+    throw new InputError(
+      dir,
+      `${unused.length} tensor(s) that the adapter's config does not use, e.g. '${unused[0]}' (config and weights disagree, or the adapter targets other modules/layers)`,
+    );
   }
   return adapter;
 }
@@ -187,7 +222,10 @@ export function makeTrainable(adapter: Adapter, base: LlamaConfig): { name: stri
     if (!t) throw new Error(`adapter has no tensor for ${spec.name}`);
     // Unnamed: tfjs variable names are global, and two adapters share checkpoint names.
     const variable = t instanceof tf.Variable ? t : tf.variable(t, true);
-    if (variable !== t) { ref.set(variable); t.dispose(); }
+    if (variable !== t) {
+      ref.set(variable);
+      t.dispose();
+    }
     return { name: spec.name, variable, noDecay: spec.slot.kind === 'lambda' || spec.slot.kind === 'subln' };
   });
 }

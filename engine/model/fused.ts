@@ -53,7 +53,10 @@ function fusableAttention(q: number[], kT: number[], mask: number[]): boolean {
   const r = q.length;
   if (r < 2 || kT.length !== r || q[r - 1] !== kT[r - 2] || !tf.util.arraysEqual(q.slice(0, -2), kT.slice(0, -2))) return false;
   const out = [...q.slice(0, -1), kT[r - 1]];
-  return tf.util.arraysEqual(mask, out) || (mask.length >= 2 && mask.length <= r && tf.util.arraysEqual(mask.slice(-2), out.slice(-2)) && mask.slice(0, -2).every((d) => d === 1));
+  return (
+    tf.util.arraysEqual(mask, out) ||
+    (mask.length >= 2 && mask.length <= r && tf.util.arraysEqual(mask.slice(-2), out.slice(-2)) && mask.slice(0, -2).every((d) => d === 1))
+  );
 }
 
 /** x / sqrt(mean(x^2) + eps) * w over the last axis of x; w has that axis' length. */
@@ -67,7 +70,15 @@ export function rmsNorm<R extends tf.Rank>(x: tf.Tensor<R>, w: tf.Tensor1D, eps:
 
 /** base + scale * xa bT: a LoRA delta (xa = x A^T, bT = B^T) added to the base projection. */
 export function addLowRank(base: tf.Tensor2D, xa: tf.Tensor2D, bT: tf.Tensor2D, scale: number): tf.Tensor2D {
-  if (fusedOn(K.addLowRank, base, xa, bT) && base.rank === 2 && xa.rank === 2 && bT.rank === 2 && xa.shape[0] === base.shape[0] && bT.shape[0] === xa.shape[1] && bT.shape[1] === base.shape[1]) {
+  if (
+    fusedOn(K.addLowRank, base, xa, bT) &&
+    base.rank === 2 &&
+    xa.rank === 2 &&
+    bT.rank === 2 &&
+    xa.shape[0] === base.shape[0] &&
+    bT.shape[0] === xa.shape[1] &&
+    bT.shape[1] === base.shape[1]
+  ) {
     return run(K.addLowRank, { base, xa, bT }, { scale });
   }
   return tf.add(base, tf.mul(tf.matMul(xa, bT), scale));
@@ -117,7 +128,12 @@ function rotateHalf(x: tf.Tensor): tf.Tensor {
  */
 export function crossEntropy(logits: tf.Tensor, labels: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
   const V = logits.shape[logits.rank - 1];
-  if (fusedOn(K.crossEntropy, logits, weights) && labels.dtype === 'int32' && labels.size * V === logits.size && weights.size === labels.size) {
+  if (
+    fusedOn(K.crossEntropy, logits, weights) &&
+    labels.dtype === 'int32' &&
+    labels.size * V === logits.size &&
+    weights.size === labels.size
+  ) {
     return run(K.crossEntropy, { logits, labels, weights }, {});
   }
   // The gradient is written out, (softmax - onehot) * weight: tfjs's own logSumExp gradient runs
@@ -155,7 +171,13 @@ export interface AdamWStep {
  * m' = beta1 m + (1 - beta1) g; v' = beta2 v + (1 - beta2) g^2;
  * w' = decay w - lr (m' / bc1) / (sqrt(v' / bc2) + eps).
  */
-export function adamwUpdate(w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, s: AdamWStep): { w: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
+export function adamwUpdate(
+  w: tf.Tensor,
+  g: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  s: AdamWStep,
+): { w: tf.Tensor; m: tf.Tensor; v: tf.Tensor } {
   if (fusedOn(K.adamw, w, g, m, v) && sameShape(w, g) && sameShape(w, m) && sameShape(w, v)) {
     const [w2, m2, v2] = run<tf.Tensor[]>(K.adamw, { w, g, m, v }, { ...s, decay: s.decay ?? 1 });
     return { w: w2, m: m2, v: v2 };
@@ -214,9 +236,14 @@ export function registerFusedGradients(): void {
     inputsToSave: ['xa', 'bT'],
     gradFunc: (dy, saved, attrs) => {
       const [xa, bT] = saved;
-      const d = dy as tf.Tensor2D, scale = Number(attrs.scale);
+      const d = dy as tf.Tensor2D,
+        scale = Number(attrs.scale);
       // The scale goes on the small [n, r] and [r, cols] products, never on the [n, cols] one.
-      return { base: () => d, xa: () => tf.mul(tf.matMul(d, bT, false, true), scale), bT: () => tf.mul(tf.matMul(xa, d, true, false), scale) };
+      return {
+        base: () => d,
+        xa: () => tf.mul(tf.matMul(d, bT, false, true), scale),
+        bT: () => tf.mul(tf.matMul(xa, d, true, false), scale),
+      };
     },
   });
   tf.registerGradient({
@@ -225,7 +252,11 @@ export function registerFusedGradients(): void {
     outputsToSave: [true],
     gradFunc: (dy, saved, attrs) => {
       const [a2, lambda, y] = saved;
-      const [da1, da2, dLambda] = run<tf.Tensor[]>(K.differentialAttentionGrad, { a2, y, dy: dy as tf.Tensor, lambda }, { relu: attrs.relu });
+      const [da1, da2, dLambda] = run<tf.Tensor[]>(
+        K.differentialAttentionGrad,
+        { a2, y, dy: dy as tf.Tensor, lambda },
+        { relu: attrs.relu },
+      );
       return { a1: () => da1, a2: () => da2, lambda: () => dLambda };
     },
   });

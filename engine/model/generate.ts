@@ -25,7 +25,12 @@ export interface GenerateResult {
   stopReason: 'eos' | 'stop' | 'length' | 'cancelled';
 }
 
-export async function generate(model: LlamaModel, adapter: Adapter | undefined, prompt: number[], opts: GenerateOptions): Promise<GenerateResult> {
+export async function generate(
+  model: LlamaModel,
+  adapter: Adapter | undefined,
+  prompt: number[],
+  opts: GenerateOptions,
+): Promise<GenerateResult> {
   const rng = new Rng(opts.seed);
   const cache = opts.useCache ? new KVCache() : undefined;
   const ids: number[] = [];
@@ -35,18 +40,28 @@ export async function generate(model: LlamaModel, adapter: Adapter | undefined, 
     let input = prompt;
     while (ids.length < opts.maxNewTokens) {
       await yieldToEventLoop();
-      if (opts.isCancelled?.()) { stopReason = 'cancelled'; break; }
+      if (opts.isCancelled?.()) {
+        stopReason = 'cancelled';
+        break;
+      }
       const logits = model.forward([input], adapter, { cache, lastOnly: true });
       // Asynchronous read: webgpu cannot read back synchronously in Node.
       const next = sampleToken((await logits.data()) as Float32Array, opts, rng);
       logits.dispose();
-      if (opts.eosIds.includes(next)) { stopReason = 'eos'; break; }
+      if (opts.eosIds.includes(next)) {
+        stopReason = 'eos';
+        break;
+      }
       ids.push(next);
       opts.onToken?.(next);
       if (opts.decode && opts.stop.length) {
         const text = opts.decode(ids);
         const cut = firstStop(text, opts.stop);
-        if (cut >= 0) { completion = text.slice(0, cut); stopReason = 'stop'; break; }
+        if (cut >= 0) {
+          completion = text.slice(0, cut);
+          stopReason = 'stop';
+          break;
+        }
       }
       input = cache ? [next] : [...prompt, ...ids];
     }
@@ -65,4 +80,3 @@ function firstStop(text: string, stops: (string | RegExp)[]): number {
   }
   return cut;
 }
-

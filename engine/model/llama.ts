@@ -23,7 +23,12 @@ export class KVCache {
   length = 0;
 
   dispose(): void {
-    for (const l of this.layers) if (l) { l.k1.dispose(); l.k2?.dispose(); l.v.dispose(); }
+    for (const l of this.layers)
+      if (l) {
+        l.k1.dispose();
+        l.k2?.dispose();
+        l.v.dispose();
+      }
     this.layers = [];
     this.length = 0;
   }
@@ -65,7 +70,10 @@ export class LlamaModel {
   private readonly invFreq: Float64Array;
   private readonly rotate: tf.Tensor2D;
 
-  constructor(readonly config: LlamaConfig, readonly weights: BaseWeights) {
+  constructor(
+    readonly config: LlamaConfig,
+    readonly weights: BaseWeights,
+  ) {
     this.invFreq = inverseFrequencies(config.headDim, config.ropeTheta, config.ropeScaling);
     this.rotate = rotateHalfMatrix(config.headDim);
   }
@@ -73,7 +81,13 @@ export class LlamaModel {
   /** Frees the weights (a long-lived engine loads one model after another). */
   dispose(): void {
     const w = this.weights;
-    tf.dispose([w.embed, w.norm, this.rotate, ...(w.lmHeadT ? [w.lmHeadT] : []), ...w.layers.flatMap((l) => Object.values(l) as tf.Tensor[])]);
+    tf.dispose([
+      w.embed,
+      w.norm,
+      this.rotate,
+      ...(w.lmHeadT ? [w.lmHeadT] : []),
+      ...w.layers.flatMap((l) => Object.values(l) as tf.Tensor[]),
+    ]);
   }
 
   checkIds(ids: number[][]): void {
@@ -113,7 +127,12 @@ export class LlamaModel {
    * they are read back (asynchronously: webgpu cannot read synchronously in Node). Only one layer's
    * maps are alive at a time.
    */
-  async forwardCapture(ids: number[][], adapter: Adapter | undefined, capture: CaptureRequest, opts: ForwardOptions = {}): Promise<tf.Tensor> {
+  async forwardCapture(
+    ids: number[][],
+    adapter: Adapter | undefined,
+    capture: CaptureRequest,
+    opts: ForwardOptions = {},
+  ): Promise<tf.Tensor> {
     const run = this.begin(ids, adapter, opts.cache);
     let x = run.x;
     try {
@@ -146,7 +165,16 @@ export class LlamaModel {
         t.lambda?.data() as Promise<Float32Array> | undefined,
       ]);
       const [, tq, tk] = t.positive.shape;
-      await capture.onMaps({ layer, heads: capture.heads ?? [...Array(this.config.numHeads).keys()], tq, tk, lambda: lambda?.[0], positive, negative, differential });
+      await capture.onMaps({
+        layer,
+        heads: capture.heads ?? [...Array(this.config.numHeads).keys()],
+        tq,
+        tk,
+        lambda: lambda?.[0],
+        positive,
+        negative,
+        differential,
+      });
     } finally {
       for (const m of [t.positive, t.negative, t.differential, t.lambda]) m?.dispose();
     }
@@ -157,7 +185,8 @@ export class LlamaModel {
     if (adapter && adapter.layers.length !== this.config.numLayers) {
       throw new InputError(adapter.dir, `adapter has ${adapter.layers.length} layers, the model ${this.config.numLayers}`);
     }
-    const B = ids.length, T = ids[0].length;
+    const B = ids.length,
+      T = ids[0].length;
     const offset = cache?.length ?? 0;
     const { cos, sin } = ropeTables(this.invFreq, offset, T);
     const mask = causalMask(T, offset, this.config.numHeads / this.config.numKvHeads);
@@ -178,7 +207,13 @@ export class LlamaModel {
     return lastOnly ? logits : tf.reshape(logits, [B, T, -1]);
   }
 
-  private layer(x: tf.Tensor2D, l: number, run: RunContext, adapter: Adapter | undefined, captureHeads?: number[]): { x: tf.Tensor2D; maps?: MapTensors } {
+  private layer(
+    x: tf.Tensor2D,
+    l: number,
+    run: RunContext,
+    adapter: Adapter | undefined,
+    captureHeads?: number[],
+  ): { x: tf.Tensor2D; maps?: MapTensors } {
     const w = this.weights.layers[l];
     const a = adapter?.layers[l];
     const eps = this.config.rmsNormEps;
@@ -194,7 +229,9 @@ export class LlamaModel {
 
   private attention(h: tf.Tensor2D, w: LayerWeights, a: LayerAdapter | undefined, l: number, run: RunContext, captureHeads?: number[]) {
     const c = this.config;
-    const H = c.numHeads, G = c.numKvHeads, d = c.headDim;
+    const H = c.numHeads,
+      G = c.numKvHeads,
+      d = c.headDim;
     const diff = a?.diff;
     const drop = run.drop;
     const baseQ = mm(h, w.q);
@@ -230,16 +267,20 @@ export class LlamaModel {
     const pick = (parts: tf.Tensor[]) => this.pickHeads(parts, captureHeads, run);
     return {
       out,
-      maps: { positive: pick(A1), negative: A2 && lambda && tf.mul(pick(A2), lambda), differential: diff ? pick(A) : undefined, lambda } as MapTensors,
+      maps: {
+        positive: pick(A1),
+        negative: A2 && lambda && tf.mul(pick(A2), lambda),
+        differential: diff ? pick(A) : undefined,
+        lambda,
+      } as MapTensors,
     };
   }
 
   /** Batch row 0, the given heads: [heads, tq, tk]. Parts are b-major, so row 0 is the first G parts. */
   private pickHeads(parts: tf.Tensor[], heads: number[], run: RunContext): tf.Tensor3D {
-    const H = this.config.numHeads, G = this.config.numKvHeads;
-    const row0 = parts.length === 1
-      ? tf.slice(parts[0], 0, run.B === 1 ? parts[0].shape[0] : G)
-      : tf.concat(parts.slice(0, G));
+    const H = this.config.numHeads,
+      G = this.config.numKvHeads;
+    const row0 = parts.length === 1 ? tf.slice(parts[0], 0, run.B === 1 ? parts[0].shape[0] : G) : tf.concat(parts.slice(0, G));
     const tk = row0.shape[row0.rank - 1];
     const maps = tf.reshape(row0, [H, -1, tk]) as tf.Tensor3D;
     return heads.length === H && heads.every((h, i) => h === i) ? maps : tf.gather(maps, tf.tensor1d(heads, 'int32'));
@@ -324,7 +365,14 @@ function linear(x: tf.Tensor2D, wT: tf.Tensor2D, p: LoraPair | undefined, drop: 
   return addDelta(mm(x, wT), x, p, drop);
 }
 
-function negativeProjection(h: tf.Tensor2D, base: tf.Tensor2D, p: LoraPair | undefined, full: tf.Tensor2D | undefined, usesBase: boolean, drop: Dropout): tf.Tensor2D {
+function negativeProjection(
+  h: tf.Tensor2D,
+  base: tf.Tensor2D,
+  p: LoraPair | undefined,
+  full: tf.Tensor2D | undefined,
+  usesBase: boolean,
+  drop: Dropout,
+): tf.Tensor2D {
   if (full) return mm(h, full);
   if (!p) throw new Error('negative term needs a LoRA pair or a full-dim matrix');
   return usesBase ? addDelta(base, h, p, drop) : loraDelta(h, p, drop);
@@ -353,7 +401,11 @@ function appendToCache(cache: KVCache, layer: number, K1: tf.Tensor4D, K2: tf.Te
   const old = cache.layers[layer];
   const cat = (prev: tf.Tensor4D | undefined, cur: tf.Tensor4D) => tf.keep(prev ? tf.concat([prev, cur], 2) : cur);
   const next: LayerCache = { k1: cat(old?.k1, K1), k2: K2 && cat(old?.k2, K2), v: cat(old?.v, V) };
-  if (old) { old.k1.dispose(); old.k2?.dispose(); old.v.dispose(); }
+  if (old) {
+    old.k1.dispose();
+    old.k2?.dispose();
+    old.v.dispose();
+  }
   cache.layers[layer] = next;
   return { K1: next.k1, K2: next.k2, V: next.v };
 }

@@ -26,11 +26,15 @@ export function readModelConfig(dir: string): LlamaConfig {
 
 export function readModelConfigJson(dir: string): { config: LlamaConfig; json: Json } {
   if (!fs.existsSync(dir)) throw new InputError(dir, 'model folder not found');
-  if (!fs.statSync(dir).isDirectory()) throw new InputError(dir, 'not a folder: --model takes the HF model folder (config.json, model.safetensors)');
+  if (!fs.statSync(dir).isDirectory())
+    throw new InputError(dir, 'not a folder: --model takes the HF model folder (config.json, model.safetensors)');
   const file = path.join(dir, 'config.json');
   const json = readJsonFile(file);
   if (!isLlamaFamily(json)) {
-    throw new InputError(file, `model_type ${JSON.stringify(json.model_type)} is not a Llama-family model (model_type "llama" or LlamaForCausalLM)`);
+    throw new InputError(
+      file,
+      `model_type ${JSON.stringify(json.model_type)} is not a Llama-family model (model_type "llama" or LlamaForCausalLM)`,
+    );
   }
   return { config: parseLlamaConfig(file, json), json };
 }

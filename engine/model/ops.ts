@@ -21,7 +21,8 @@ export function embeddingLookup(table: tf.Tensor2D, ids: number[]): tf.Tensor2D 
       const d = dy.dataSync();
       const g = new Float32Array(V * D);
       for (let i = 0; i < ids.length; i++) {
-        const src = i * D, dst = ids[i] * D;
+        const src = i * D,
+          dst = ids[i] * D;
         for (let j = 0; j < D; j++) g[dst + j] += d[src + j];
       }
       return tf.tensor2d(g, [V, D]);

@@ -9,11 +9,15 @@ export function inverseFrequencies(headDim: number, theta: number, scaling?: Rop
   for (let i = 0; i < half; i++) inv[i] = Math.pow(theta, -(2 * i) / headDim);
   if (!scaling) return inv;
   const { factor, lowFreqFactor: l, highFreqFactor: h, originalMaxPositions: n } = scaling;
-  const lowFreqWavelen = n / l, highFreqWavelen = n / h;
+  const lowFreqWavelen = n / l,
+    highFreqWavelen = n / h;
   for (let i = 0; i < half; i++) {
     const wavelen = (2 * Math.PI) / inv[i];
     if (wavelen < highFreqWavelen) continue;
-    if (wavelen > lowFreqWavelen) { inv[i] /= factor; continue; }
+    if (wavelen > lowFreqWavelen) {
+      inv[i] /= factor;
+      continue;
+    }
     const smooth = (n / wavelen - l) / (h - l);
     inv[i] = (1 - smooth) * (inv[i] / factor) + smooth * inv[i];
   }
@@ -22,12 +26,15 @@ export function inverseFrequencies(headDim: number, theta: number, scaling?: Rop
 
 /** cos and sin tables for positions [offset, offset + length), shaped [length, 1, headDim] to broadcast over heads. */
 export function ropeTables(inv: Float64Array, offset: number, length: number): { cos: tf.Tensor3D; sin: tf.Tensor3D } {
-  const half = inv.length, d = 2 * half;
-  const cos = new Float32Array(length * d), sin = new Float32Array(length * d);
+  const half = inv.length,
+    d = 2 * half;
+  const cos = new Float32Array(length * d),
+    sin = new Float32Array(length * d);
   for (let t = 0; t < length; t++) {
     for (let i = 0; i < half; i++) {
       const a = (offset + t) * inv[i];
-      const c = Math.cos(a), s = Math.sin(a);
+      const c = Math.cos(a),
+        s = Math.sin(a);
       cos[t * d + i] = cos[t * d + i + half] = c;
       sin[t * d + i] = sin[t * d + i + half] = s;
     }

@@ -21,7 +21,8 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rng: Rn
   for (let i = 0; i < logits.length; i++) sum += probs[i] = Math.exp((logits[i] - max) / opts.temperature);
   const order = [...probs.keys()].sort((a, b) => probs[b] - probs[a]);
   // Keep the smallest prefix whose mass reaches top_p (always at least one token).
-  let kept = 0, mass = 0;
+  let kept = 0,
+    mass = 0;
   while (kept < order.length && (kept === 0 || mass < opts.topP * sum)) mass += probs[order[kept++]];
   let u = rng.next() * mass;
   for (let i = 0; i < kept; i++) {

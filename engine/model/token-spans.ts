@@ -2,9 +2,10 @@
  * Where each token of an encoded text sits in that text, for hovers and decorations. The tokenizer
  * library gives no offsets. When the tokens' own decodings add up to the text (the usual case), they
  * give the ranges directly; otherwise (a character split across byte-level tokens) they come from
- * decoding growing prefixes (quadratic): token i covers the characters its prefix's decoding adds. Tokens that add none (BOS, or a byte-level token ending inside a
- * multi-byte character, which decodes to U+FFFD) get no range. When the decoding does not give the
- * text back (a normalising tokenizer), no token gets a range: better none than wrong ones.
+ * decoding growing prefixes (quadratic): token i covers the characters its prefix's decoding adds.
+ * Tokens that add none (BOS, or a byte-level token ending inside a multi-byte character, which decodes
+ * to U+FFFD) get no range. When the decoding does not give the text back (a normalising tokenizer), no
+ * token gets a range: better none than wrong ones.
  */
 import type { TokenSpan } from '../../protocol/engine';
 import { TextTokenizer } from './tokenizer';

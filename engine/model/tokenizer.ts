@@ -6,7 +6,10 @@ import { InputError } from '../errors';
 import { readJsonFile } from '../formats/json-fields';
 
 export class TextTokenizer {
-  private constructor(private readonly tok: Tokenizer, readonly config: Record<string, unknown>) {}
+  private constructor(
+    private readonly tok: Tokenizer,
+    readonly config: Record<string, unknown>,
+  ) {}
 
   /** The tokenizer of a model folder, or undefined when the folder has no tokenizer.json. */
   static fromFolder(dir: string): TextTokenizer | undefined {

@@ -40,7 +40,9 @@ export interface WeightOptions {
 
 /** Bytes of float32 tensors the engine will hold for this model (for the memory checks). */
 export function baseWeightBytes(c: LlamaConfig, o: WeightOptions = {}): number {
-  const D = c.hiddenSize, I = c.intermediateSize, hd = c.headDim;
+  const D = c.hiddenSize,
+    I = c.intermediateSize,
+    hd = c.headDim;
   const perLayer = 2 * D + D * c.numHeads * hd * 2 + D * c.numKvHeads * hd * 2 + 3 * D * I;
   const heads = c.tieWordEmbeddings && !o.tiedHeadCopy ? 1 : 2;
   return 4 * (heads * c.vocabSize * D + D + c.numLayers * perLayer);
@@ -59,9 +61,15 @@ function linearT(store: TensorStore, name: string, outDim: number, inDim: number
   return tf.tensor2d(store.readTransposed(name, outDim, inDim), [inDim, outDim]);
 }
 
-export function loadBaseWeights(dir: string, c: LlamaConfig, onProgress?: (done: number, total: number) => void, o: WeightOptions = {}): BaseWeights {
+export function loadBaseWeights(
+  dir: string,
+  c: LlamaConfig,
+  onProgress?: (done: number, total: number) => void,
+  o: WeightOptions = {},
+): BaseWeights {
   const store = TensorStore.openFolder(dir, 'model.safetensors', o.reader ?? readTensorFloat32);
-  const D = c.hiddenSize, hd = c.headDim;
+  const D = c.hiddenSize,
+    hd = c.headDim;
   const total = c.numLayers + 2;
   const embed = tf.tensor2d(store.read('model.embed_tokens.weight', [c.vocabSize, D]), [c.vocabSize, D]);
   onProgress?.(1, total);
@@ -83,8 +91,11 @@ export function loadBaseWeights(dir: string, c: LlamaConfig, onProgress?: (done:
   }
   const norm = tf.tensor1d(store.read('model.norm.weight', [D]));
   // A tied copy is the embedding read a second time, transposed: no third copy while transposing.
-  const lmHeadT = !c.tieWordEmbeddings ? linearT(store, 'lm_head.weight', c.vocabSize, D)
-    : o.tiedHeadCopy ? linearT(store, 'model.embed_tokens.weight', c.vocabSize, D) : undefined;
+  const lmHeadT = !c.tieWordEmbeddings
+    ? linearT(store, 'lm_head.weight', c.vocabSize, D)
+    : o.tiedHeadCopy
+      ? linearT(store, 'model.embed_tokens.weight', c.vocabSize, D)
+      : undefined;
   onProgress?.(total, total);
   return { embed, lmHeadT, norm, layers };
 }

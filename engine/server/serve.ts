@@ -40,7 +40,10 @@ function startSession(reader: MessageReader, writer: MessageWriter, backend: Bac
   };
   // After the answer has gone out; dispose() alone does not end a stdio session (its stdin stays open).
   conn.onRequest(Rpc.shutdown.method, () => {
-    setImmediate(() => { conn.dispose(); close(); });
+    setImmediate(() => {
+      conn.dispose();
+      close();
+    });
     return null;
   });
   conn.onClose(close);
@@ -68,17 +71,27 @@ export async function serve(f: ServeOptions): Promise<void> {
   }
   const port = f.port;
   const token = f.token ?? process.env.DIFFLORA_ENGINE_TOKEN ?? crypto.randomBytes(24).toString('hex');
-  if (!f.token && !process.env.DIFFLORA_ENGINE_TOKEN) log(`token (give it to the extension: "DiffLoRA: Attach to Remote Engine"): ${token}`);
+  if (!f.token && !process.env.DIFFLORA_ENGINE_TOKEN)
+    log(`token (give it to the extension: "DiffLoRA: Attach to Remote Engine"): ${token}`);
   let busy = false;
-  const server = http.createServer((_req, res) => { res.writeHead(426).end('a WebSocket endpoint\n'); });
+  const server = http.createServer((_req, res) => {
+    res.writeHead(426).end('a WebSocket endpoint\n');
+  });
   const wss = new WebSocketServer({
     server,
     maxPayload: 64 * 1024 * 1024,
     verifyClient: (info, done) => {
       const auth = info.req.headers.authorization ?? '';
       const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
-      if (!tokensEqual(given, token)) { log(`refused ${info.req.socket.remoteAddress}: ${given ? 'wrong' : 'no'} token`); done(false, 401, 'a valid token is required'); return; }
-      if (busy) { done(false, 409, 'the engine is serving another client'); return; }
+      if (!tokensEqual(given, token)) {
+        log(`refused ${info.req.socket.remoteAddress}: ${given ? 'wrong' : 'no'} token`);
+        done(false, 401, 'a valid token is required');
+        return;
+      }
+      if (busy) {
+        done(false, 409, 'the engine is serving another client');
+        return;
+      }
       done(true);
     },
   });
@@ -86,7 +99,10 @@ export async function serve(f: ServeOptions): Promise<void> {
     busy = true;
     log(`client ${req.socket.remoteAddress} attached`);
     const { reader, writer } = wsTransport(ws);
-    startSession(reader, writer, backend, () => { busy = false; log('client detached'); });
+    startSession(reader, writer, backend, () => {
+      busy = false;
+      log('client detached');
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -95,7 +111,11 @@ export async function serve(f: ServeOptions): Promise<void> {
   const addr = server.address();
   log(`listening on ws://${f.host}:${typeof addr === 'object' && addr ? addr.port : port}`);
   await new Promise<void>((resolve) => {
-    const stop = () => { wss.close(); server.close(); resolve(); };
+    const stop = () => {
+      wss.close();
+      server.close();
+      resolve();
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });

@@ -10,17 +10,53 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CancellationToken, MessageConnection, ProgressType, ResponseError } from 'vscode-jsonrpc';
 import {
-  AnalyzeParams, AnalyzeResult, AttentionParams, AttentionProgress, AttentionResult, CompareParams, CompareResult, ErrorCodes,
-  GenerateParams, GenerateResult, HumanEvalParams, HumanEvalProgress, HumanEvalResult, InitializeParams, InitializeResult,
-  LoadModelParams, LoadModelResult, ModelSummary, ProblemsParams, ProblemsResult, PROTOCOL_VERSION, Rpc, RpcRequest, TrainParams,
-  StatusResult, TrainProgress, TrainResult, DataExtractParams, DataExtractResult, DataSummaryParams, DataSummaryResult,
+  AnalyzeParams,
+  AnalyzeResult,
+  AttentionParams,
+  AttentionProgress,
+  AttentionResult,
+  CompareParams,
+  CompareResult,
+  ErrorCodes,
+  GenerateParams,
+  GenerateResult,
+  HumanEvalParams,
+  HumanEvalProgress,
+  HumanEvalResult,
+  InitializeParams,
+  InitializeResult,
+  LoadModelParams,
+  LoadModelResult,
+  ModelSummary,
+  ProblemsParams,
+  ProblemsResult,
+  PROTOCOL_VERSION,
+  Rpc,
+  RpcRequest,
+  TrainParams,
+  StatusResult,
+  TrainProgress,
+  TrainResult,
+  DataExtractParams,
+  DataExtractResult,
+  DataSummaryParams,
+  DataSummaryResult,
 } from '../../protocol/engine';
 import { trainOptionError, type TrainOptionValues } from '../../protocol/training';
 import type { CompareItem } from '../../protocol/compare';
 import { encodeLayerMaps } from '../../protocol/map-pack';
 import {
-  analyze, attention, Cancelled, compareCompletions, EngineEvent, generateCompletions, humanEval, kindOf, RunContext,
-  trainAdapter, trainSettings,
+  analyze,
+  attention,
+  Cancelled,
+  compareCompletions,
+  EngineEvent,
+  generateCompletions,
+  humanEval,
+  kindOf,
+  RunContext,
+  trainAdapter,
+  trainSettings,
 } from '../api';
 import { readProblems, resolveProblemsFile } from '../humaneval';
 import { BackendInfo } from '../backend';
@@ -49,7 +85,11 @@ export class EngineSession {
   private queued = 0;
   private busy?: { method: string; since: number };
 
-  constructor(private readonly conn: MessageConnection, private readonly backend: BackendInfo, private readonly log: (level: 'info' | 'warn' | 'error', line: string) => void) {
+  constructor(
+    private readonly conn: MessageConnection,
+    private readonly backend: BackendInfo,
+    private readonly log: (level: 'info' | 'warn' | 'error', line: string) => void,
+  ) {
     this.handle(Rpc.initialize, (p) => this.initialize(p), false);
     this.handle(Rpc.status, () => this.status(), false);
     this.handle(Rpc.problems, (p) => this.problems(p), false);
@@ -68,11 +108,17 @@ export class EngineSession {
    * Serves `req`, in the queue (`serial`) or at once. The handler gets the request's cancellation as a
    * RunContext, and `send` for its progress (a no-op when the client asked for none).
    */
-  private handle<P, R, E>(req: RpcRequest<P, R, E>, work: (p: P, ctx: RunContext, send: (e: E) => Promise<void>) => Promise<R> | R, serial = true): void {
+  private handle<P, R, E>(
+    req: RpcRequest<P, R, E>,
+    work: (p: P, ctx: RunContext, send: (e: E) => Promise<void>) => Promise<R> | R,
+    serial = true,
+  ): void {
     this.conn.onRequest(req.method, (p: P, token: CancellationToken) => {
       const progressToken = (p as { progressToken?: unknown } | undefined)?.progressToken;
       const type = new ProgressType<E>();
-      const send = async (e: E) => { if (typeof progressToken === 'string' || typeof progressToken === 'number') await this.conn.sendProgress(type, progressToken, e); };
+      const send = async (e: E) => {
+        if (typeof progressToken === 'string' || typeof progressToken === 'number') await this.conn.sendProgress(type, progressToken, e);
+      };
       const ctx: RunContext = { cancel: token };
       return serial ? this.serial(req.method, token, () => work(p, ctx, send)) : work(p, ctx, send);
     });
@@ -84,15 +130,28 @@ export class EngineSession {
 
   private initialize(p: InitializeParams): InitializeResult {
     if (p?.protocolVersion !== PROTOCOL_VERSION) {
-      throw new ResponseError(ErrorCodes.versionMismatch, `the engine speaks protocol ${PROTOCOL_VERSION}, the client ${p?.protocolVersion}: install matching versions`);
+      throw new ResponseError(
+        ErrorCodes.versionMismatch,
+        `the engine speaks protocol ${PROTOCOL_VERSION}, the client ${p?.protocolVersion}: install matching versions`,
+      );
     }
-    return { protocolVersion: PROTOCOL_VERSION, engineVersion: ENGINE_VERSION, backend: this.backend.name, backendDetail: this.backend.detail, pid: process.pid, node: process.version };
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      engineVersion: ENGINE_VERSION,
+      backend: this.backend.name,
+      backendDetail: this.backend.detail,
+      pid: process.pid,
+      node: process.version,
+    };
   }
 
   private status(): StatusResult {
     return {
       busy: this.busy && { method: this.busy.method, sinceMs: Date.now() - this.busy.since },
-      queued: this.queued, model: this.loaded?.m.dir, numTensors: tf.memory().numTensors, rssBytes: process.memoryUsage.rss(),
+      queued: this.queued,
+      model: this.loaded?.m.dir,
+      numTensors: tf.memory().numTensors,
+      rssBytes: process.memoryUsage.rss(),
     };
   }
 
@@ -115,7 +174,7 @@ export class EngineSession {
       if (e instanceof Cancelled) throw new ResponseError(-32800, 'cancelled');
       if (e instanceof InputError) throw new ResponseError(ErrorCodes.inputError, e.message);
       // The stack is for whoever debugs the engine (DIFFLORA_DEBUG=1, set by the extension at its Debug log level).
-      this.log('error', `internal error: ${process.env.DIFFLORA_DEBUG ? (e as Error).stack : (e as Error).message ?? e}`);
+      this.log('error', `internal error: ${process.env.DIFFLORA_DEBUG ? (e as Error).stack : ((e as Error).message ?? e)}`);
       throw new ResponseError(-32603, (e as Error).message ?? String(e));
     });
   }
@@ -128,10 +187,12 @@ export class EngineSession {
   }
 
   private loadModel(p: LoadModelParams): LoadModelResult {
-    if (typeof p?.model !== 'string' || !Array.isArray(p.adapters)) throw new InputError('model/load', 'expected { model: string, adapters: [{ label, path }] }');
+    if (typeof p?.model !== 'string' || !Array.isArray(p.adapters))
+      throw new InputError('model/load', 'expected { model: string, adapters: [{ label, path }] }');
     const labels = new Set(['base']);
     for (const a of p.adapters) {
-      if (typeof a?.label !== 'string' || typeof a.path !== 'string') throw new InputError('model/load', 'each adapter needs a label and a path');
+      if (typeof a?.label !== 'string' || typeof a.path !== 'string')
+        throw new InputError('model/load', 'each adapter needs a label and a path');
       if (labels.has(a.label)) throw new InputError('model/load', `two models labelled "${a.label}"`);
       labels.add(a.label);
     }
@@ -141,7 +202,10 @@ export class EngineSession {
       this.unload();
       this.log('info', `loading ${model}`);
       m = loadModel(model, this.backend);
-      if (!m.tokenizer) { m.model.dispose(); throw new InputError(model, 'no tokenizer.json: the engine server works on text'); }
+      if (!m.tokenizer) {
+        m.model.dispose();
+        throw new InputError(model, 'no tokenizer.json: the engine server works on text');
+      }
     } else {
       for (const x of this.loaded!.models) if (x.adapter) disposeAdapter(x.adapter);
     }
@@ -161,8 +225,14 @@ export class EngineSession {
     const c = m.config;
     this.log('info', `model ${model}: ${models.map((x) => `${x.label} (${x.kind})`).join(', ')}`);
     return {
-      model, layers: c.numLayers, heads: c.numHeads, kvHeads: c.numKvHeads, hidden: c.hiddenSize, vocab: c.vocabSize,
-      parameters: this.loaded.parameters, models: models.map(({ adapter: _a, ...s }) => s),
+      model,
+      layers: c.numLayers,
+      heads: c.numHeads,
+      kvHeads: c.numKvHeads,
+      hidden: c.hiddenSize,
+      vocab: c.vocabSize,
+      parameters: this.loaded.parameters,
+      models: models.map(({ adapter: _a, ...s }) => s),
     };
   }
 
@@ -192,26 +262,39 @@ export class EngineSession {
     const ids = this.encode(l, p.text);
     const tokens = tokenSpans(l.m.tokenizer!, p.text, ids);
     const { numLayers, numHeads } = l.m.config;
-    const layers = optIntList('layers', p.layers, 0, numLayers - 1), heads = optIntList('heads', p.heads, 0, numHeads - 1);
+    const layers = optIntList('layers', p.layers, 0, numLayers - 1),
+      heads = optIntList('heads', p.heads, 0, numHeads - 1);
     // Awaited: each layer's frame is written before the next layer's compute blocks the thread.
-    const r = await attention(l.m, picked, { ids, layers, heads }, {
-      ...ctx,
-      onEvent: (e) => {
-        if (e.type === 'model') return send({ type: 'model', index: e.index, label: e.label, kind: picked[e.index].kind, ids, tokens, numLayers, numHeads });
-        if (e.type === 'maps') return send({ type: 'layer', index: e.index, maps: encodeLayerMaps(e.maps, encoding) });
-        return undefined;
+    const r = await attention(
+      l.m,
+      picked,
+      { ids, layers, heads },
+      {
+        ...ctx,
+        onEvent: (e) => {
+          if (e.type === 'model')
+            return send({ type: 'model', index: e.index, label: e.label, kind: picked[e.index].kind, ids, tokens, numLayers, numHeads });
+          if (e.type === 'maps') return send({ type: 'layer', index: e.index, maps: encodeLayerMaps(e.maps, encoding) });
+          return undefined;
+        },
       },
-    });
+    );
     return { models: picked.length, tokens: ids.length, timings: r.timings };
   }
 
   private async analyze(p: AnalyzeParams, ctx: RunContext, send: (step: string) => Promise<void>): Promise<AnalyzeResult> {
     const { l, picked } = this.need(p.models);
-    const steps = { ...ctx, onEvent: (e: EngineEvent) => { if (e.type === 'step') void send(e.message); } };
+    const steps = {
+      ...ctx,
+      onEvent: (e: EngineEvent) => {
+        if (e.type === 'step') void send(e.message);
+      },
+    };
     if (p.kind === 'bos') return analyze(l.m, picked, { kind: 'bos', text: p.text }, steps);
     if (p.kind !== 'needle') throw new InputError('kind', `unknown analysis "${String(p.kind)}" (bos or needle)`);
     const needle = p.needle as unknown;
-    if (needle !== undefined && (typeof needle !== 'object' || needle === null)) throw new InputError('needle', 'expected { length?, depth? }');
+    if (needle !== undefined && (typeof needle !== 'object' || needle === null))
+      throw new InputError('needle', 'expected { length?, depth? }');
     // Bounded by the model's context (a 1e9-token request once built a prompt that aborted the process).
     const length = optInt('needle.length', p.needle?.length, 32, Math.max(32, l.m.config.maxPositions));
     const depth = optNumber('needle.depth', p.needle?.depth, 0, 1);
@@ -228,15 +311,27 @@ export class EngineSession {
     // Training another model than the loaded one loads it for the run only.
     const base = m ?? loadModel(model, this.backend);
     try {
-      const r = await trainAdapter(base, {
-        ...trainSettings(options, base.config.numLayers), model, method: p.method as Method, data: path.resolve(p.data), out: path.resolve(p.out), resume: !!p.resume,
-      }, {
-        ...ctx,
-        onEvent: (e) => {
-          if (e.type === 'log') { this.log('info', e.message); void send({ type: 'log', message: e.message }); }
-          if (e.type === 'train') void send(e.event);
+      const r = await trainAdapter(
+        base,
+        {
+          ...trainSettings(options, base.config.numLayers),
+          model,
+          method: p.method as Method,
+          data: path.resolve(p.data),
+          out: path.resolve(p.out),
+          resume: !!p.resume,
         },
-      });
+        {
+          ...ctx,
+          onEvent: (e) => {
+            if (e.type === 'log') {
+              this.log('info', e.message);
+              void send({ type: 'log', message: e.message });
+            }
+            if (e.type === 'train') void send(e.event);
+          },
+        },
+      );
       return { out: r.out, steps: r.steps, cancelled: r.cancelled, finalLoss: r.finalLoss, kind: r.kind === 'lora' ? 'lora' : 'difflora' };
     } finally {
       if (!m) base.model.dispose();
@@ -248,7 +343,14 @@ export class EngineSession {
     if (typeof p?.data !== 'string' || !p.data) throw new InputError('data', 'which dataset? (a JSONL path)');
     const { maxLength, onTooLong } = trainSettings(checkedTrainOptions(p.options), l.m.config.numLayers);
     const r = loadJsonlDataset(path.resolve(p.data), l.m.tokenizer!, { maxLength, onBadLine: 'skip', onTooLong });
-    return { format: r.format, kept: r.examples.length, truncated: r.truncated, maxLength, skipped: r.skipped.length, skippedFirst: r.skipped.slice(0, 5) };
+    return {
+      format: r.format,
+      kept: r.examples.length,
+      truncated: r.truncated,
+      maxLength,
+      skipped: r.skipped.length,
+      skippedFirst: r.skipped.slice(0, 5),
+    };
   }
 
   private async dataExtract(p: DataExtractParams): Promise<DataExtractResult> {
@@ -263,7 +365,10 @@ export class EngineSession {
   private async problems(p: ProblemsParams): Promise<ProblemsResult> {
     try {
       const file = await resolveProblemsFile({ file: p?.path || undefined, log: (l) => this.log('info', l) });
-      return { file, problems: readProblems(file).map(({ task_id, prompt, entry_point, test }) => ({ task_id, prompt, entry_point, test })) };
+      return {
+        file,
+        problems: readProblems(file).map(({ task_id, prompt, entry_point, test }) => ({ task_id, prompt, entry_point, test })),
+      };
     } catch (e) {
       if (e instanceof InputError) throw new ResponseError(ErrorCodes.inputError, e.message);
       throw e;
@@ -274,15 +379,41 @@ export class EngineSession {
     const { l, picked } = this.need(p.models);
     const pr = p?.problem;
     if (typeof pr?.prompt !== 'string' || !pr.prompt.trim()) throw new InputError('problem.prompt', 'empty prompt');
-    const r = await compareCompletions(l.m, picked, pr, {
-      maxNewTokens: optInt('maxNewTokens', p.maxNewTokens, 1, MAX_NEW_TOKENS), execute: !!p.execute, timeoutSec: optNumber('timeoutSec', p.timeoutSec, 0.1, 3600),
-    }, { ...ctx, onEvent: (e) => { if (e.type === 'step') void send(e.message); } });
+    const r = await compareCompletions(
+      l.m,
+      picked,
+      pr,
+      {
+        maxNewTokens: optInt('maxNewTokens', p.maxNewTokens, 1, MAX_NEW_TOKENS),
+        execute: !!p.execute,
+        timeoutSec: optNumber('timeoutSec', p.timeoutSec, 0.1, 3600),
+      },
+      {
+        ...ctx,
+        onEvent: (e) => {
+          if (e.type === 'step') void send(e.message);
+        },
+      },
+    );
     const ran = !!(p.execute && pr.test);
     const completions: CompareItem['completions'] = r.completions.map((c, i) => ({
-      label: c.label, kind: picked[i].kind, completion: c.completion, sample: 0,
-      ...(!ran ? {} : !c.outcome ? { status: 'pending' as const } : { status: c.outcome.status === 'timed out' ? 'timed-out' as const : c.outcome.status, reason: c.outcome.reason ?? undefined }),
+      label: c.label,
+      kind: picked[i].kind,
+      completion: c.completion,
+      sample: 0,
+      ...(!ran
+        ? {}
+        : !c.outcome
+          ? { status: 'pending' as const }
+          : {
+              status: c.outcome.status === 'timed out' ? ('timed-out' as const) : c.outcome.status,
+              reason: c.outcome.reason ?? undefined,
+            }),
     }));
-    return { item: { problem: { task_id: pr.task_id, prompt: pr.prompt, entry_point: pr.entry_point }, completions }, sandboxWarning: r.sandbox?.warning };
+    return {
+      item: { problem: { task_id: pr.task_id, prompt: pr.prompt, entry_point: pr.entry_point }, completions },
+      sandboxWarning: r.sandbox?.warning,
+    };
   }
 
   private async humanEval(p: HumanEvalParams, ctx: RunContext, send: (e: HumanEvalProgress) => Promise<void>): Promise<HumanEvalResult> {
@@ -290,25 +421,55 @@ export class EngineSession {
     if (typeof p?.outDir !== 'string' || !p.outDir) throw new InputError('outDir', 'where should the samples and results go?');
     const n = optInt('n', p.n, 1, 1000);
     const file = await resolveProblemsFile({ file: p.problemsPath || undefined, log: (line) => this.log('info', line) });
-    const r = await humanEval({
-      models: picked.map((x) => ({ label: x.label, model: l.m.dir, adapter: x.adapter ? x.path : undefined, loaded: l.m, adapterWeights: x.adapter })),
-      problems: readProblems(file), outDir: path.resolve(p.outDir), n, k: optIntList('k', p.k, 1, n ?? 1000),
-      temperature: optNumber('temperature', p.temperature, 0, 10), topP: optNumber('topP', p.topP, 0, 1), seed: optInt('seed', p.seed, 0, 2 ** 32 - 1),
-      maxNewTokens: optInt('maxNewTokens', p.maxNewTokens, 1, MAX_NEW_TOKENS), limit: optInt('limit', p.limit, 1, 1e6), chat: optBoolean('chat', p.chat),
-      timeoutSec: optNumber('timeoutSec', p.timeoutSec, 0.1, 3600), execute: optBoolean('execute', p.execute) ?? false, backendInfo: this.backend,
-    }, {
-      ...ctx,
-      onEvent: (e) => {
-        // The runner's events are the protocol's HumanEvalProgress (a samples file's execution is not served).
-        if (e.type === 'humaneval') void send(e.event as HumanEvalProgress);
-        else if (e.type === 'log') this.log('info', e.message);
+    const r = await humanEval(
+      {
+        models: picked.map((x) => ({
+          label: x.label,
+          model: l.m.dir,
+          adapter: x.adapter ? x.path : undefined,
+          loaded: l.m,
+          adapterWeights: x.adapter,
+        })),
+        problems: readProblems(file),
+        outDir: path.resolve(p.outDir),
+        n,
+        k: optIntList('k', p.k, 1, n ?? 1000),
+        temperature: optNumber('temperature', p.temperature, 0, 10),
+        topP: optNumber('topP', p.topP, 0, 1),
+        seed: optInt('seed', p.seed, 0, 2 ** 32 - 1),
+        maxNewTokens: optInt('maxNewTokens', p.maxNewTokens, 1, MAX_NEW_TOKENS),
+        limit: optInt('limit', p.limit, 1, 1e6),
+        chat: optBoolean('chat', p.chat),
+        timeoutSec: optNumber('timeoutSec', p.timeoutSec, 0.1, 3600),
+        execute: optBoolean('execute', p.execute) ?? false,
+        backendInfo: this.backend,
       },
-    });
+      {
+        ...ctx,
+        onEvent: (e) => {
+          // The runner's events are the protocol's HumanEvalProgress (a samples file's execution is not served).
+          if (e.type === 'humaneval') void send(e.event as HumanEvalProgress);
+          else if (e.type === 'log') this.log('info', e.message);
+        },
+      },
+    );
     return {
-      outDir: r.outDir, cancelled: r.cancelled,
+      outDir: r.outDir,
+      cancelled: r.cancelled,
       models: r.models.map((m, i) => ({
-        label: picked[i].label, kind: picked[i].kind, samples: m.samples, passed: m.passed, passAtK: m.passAtK, perTask: m.perTask,
-        results: m.results.map((x) => ({ task_id: x.task_id, completion: x.completion, passed: x.passed, result: x.result, sample_index: x.sample_index as number | undefined })),
+        label: picked[i].label,
+        kind: picked[i].kind,
+        samples: m.samples,
+        passed: m.passed,
+        passAtK: m.passAtK,
+        perTask: m.perTask,
+        results: m.results.map((x) => ({
+          task_id: x.task_id,
+          completion: x.completion,
+          passed: x.passed,
+          result: x.result,
+          sample_index: x.sample_index as number | undefined,
+        })),
       })),
     };
   }
@@ -317,18 +478,35 @@ export class EngineSession {
     const { l, picked } = this.need(p.models);
     const ids = this.encode(l, p.prompt);
     const tok = l.m.tokenizer!;
-    const r = await generateCompletions(l.m, picked, {
-      prompt: ids, maxNewTokens: optInt('maxNewTokens', p.maxNewTokens, 1, MAX_NEW_TOKENS), temperature: optNumber('temperature', p.temperature, 0, 10),
-      topP: optNumber('topP', p.topP, 0, 1), seed: optInt('seed', p.seed, 0, 2 ** 32 - 1), stop: optStringList('stop', p.stop),
-    }, ctx);
-    return { completions: r.map((g, i) => ({ label: g.label, kind: picked[i].kind, completion: g.completion ?? tok.decode(g.ids, true), stopReason: g.stopReason })) };
+    const r = await generateCompletions(
+      l.m,
+      picked,
+      {
+        prompt: ids,
+        maxNewTokens: optInt('maxNewTokens', p.maxNewTokens, 1, MAX_NEW_TOKENS),
+        temperature: optNumber('temperature', p.temperature, 0, 10),
+        topP: optNumber('topP', p.topP, 0, 1),
+        seed: optInt('seed', p.seed, 0, 2 ** 32 - 1),
+        stop: optStringList('stop', p.stop),
+      },
+      ctx,
+    );
+    return {
+      completions: r.map((g, i) => ({
+        label: g.label,
+        kind: picked[i].kind,
+        completion: g.completion ?? tok.decode(g.ids, true),
+        stopReason: g.stopReason,
+      })),
+    };
   }
 }
 
 /** The request's training options, each checked against the protocol's table (a typo is an error, not ignored). */
 function checkedTrainOptions(options: unknown): TrainOptionValues {
   if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new InputError('options', 'expected { key: value } training options');
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new InputError('options', 'expected { key: value } training options');
   for (const [k, v] of Object.entries(options)) {
     const err = trainOptionError(k, v as string | boolean);
     if (err) throw new InputError(`options.${k}`, err);
@@ -339,6 +517,10 @@ function checkedTrainOptions(options: unknown): TrainOptionValues {
 function countParameters(m: LoadedModel): number {
   const w = m.model.weights;
   const n = (t: { size: number }) => t.size;
-  return n(w.embed) + n(w.norm) + w.layers.reduce((s, l) => s + Object.values(l).reduce((a, t) => a + n(t as { size: number }), 0), 0)
-    + (m.config.tieWordEmbeddings || !w.lmHeadT ? 0 : n(w.lmHeadT));
+  return (
+    n(w.embed) +
+    n(w.norm) +
+    w.layers.reduce((s, l) => s + Object.values(l).reduce((a, t) => a + n(t as { size: number }), 0), 0) +
+    (m.config.tieWordEmbeddings || !w.lmHeadT ? 0 : n(w.lmHeadT))
+  );
 }

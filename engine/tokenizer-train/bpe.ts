@@ -73,9 +73,15 @@ class PairHeap {
   }
 
   private swap(i: number, j: number): void {
-    let t = this.cnt[i]; this.cnt[i] = this.cnt[j]; this.cnt[j] = t;
-    t = this.a[i]; this.a[i] = this.a[j]; this.a[j] = t;
-    t = this.b[i]; this.b[i] = this.b[j]; this.b[j] = t;
+    let t = this.cnt[i];
+    this.cnt[i] = this.cnt[j];
+    this.cnt[j] = t;
+    t = this.a[i];
+    this.a[i] = this.a[j];
+    this.a[j] = t;
+    t = this.b[i];
+    this.b[i] = this.b[j];
+    this.b[j] = t;
   }
 
   push(count: number, a: number, b: number): void {
@@ -258,7 +264,7 @@ export function trainByteLevelBpe(texts: Iterable<string>, opts: BpeTrainOptions
       const f = freq[w];
       for (let i = s; i < s + n - 1; i++) bump(pairKey(sym[i], sym[i + 1]), -f);
       let j = s;
-      for (let i = s; i < s + n; ) {
+      for (let i = s; i < s + n;) {
         if (i < s + n - 1 && sym[i] === a && sym[i + 1] === b) {
           sym[j++] = c;
           i += 2;
@@ -337,7 +343,14 @@ function buildJson(tokens: string[], merges: string[], specials: string[], model
   const pad = specials.find((s) => /pad/i.test(s)) ?? specials[1] ?? null;
   const addedTokensDecoder: Record<string, object> = {};
   for (const t of addedTokens) {
-    addedTokensDecoder[String(t.id)] = { content: t.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true };
+    addedTokensDecoder[String(t.id)] = {
+      content: t.content,
+      lstrip: false,
+      normalized: false,
+      rstrip: false,
+      single_word: false,
+      special: true,
+    };
   }
   const tokenizerConfigJson = {
     tokenizer_class: 'PreTrainedTokenizerFast',

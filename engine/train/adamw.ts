@@ -21,7 +21,10 @@ export class AdamW {
   readonly m: tf.Variable[];
   readonly v: tf.Variable[];
 
-  constructor(readonly params: Param[], readonly opts: AdamWOptions) {
+  constructor(
+    readonly params: Param[],
+    readonly opts: AdamWOptions,
+  ) {
     const zeros = (p: Param) => tf.tidy(() => tf.variable(tf.zerosLike(p.variable), false));
     this.m = params.map(zeros);
     this.v = params.map(zeros);
@@ -31,7 +34,8 @@ export class AdamW {
   apply(grads: tf.Tensor[], lr: number): void {
     this.step++;
     const { beta1, beta2, eps, weightDecay } = this.opts;
-    const bc1 = 1 - Math.pow(beta1, this.step), bc2 = 1 - Math.pow(beta2, this.step);
+    const bc1 = 1 - Math.pow(beta1, this.step),
+      bc2 = 1 - Math.pow(beta2, this.step);
     tf.tidy(() => {
       this.params.forEach((p, i) => {
         const decay = p.noDecay || weightDecay === 0 ? undefined : 1 - lr * weightDecay;

@@ -14,15 +14,24 @@ import { Rng } from '../util/rng';
 export function initialValues(config: AdapterConfig, spec: TensorSpec, rng: Rng): Float32Array {
   const n = spec.shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
-  const uniform = (bound: number) => { for (let i = 0; i < n; i++) out[i] = (2 * rng.next() - 1) * bound; };
+  const uniform = (bound: number) => {
+    for (let i = 0; i < n; i++) out[i] = (2 * rng.next() - 1) * bound;
+  };
   const slot = spec.slot;
   switch (slot.kind) {
-    case 'subln': out.fill(1); break;
-    case 'lambda': for (let i = 0; i < n; i++) out[i] = 0.1 * normal(rng); break;
-    case 'full': uniform(1 / Math.sqrt(spec.shape[1])); break;
+    case 'subln':
+      out.fill(1);
+      break;
+    case 'lambda':
+      for (let i = 0; i < n; i++) out[i] = 0.1 * normal(rng);
+      break;
+    case 'full':
+      uniform(1 / Math.sqrt(spec.shape[1]));
+      break;
     case 'lora':
     case 'diff': {
-      const kaimingB = slot.kind === 'diff' && config.kind === 'difflora' && config.negativeTermLoraOnly && (slot.pair === 'q2' || slot.pair === 'k2');
+      const kaimingB =
+        slot.kind === 'diff' && config.kind === 'difflora' && config.negativeTermLoraOnly && (slot.pair === 'q2' || slot.pair === 'k2');
       if (slot.part === 'A' || kaimingB) uniform(1 / Math.sqrt(spec.shape[1]));
       break;
     }
@@ -31,7 +40,8 @@ export function initialValues(config: AdapterConfig, spec: TensorSpec, rng: Rng)
 }
 
 function normal(rng: Rng): number {
-  const u = 1 - rng.next(), v = rng.next();
+  const u = 1 - rng.next(),
+    v = rng.next();
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
 
@@ -39,11 +49,25 @@ function normal(rng: Rng): number {
 export function adapterConfigJson(config: AdapterConfig, baseJson: Json, baseModel: string): Json {
   if (config.kind === 'lora') {
     return {
-      peft_type: 'LORA', task_type: 'CAUSAL_LM', base_model_name_or_path: baseModel,
-      r: config.r, lora_alpha: config.alpha, lora_dropout: config.dropout, target_modules: config.targets,
-      use_rslora: config.useRslora, bias: 'none', fan_in_fan_out: false, inference_mode: true, init_lora_weights: true,
-      layers_to_transform: config.layers ?? null, layers_pattern: null, modules_to_save: null, revision: null,
-      use_dora: false, rank_pattern: {}, alpha_pattern: {},
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      base_model_name_or_path: baseModel,
+      r: config.r,
+      lora_alpha: config.alpha,
+      lora_dropout: config.dropout,
+      target_modules: config.targets,
+      use_rslora: config.useRslora,
+      bias: 'none',
+      fan_in_fan_out: false,
+      inference_mode: true,
+      init_lora_weights: true,
+      layers_to_transform: config.layers ?? null,
+      layers_pattern: null,
+      modules_to_save: null,
+      revision: null,
+      use_dora: false,
+      rank_pattern: {},
+      alpha_pattern: {},
     };
   }
   return {
@@ -71,5 +95,7 @@ export function adapterConfigJson(config: AdapterConfig, baseJson: Json, baseMod
 
 export function createAdapter(config: AdapterConfig, base: LlamaConfig, baseJson: Json, baseModel: string, seed: number): Adapter {
   const rng = new Rng(seed);
-  return assembleAdapter('(new adapter)', config, adapterConfigJson(config, baseJson, baseModel), base, (spec) => initialValues(config, spec, rng));
+  return assembleAdapter('(new adapter)', config, adapterConfigJson(config, baseJson, baseModel), base, (spec) =>
+    initialValues(config, spec, rng),
+  );
 }

@@ -24,11 +24,18 @@ export async function installTrainingKernels(): Promise<void> {
       const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
       if (a.rank !== 2 || b.rank !== 2 || tf.getBackend() === 'native') return stock.gradFunc(dy, saved, attrs);
       const t = (x: tf.Tensor) => tf.transpose(x);
-      const opA = transposeA ? t(a) : a, opB = transposeB ? t(b) : b;
+      const opA = transposeA ? t(a) : a,
+        opB = transposeB ? t(b) : b;
       return {
         // C = op(A) op(B): d op(A) = dC op(B)^T, d op(B) = op(A)^T dC.
-        a: () => { const g = tf.matMul(dy as tf.Tensor2D, t(opB) as tf.Tensor2D); return transposeA ? t(g) : g; },
-        b: () => { const g = tf.matMul(t(opA) as tf.Tensor2D, dy as tf.Tensor2D); return transposeB ? t(g) : g; },
+        a: () => {
+          const g = tf.matMul(dy as tf.Tensor2D, t(opB) as tf.Tensor2D);
+          return transposeA ? t(g) : g;
+        },
+        b: () => {
+          const g = tf.matMul(t(opA) as tf.Tensor2D, dy as tf.Tensor2D);
+          return transposeB ? t(g) : g;
+        },
       };
     },
   });

@@ -20,8 +20,11 @@ export interface Batch {
 
 export function makeBatch(seqs: Sequence[], padId: number): Batch {
   const T = Math.max(...seqs.map((s) => s.ids.length));
-  const ids: number[][] = [], labels: number[] = [], weights: number[] = [];
-  let targetCount = 0, tokenCount = 0;
+  const ids: number[][] = [],
+    labels: number[] = [],
+    weights: number[] = [];
+  let targetCount = 0,
+    tokenCount = 0;
   for (const s of seqs) {
     const row = s.ids.concat(new Array(T - s.ids.length).fill(padId));
     ids.push(row);
@@ -46,7 +49,8 @@ export function maskedCrossEntropy(logits: tf.Tensor, batch: Batch, normaliser: 
 
 /** Mean loss over the target tokens of `batches` (no dropout): held-out evaluation. */
 export async function meanTargetLoss(forward: (ids: number[][]) => tf.Tensor, batches: Batch[]): Promise<number> {
-  let sum = 0, count = 0;
+  let sum = 0,
+    count = 0;
   for (const b of batches) {
     const l = tf.tidy(() => maskedCrossEntropy(forward(b.ids), b, 1));
     sum += (await l.data())[0];

@@ -32,28 +32,53 @@ export interface MethodOverrides {
 export function methodConfig(method: Method, o: MethodOverrides): AdapterConfig {
   if (method === 'lora' || method === 'lora-matched') {
     const r = o.r ?? (method === 'lora' ? 16 : 64);
-    for (const k of ['lambda', 'learnLambda', 'groupnorm', 'relu', 'negativeTermLoraOnly', 'fullDim', 'loraV', 'loraO', 'loraMlp'] as const) {
-      if (o[k] !== undefined) throw new InputError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, `is a DiffLoRA option; method '${method}' is LoRA`);
+    for (const k of [
+      'lambda',
+      'learnLambda',
+      'groupnorm',
+      'relu',
+      'negativeTermLoraOnly',
+      'fullDim',
+      'loraV',
+      'loraO',
+      'loraMlp',
+    ] as const) {
+      if (o[k] !== undefined)
+        throw new InputError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, `is a DiffLoRA option; method '${method}' is LoRA`);
     }
     return {
-      kind: 'lora', r, alpha: o.alpha ?? 2 * r, dropout: o.dropout ?? 0.05, useRslora: o.rslora ?? false,
+      kind: 'lora',
+      r,
+      alpha: o.alpha ?? 2 * r,
+      dropout: o.dropout ?? 0.05,
+      useRslora: o.rslora ?? false,
       targets: o.targets ?? (method === 'lora' ? ['q_proj', 'k_proj', 'v_proj', 'o_proj'] : ['q_proj', 'k_proj']),
       layers: o.layers,
     };
   }
-  if (o.targets || o.rslora) throw new InputError(o.targets ? '--targets' : '--rslora', `is a LoRA option; DiffLoRA adapts q/k of both terms (use --lora-v/--lora-o/--lora-mlp for more)`);
+  if (o.targets || o.rslora)
+    throw new InputError(
+      o.targets ? '--targets' : '--rslora',
+      `is a LoRA option; DiffLoRA adapts q/k of both terms (use --lora-v/--lora-o/--lora-mlp for more)`,
+    );
   const r = o.r ?? (method === 'difflora-64' ? 64 : 32);
   const learn = o.learnLambda ?? false;
-  if (o.lambda === 'rule' && !learn) throw new InputError('--lambda', "'rule' is the learned lambda's init: add --learn-lambda, or give a number");
+  if (o.lambda === 'rule' && !learn)
+    throw new InputError('--lambda', "'rule' is the learned lambda's init: add --learn-lambda, or give a number");
   return {
-    kind: 'difflora', r, alpha: o.alpha ?? 2 * r, dropout: o.dropout ?? 0.05,
+    kind: 'difflora',
+    r,
+    alpha: o.alpha ?? 2 * r,
+    dropout: o.dropout ?? 0.05,
     learnLambda: learn,
     lambda: o.lambda === 'rule' ? 0 : (o.lambda ?? 0.1),
     layers: o.layers,
     negativeTermOnly: method === 'difflora-64',
     negativeTermLoraOnly: o.negativeTermLoraOnly ?? false,
     negativeTermFullDim: o.fullDim ?? false,
-    loraV: o.loraV ?? false, loraO: o.loraO ?? false, loraMlp: o.loraMlp ?? false,
+    loraV: o.loraV ?? false,
+    loraO: o.loraO ?? false,
+    loraMlp: o.loraMlp ?? false,
     // Off by default: group norm made pretrained models collapse in the paper (0.15 vs 0.42 average).
     groupnorm: o.groupnorm ?? false,
     reluOnDifferential: o.relu ?? false,
@@ -61,8 +86,13 @@ export function methodConfig(method: Method, o: MethodOverrides): AdapterConfig 
 }
 
 export function parseTargets(spec: string): LinearTarget[] {
-  const list = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (list.length === 0) throw new InputError('--targets', 'is empty');
-  for (const t of list) if (!(LINEAR_TARGETS as readonly string[]).includes(t)) throw new InputError('--targets', `'${t}' is not one of ${LINEAR_TARGETS.join(', ')}`);
+  for (const t of list)
+    if (!(LINEAR_TARGETS as readonly string[]).includes(t))
+      throw new InputError('--targets', `'${t}' is not one of ${LINEAR_TARGETS.join(', ')}`);
   return list as LinearTarget[];
 }

@@ -96,22 +96,43 @@ function chunk(tok: TextTokenizer, texts: string[], seqLen: number, eos: number)
 
 export function llamaConfigJson(a: Architecture, eos: number): Record<string, unknown> {
   return {
-    architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: a.hidden, intermediate_size: a.intermediate,
-    num_hidden_layers: a.layers, num_attention_heads: a.heads, num_key_value_heads: a.kvHeads, head_dim: a.hidden / a.heads,
-    vocab_size: a.vocab, rms_norm_eps: 1e-5, rope_theta: a.ropeTheta, rope_scaling: null, tie_word_embeddings: true,
-    max_position_embeddings: a.maxPositions, bos_token_id: eos, eos_token_id: eos, hidden_act: 'silu',
-    attention_bias: false, mlp_bias: false, torch_dtype: 'float32',
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: a.hidden,
+    intermediate_size: a.intermediate,
+    num_hidden_layers: a.layers,
+    num_attention_heads: a.heads,
+    num_key_value_heads: a.kvHeads,
+    head_dim: a.hidden / a.heads,
+    vocab_size: a.vocab,
+    rms_norm_eps: 1e-5,
+    rope_theta: a.ropeTheta,
+    rope_scaling: null,
+    tie_word_embeddings: true,
+    max_position_embeddings: a.maxPositions,
+    bos_token_id: eos,
+    eos_token_id: eos,
+    hidden_act: 'silu',
+    attention_bias: false,
+    mlp_bias: false,
+    torch_dtype: 'float32',
   };
 }
 
-interface Named { name: string; t: tf.Variable; transposed: boolean; noDecay: boolean }
+interface Named {
+  name: string;
+  t: tf.Variable;
+  transposed: boolean;
+  noDecay: boolean;
+}
 
 /** Random weights as variables, named as HF stores them (linears held [in, out], stored [out, in]). */
 function initWeights(c: LlamaConfig, seed: number): { weights: BaseWeights; named: Named[] } {
   const rng = new Rng(seed);
   const named: Named[] = [];
   const normal = (shape: number[]) => {
-    const n = shape.reduce((a, b) => a * b, 1), v = new Float32Array(n);
+    const n = shape.reduce((a, b) => a * b, 1),
+      v = new Float32Array(n);
     for (let i = 0; i < n; i++) v[i] = 0.02 * Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
     return v;
   };
@@ -125,7 +146,8 @@ function initWeights(c: LlamaConfig, seed: number): { weights: BaseWeights; name
     named.push({ name, t, transposed: false, noDecay: true });
     return t as tf.Variable<tf.Rank.R1>;
   };
-  const D = c.hiddenSize, d = c.headDim;
+  const D = c.hiddenSize,
+    d = c.headDim;
   const embed = tf.variable(tf.tensor2d(normal([c.vocabSize, D]), [c.vocabSize, D]), true) as tf.Variable<tf.Rank.R2>;
   named.push({ name: 'model.embed_tokens.weight', t: embed, transposed: false, noDecay: false });
   const layers: LayerWeights[] = [];
@@ -171,15 +193,22 @@ export interface PretrainResult extends TrainResult {
 
 export async function pretrain(o: PretrainOptions, run: TrainRun): Promise<PretrainResult> {
   const files = pythonFiles(o.corpus);
-  const texts = files.map((f) => ({ f, text: readText(f, o.skipCodecTables) })).filter((x): x is { f: string; text: string } => x.text !== undefined);
+  const texts = files
+    .map((f) => ({ f, text: readText(f, o.skipCodecTables) }))
+    .filter((x): x is { f: string; text: string } => x.text !== undefined);
   const trainTexts = texts.filter((x) => !isHeldOut(x.f, o.corpus, o.heldOut)).map((x) => x.text);
   const heldTexts = texts.filter((x) => isHeldOut(x.f, o.corpus, o.heldOut)).map((x) => x.text);
-  o.log(`corpus: ${files.length} files, ${texts.length} used (UTF-8, not empty${o.skipCodecTables ? ', not generated codec tables' : ''}): ${trainTexts.length} for training, ${heldTexts.length} held out`);
+  o.log(
+    `corpus: ${files.length} files, ${texts.length} used (UTF-8, not empty${o.skipCodecTables ? ', not generated codec tables' : ''}): ${trainTexts.length} for training, ${heldTexts.length} held out`,
+  );
 
   fs.mkdirSync(o.out, { recursive: true });
   if (!run.resume || !fs.existsSync(path.join(o.out, 'tokenizer.json'))) {
     o.log(`training a byte-level BPE tokenizer, vocabulary ${o.arch.vocab}`);
-    saveTokenizer(o.out, trainByteLevelBpe(trainTexts, { vocabSize: o.arch.vocab, specialTokens: SPECIAL_TOKENS, modelMaxLength: o.arch.maxPositions }));
+    saveTokenizer(
+      o.out,
+      trainByteLevelBpe(trainTexts, { vocabSize: o.arch.vocab, specialTokens: SPECIAL_TOKENS, modelMaxLength: o.arch.maxPositions }),
+    );
   }
   const tok = TextTokenizer.fromFolder(o.out) as TextTokenizer;
   const eos = tok.idOf(SPECIAL_TOKENS[0]) as number;
@@ -194,19 +223,38 @@ export async function pretrain(o: PretrainOptions, run: TrainRun): Promise<Pretr
   const model = new LlamaModel(config, weights);
   const params: Param[] = named.map((n) => ({ name: n.name, variable: n.t, noDecay: n.noDecay }));
   const parameters = named.reduce((a, n) => a + n.t.size, 0);
-  o.log(`model: ${parameters} parameters (${o.arch.layers} layers, hidden ${o.arch.hidden}, ${o.arch.heads} heads / ${o.arch.kvHeads} KV heads)`);
+  o.log(
+    `model: ${parameters} parameters (${o.arch.layers} layers, hidden ${o.arch.hidden}, ${o.arch.heads} heads / ${o.arch.kvHeads} KV heads)`,
+  );
 
-  const result = await train({
-    params,
-    loss: (batch, normaliser, pass) =>
-      tf.tidy(() => maskedCrossEntropy(model.forward(batch.ids, undefined, { training: { ...pass, trainEmbeddings: true } }), batch, normaliser)),
-  }, trainSeqs, { ...o.train, padId: pad }, run);
+  const result = await train(
+    {
+      params,
+      loss: (batch, normaliser, pass) =>
+        tf.tidy(() =>
+          maskedCrossEntropy(model.forward(batch.ids, undefined, { training: { ...pass, trainEmbeddings: true } }), batch, normaliser),
+        ),
+    },
+    trainSeqs,
+    { ...o.train, padId: pad },
+    run,
+  );
 
-  const heldOutLoss = await meanTargetLoss((ids) => model.forward(ids, undefined), heldSeqs.slice(0, 64).map((s) => makeBatch([s], pad)));
+  const heldOutLoss = await meanTargetLoss(
+    (ids) => model.forward(ids, undefined),
+    heldSeqs.slice(0, 64).map((s) => makeBatch([s], pad)),
+  );
   if (!result.cancelled) {
     saveModelFolder(o.out, configJson, named, o.dtype);
     o.log(`saved ${o.out} (held-out loss ${heldOutLoss.toFixed(4)})`);
   }
   const tokensSeen = result.steps * o.train.microBatchSize * o.train.gradAccum * o.seqLen;
-  return { ...result, heldOutLoss, tokensSeen, trainTokens: trainSeqs.length * o.seqLen, heldOutTokens: heldSeqs.length * o.seqLen, parameters };
+  return {
+    ...result,
+    heldOutLoss,
+    tokensSeen,
+    trainTokens: trainSeqs.length * o.seqLen,
+    heldOutTokens: heldSeqs.length * o.seqLen,
+    parameters,
+  };
 }

@@ -103,7 +103,8 @@ export async function train(t: Trainable, data: Sequence[], o: TrainOptions, run
   let order = epochOrder(data.length, o.seed, state.epoch);
   const started = Date.now();
   const firstStep = state.step;
-  let tokensSinceStart = 0, lastLoss = NaN;
+  let tokensSinceStart = 0,
+    lastLoss = NaN;
   try {
     while (state.step < total) {
       await yieldToEventLoop(); // the step's progress goes out and a cancellation comes in
@@ -125,7 +126,10 @@ export async function train(t: Trainable, data: Sequence[], o: TrainOptions, run
         }
         micro.push(makeBatch(seqs, o.padId));
       }
-      const normaliser = Math.max(1, micro.reduce((a, b) => a + b.targetCount, 0));
+      const normaliser = Math.max(
+        1,
+        micro.reduce((a, b) => a + b.targetCount, 0),
+      );
       const lr = learningRate(state.step, total, o.lr, o.warmupSteps, o.schedule);
       const { loss, gradNorm } = await step(t, opt, micro, normaliser, lr, o, state.step);
       lastLoss = loss;
@@ -133,12 +137,21 @@ export async function train(t: Trainable, data: Sequence[], o: TrainOptions, run
       tokensSinceStart += micro.reduce((a, b) => a + b.tokenCount, 0);
       const elapsed = (Date.now() - started) / 1000;
       const event: StepEvent = {
-        type: 'step', step: state.step, totalSteps: total, epoch: state.epoch, loss, lr, gradNorm,
+        type: 'step',
+        step: state.step,
+        totalSteps: total,
+        epoch: state.epoch,
+        loss,
+        lr,
+        gradNorm,
         tokensPerSec: tokensSinceStart / Math.max(elapsed, 1e-3),
         etaSec: (elapsed / (state.step - firstStep)) * (total - state.step),
         lambdas: await t.lambdas?.(),
       };
-      fs.appendFileSync(metricsFile, `${JSON.stringify({ step: event.step, loss, lr, grad_norm: gradNorm, tokens_per_sec: event.tokensPerSec, lambda: event.lambdas ?? null })}\n`);
+      fs.appendFileSync(
+        metricsFile,
+        `${JSON.stringify({ step: event.step, loss, lr, grad_norm: gradNorm, tokens_per_sec: event.tokensPerSec, lambda: event.lambdas ?? null })}\n`,
+      );
       run.onEvent?.(event);
       if (o.checkpointEvery > 0 && state.step % o.checkpointEvery === 0 && state.step < total) {
         saveCheckpoint(run.dir, t, opt, state);
@@ -199,10 +212,14 @@ function saveCheckpoint(dir: string, t: Trainable, opt: AdamW, state: State): vo
     const tensors = (list: { name: string; t: tf.Tensor }[]) =>
       list.map(({ name, t: x }) => ({ name, shape: x.shape, data: x.dataSync() as Float32Array }));
     writeSafetensors(path.join(tmp, 'params.safetensors'), tensors(t.params.map((p) => ({ name: p.name, t: p.variable }))), 'F32');
-    writeSafetensors(path.join(tmp, 'optimizer.safetensors'), tensors([
-      ...t.params.map((p, i) => ({ name: `${p.name}/m`, t: opt.m[i] })),
-      ...t.params.map((p, i) => ({ name: `${p.name}/v`, t: opt.v[i] })),
-    ]), 'F32');
+    writeSafetensors(
+      path.join(tmp, 'optimizer.safetensors'),
+      tensors([
+        ...t.params.map((p, i) => ({ name: `${p.name}/m`, t: opt.m[i] })),
+        ...t.params.map((p, i) => ({ name: `${p.name}/v`, t: opt.v[i] })),
+      ]),
+      'F32',
+    );
     fs.writeFileSync(path.join(tmp, 'state.json'), `${JSON.stringify({ ...state, optimizerStep: opt.step }, null, 2)}\n`);
     // Killed between the two renames last time: the complete one is `old`; put it back first.
     if (!fs.existsSync(final) && fs.existsSync(old)) fs.renameSync(old, final);
@@ -212,7 +229,10 @@ function saveCheckpoint(dir: string, t: Trainable, opt: AdamW, state: State): vo
     fs.rmSync(old, { recursive: true, force: true });
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    const kept = fs.existsSync(final) || fs.existsSync(old) ? 'the last complete checkpoint is kept; free the disk or fix the folder, then --resume' : 'no earlier checkpoint exists';
+    const kept =
+      fs.existsSync(final) || fs.existsSync(old)
+        ? 'the last complete checkpoint is kept; free the disk or fix the folder, then --resume'
+        : 'no earlier checkpoint exists';
     throw new InputError(final, `cannot write the checkpoint of step ${state.step} (${(e as Error).message}); ${kept}`);
   }
 }
@@ -233,11 +253,17 @@ function restoreCheckpoint(dir: string, t: Trainable, opt: AdamW, fresh: State, 
   if (!fs.existsSync(stateFile)) throw new InputError(dir, 'no checkpoint to resume from (checkpoint/state.json missing)');
   const saved = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as State & { optimizerStep: number };
   if (saved.dataSize !== fresh.dataSize) {
-    throw new InputError(stateFile, `the checkpoint was trained on ${saved.dataSize} examples, this dataset has ${fresh.dataSize}: not the same data`);
+    throw new InputError(
+      stateFile,
+      `the checkpoint was trained on ${saved.dataSize} examples, this dataset has ${fresh.dataSize}: not the same data`,
+    );
   }
   for (const key of ['lr', 'microBatchSize', 'gradAccum', 'seed', 'epochs', 'schedule', 'warmupSteps'] as const) {
     if (saved.options[key] !== fresh.options[key]) {
-      throw new InputError(stateFile, `option '${key}' was ${JSON.stringify(saved.options[key])} in the checkpointed run, now ${JSON.stringify(fresh.options[key])}: resume with the same settings`);
+      throw new InputError(
+        stateFile,
+        `option '${key}' was ${JSON.stringify(saved.options[key])} in the checkpointed run, now ${JSON.stringify(fresh.options[key])}: resume with the same settings`,
+      );
     }
   }
   const load = (file: string, apply: (name: string, data: Float32Array) => void) => {
@@ -260,7 +286,10 @@ function restoreCheckpoint(dir: string, t: Trainable, opt: AdamW, fresh: State, 
   opt.step = saved.optimizerStep;
   // Steps after the checkpoint are redone: drop their metrics so the file reads as one run.
   if (fs.existsSync(metricsFile)) {
-    const kept = fs.readFileSync(metricsFile, 'utf8').split('\n').filter((l) => l && stepOf(l) <= saved.step);
+    const kept = fs
+      .readFileSync(metricsFile, 'utf8')
+      .split('\n')
+      .filter((l) => l && stepOf(l) <= saved.step);
     fs.writeFileSync(metricsFile, kept.map((l) => `${l}\n`).join(''));
   }
   return { step: saved.step, epoch: saved.epoch, cursor: saved.cursor, dataSize: saved.dataSize, options: fresh.options };

@@ -20,7 +20,11 @@ export class HumanEvalCommands implements vscode.Disposable {
   private lastRun?: HumanEvalResult;
   private readonly provider: vscode.Disposable;
 
-  constructor(private readonly ctx: vscode.ExtensionContext, private readonly engine: EngineHost, private readonly showAttention: () => Promise<void>) {
+  constructor(
+    private readonly ctx: vscode.ExtensionContext,
+    private readonly engine: EngineHost,
+    private readonly showAttention: () => Promise<void>,
+  ) {
     // Completions as read-only documents, for the diff editor.
     this.provider = vscode.workspace.registerTextDocumentContentProvider(SCHEME, {
       provideTextDocumentContent: (uri) => {
@@ -39,7 +43,12 @@ export class HumanEvalCommands implements vscode.Disposable {
 
   private panel(): PanelHost<CompareHostMessage, CompareViewMessage> {
     if (!this.view || this.view.isClosed) {
-      this.view = new PanelHost(this.ctx.extensionUri, 'compare', 'DiffLoRA Completions', (m) => void this.onMessage(m).catch((e: Error) => vscode.window.showErrorMessage(`DiffLoRA: ${e.message}`)));
+      this.view = new PanelHost(
+        this.ctx.extensionUri,
+        'compare',
+        'DiffLoRA Completions',
+        (m) => void this.onMessage(m).catch((e: Error) => vscode.window.showErrorMessage(`DiffLoRA: ${e.message}`)),
+      );
     }
     this.view.reveal();
     return this.view;
@@ -49,8 +58,18 @@ export class HumanEvalCommands implements vscode.Disposable {
     if (m.type === 'compare.openDiff') {
       const item = this.items.get(m.taskId);
       if (!item) return;
-      const uri = (i: number) => vscode.Uri.from({ scheme: SCHEME, path: `/${m.taskId.replace(/\//g, '_')}-${item.completions[i].label}.py`, query: `task=${encodeURIComponent(m.taskId)}&model=${i}` });
-      await vscode.commands.executeCommand('vscode.diff', uri(m.a), uri(m.b), `${m.taskId}: ${item.completions[m.a].label} ↔ ${item.completions[m.b].label}`);
+      const uri = (i: number) =>
+        vscode.Uri.from({
+          scheme: SCHEME,
+          path: `/${m.taskId.replace(/\//g, '_')}-${item.completions[i].label}.py`,
+          query: `task=${encodeURIComponent(m.taskId)}&model=${i}`,
+        });
+      await vscode.commands.executeCommand(
+        'vscode.diff',
+        uri(m.a),
+        uri(m.b),
+        `${m.taskId}: ${item.completions[m.a].label} ↔ ${item.completions[m.b].label}`,
+      );
     } else if (m.type === 'compare.token') {
       await this.attentionAt(m.taskId, m.model, m.offset, m.text.length);
     } else if (m.type === 'compare.openProblem' && this.lastRun) {
@@ -104,17 +123,23 @@ export class HumanEvalCommands implements vscode.Disposable {
 
   async compare(): Promise<void> {
     const here = this.functionUnderCursor();
-    const source = await vscode.window.showQuickPick([
-      ...(here ? [{ label: `$(symbol-function) ${here.entry_point} (under the cursor)`, id: 'cursor' }] : []),
-      { label: '$(checklist) A HumanEval problem…', id: 'humaneval' },
-    ], { title: 'DiffLoRA: compare completions of' });
+    const source = await vscode.window.showQuickPick(
+      [
+        ...(here ? [{ label: `$(symbol-function) ${here.entry_point} (under the cursor)`, id: 'cursor' }] : []),
+        { label: '$(checklist) A HumanEval problem…', id: 'humaneval' },
+      ],
+      { title: 'DiffLoRA: compare completions of' },
+    );
     if (!source) return;
     let problem = here;
     if (source.id === 'humaneval') {
       const file = await this.problemsFile();
       if (file === undefined) return;
       const { problems } = await this.engine.request(Rpc.problems, { path: file });
-      const pick = await vscode.window.showQuickPick(problems.map((p) => ({ label: p.task_id, description: p.prompt.split('"""')[1]?.trim().split('\n')[0] ?? '', p })), { title: 'Problem', matchOnDescription: true });
+      const pick = await vscode.window.showQuickPick(
+        problems.map((p) => ({ label: p.task_id, description: p.prompt.split('"""')[1]?.trim().split('\n')[0] ?? '', p })),
+        { title: 'Problem', matchOnDescription: true },
+      );
       if (!pick) return;
       problem = pick.p;
     }
@@ -125,26 +150,39 @@ export class HumanEvalCommands implements vscode.Disposable {
   async compareProblem(problem: ProblemRecord): Promise<void> {
     const trusted = vscode.workspace.isTrusted;
     const execute = trusted && !!problem.test;
-    if (problem.test && !trusted) void vscode.window.showWarningMessage('DiffLoRA: this workspace is not trusted, so the completions are not executed.');
+    if (problem.test && !trusted)
+      void vscode.window.showWarningMessage('DiffLoRA: this workspace is not trusted, so the completions are not executed.');
     const view = this.panel();
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `DiffLoRA: completing ${problem.task_id}`, cancellable: true }, async (progress, token) => {
-      await this.engine.ready();
-      const r = await this.engine.request(Rpc.compare, { problem, execute } satisfies CompareParams, {
-        cancel: token, onProgress: (m) => progress.report({ message: m }),
-      });
-      this.items.set(problem.task_id, r.item);
-      view.post({ type: 'compare.mode', mode: 'problem' });
-      view.post({ type: 'compare.problem', item: r.item });
-      if (r.sandboxWarning) void vscode.window.showWarningMessage(`DiffLoRA: ${r.sandboxWarning}`);
-    });
+    await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `DiffLoRA: completing ${problem.task_id}`, cancellable: true },
+      async (progress, token) => {
+        await this.engine.ready();
+        const r = await this.engine.request(Rpc.compare, { problem, execute } satisfies CompareParams, {
+          cancel: token,
+          onProgress: (m) => progress.report({ message: m }),
+        });
+        this.items.set(problem.task_id, r.item);
+        view.post({ type: 'compare.mode', mode: 'problem' });
+        view.post({ type: 'compare.problem', item: r.item });
+        if (r.sandboxWarning) void vscode.window.showWarningMessage(`DiffLoRA: ${r.sandboxWarning}`);
+      },
+    );
   }
 
   async runSet(): Promise<void> {
     const file = await this.problemsFile();
     if (file === undefined) return;
     const opts = await vscode.window.showInputBox({
-      title: 'HumanEval run: settings (key=value)', value: 'n=1 k=1 temperature=0 maxNewTokens=256 limit=164 timeoutSec=3',
-      validateInput: (v) => { try { parseKeyValues(v); return undefined; } catch (e) { return (e as Error).message; } },
+      title: 'HumanEval run: settings (key=value)',
+      value: 'n=1 k=1 temperature=0 maxNewTokens=256 limit=164 timeoutSec=3',
+      validateInput: (v) => {
+        try {
+          parseKeyValues(v);
+          return undefined;
+        } catch (e) {
+          return (e as Error).message;
+        }
+      },
     });
     if (opts === undefined) return;
     const o = parseKeyValues(opts);
@@ -153,39 +191,80 @@ export class HumanEvalCommands implements vscode.Disposable {
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
     const outDir = path.join(ws ?? this.ctx.globalStorageUri.fsPath, '.difflora', 'humaneval', stamp);
     const execute = vscode.workspace.isTrusted;
-    if (!execute) void vscode.window.showWarningMessage('DiffLoRA: this workspace is not trusted: completions are generated but not executed.');
+    if (!execute)
+      void vscode.window.showWarningMessage('DiffLoRA: this workspace is not trusted: completions are generated but not executed.');
     const params: HumanEvalParams = {
-      problemsPath: file, outDir, n: num('n'), k: typeof o.k === 'string' ? o.k.split(',').map(Number) : undefined, temperature: num('temperature'),
-      maxNewTokens: num('maxNewTokens'), limit: num('limit'), timeoutSec: num('timeoutSec'), seed: num('seed'), execute,
+      problemsPath: file,
+      outDir,
+      n: num('n'),
+      k: typeof o.k === 'string' ? o.k.split(',').map(Number) : undefined,
+      temperature: num('temperature'),
+      maxNewTokens: num('maxNewTokens'),
+      limit: num('limit'),
+      timeoutSec: num('timeoutSec'),
+      seed: num('seed'),
+      execute,
     };
     const loaded = await this.engine.ready();
     const view = this.panel();
     const { problems } = await this.engine.request(Rpc.problems, { path: file });
     const taskIds = problems.slice(0, params.limit ?? problems.length).map((p) => p.task_id);
     view.post({ type: 'compare.mode', mode: 'run' });
-    view.post({ type: 'compare.run', run: { title: `HumanEval · ${path.basename(outDir)}`, models: loaded.models.map((m) => ({ label: m.label, kind: m.kind })), taskIds, n: params.n ?? 1, ks: params.k ?? [1], temperature: params.temperature } });
-    const state: ModelProgress[] = loaded.models.map((_, i) => ({ model: i, generated: 0, executed: 0, total: taskIds.length * (params.n ?? 1) }));
+    view.post({
+      type: 'compare.run',
+      run: {
+        title: `HumanEval · ${path.basename(outDir)}`,
+        models: loaded.models.map((m) => ({ label: m.label, kind: m.kind })),
+        taskIds,
+        n: params.n ?? 1,
+        ks: params.k ?? [1],
+        temperature: params.temperature,
+      },
+    });
+    const state: ModelProgress[] = loaded.models.map((_, i) => ({
+      model: i,
+      generated: 0,
+      executed: 0,
+      total: taskIds.length * (params.n ?? 1),
+    }));
     try {
-      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'DiffLoRA: HumanEval', cancellable: true }, (progress, token) =>
-        this.engine.request(Rpc.humanEval, params, {
-          cancel: token,
-          onProgress: (e) => {
-            const i = 'model' in e ? loaded.models.findIndex((m) => m.label === e.model) : -1;
-            if (e.type === 'generate' && i >= 0) state[i].generated = e.done;
-            if (e.type === 'execute' && i >= 0) state[i].executed = e.done;
-            if (e.type === 'warning') void vscode.window.showWarningMessage(`DiffLoRA: ${e.message}`);
-            if (e.type === 'generate' || e.type === 'execute') {
-              view.post({ type: 'compare.runProgress', progress: state });
-              progress.report({ message: `${e.model}: ${e.type === 'generate' ? 'generated' : 'executed'} ${e.done}/${e.total}` });
-            }
-          },
-        }));
+      const r = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: 'DiffLoRA: HumanEval', cancellable: true },
+        (progress, token) =>
+          this.engine.request(Rpc.humanEval, params, {
+            cancel: token,
+            onProgress: (e) => {
+              const i = 'model' in e ? loaded.models.findIndex((m) => m.label === e.model) : -1;
+              if (e.type === 'generate' && i >= 0) state[i].generated = e.done;
+              if (e.type === 'execute' && i >= 0) state[i].executed = e.done;
+              if (e.type === 'warning') void vscode.window.showWarningMessage(`DiffLoRA: ${e.message}`);
+              if (e.type === 'generate' || e.type === 'execute') {
+                view.post({ type: 'compare.runProgress', progress: state });
+                progress.report({ message: `${e.model}: ${e.type === 'generate' ? 'generated' : 'executed'} ${e.done}/${e.total}` });
+              }
+            },
+          }),
+      );
       this.lastRun = r;
-      view.post({ type: 'compare.runResults', results: r.models.flatMap((m, i) => m.perTask.map((t) => ({ taskId: t.task_id, model: i, executed: t.n, passed: t.c }))) });
+      view.post({
+        type: 'compare.runResults',
+        results: r.models.flatMap((m, i) => m.perTask.map((t) => ({ taskId: t.task_id, model: i, executed: t.n, passed: t.c }))),
+      });
       view.post({ type: 'compare.runStatus', status: r.cancelled ? 'cancelled' : 'finished' });
       for (const p of problems) if (taskIds.includes(p.task_id)) this.problemsById.set(p.task_id, p);
-      const table = r.models.map((m) => `${m.label}: ${Object.entries(m.passAtK).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ') || `${m.passed}/${m.samples} passed`}`).join(' · ');
-      void vscode.window.showInformationMessage(`DiffLoRA HumanEval${r.cancelled ? ' (cancelled)' : ''}: ${table}. Samples and results in ${outDir}.`);
+      const table = r.models
+        .map(
+          (m) =>
+            `${m.label}: ${
+              Object.entries(m.passAtK)
+                .map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`)
+                .join(', ') || `${m.passed}/${m.samples} passed`
+            }`,
+        )
+        .join(' · ');
+      void vscode.window.showInformationMessage(
+        `DiffLoRA HumanEval${r.cancelled ? ' (cancelled)' : ''}: ${table}. Samples and results in ${outDir}.`,
+      );
     } catch (e) {
       view.post({ type: 'compare.runStatus', status: 'failed', error: (e as Error).message });
       throw e;
@@ -203,7 +282,14 @@ export class HumanEvalCommands implements vscode.Disposable {
       completions: this.lastRun.models.map((m) => {
         const r = m.results.find((x) => x.task_id === taskId);
         const status = !r ? undefined : r.passed ? 'passed' : r.result === 'timed out' ? 'timed-out' : 'failed';
-        return { label: m.label, kind: m.kind, completion: r?.completion ?? '', status, reason: r && !r.passed ? r.result.replace(/^failed: /, '') : undefined, sample: r?.sample_index };
+        return {
+          label: m.label,
+          kind: m.kind,
+          completion: r?.completion ?? '',
+          status,
+          reason: r && !r.passed ? r.result.replace(/^failed: /, '') : undefined,
+          sample: r?.sample_index,
+        };
       }),
     };
     this.items.set(taskId, item);

@@ -17,7 +17,12 @@ function valueText(spec: TrainOptionSpec, values: Values): string {
 }
 
 function items(values: Values, problem: string | undefined): Item[] {
-  const option = (spec: TrainOptionSpec): Item => ({ label: spec.key, description: `= ${valueText(spec, values)}`, detail: spec.help, spec });
+  const option = (spec: TrainOptionSpec): Item => ({
+    label: spec.key,
+    description: `= ${valueText(spec, values)}`,
+    detail: spec.help,
+    spec,
+  });
   return [
     ...(problem ? [{ label: `$(error) ${problem}`, alwaysShow: true } as Item] : []),
     { label: '$(play) Start training with these settings', alwaysShow: true, start: true },
@@ -61,7 +66,9 @@ export async function trainOptionsForm(title: string, initial: Values = {}): Pro
     if (again) qp.activeItems = [again];
     const choice = await new Promise<{ item?: Item; typed: string } | undefined>((resolve) => {
       // Typed pairs win over the item that stays in view (the Start item is always shown).
-      qp.onDidAccept(() => resolve({ item: qp.value.includes('=') ? undefined : qp.selectedItems[0] ?? qp.activeItems[0], typed: qp.value }));
+      qp.onDidAccept(() =>
+        resolve({ item: qp.value.includes('=') ? undefined : (qp.selectedItems[0] ?? qp.activeItems[0]), typed: qp.value }),
+      );
       qp.onDidHide(() => resolve(undefined));
       qp.show();
     });

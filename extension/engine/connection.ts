@@ -6,14 +6,20 @@
 import { ChildProcess, spawn } from 'child_process';
 import { randomUUID } from 'crypto';
 import WebSocket from 'ws';
-import { CancellationToken, CancellationTokenSource, createMessageConnection, MessageConnection, ProgressType, ResponseError } from 'vscode-jsonrpc/node';
+import {
+  CancellationToken,
+  CancellationTokenSource,
+  createMessageConnection,
+  MessageConnection,
+  ProgressType,
+  ResponseError,
+} from 'vscode-jsonrpc/node';
 import { LOG_NOTIFICATION, LogParams, PROTOCOL_VERSION, ResultOf, Rpc, RpcRequest } from '../../protocol/engine';
 import { streamTransport } from '../../protocol/transport/stream';
 import { wsTransport } from '../../protocol/transport/websocket';
 
 export type Endpoint =
-  | { kind: 'local'; node: string; script: string; args: string[]; env?: NodeJS.ProcessEnv }
-  | { kind: 'remote'; url: string; token: string };
+  { kind: 'local'; node: string; script: string; args: string[]; env?: NodeJS.ProcessEnv } | { kind: 'remote'; url: string; token: string };
 
 export class EngineStoppedError extends Error {}
 
@@ -45,8 +51,12 @@ export class EngineConnection {
     let info: ResultOf<typeof Rpc.initialize>;
     try {
       info = await Promise.race([
-        conn.sendRequest(Rpc.initialize.method, { protocolVersion: PROTOCOL_VERSION, client: 'difflora-lens-vscode' }) as Promise<ResultOf<typeof Rpc.initialize>>,
-        died.then((why) => { throw new EngineStoppedError(`the engine stopped before the handshake: ${why}`); }),
+        conn.sendRequest(Rpc.initialize.method, { protocolVersion: PROTOCOL_VERSION, client: 'difflora-lens-vscode' }) as Promise<
+          ResultOf<typeof Rpc.initialize>
+        >,
+        died.then((why) => {
+          throw new EngineStoppedError(`the engine stopped before the handshake: ${why}`);
+        }),
       ]);
     } catch (e) {
       close();
@@ -68,9 +78,15 @@ export class EngineConnection {
 
   /** Calls `listener` when the engine goes away; the returned function unsubscribes. */
   onExit(listener: (why: string) => void): () => void {
-    if (this.stopped !== undefined) { listener(this.stopped); return () => undefined; }
+    if (this.stopped !== undefined) {
+      listener(this.stopped);
+      return () => undefined;
+    }
     this.exitListeners.push(listener);
-    return () => { const i = this.exitListeners.indexOf(listener); if (i >= 0) this.exitListeners.splice(i, 1); };
+    return () => {
+      const i = this.exitListeners.indexOf(listener);
+      if (i >= 0) this.exitListeners.splice(i, 1);
+    };
   }
 
   private markStopped(why: string): void {
@@ -90,9 +106,14 @@ export class EngineConnection {
     const progressToken = opts.onProgress ? randomUUID() : undefined;
     const progress = opts.onProgress && this.conn.onProgress(new ProgressType<E>(), progressToken!, opts.onProgress);
     let unsubscribe = () => {};
-    const died = new Promise<never>((_, reject) => { unsubscribe = this.onExit((why) => reject(new EngineStoppedError(`the engine stopped during ${req.title}: ${why}`))); });
+    const died = new Promise<never>((_, reject) => {
+      unsubscribe = this.onExit((why) => reject(new EngineStoppedError(`the engine stopped during ${req.title}: ${why}`)));
+    });
     try {
-      return await Promise.race([this.conn.sendRequest(req.method, { ...params, progressToken }, source.token as CancellationToken) as Promise<R>, died]);
+      return await Promise.race([
+        this.conn.sendRequest(req.method, { ...params, progressToken }, source.token as CancellationToken) as Promise<R>,
+        died,
+      ]);
     } catch (e) {
       if (e instanceof ResponseError || e instanceof EngineStoppedError) throw e;
       // The connection failed under the request: the process exit that explains it follows shortly.
@@ -125,7 +146,12 @@ export class EngineConnection {
 async function within(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([p, new Promise<void>((r) => { timer = setTimeout(r, ms); })]);
+    await Promise.race([
+      p,
+      new Promise<void>((r) => {
+        timer = setTimeout(r, ms);
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -146,21 +172,38 @@ function startLocal(e: Extract<Endpoint, { kind: 'local' }>, log: (line: string)
   const died = new Promise<string>((resolve) => {
     child.once('error', (err) => resolve(`cannot start ${e.node} (${err.message})`));
     child.once('exit', (code, signal) => {
-      const last = stderrTail.trim().split('\n').filter((l) => /error/i.test(l)).pop();
+      const last = stderrTail
+        .trim()
+        .split('\n')
+        .filter((l) => /error/i.test(l))
+        .pop();
       resolve(`${signal ? `killed by ${signal}` : `exit code ${code}`}${last ? `; last error: ${last}` : ''}`);
     });
   });
   const { reader, writer } = streamTransport(child.stdout!, child.stdin!);
   const conn = createMessageConnection(reader, writer);
   child.stdin!.on('error', () => undefined); // EPIPE after a crash: reported through `died`
-  return { conn, child, close: () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); }, died };
+  return {
+    conn,
+    child,
+    close: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+    died,
+  };
 }
 
 async function attachRemote(e: Extract<Endpoint, { kind: 'remote' }>) {
   const ws = new WebSocket(e.url, { headers: { Authorization: `Bearer ${e.token}` }, maxPayload: 256 * 1024 * 1024 });
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`${e.url} refused the connection: HTTP ${res.statusCode}${res.statusCode === 401 ? ' (wrong or missing token)' : res.statusCode === 409 ? ' (the engine is serving another client)' : ''}`)));
+    ws.once('unexpected-response', (_req, res) =>
+      reject(
+        new Error(
+          `${e.url} refused the connection: HTTP ${res.statusCode}${res.statusCode === 401 ? ' (wrong or missing token)' : res.statusCode === 409 ? ' (the engine is serving another client)' : ''}`,
+        ),
+      ),
+    );
     ws.once('error', (err) => reject(new Error(`cannot reach ${e.url} (${err.message})`)));
   });
   const died = new Promise<string>((resolve) => ws.once('close', (code) => resolve(`connection closed (code ${code})`)));

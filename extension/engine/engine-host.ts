@@ -43,18 +43,27 @@ export class EngineHost implements vscode.Disposable {
         this.render();
       },
       onCrash: (why, retryInMs) => {
-        void vscode.window.showWarningMessage(retryInMs === undefined
-          ? `DiffLoRA engine stopped: ${why}. It failed to start several times; fix the cause and run "DiffLoRA: Restart Engine".`
-          : `DiffLoRA engine stopped: ${why}. Restarting in ${Math.round(retryInMs / 1000)} s.`, 'Show Log').then((a) => { if (a) this.output.show(); });
+        void vscode.window
+          .showWarningMessage(
+            retryInMs === undefined
+              ? `DiffLoRA engine stopped: ${why}. It failed to start several times; fix the cause and run "DiffLoRA: Restart Engine".`
+              : `DiffLoRA engine stopped: ${why}. Restarting in ${Math.round(retryInMs / 1000)} s.`,
+            'Show Log',
+          )
+          .then((a) => {
+            if (a) this.output.show();
+          });
       },
       onStarted: (c) => this.loadConfigured(c),
     });
-    ctx.subscriptions.push(vscode.workspace.onDidChangeConfiguration((e) => {
-      // The running engine follows the settings at once; a stopped one loads them when it starts.
-      if ((e.affectsConfiguration('difflora.modelPath') || e.affectsConfiguration('difflora.adapters')) && this.state === 'ready') {
-        this.reload().catch(() => undefined);
-      }
-    }));
+    ctx.subscriptions.push(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        // The running engine follows the settings at once; a stopped one loads them when it starts.
+        if ((e.affectsConfiguration('difflora.modelPath') || e.affectsConfiguration('difflora.adapters')) && this.state === 'ready') {
+          this.reload().catch(() => undefined);
+        }
+      }),
+    );
   }
 
   private endpoint(): Endpoint {
@@ -65,7 +74,13 @@ export class EngineHost implements vscode.Disposable {
     }
     // At the Debug log level the engine logs stack traces too.
     const debug = this.output.logLevel <= vscode.LogLevel.Debug && this.output.logLevel !== vscode.LogLevel.Off;
-    return { kind: 'local', node: s.nodePath || process.execPath, script: this.ctx.asAbsolutePath('bin/difflora.js'), args: ['--backend', s.backend, ...(s.threads > 0 ? ['--threads', String(s.threads)] : [])], env: debug ? { DIFFLORA_DEBUG: '1' } : {} };
+    return {
+      kind: 'local',
+      node: s.nodePath || process.execPath,
+      script: this.ctx.asAbsolutePath('bin/difflora.js'),
+      args: ['--backend', s.backend, ...(s.threads > 0 ? ['--threads', String(s.threads)] : [])],
+      env: debug ? { DIFFLORA_DEBUG: '1' } : {},
+    };
   }
 
   /** Reads the stored remote token (SecretStorage) before the first start. */
@@ -81,8 +96,14 @@ export class EngineHost implements vscode.Disposable {
 
   private render(): void {
     const noModel = this.state === 'ready' && this.loadError !== undefined;
-    const icon = noModel ? '$(error)' : { stopped: '$(circle-outline)', starting: '$(loading~spin)', ready: '$(pulse)', crashed: '$(warning)', failed: '$(error)' }[this.state];
-    const model = this.loaded ? ` · ${this.loaded.model.split(/[\\/]/).pop()}${this.loaded.models.length > 1 ? ` +${this.loaded.models.length - 1}` : ''}` : '';
+    const icon = noModel
+      ? '$(error)'
+      : { stopped: '$(circle-outline)', starting: '$(loading~spin)', ready: '$(pulse)', crashed: '$(warning)', failed: '$(error)' }[
+          this.state
+        ];
+    const model = this.loaded
+      ? ` · ${this.loaded.model.split(/[\\/]/).pop()}${this.loaded.models.length > 1 ? ` +${this.loaded.models.length - 1}` : ''}`
+      : '';
     this.status.text = `${icon} DiffLoRA: ${noModel ? 'no model' : this.state}${this.state === 'ready' ? ` · ${this.backend}` : ''}${model}`;
     this.status.tooltip = noModel
       ? `No model loaded: ${this.loadError}\nClick to choose the model and adapters.`

@@ -27,7 +27,10 @@ export class EngineSupervisor {
   private timer?: NodeJS.Timeout;
   private disposed = false;
 
-  constructor(private readonly hooks: SupervisorHooks, private readonly baseDelayMs = 1000) {}
+  constructor(
+    private readonly hooks: SupervisorHooks,
+    private readonly baseDelayMs = 1000,
+  ) {}
 
   /** The running engine, started if needed. */
   connection(): Promise<EngineConnection> {
@@ -51,7 +54,11 @@ export class EngineSupervisor {
   async stop(): Promise<void> {
     const c = this.current;
     this.current = undefined;
-    if (c) await c.then((x) => x.shutdown(), () => undefined);
+    if (c)
+      await c.then(
+        (x) => x.shutdown(),
+        () => undefined,
+      );
     this.hooks.onState('stopped', '');
   }
 

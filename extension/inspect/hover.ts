@@ -17,11 +17,16 @@ const TOP = 5;
 
 export class InspectionStore implements vscode.Disposable {
   private readonly byUri = new Map<string, Inspection>();
-  private readonly tints = Array.from({ length: LEVELS }, (_, i) => vscode.window.createTextEditorDecorationType({
-    backgroundColor: `rgba(255, 140, 0, ${(0.12 + (0.6 * i) / (LEVELS - 1)).toFixed(2)})`,
-    borderRadius: '2px',
-  }));
-  private readonly hovered = vscode.window.createTextEditorDecorationType({ border: '1px solid', borderColor: new vscode.ThemeColor('editorCursor.foreground') });
+  private readonly tints = Array.from({ length: LEVELS }, (_, i) =>
+    vscode.window.createTextEditorDecorationType({
+      backgroundColor: `rgba(255, 140, 0, ${(0.12 + (0.6 * i) / (LEVELS - 1)).toFixed(2)})`,
+      borderRadius: '2px',
+    }),
+  );
+  private readonly hovered = vscode.window.createTextEditorDecorationType({
+    border: '1px solid',
+    borderColor: new vscode.ThemeColor('editorCursor.foreground'),
+  });
   private readonly status = vscode.window.createStatusBarItem('difflora.attentionTint', vscode.StatusBarAlignment.Left, 50);
   /** What the tint shows now (for tests and the status bar), undefined when there is none. */
   tint?: { uri: string; token: number; label: string };
@@ -34,7 +39,9 @@ export class InspectionStore implements vscode.Disposable {
       vscode.commands.registerCommand(CLEAR_TINT, () => this.clearTint()),
       vscode.window.onDidChangeTextEditorSelection(() => this.clearTint()),
       vscode.window.onDidChangeActiveTextEditor(() => this.clearTint()),
-      vscode.languages.registerHoverProvider([{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-remote' }], { provideHover: (d, p) => this.hover(d, p) }),
+      vscode.languages.registerHoverProvider([{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: 'vscode-remote' }], {
+        provideHover: (d, p) => this.hover(d, p),
+      }),
       vscode.workspace.onDidChangeTextDocument((e) => {
         if (e.contentChanges.length && this.byUri.delete(e.document.uri.toString())) {
           this.clearDecorations(e.document.uri);
@@ -71,21 +78,31 @@ export class InspectionStore implements vscode.Disposable {
     const ins = this.get(doc);
     const q = ins?.tokenAt(doc.offsetAt(pos));
     // The pointer rests outside the inspected text: the tint it left goes.
-    if (!ins || q === undefined) { this.clearTint(); return undefined; }
+    if (!ins || q === undefined) {
+      this.clearTint();
+      return undefined;
+    }
     const md = new vscode.MarkdownString(undefined, false);
     md.appendMarkdown(`**DiffLoRA Lens** · token ${q} ${code(ins.tokens[q].text)} · ${ins.describeScope()}\n\n`);
     md.appendMarkdown('| model | attends to most |\n|---|---|\n');
     let last: { row: Float32Array; label: string } | undefined;
     for (const [i, m] of ins.models.entries()) {
       const row = ins.row(i, q);
-      if (!row) { md.appendMarkdown(`| ${m.label} | (head not captured) |\n`); continue; }
+      if (!row) {
+        md.appendMarkdown(`| ${m.label} | (head not captured) |\n`);
+        continue;
+      }
       last = { row, label: m.label };
       const top = Inspection.top(row, q, TOP);
-      md.appendMarkdown(`| ${escapeMd(m.label)} (${m.kind}) | ${top.map((a) => `${code(ins.tokens[a.token].text)} ${a.weight.toFixed(3)}`).join(' · ')} |\n`);
+      md.appendMarkdown(
+        `| ${escapeMd(m.label)} (${m.kind}) | ${top.map((a) => `${code(ins.tokens[a.token].text)} ${a.weight.toFixed(3)}`).join(' · ')} |\n`,
+      );
     }
     if (last) {
       this.decorate(doc, ins, q, last.row, last.label);
-      md.appendMarkdown(`\nThe tint in the editor: ${escapeMd(last.label)} · ${ins.describeScope()}${ins.focus ? ' (the attention panel\'s "Editor hover" switch goes back to the mean)' : ''}.\n`);
+      md.appendMarkdown(
+        `\nThe tint in the editor: ${escapeMd(last.label)} · ${ins.describeScope()}${ins.focus ? ' (the attention panel\'s "Editor hover" switch goes back to the mean)' : ''}.\n`,
+      );
     }
     const t = ins.tokens[q];
     return new vscode.Hover(md, new vscode.Range(doc.positionAt(ins.start + t.start!), doc.positionAt(ins.start + t.end!)));
@@ -104,10 +121,19 @@ export class InspectionStore implements vscode.Disposable {
     this.tints.forEach((d, i) => editor.setDecorations(d, buckets[i]));
     const t = ins.tokens[q];
     const label = `${model} · ${ins.describeScope()}`;
-    editor.setDecorations(this.hovered, [{
-      range: new vscode.Range(doc.positionAt(ins.start + t.start!), doc.positionAt(ins.start + t.end!)),
-      renderOptions: { after: { contentText: ` ◂ attention of ${label}`, color: new vscode.ThemeColor('editorCodeLens.foreground'), fontStyle: 'italic', margin: '0 0 0 1em' } },
-    }]);
+    editor.setDecorations(this.hovered, [
+      {
+        range: new vscode.Range(doc.positionAt(ins.start + t.start!), doc.positionAt(ins.start + t.end!)),
+        renderOptions: {
+          after: {
+            contentText: ` ◂ attention of ${label}`,
+            color: new vscode.ThemeColor('editorCodeLens.foreground'),
+            fontStyle: 'italic',
+            margin: '0 0 0 1em',
+          },
+        },
+      },
+    ]);
     this.tint = { uri: doc.uri.toString(), token: q, label };
     this.status.text = `$(eye) tint: ${label}`;
     this.status.tooltip = `DiffLoRA: the editor tint shows where token ${q} attends, in ${label}. Click to clear it.`;
@@ -135,4 +161,3 @@ function code(s: string): string {
 function escapeMd(s: string): string {
   return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
 }
-

@@ -15,9 +15,15 @@ export interface InspectedModel {
   layers: WireLayerMaps[];
 }
 
-export interface Focus { layer: number; head: number }
+export interface Focus {
+  layer: number;
+  head: number;
+}
 
-export interface Attended { token: number; weight: number }
+export interface Attended {
+  token: number;
+  weight: number;
+}
 
 export class Inspection {
   readonly models: InspectedModel[] = [];
@@ -25,7 +31,13 @@ export class Inspection {
   focus?: Focus;
 
   /** `start` is the document offset of the text's first character. */
-  constructor(readonly uri: string, readonly version: number, readonly start: number, readonly text: string, readonly tokens: TokenSpan[]) {}
+  constructor(
+    readonly uri: string,
+    readonly version: number,
+    readonly start: number,
+    readonly text: string,
+    readonly tokens: TokenSpan[],
+  ) {}
 
   /** The map a model is read from: the differential map where there is one, else the softmax. */
   static mapKind(m: WireLayerMaps): MapKind {
@@ -44,7 +56,9 @@ export class Inspection {
     const m = this.models[model];
     const T = this.tokens.length;
     const picked = this.focus
-      ? m.layers.filter((l) => l.layer === this.focus!.layer).map((l) => ({ l, heads: [l.heads.indexOf(this.focus!.head)].filter((h) => h >= 0) }))
+      ? m.layers
+          .filter((l) => l.layer === this.focus!.layer)
+          .map((l) => ({ l, heads: [l.heads.indexOf(this.focus!.head)].filter((h) => h >= 0) }))
       : m.layers.map((l) => ({ l, heads: l.heads.map((_, i) => i) }));
     const out = new Float32Array(T);
     let n = 0;

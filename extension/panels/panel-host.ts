@@ -28,15 +28,26 @@ export class PanelHost<HostMsg, ViewMsg extends { type: string }> implements vsc
 
   constructor(ext: vscode.Uri, kind: WebviewPanel, title: string, onMessage: (m: ViewMsg) => void, column = panelColumn()) {
     const root = vscode.Uri.joinPath(ext, 'dist', 'webview');
-    this.panel = vscode.window.createWebviewPanel(`difflora.${kind}`, title, { viewColumn: column, preserveFocus: true }, {
-      enableScripts: true,
-      retainContextWhenHidden: true,
-      localResourceRoots: [root],
-    });
+    this.panel = vscode.window.createWebviewPanel(
+      `difflora.${kind}`,
+      title,
+      { viewColumn: column, preserveFocus: true },
+      {
+        enableScripts: true,
+        retainContextWhenHidden: true,
+        localResourceRoots: [root],
+      },
+    );
     const w = this.panel.webview;
     const uri = (name: string) => w.asWebviewUri(vscode.Uri.joinPath(root, name)).toString();
     const files = PANEL_FILES[kind];
-    w.html = panelHtml({ scriptUri: uri(files.script), cssUri: files.css.map(uri), cspSource: w.cspSource, nonce: randomBytes(16).toString('base64'), title });
+    w.html = panelHtml({
+      scriptUri: uri(files.script),
+      cssUri: files.css.map(uri),
+      cspSource: w.cspSource,
+      nonce: randomBytes(16).toString('base64'),
+      title,
+    });
     this.disposables.push(
       w.onDidReceiveMessage((m: ViewMsg) => {
         if (!m || typeof m.type !== 'string') return;
@@ -47,7 +58,10 @@ export class PanelHost<HostMsg, ViewMsg extends { type: string }> implements vsc
         }
         onMessage(m);
       }),
-      this.panel.onDidDispose(() => { this.closed = true; this.dispose(); }),
+      this.panel.onDidDispose(() => {
+        this.closed = true;
+        this.dispose();
+      }),
     );
     open.add(this as PanelHost<unknown, { type: string }>);
   }

@@ -6,7 +6,10 @@
 import { MessageReader, MessageWriter, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { frameCodec } from '../wire';
 
-export function streamTransport(input: NodeJS.ReadableStream, output: NodeJS.WritableStream): { reader: MessageReader; writer: MessageWriter } {
+export function streamTransport(
+  input: NodeJS.ReadableStream,
+  output: NodeJS.WritableStream,
+): { reader: MessageReader; writer: MessageWriter } {
   const reader = new StreamMessageReader(input, { contentTypeDecoder: frameCodec as never });
   // Off: vscode-jsonrpc's partial-message timer (a trace hint every 10 s while a frame is incomplete)
   // re-arms itself and outlives dispose(), so a peer killed mid-frame kept this process alive for ever.

@@ -3,7 +3,15 @@
  * per binary message. The engine's server and the extension's remote client both use it.
  */
 import type WebSocket from 'ws';
-import { AbstractMessageReader, AbstractMessageWriter, DataCallback, Disposable, Message, MessageReader, MessageWriter } from 'vscode-jsonrpc';
+import {
+  AbstractMessageReader,
+  AbstractMessageWriter,
+  DataCallback,
+  Disposable,
+  Message,
+  MessageReader,
+  MessageWriter,
+} from 'vscode-jsonrpc';
 import { decodeFrame, encodeFrame } from '../wire';
 
 class WsReader extends AbstractMessageReader implements MessageReader {
@@ -36,7 +44,10 @@ class WsWriter extends AbstractMessageWriter implements MessageWriter {
   write(msg: Message): Promise<void> {
     return new Promise((resolve, reject) => {
       this.ws.send(encodeFrame(msg), { binary: true }, (e) => {
-        if (e) { this.fireError([e, msg, undefined]); reject(e); } else resolve();
+        if (e) {
+          this.fireError([e, msg, undefined]);
+          reject(e);
+        } else resolve();
       });
     });
   }

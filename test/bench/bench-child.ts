@@ -20,7 +20,15 @@ function log(line: string): void {
 
 const req = JSON.parse(fs.readFileSync(process.argv[2], 'utf8')) as ChildRequest;
 const started = performance.now();
-const result: ChildResult = { modelKey: req.modelKey, backend: req.backend, status: 'ok', peak_rss_mb: 0, measurements: [], profiles: [], wall_s: 0 };
+const result: ChildResult = {
+  modelKey: req.modelKey,
+  backend: req.backend,
+  status: 'ok',
+  peak_rss_mb: 0,
+  measurements: [],
+  profiles: [],
+  wall_s: 0,
+};
 
 /** Writes the result so far (also after every measurement: a killed child still leaves its figures). */
 function save(): void {
@@ -64,7 +72,8 @@ async function settle(logits: tf.Tensor): Promise<void> {
 /** Wall and CPU milliseconds of `n` runs after `warmup` untimed ones. */
 async function timeRuns(n: number, warmup: number, run: () => Promise<void>): Promise<{ wall: number[]; cpu: number[] }> {
   for (let i = 0; i < warmup; i++) await run();
-  const wall: number[] = [], cpu: number[] = [];
+  const wall: number[] = [],
+    cpu: number[] = [];
   for (let i = 0; i < n; i++) {
     const c = process.cpuUsage();
     const t = performance.now();
@@ -85,10 +94,15 @@ async function measure(model: LlamaModel, adapter: Adapter | undefined, variant:
   const warmup = req.warmup[T] ?? 1;
   const fwd = await timeRuns(runs, warmup, async () => settle(model.forward(ids, adapter)));
 
-  let mapsBytes = 0, layers = 0;
+  let mapsBytes = 0,
+    layers = 0;
   const cap = await timeRuns(runs, warmup, async () => {
     const kept: LayerMaps[] = []; // kept until the forward is done, like output_attentions
-    const logits = await forwardWithCapture(model, ids, adapter, { onMaps: (m) => { kept.push(m); } });
+    const logits = await forwardWithCapture(model, ids, adapter, {
+      onMaps: (m) => {
+        kept.push(m);
+      },
+    });
     await settle(logits);
     layers = kept.length;
     mapsBytes = kept.reduce((s, m) => s + m.positive.byteLength + (m.negative?.byteLength ?? 0) + (m.differential?.byteLength ?? 0), 0);
@@ -98,13 +112,15 @@ async function measure(model: LlamaModel, adapter: Adapter | undefined, variant:
     log(`WARNING: capture returned ${layers} layers / ${mapsBytes} bytes, expected ${c.numLayers} / ${expected}`);
   }
   const leaked = tf.memory().numTensors - tensorsBefore;
-  const f = timing(fwd.wall, fwd.cpu), k = timing(cap.wall, cap.cpu);
+  const f = timing(fwd.wall, fwd.cpu),
+    k = timing(cap.wall, cap.cpu);
   log(
     `${variant} T=${T}: forward ${f.median_ms.toFixed(1)} ms (${((T / f.median_ms) * 1000).toFixed(0)} tok/s), ` +
       `capture ${k.median_ms.toFixed(1)} ms, medians of ${runs}, cpu/wall ${f.cpu_share.toFixed(2)}${leaked ? `, LEAK ${leaked} tensors` : ''}`,
   );
   return {
-    variant, T,
+    variant,
+    T,
     forward: { ...f, tokens_per_s: (T / f.median_ms) * 1000 },
     capture: { ...k, maps_mb: mapsBytes / 2 ** 20, layers },
     leaked_tensors: leaked,
@@ -115,11 +131,18 @@ function shapeKey(shapes: number[][]): string {
   return shapes.map((s) => `[${s.join(',')}]`).join(' ');
 }
 
-async function profile(model: LlamaModel, adapter: Adapter | undefined, variant: 'base' | 'difflora', T: number, mode: 'forward' | 'capture'): Promise<ProfileResult> {
+async function profile(
+  model: LlamaModel,
+  adapter: Adapter | undefined,
+  variant: 'base' | 'difflora',
+  T: number,
+  mode: 'forward' | 'capture',
+): Promise<ProfileResult> {
   const ids = [benchIds(T, model.config.vocabSize)];
   const t = performance.now();
   const info = await tf.profile(async () => {
-    const logits = mode === 'capture' ? await forwardWithCapture(model, ids, adapter, { onMaps: () => undefined }) : model.forward(ids, adapter);
+    const logits =
+      mode === 'capture' ? await forwardWithCapture(model, ids, adapter, { onMaps: () => undefined }) : model.forward(ids, adapter);
     await settle(logits);
   });
   const wall = performance.now() - t;
@@ -130,15 +153,20 @@ async function profile(model: LlamaModel, adapter: Adapter | undefined, variant:
     const ms = Number(k.kernelTimeMs) || 0;
     total += ms;
     const a = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
-    a.ms += ms; a.calls++;
+    a.ms += ms;
+    a.calls++;
     byKernel.set(k.name, a);
     const key = `${k.name} ${shapeKey(k.inputShapes)}`;
     const b = byShape.get(key) ?? { ms: 0, calls: 0 };
-    b.ms += ms; b.calls++;
+    b.ms += ms;
+    b.calls++;
     byShape.set(key, b);
   }
   const top = (m: Map<string, { ms: number; calls: number }>, n: number): KernelStat[] =>
-    [...m.entries()].sort((x, y) => y[1].ms - x[1].ms).slice(0, n).map(([kernel, v]) => ({ kernel, ms: v.ms, calls: v.calls, share: v.ms / total }));
+    [...m.entries()]
+      .sort((x, y) => y[1].ms - x[1].ms)
+      .slice(0, n)
+      .map(([kernel, v]) => ({ kernel, ms: v.ms, calls: v.calls, share: v.ms / total }));
   return { variant, T, mode, wall_ms: wall, kernel_ms: total, byKernel: top(byKernel, 15), byShape: top(byShape, 15) };
 }
 
@@ -205,8 +233,13 @@ async function main(): Promise<void> {
         for (const mode of ['forward', 'capture'] as const) {
           const p = await profile(model, a, variant, req.profileT, mode);
           result.profiles.push(p);
-          log(`profile ${variant} ${mode} T=${req.profileT}: wall ${p.wall_ms.toFixed(0)} ms, kernels ${p.kernel_ms.toFixed(0)} ms; top: ` +
-            p.byKernel.slice(0, 5).map((k) => `${k.kernel} ${(k.share * 100).toFixed(0)}%`).join(', '));
+          log(
+            `profile ${variant} ${mode} T=${req.profileT}: wall ${p.wall_ms.toFixed(0)} ms, kernels ${p.kernel_ms.toFixed(0)} ms; top: ` +
+              p.byKernel
+                .slice(0, 5)
+                .map((k) => `${k.kernel} ${(k.share * 100).toFixed(0)}%`)
+                .join(', '),
+          );
         }
       }
     }

@@ -101,8 +101,12 @@ export function median(xs: number[]): number {
 
 export function timing(all: number[], cpu: number[]): Timing {
   return {
-    runs: all.length, median_ms: median(all), min_ms: Math.min(...all), all_ms: all.map((x) => Math.round(x * 100) / 100),
-    cpu_median_ms: median(cpu), cpu_share: median(all.map((w, i) => cpu[i] / w)),
+    runs: all.length,
+    median_ms: median(all),
+    min_ms: Math.min(...all),
+    all_ms: all.map((x) => Math.round(x * 100) / 100),
+    cpu_median_ms: median(cpu),
+    cpu_share: median(all.map((w, i) => cpu[i] / w)),
   };
 }
 

@@ -40,7 +40,14 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, models: ['small', '1b'], lengths: [128, 512], torch: true, profile: true, out: path.join(CACHE, 'results.json') };
+  const o: Options = {
+    quick: false,
+    models: ['small', '1b'],
+    lengths: [128, 512],
+    torch: true,
+    profile: true,
+    out: path.join(CACHE, 'results.json'),
+  };
   let modelsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -49,21 +56,44 @@ function parseArgs(argv: string[]): Options {
       if (v === undefined) throw new Error(`${a} needs a value`);
       return v;
     };
-    const list = (): string[] => val().split(',').map((s) => s.trim()).filter(Boolean);
+    const list = (): string[] =>
+      val()
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
     switch (a) {
-      case '--quick': o.quick = true; break;
-      case '--models': o.models = list(); modelsGiven = true; break;
-      case '--backends': o.backends = list() as BenchBackend[]; break;
-      case '--lengths': o.lengths = list().map(Number); break;
-      case '--runs': o.runs = Number(val()); break;
-      case '--no-torch': o.torch = false; break;
-      case '--no-profile': o.profile = false; break;
-      case '--out': o.out = path.resolve(val()); break;
-      case '-h': case '--help':
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--models':
+        o.models = list();
+        modelsGiven = true;
+        break;
+      case '--backends':
+        o.backends = list() as BenchBackend[];
+        break;
+      case '--lengths':
+        o.lengths = list().map(Number);
+        break;
+      case '--runs':
+        o.runs = Number(val());
+        break;
+      case '--no-torch':
+        o.torch = false;
+        break;
+      case '--no-profile':
+        o.profile = false;
+        break;
+      case '--out':
+        o.out = path.resolve(val());
+        break;
+      case '-h':
+      case '--help':
         process.stdout.write(fs.readFileSync(__filename, 'utf8').split('*/')[0] + '*/\n');
         process.exit(0);
         break;
-      default: throw new Error(`unknown argument ${a} (see --help)`);
+      default:
+        throw new Error(`unknown argument ${a} (see --help)`);
     }
   }
   for (const m of o.models) if (!MODELS[m]) throw new Error(`unknown model '${m}' (small, 1b)`);
@@ -122,15 +152,22 @@ function configMatches(dir: string, want: Record<string, unknown>): boolean {
 function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a), kb = Object.keys(b);
+  const ka = Object.keys(a),
+    kb = Object.keys(b);
   return ka.length === kb.length && ka.every((k) => sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
-const SMALL_DIMS = { hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 8, num_key_value_heads: 2, intermediate_size: 704, vocab_size: 2048, tie_word_embeddings: false };
+const SMALL_DIMS = {
+  hidden_size: 256,
+  num_hidden_layers: 4,
+  num_attention_heads: 8,
+  num_key_value_heads: 2,
+  intermediate_size: 704,
+  vocab_size: 2048,
+  tie_word_embeddings: false,
+};
 const SMALL_DIR = path.join(CACHE, 'small-4m');
 const SMALL_DIFF_DIR = path.join(CACHE, 'small-4m-difflora-r8');
-
-
 
 const MODELS: Record<string, ModelSpec> = {
   small: {
@@ -141,16 +178,58 @@ const MODELS: Record<string, ModelSpec> = {
     ready: () => configMatches(SMALL_DIR, SMALL_DIMS) && fs.existsSync(path.join(SMALL_DIFF_DIR, 'model.safetensors')),
     make: () => {
       const d = SMALL_DIMS;
-      run(PY, [MAKE_CKPT, 'base', '--out', SMALL_DIR, '--seed', '1', '--hidden', String(d.hidden_size), '--layers', String(d.num_hidden_layers),
-        '--heads', String(d.num_attention_heads), '--kv-heads', String(d.num_key_value_heads), '--inter', String(d.intermediate_size),
-        '--vocab', String(d.vocab_size), '--dtype', 'F32'], 'make_checkpoint.py base');
+      run(
+        PY,
+        [
+          MAKE_CKPT,
+          'base',
+          '--out',
+          SMALL_DIR,
+          '--seed',
+          '1',
+          '--hidden',
+          String(d.hidden_size),
+          '--layers',
+          String(d.num_hidden_layers),
+          '--heads',
+          String(d.num_attention_heads),
+          '--kv-heads',
+          String(d.num_key_value_heads),
+          '--inter',
+          String(d.intermediate_size),
+          '--vocab',
+          String(d.vocab_size),
+          '--dtype',
+          'F32',
+        ],
+        'make_checkpoint.py base',
+      );
       // make_checkpoint.py writes max_position_embeddings 128; the bench runs 512 tokens.
       const cfgFile = path.join(SMALL_DIR, 'config.json');
       const cfg = readJson(cfgFile) ?? {};
       cfg.max_position_embeddings = 4096;
       fs.writeFileSync(cfgFile, JSON.stringify(cfg, null, 2) + '\n');
       fs.rmSync(SMALL_DIFF_DIR, { recursive: true, force: true });
-      run(PY, [MAKE_CKPT, 'difflora', '--base', SMALL_DIR, '--out', SMALL_DIFF_DIR, '--seed', '2', '--r', '8', '--alpha', '16', '--lambda', '0.1'], 'make_checkpoint.py difflora');
+      run(
+        PY,
+        [
+          MAKE_CKPT,
+          'difflora',
+          '--base',
+          SMALL_DIR,
+          '--out',
+          SMALL_DIFF_DIR,
+          '--seed',
+          '2',
+          '--r',
+          '8',
+          '--alpha',
+          '16',
+          '--lambda',
+          '0.1',
+        ],
+        'make_checkpoint.py difflora',
+      );
     },
     skip: {},
     loadOnly: {},
@@ -164,7 +243,9 @@ const MODELS: Record<string, ModelSpec> = {
     label: 'Llama-3.2-1B shape',
     dir: LLAMA_1B_DIR,
     ready: () => configMatches(LLAMA_1B_DIR, { ...LLAMA_1B_CONFIG, torch_dtype: 'bfloat16' }),
-    make: () => { llama1b(PY); },
+    make: () => {
+      llama1b(PY);
+    },
     skip: {},
     loadOnly: { cpu: 'load only: a forward on the pure-JS backend would take many minutes' },
     runs: (T, _backend, quick) => (quick ? 1 : T <= 128 ? 3 : 2),
@@ -208,15 +289,34 @@ interface TorchRun {
 function runTorch(spec: ModelSpec, variant: 'base' | 'difflora', opts: Options, tmp: string): TorchRun {
   const out = path.join(tmp, `torch-${spec.key}-${variant}.json`);
   const runs = opts.lengths.map((T) => `${T}:${opts.runs ?? spec.runs(T, 'torch', opts.quick)}`).join(',');
-  const args = [path.join(BENCH_SRC, 'torch_peer.py'), '--model', spec.dir, '--lengths', opts.lengths.join(','), '--runs', runs,
-    '--threads', '1:1,1:2,2:2', '--select', spec.key === '1b' ? 'probe' : 'full', '--out', out];
+  const args = [
+    path.join(BENCH_SRC, 'torch_peer.py'),
+    '--model',
+    spec.dir,
+    '--lengths',
+    opts.lengths.join(','),
+    '--runs',
+    runs,
+    '--threads',
+    '1:1,1:2,2:2',
+    '--select',
+    spec.key === '1b' ? 'probe' : 'full',
+    '--out',
+    out,
+  ];
   if (variant === 'difflora' && spec.adapterDir) args.push('--adapter', spec.adapterDir);
   process.stderr.write(`\n== torch peer: ${spec.label} ${variant}\n`);
   const t = performance.now();
   const r = spawnSync(TORCH_PY, args, { stdio: ['ignore', 'inherit', 'inherit'] });
   const wall_s = (performance.now() - t) / 1000;
   if (r.status !== 0 || !fs.existsSync(out)) {
-    return { modelKey: spec.key, variant, status: 'error', message: r.error?.message ?? `torch_peer.py exited ${r.status} (is python3-torch installed for ${TORCH_PY}?)`, wall_s };
+    return {
+      modelKey: spec.key,
+      variant,
+      status: 'error',
+      message: r.error?.message ?? `torch_peer.py exited ${r.status} (is python3-torch installed for ${TORCH_PY}?)`,
+      wall_s,
+    };
   }
   return { modelKey: spec.key, variant, status: 'ok', result: readJson<TorchResult>(out), wall_s };
 }
@@ -243,14 +343,28 @@ function runChild(spec: ModelSpec, backend: BenchBackend, opts: Options, tmp: st
   fs.writeFileSync(reqFile, JSON.stringify(req, null, 2));
   process.stderr.write(`\n== ${spec.label} on ${backend}\n`);
   const t = performance.now();
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'bench-child.js'), reqFile], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 3 * 3600 * 1000 });
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'bench-child.js'), reqFile], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    timeout: 3 * 3600 * 1000,
+  });
   const res = readJson<ChildResult>(resultFile);
   const died = r.status !== 0 || r.signal;
   const how = `child process ${r.signal ? `killed by ${r.signal}` : `exited ${r.status}`}${r.error ? ` (${r.error.message})` : ''}`;
   if (res && !died) return res;
-  if (res) return { ...res, status: 'error', message: `${how} after ${res.measurements.length} measurement(s)${res.message ? `; ${res.message}` : ''}` };
+  if (res)
+    return {
+      ...res,
+      status: 'error',
+      message: `${how} after ${res.measurements.length} measurement(s)${res.message ? `; ${res.message}` : ''}`,
+    };
   return {
-    modelKey: spec.key, backend, status: 'error', peak_rss_mb: NaN, measurements: [], profiles: [], wall_s: (performance.now() - t) / 1000,
+    modelKey: spec.key,
+    backend,
+    status: 'error',
+    peak_rss_mb: NaN,
+    measurements: [],
+    profiles: [],
+    wall_s: (performance.now() - t) / 1000,
     message: `${how} without a result`,
   };
 }
@@ -269,7 +383,11 @@ function ratio(x: number | undefined): string {
 
 function table(header: string[], rows: string[][], rightAlign: boolean[]): string {
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (rightAlign[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (rightAlign[i] ? c.padStart(w[i]) : c.padEnd(w[i])))
+      .join('  ')
+      .trimEnd();
   return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -280,11 +398,20 @@ function torchRow(torch: TorchRun[], modelKey: string, variant: string, T: numbe
 function printProfiles(children: ChildResult[]): void {
   for (const c of children) {
     for (const p of c.profiles as ProfileResult[]) {
-      console.log(`\nProfile: ${c.modelKey} ${p.variant} on ${c.backend}, one ${p.mode} at T=${p.T} ` +
-        `(tf.profile, per-kernel wall time; kernels ${fmt(p.kernel_ms)} ms of ${fmt(p.wall_ms)} ms wall, profiling adds overhead)`);
-      console.log(table(['kernel', 'ms', 'share', 'calls'], p.byKernel.slice(0, 10).map((k) => [k.kernel, fmt(k.ms, 1), `${(k.share * 100).toFixed(1)}%`, String(k.calls)]), [false, true, true, true]));
+      console.log(
+        `\nProfile: ${c.modelKey} ${p.variant} on ${c.backend}, one ${p.mode} at T=${p.T} ` +
+          `(tf.profile, per-kernel wall time; kernels ${fmt(p.kernel_ms)} ms of ${fmt(p.wall_ms)} ms wall, profiling adds overhead)`,
+      );
+      console.log(
+        table(
+          ['kernel', 'ms', 'share', 'calls'],
+          p.byKernel.slice(0, 10).map((k) => [k.kernel, fmt(k.ms, 1), `${(k.share * 100).toFixed(1)}%`, String(k.calls)]),
+          [false, true, true, true],
+        ),
+      );
       console.log('  costliest kernel + input shapes:');
-      for (const k of p.byShape.slice(0, 8)) console.log(`    ${fmt(k.ms, 1).padStart(8)} ms ${(k.share * 100).toFixed(1).padStart(5)}%  x${k.calls}  ${k.kernel}`);
+      for (const k of p.byShape.slice(0, 8))
+        console.log(`    ${fmt(k.ms, 1).padStart(8)} ms ${(k.share * 100).toFixed(1).padStart(5)}%  x${k.calls}  ${k.kernel}`);
     }
   }
 }
@@ -292,8 +419,12 @@ function printProfiles(children: ChildResult[]): void {
 function machine(): Record<string, unknown> {
   const cpus = os.cpus();
   return {
-    cpu: cpus[0]?.model, cores: cpus.length, mem_gb: +(os.totalmem() / 2 ** 30).toFixed(1), node: process.version,
-    platform: `${os.platform()} ${os.release()}`, loadavg: os.loadavg().map((x) => +x.toFixed(2)),
+    cpu: cpus[0]?.model,
+    cores: cpus.length,
+    mem_gb: +(os.totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    loadavg: os.loadavg().map((x) => +x.toFixed(2)),
     vk_icd: process.env.VK_ICD_FILENAMES ?? null,
   };
 }
@@ -311,8 +442,10 @@ async function main(): Promise<void> {
   releaseWebgpu();
   let backends = opts.backends ?? available;
   if (opts.quick && !opts.backends) backends = backends.filter((b) => b !== 'cpu');
-  process.stderr.write(`backends available: ${available.join(', ')}; benchmarking: ${backends.join(', ')}` +
-    `${available.includes('webgpu') ? '' : ' (webgpu: no adapter; on a CPU-only machine set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json)'}\n`);
+  process.stderr.write(
+    `backends available: ${available.join(', ')}; benchmarking: ${backends.join(', ')}` +
+      `${available.includes('webgpu') ? '' : ' (webgpu: no adapter; on a CPU-only machine set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json)'}\n`,
+  );
 
   const specs = opts.models.map((m) => MODELS[m]);
   const prep: Record<string, number> = {};
@@ -331,7 +464,16 @@ async function main(): Promise<void> {
     for (const b of backends) {
       const why = s.skip[b];
       if (why) {
-        children.push({ modelKey: s.key, backend: b, status: 'skipped', message: why, peak_rss_mb: NaN, measurements: [], profiles: [], wall_s: 0 });
+        children.push({
+          modelKey: s.key,
+          backend: b,
+          status: 'skipped',
+          message: why,
+          peak_rss_mb: NaN,
+          measurements: [],
+          profiles: [],
+          wall_s: 0,
+        });
         continue;
       }
       children.push(runChild(s, b, opts, tmp));
@@ -343,7 +485,22 @@ async function main(): Promise<void> {
   }
 
   // ---- the table
-  const header = ['model', 'variant', 'backend', 'T', 'fwd tok/s', 'torch tok/s', 'fwd ours/torch', 'capture ms', 'torch capt ms', 'capt ours/torch', 'runs', 'cpu/wall', 'load s', 'peak RSS MB'];
+  const header = [
+    'model',
+    'variant',
+    'backend',
+    'T',
+    'fwd tok/s',
+    'torch tok/s',
+    'fwd ours/torch',
+    'capture ms',
+    'torch capt ms',
+    'capt ours/torch',
+    'runs',
+    'cpu/wall',
+    'load s',
+    'peak RSS MB',
+  ];
   const right = [false, false, false, true, true, true, true, true, true, true, true, true, true, true];
   let busy = false;
   /** cpu/wall of a one-thread process well below 1: it waited for a core (other load on the machine). */
@@ -373,12 +530,23 @@ async function main(): Promise<void> {
         const tf = torchRow(torch, s.key, m.variant, m.T, 'forward');
         const tc = torchRow(torch, s.key, m.variant, m.T, 'capture');
         rows.push([
-          s.label, m.variant, c.backend, String(m.T),
-          fmt(m.forward.tokens_per_s), fmt(tf?.tokens_per_s), ratio(tf && m.forward.tokens_per_s / tf.tokens_per_s),
-          fmt(m.capture.median_ms, 1), fmt(tc?.median_ms, 1), ratio(tc && tc.median_ms / m.capture.median_ms),
-          String(m.forward.runs), share(m.forward.cpu_share, oneThread(c.backend, c.backend_detail)), fmt(c.load_s, 2), fmt(c.peak_rss_mb),
+          s.label,
+          m.variant,
+          c.backend,
+          String(m.T),
+          fmt(m.forward.tokens_per_s),
+          fmt(tf?.tokens_per_s),
+          ratio(tf && m.forward.tokens_per_s / tf.tokens_per_s),
+          fmt(m.capture.median_ms, 1),
+          fmt(tc?.median_ms, 1),
+          ratio(tc && tc.median_ms / m.capture.median_ms),
+          String(m.forward.runs),
+          share(m.forward.cpu_share, oneThread(c.backend, c.backend_detail)),
+          fmt(c.load_s, 2),
+          fmt(c.peak_rss_mb),
         ]);
-        if (m.leaked_tensors) notes.push(`${s.label} / ${c.backend} / ${m.variant} T=${m.T}: ${m.leaked_tensors} tensors leaked over the runs`);
+        if (m.leaked_tensors)
+          notes.push(`${s.label} / ${c.backend} / ${m.variant} T=${m.T}: ${m.leaked_tensors} tensors leaked over the runs`);
       }
     }
     for (const t of torch.filter((x) => x.modelKey === s.key)) {
@@ -391,23 +559,43 @@ async function main(): Promise<void> {
         const f = t.result.results.find((r) => r.T === T && r.mode === 'forward');
         const k = t.result.results.find((r) => r.T === T && r.mode === 'capture');
         if (!f) continue;
-        rows.push([s.label, t.variant, `torch ${f.setting}${k && k.setting !== f.setting ? `/${k.setting}` : ''}`, String(T),
-          fmt(f.tokens_per_s), '', '', fmt(k?.median_ms, 1), '', '', String(f.runs), share(f.cpu_share, f.threads === 1 && f.blas_threads === 1), fmt(t.result.load_s, 2), fmt(t.result.peak_rss_mb)]);
+        rows.push([
+          s.label,
+          t.variant,
+          `torch ${f.setting}${k && k.setting !== f.setting ? `/${k.setting}` : ''}`,
+          String(T),
+          fmt(f.tokens_per_s),
+          '',
+          '',
+          fmt(k?.median_ms, 1),
+          '',
+          '',
+          String(f.runs),
+          share(f.cpu_share, f.threads === 1 && f.blas_threads === 1),
+          fmt(t.result.load_s, 2),
+          fmt(t.result.peak_rss_mb),
+        ]);
       }
     }
   }
 
   const wall = (performance.now() - t0) / 1000;
-  console.log('\nDiffLoRA Lens benchmark: forward (all logits) and full attention capture (every layer and head, maps as Float32Arrays), batch 1.');
+  console.log(
+    '\nDiffLoRA Lens benchmark: forward (all logits) and full attention capture (every layer and head, maps as Float32Arrays), batch 1.',
+  );
   console.log('tok/s = T / median forward time; capture ms = median forward-with-capture time; ours/torch > 1 means we are faster;');
   console.log('cpu/wall = median CPU time / wall time of the forward runs (1.00 = one core fully busy).');
-  console.log(`torch = PyTorch ${torch.find((t) => t.result)?.result?.torch_version ?? '?'} on the CPU (OpenBLAS), eager attention, the fastest of ` +
-    'torch/OpenBLAS threads t1b1 (one thread, like wasm and native on <= 2 cores), t1b2, t2b2 (forward/capture setting in the torch rows);');
+  console.log(
+    `torch = PyTorch ${torch.find((t) => t.result)?.result?.torch_version ?? '?'} on the CPU (OpenBLAS), eager attention, the fastest of ` +
+      'torch/OpenBLAS threads t1b1 (one thread, like wasm and native on <= 2 cores), t1b2, t2b2 (forward/capture setting in the torch rows);',
+  );
   console.log('runs = timed runs per median, after 1 warm-up (cpu backend: warm-up only at the first length).\n');
   console.log(table(header, rows, right));
   if (busy) {
-    notes.unshift('* cpu/wall below 0.85 for a one-thread process: it waited for a core, the machine was busy with other work ' +
-      'and the figure understates the speed (results.json has CPU-time medians too)');
+    notes.unshift(
+      '* cpu/wall below 0.85 for a one-thread process: it waited for a core, the machine was busy with other work ' +
+        'and the figure understates the speed (results.json has CPU-time medians too)',
+    );
   }
   if (notes.length) {
     console.log('\nNotes:');
@@ -421,27 +609,60 @@ async function main(): Promise<void> {
         const v = torchRow(torch, c.modelKey, m.variant, m.T, mode)?.per_thread_cpu_ms?.t1b1;
         return v && v.length ? median(v) : undefined;
       };
-      const tf = t1('forward'), tc = t1('capture');
-      cpuRows.push([MODELS[c.modelKey].label, m.variant, c.backend, String(m.T), fmt(m.forward.cpu_median_ms, 1), fmt(tf, 1), ratio(tf && tf / m.forward.cpu_median_ms),
-        fmt(m.capture.cpu_median_ms, 1), fmt(tc, 1), ratio(tc && tc / m.capture.cpu_median_ms)]);
+      const tf = t1('forward'),
+        tc = t1('capture');
+      cpuRows.push([
+        MODELS[c.modelKey].label,
+        m.variant,
+        c.backend,
+        String(m.T),
+        fmt(m.forward.cpu_median_ms, 1),
+        fmt(tf, 1),
+        ratio(tf && tf / m.forward.cpu_median_ms),
+        fmt(m.capture.cpu_median_ms, 1),
+        fmt(tc, 1),
+        ratio(tc && tc / m.capture.cpu_median_ms),
+      ]);
     }
   }
   if (cpuRows.length) {
-    console.log('\nOne thread each, CPU time (robust to other load on the machine): ours vs torch with 1 torch + 1 OpenBLAS thread (t1b1); medians in ms.');
-    console.log(table(['model', 'variant', 'backend', 'T', 'ours fwd', 'torch t1b1 fwd', 'ours/torch', 'ours capture', 'torch t1b1 capt', 'ours/torch'], cpuRows,
-      [false, false, false, true, true, true, true, true, true, true]));
+    console.log(
+      '\nOne thread each, CPU time (robust to other load on the machine): ours vs torch with 1 torch + 1 OpenBLAS thread (t1b1); medians in ms.',
+    );
+    console.log(
+      table(
+        ['model', 'variant', 'backend', 'T', 'ours fwd', 'torch t1b1 fwd', 'ours/torch', 'ours capture', 'torch t1b1 capt', 'ours/torch'],
+        cpuRows,
+        [false, false, false, true, true, true, true, true, true, true],
+      ),
+    );
   }
   printProfiles(children);
   const endMachine = machine();
-  console.log(`\nMachine: ${startMachine.cpu}, ${startMachine.cores} cores, ${startMachine.mem_gb} GiB, Node ${process.version}; ` +
-    `load average at start ${(startMachine.loadavg as number[]).join(' ')}, at end ${(endMachine.loadavg as number[]).join(' ')}`);
-  console.log(`Total ${fmt(wall, 0)} s${Object.keys(prep).length ? ` (writing checkpoints: ${Object.entries(prep).map(([k, v]) => `${k} ${fmt(v, 0)} s`).join(', ')})` : ''}.`);
+  console.log(
+    `\nMachine: ${startMachine.cpu}, ${startMachine.cores} cores, ${startMachine.mem_gb} GiB, Node ${process.version}; ` +
+      `load average at start ${(startMachine.loadavg as number[]).join(' ')}, at end ${(endMachine.loadavg as number[]).join(' ')}`,
+  );
+  console.log(
+    `Total ${fmt(wall, 0)} s${
+      Object.keys(prep).length
+        ? ` (writing checkpoints: ${Object.entries(prep)
+            .map(([k, v]) => `${k} ${fmt(v, 0)} s`)
+            .join(', ')})`
+        : ''
+    }.`,
+  );
 
   const json = {
-    date: new Date().toISOString(), options: opts, machine: { start: startMachine, end: endMachine }, backends_available: available,
-    wall_s: wall, checkpoint_write_s: prep,
+    date: new Date().toISOString(),
+    options: opts,
+    machine: { start: startMachine, end: endMachine },
+    backends_available: available,
+    wall_s: wall,
+    checkpoint_write_s: prep,
     models: Object.fromEntries(specs.map((s) => [s.key, { label: s.label, dir: s.dir, adapter: s.adapterDir }])),
-    engine: children, torch,
+    engine: children,
+    torch,
   };
   fs.mkdirSync(path.dirname(opts.out), { recursive: true });
   fs.writeFileSync(opts.out, JSON.stringify(json, null, 2) + '\n');

@@ -101,8 +101,22 @@ function wasmHeapMb(): number | undefined {
 function options(o: Partial<TrainOptions>, dropout: number): TrainOptions {
   // The CLI's defaults (train-command.ts) except the schedule: constant, no warmup, so every step runs at lr.
   return {
-    lr: req.lr, weightDecay: 0, beta1: 0.9, beta2: 0.999, adamEps: 1e-8, warmupSteps: 0, schedule: 'constant', epochs: 1,
-    microBatchSize: 0, gradAccum: 1, maxGradNorm: req.maxGradNorm, dropout, seed: req.seed, checkpointEvery: 0, padId: 0, ...o,
+    lr: req.lr,
+    weightDecay: 0,
+    beta1: 0.9,
+    beta2: 0.999,
+    adamEps: 1e-8,
+    warmupSteps: 0,
+    schedule: 'constant',
+    epochs: 1,
+    microBatchSize: 0,
+    gradAccum: 1,
+    maxGradNorm: req.maxGradNorm,
+    dropout,
+    seed: req.seed,
+    checkpointEvery: 0,
+    padId: 0,
+    ...o,
   };
 }
 
@@ -133,7 +147,10 @@ async function profileStep(t: Trainable, data: Sequence[], o: TrainOptions): Pro
     add(byShape, `${k.name} ${k.inputShapes.map((s) => `[${(s ?? []).join(',')}]`).join(' ')}`);
   }
   const top = (m: Map<string, { ms: number; calls: number }>, n: number): KernelStat[] =>
-    [...m.entries()].sort((x, y) => y[1].ms - x[1].ms).slice(0, n).map(([kernel, v]) => ({ kernel, ms: v.ms, calls: v.calls, share: v.ms / total }));
+    [...m.entries()]
+      .sort((x, y) => y[1].ms - x[1].ms)
+      .slice(0, n)
+      .map(([kernel, v]) => ({ kernel, ms: v.ms, calls: v.calls, share: v.ms / total }));
   return { wall_ms: wall, kernel_ms: total, byKernel: top(byKernel, 15), byShape: top(byShape, 15) };
 }
 
@@ -174,7 +191,8 @@ async function main(): Promise<void> {
 
   const ids = (JSON.parse(fs.readFileSync(req.dataFile, 'utf8')) as { ids: number[][] }).ids;
   const data: Sequence[] = ids.map((row) => ({ ids: row, targetMask: row.map(() => 1) }));
-  const B = data.length, T = ids[0].length;
+  const B = data.length,
+    T = ids[0].length;
   result.batch = B;
   result.seq_len = T;
   result.tokens_per_step = B * T;
@@ -196,10 +214,12 @@ async function main(): Promise<void> {
     },
   });
   result.leaked_tensors = tf.memory().numTensors - tensorsBefore;
-  const wall: number[] = [], share: number[] = [];
+  const wall: number[] = [],
+    share: number[] = [];
   for (let i = 1; i < stamps.length; i++) {
     const w = stamps[i].wall - stamps[i - 1].wall;
-    const c = stamps[i].cpu, p = stamps[i - 1].cpu;
+    const c = stamps[i].cpu,
+      p = stamps[i - 1].cpu;
     wall.push(w);
     share.push((c.user - p.user + c.system - p.system) / 1000 / w);
   }
@@ -212,17 +232,24 @@ async function main(): Promise<void> {
   result.grad_norm_step0 = gradNorm0;
   result.losses = losses;
   result.wasm_heap_mb = wasmHeapMb();
-  log(`step ${result.median_ms.toFixed(1)} ms median of ${result.step_ms.length} (${result.tokens_per_s.toFixed(0)} tok/s, cpu/wall ${result.cpu_share.toFixed(2)}); ` +
-    `warm-up ${result.warmup_ms.join(', ')} ms; loss at step 0 ${losses[0]?.toFixed(5)}${result.leaked_tensors ? `; ${result.leaked_tensors} tensors left after train()` : ''}`);
+  log(
+    `step ${result.median_ms.toFixed(1)} ms median of ${result.step_ms.length} (${result.tokens_per_s.toFixed(0)} tok/s, cpu/wall ${result.cpu_share.toFixed(2)}); ` +
+      `warm-up ${result.warmup_ms.join(', ')} ms; loss at step 0 ${losses[0]?.toFixed(5)}${result.leaked_tensors ? `; ${result.leaked_tensors} tensors left after train()` : ''}`,
+  );
   save();
 
   if (req.profile) {
     result.forward_ms = await timeForward(trainable, data, config.dropout, 2);
     result.profile = await profileStep(trainable, data, o);
     const p = result.profile;
-    log(`forward + loss ${result.forward_ms.toFixed(0)} ms (${((result.forward_ms / result.median_ms) * 100).toFixed(0)}% of a step); ` +
-      `profiled step: wall ${p.wall_ms.toFixed(0)} ms, kernels ${p.kernel_ms.toFixed(0)} ms; top: ` +
-      p.byKernel.slice(0, 6).map((k) => `${k.kernel} ${(k.share * 100).toFixed(0)}%`).join(', '));
+    log(
+      `forward + loss ${result.forward_ms.toFixed(0)} ms (${((result.forward_ms / result.median_ms) * 100).toFixed(0)}% of a step); ` +
+        `profiled step: wall ${p.wall_ms.toFixed(0)} ms, kernels ${p.kernel_ms.toFixed(0)} ms; top: ` +
+        p.byKernel
+          .slice(0, 6)
+          .map((k) => `${k.kernel} ${(k.share * 100).toFixed(0)}%`)
+          .join(', '),
+    );
   }
   result.wasm_heap_mb = wasmHeapMb();
 }

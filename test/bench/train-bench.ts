@@ -64,8 +64,16 @@ function defaultBackends(): Options['backends'] {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
-    steps: 20, quick: false, methods: DEFAULT_METHODS, torch: true, profile: true, batch: 8, seqLen: 128,
-    torchThreads: '1:1,2:2', backends: defaultBackends(), out: path.join(CACHE, 'train-results.json'),
+    steps: 20,
+    quick: false,
+    methods: DEFAULT_METHODS,
+    torch: true,
+    profile: true,
+    batch: 8,
+    seqLen: 128,
+    torchThreads: '1:1,2:2',
+    backends: defaultBackends(),
+    out: path.join(CACHE, 'train-results.json'),
   };
   let steps: number | undefined, profile: boolean | undefined;
   const int = (flag: string, v: string, min: number) => {
@@ -81,31 +89,62 @@ function parseArgs(argv: string[]): Options {
       return v;
     };
     switch (a) {
-      case '--model': o.model = path.resolve(val()); break;
-      case '--steps': steps = int(a, val(), 1); break;
-      case '--quick': o.quick = true; break;
+      case '--model':
+        o.model = path.resolve(val());
+        break;
+      case '--steps':
+        steps = int(a, val(), 1);
+        break;
+      case '--quick':
+        o.quick = true;
+        break;
       case '--methods': {
-        const list = val().split(',').map((s) => s.trim()).filter(Boolean);
-        for (const m of list) if (!(METHODS as readonly string[]).includes(m)) throw new Error(`unknown method '${m}' (${METHODS.join(', ')})`);
+        const list = val()
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+        for (const m of list)
+          if (!(METHODS as readonly string[]).includes(m)) throw new Error(`unknown method '${m}' (${METHODS.join(', ')})`);
         if (list.length === 0) throw new Error('--methods is empty');
         o.methods = list as Method[];
         break;
       }
-      case '--no-torch': o.torch = false; break;
-      case '--profile': profile = true; break;
-      case '--no-profile': profile = false; break;
-      case '--batch': o.batch = int(a, val(), 1); break;
-      case '--seq-len': o.seqLen = int(a, val(), 2); break;
-      case '--torch-threads': o.torchThreads = val(); break;
-      case '--backends': o.backends = val().split(',').map((b) => b.trim()).filter(Boolean) as Options['backends']; break;
-      case '--out': o.out = path.resolve(val()); break;
-      case '-h': case '--help': {
+      case '--no-torch':
+        o.torch = false;
+        break;
+      case '--profile':
+        profile = true;
+        break;
+      case '--no-profile':
+        profile = false;
+        break;
+      case '--batch':
+        o.batch = int(a, val(), 1);
+        break;
+      case '--seq-len':
+        o.seqLen = int(a, val(), 2);
+        break;
+      case '--torch-threads':
+        o.torchThreads = val();
+        break;
+      case '--backends':
+        o.backends = val()
+          .split(',')
+          .map((b) => b.trim())
+          .filter(Boolean) as Options['backends'];
+        break;
+      case '--out':
+        o.out = path.resolve(val());
+        break;
+      case '-h':
+      case '--help': {
         const src = fs.readFileSync(__filename, 'utf8');
         const start = src.indexOf('/**');
         process.stdout.write(`${src.slice(start, src.indexOf('*/', start) + 2)}\n`);
         return process.exit(0);
       }
-      default: throw new Error(`unknown argument ${a} (see --help)`);
+      default:
+        throw new Error(`unknown argument ${a} (see --help)`);
     }
   }
   o.steps = steps ?? (o.quick ? 3 : 20);
@@ -120,7 +159,15 @@ const TORCH_PY = process.env.DIFFLORA_TORCH_PYTHON ?? '/usr/bin/python3';
 const MEDIA_MODEL = path.join(ROOT, 'media', 'default-model');
 const RANDOM_DEFAULT = path.join(CACHE, 'default-shape-2m');
 /** The embedded default model's shape (scripts/build-default-model.sh, pretrain-command.ts). */
-const DEFAULT_DIMS = { hidden_size: 192, num_hidden_layers: 4, num_attention_heads: 6, num_key_value_heads: 2, intermediate_size: 512, vocab_size: 2048, tie_word_embeddings: true };
+const DEFAULT_DIMS = {
+  hidden_size: 192,
+  num_hidden_layers: 4,
+  num_attention_heads: 6,
+  num_key_value_heads: 2,
+  intermediate_size: 512,
+  vocab_size: 2048,
+  tie_word_embeddings: true,
+};
 
 function readJson<T = Record<string, unknown>>(file: string): T | undefined {
   try {
@@ -140,14 +187,37 @@ function resolveModel(o: Options): { dir: string; source: string } {
   if (o.model) return { dir: o.model, source: 'given' };
   if (fs.existsSync(path.join(MEDIA_MODEL, 'config.json'))) return { dir: MEDIA_MODEL, source: 'embedded default (media/default-model)' };
   const cfg = readJson(path.join(RANDOM_DEFAULT, 'config.json'));
-  const fresh = cfg && fs.existsSync(path.join(RANDOM_DEFAULT, 'model.safetensors')) &&
-    Object.entries(DEFAULT_DIMS).every(([k, v]) => cfg[k] === v);
+  const fresh =
+    cfg && fs.existsSync(path.join(RANDOM_DEFAULT, 'model.safetensors')) && Object.entries(DEFAULT_DIMS).every(([k, v]) => cfg[k] === v);
   if (!fresh) {
     const d = DEFAULT_DIMS;
-    run(PY, [path.join(ROOT, 'test', 'reference', 'make_checkpoint.py'), 'base', '--out', RANDOM_DEFAULT, '--seed', '1',
-      '--hidden', String(d.hidden_size), '--layers', String(d.num_hidden_layers), '--heads', String(d.num_attention_heads),
-      '--kv-heads', String(d.num_key_value_heads), '--inter', String(d.intermediate_size), '--vocab', String(d.vocab_size),
-      '--tie', '--dtype', 'F32'], 'make_checkpoint.py base');
+    run(
+      PY,
+      [
+        path.join(ROOT, 'test', 'reference', 'make_checkpoint.py'),
+        'base',
+        '--out',
+        RANDOM_DEFAULT,
+        '--seed',
+        '1',
+        '--hidden',
+        String(d.hidden_size),
+        '--layers',
+        String(d.num_hidden_layers),
+        '--heads',
+        String(d.num_attention_heads),
+        '--kv-heads',
+        String(d.num_key_value_heads),
+        '--inter',
+        String(d.intermediate_size),
+        '--vocab',
+        String(d.vocab_size),
+        '--tie',
+        '--dtype',
+        'F32',
+      ],
+      'make_checkpoint.py base',
+    );
     // As the default model: 2048 positions (make_checkpoint.py writes 128).
     const file = path.join(RANDOM_DEFAULT, 'config.json');
     const c = readJson(file) ?? {};
@@ -188,31 +258,80 @@ interface MethodRow {
   loss_step0_diff?: number;
 }
 
-function runEngine(method: Method, backend: TrainChildRequest['backend'], modelDir: string, dataFile: string, o: Options, tmp: string): TrainChildResult {
+function runEngine(
+  method: Method,
+  backend: TrainChildRequest['backend'],
+  modelDir: string,
+  dataFile: string,
+  o: Options,
+  tmp: string,
+): TrainChildResult {
   const resultFile = path.join(tmp, `engine-${method}-${backend}.json`);
   const request: TrainChildRequest = {
-    method, modelDir, backend, dataFile, steps: o.steps, warmup: 1, lr: LR, maxGradNorm: MAX_GRAD_NORM, seed: SEED,
-    profile: o.profile, runDir: path.join(tmp, `run-${method}-${backend}`), resultFile,
+    method,
+    modelDir,
+    backend,
+    dataFile,
+    steps: o.steps,
+    warmup: 1,
+    lr: LR,
+    maxGradNorm: MAX_GRAD_NORM,
+    seed: SEED,
+    profile: o.profile,
+    runDir: path.join(tmp, `run-${method}-${backend}`),
+    resultFile,
   };
   const reqFile = path.join(tmp, `req-${method}-${backend}.json`);
   fs.writeFileSync(reqFile, JSON.stringify(request, null, 2));
   process.stderr.write(`\n== engine (${backend}): ${method}\n`);
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'train-bench-child.js'), reqFile], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'train-bench-child.js'), reqFile], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   const res = readJson<TrainChildResult>(resultFile);
-  if (!res) return { method, status: 'error', message: `child exited ${r.status ?? r.signal} without a result`, peak_rss_mb: NaN, wall_s: NaN };
-  if (r.status !== 0 && res.status === 'ok') { res.status = 'error'; res.message = `child exited ${r.status ?? r.signal}`; }
+  if (!res)
+    return { method, status: 'error', message: `child exited ${r.status ?? r.signal} without a result`, peak_rss_mb: NaN, wall_s: NaN };
+  if (r.status !== 0 && res.status === 'ok') {
+    res.status = 'error';
+    res.message = `child exited ${r.status ?? r.signal}`;
+  }
   return res;
 }
 
 function runTorch(method: Method, modelDir: string, dataFile: string, o: Options, tmp: string): MethodRow['torch'] {
   const out = path.join(tmp, `torch-${method}.json`);
-  const args = [path.join(BENCH_SRC, 'torch_train_peer.py'), '--model', modelDir, '--data', dataFile, '--method', method,
-    '--adapter-config', JSON.stringify(methodConfig(method, {})), '--steps', String(o.steps), '--warmup', '1',
-    '--threads', o.torchThreads, '--lr', String(LR), '--max-grad-norm', String(MAX_GRAD_NORM), '--seed', String(SEED), '--out', out];
+  const args = [
+    path.join(BENCH_SRC, 'torch_train_peer.py'),
+    '--model',
+    modelDir,
+    '--data',
+    dataFile,
+    '--method',
+    method,
+    '--adapter-config',
+    JSON.stringify(methodConfig(method, {})),
+    '--steps',
+    String(o.steps),
+    '--warmup',
+    '1',
+    '--threads',
+    o.torchThreads,
+    '--lr',
+    String(LR),
+    '--max-grad-norm',
+    String(MAX_GRAD_NORM),
+    '--seed',
+    String(SEED),
+    '--out',
+    out,
+  ];
   process.stderr.write(`== torch peer: ${method}\n`);
   const r = spawnSync(TORCH_PY, args, { stdio: ['ignore', 'inherit', 'inherit'] });
   const res = r.status === 0 ? readJson<TorchTrainResult>(out) : undefined;
-  if (!res) return { status: 'error', message: r.error?.message ?? `torch_train_peer.py exited ${r.status} (is python3-torch installed for ${TORCH_PY}?)` };
+  if (!res)
+    return {
+      status: 'error',
+      message: r.error?.message ?? `torch_train_peer.py exited ${r.status} (is python3-torch installed for ${TORCH_PY}?)`,
+    };
   return res;
 }
 
@@ -231,16 +350,39 @@ function isTorchOk(t: MethodRow['torch']): t is TorchTrainResult {
 }
 
 function table(rows: MethodRow[]): string {
-  const head = ['method', 'backend', 'params', 'engine ms/step', 'engine tok/s', 'torch ms/step', 'torch tok/s', 'torch thr', 'engine/torch',
-    'engine RSS MB', 'torch RSS MB', 'loss0 engine', 'loss0 torch'];
+  const head = [
+    'method',
+    'backend',
+    'params',
+    'engine ms/step',
+    'engine tok/s',
+    'torch ms/step',
+    'torch tok/s',
+    'torch thr',
+    'engine/torch',
+    'engine RSS MB',
+    'torch RSS MB',
+    'loss0 engine',
+    'loss0 torch',
+  ];
   const lines = rows.map((r) => {
-    const e = r.engine, t = isTorchOk(r.torch) ? r.torch : undefined;
+    const e = r.engine,
+      t = isTorchOk(r.torch) ? r.torch : undefined;
     const ok = e.status === 'ok';
     return [
-      r.method, r.backend, ok ? String(e.trainable_params) : e.status, ok ? fmt(e.median_ms, 1) : '-', ok ? fmt(e.tokens_per_s) : '-',
-      t ? fmt(t.median_ms, 1) : r.torch ? 'error' : '-', t ? fmt(t.tokens_per_s) : '-', t ? t.best : '-',
+      r.method,
+      r.backend,
+      ok ? String(e.trainable_params) : e.status,
+      ok ? fmt(e.median_ms, 1) : '-',
+      ok ? fmt(e.tokens_per_s) : '-',
+      t ? fmt(t.median_ms, 1) : r.torch ? 'error' : '-',
+      t ? fmt(t.tokens_per_s) : '-',
+      t ? t.best : '-',
       r.ratio !== undefined ? `${r.ratio.toFixed(3)}x` : '-',
-      fmt(e.peak_rss_mb), t ? fmt(t.peak_rss_mb) : '-', fmt(e.loss_step0, 5), t ? fmt(t.loss_step0, 5) : '-',
+      fmt(e.peak_rss_mb),
+      t ? fmt(t.peak_rss_mb) : '-',
+      fmt(e.loss_step0, 5),
+      t ? fmt(t.loss_step0, 5) : '-',
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
@@ -252,15 +394,25 @@ function table(rows: MethodRow[]): string {
 function note(rows: MethodRow[]): string[] {
   const out: string[] = [];
   for (const r of rows) {
-    const e = r.engine, p = e.profile;
+    const e = r.engine,
+      p = e.profile;
     if (!p || !e.median_ms) continue;
-    const kernels = p.byKernel.slice(0, 5).map((k) => `${k.kernel} ${(k.share * 100).toFixed(0)}%`).join(', ');
+    const kernels = p.byKernel
+      .slice(0, 5)
+      .map((k) => `${k.kernel} ${(k.share * 100).toFixed(0)}%`)
+      .join(', ');
     const shape = p.byShape[0];
-    const fwd = e.forward_ms !== undefined ? `forward+loss ${((e.forward_ms / e.median_ms) * 100).toFixed(0)}% of the step, backward+AdamW the rest; ` : '';
-    out.push(`note: ${r.method} on ${r.backend}: ${fwd}kernels ${((p.kernel_ms / p.wall_ms) * 100).toFixed(0)}% of the profiled step's wall time; top kernels ${kernels}` +
-      (shape ? `; costliest (kernel, inputs): ${shape.kernel} ${(shape.share * 100).toFixed(0)}% in ${shape.calls} calls` : ''));
+    const fwd =
+      e.forward_ms !== undefined
+        ? `forward+loss ${((e.forward_ms / e.median_ms) * 100).toFixed(0)}% of the step, backward+AdamW the rest; `
+        : '';
+    out.push(
+      `note: ${r.method} on ${r.backend}: ${fwd}kernels ${((p.kernel_ms / p.wall_ms) * 100).toFixed(0)}% of the profiled step's wall time; top kernels ${kernels}` +
+        (shape ? `; costliest (kernel, inputs): ${shape.kernel} ${(shape.share * 100).toFixed(0)}% in ${shape.calls} calls` : ''),
+    );
   }
-  if (out.length === 0) out.push('note: no profile taken (run without --quick, or with --profile, to see what dominates the engine\'s step)');
+  if (out.length === 0)
+    out.push("note: no profile taken (run without --quick, or with --profile, to see what dominates the engine's step)");
   return out;
 }
 
@@ -275,9 +427,11 @@ function main(): void {
   const dataFile = path.join(tmp, 'ids.json');
   fs.writeFileSync(dataFile, JSON.stringify({ ids: randomIds(o.batch, o.seqLen, vocab) }));
   const load = os.loadavg();
-  process.stderr.write(`model ${model.dir} (${model.source}): hidden ${cfg.hidden_size}, ${cfg.num_hidden_layers} layers, ` +
-    `${cfg.num_attention_heads}/${cfg.num_key_value_heads} heads, vocab ${vocab}; batch ${o.batch} x ${o.seqLen}, ${o.steps} timed steps after 1 warm-up; ` +
-    `load average ${load.map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs\n`);
+  process.stderr.write(
+    `model ${model.dir} (${model.source}): hidden ${cfg.hidden_size}, ${cfg.num_hidden_layers} layers, ` +
+      `${cfg.num_attention_heads}/${cfg.num_key_value_heads} heads, vocab ${vocab}; batch ${o.batch} x ${o.seqLen}, ${o.steps} timed steps after 1 warm-up; ` +
+      `load average ${load.map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} CPUs\n`,
+  );
 
   const rows: MethodRow[] = [];
   try {
@@ -290,7 +444,9 @@ function main(): void {
           if (engine.status === 'ok' && engine.tokens_per_s) row.ratio = engine.tokens_per_s / torch.tokens_per_s;
           if (engine.loss_step0 !== undefined) row.loss_step0_diff = Math.abs(engine.loss_step0 - torch.loss_step0);
           if (engine.trainable_params !== undefined && engine.trainable_params !== torch.trainable_params) {
-            process.stderr.write(`WARNING: ${method}: ${engine.trainable_params} trainable parameters in the engine, ${torch.trainable_params} in torch\n`);
+            process.stderr.write(
+              `WARNING: ${method}: ${engine.trainable_params} trainable parameters in the engine, ${torch.trainable_params} in torch\n`,
+            );
           }
         }
         rows.push(row);
@@ -314,18 +470,29 @@ function main(): void {
     if (r.loss_step0_diff !== undefined) {
       const t = r.torch as TorchTrainResult;
       const rel = r.loss_step0_diff / Math.abs(t.loss_step0);
-      lines.push(`${who}: step-0 loss engine ${fmt(r.engine.loss_step0, 6)} vs torch ${fmt(t.loss_step0, 6)} (|diff| ${r.loss_step0_diff.toExponential(2)}` +
-        `${rel > 1e-4 ? ', MISMATCH' : ''})` + (torchLines ? `; base model without adapter (torch) ${fmt(t.base_loss, 6)}; torch per thread setting: ` +
-        Object.entries(t.per_setting).map(([k, v]) => `${k} ${v.median_ms.toFixed(1)} ms`).join(', ') : ''));
+      lines.push(
+        `${who}: step-0 loss engine ${fmt(r.engine.loss_step0, 6)} vs torch ${fmt(t.loss_step0, 6)} (|diff| ${r.loss_step0_diff.toExponential(2)}` +
+          `${rel > 1e-4 ? ', MISMATCH' : ''})` +
+          (torchLines
+            ? `; base model without adapter (torch) ${fmt(t.base_loss, 6)}; torch per thread setting: ` +
+              Object.entries(t.per_setting)
+                .map(([k, v]) => `${k} ${v.median_ms.toFixed(1)} ms`)
+                .join(', ')
+            : ''),
+      );
     }
     if (r.engine.status === 'ok' && (r.engine.cpu_share ?? 1) < 0.8) {
-      lines.push(`${who}: engine cpu/wall ${fmt(r.engine.cpu_share, 2)} per step (one thread): the machine was busy, the engine's figure is pessimistic`);
+      lines.push(
+        `${who}: engine cpu/wall ${fmt(r.engine.cpu_share, 2)} per step (one thread): the machine was busy, the engine's figure is pessimistic`,
+      );
     }
     if (torchLines && isTorchOk(r.torch)) {
       const best = r.torch.per_setting[r.torch.best];
       const threads = Number(/^t(\d+)/.exec(r.torch.best)?.[1] ?? 1);
       if (best && best.cpu_share / threads < 0.8) {
-        lines.push(`${r.method}: torch cpu/wall ${fmt(best.cpu_share, 2)} per step at ${r.torch.best}: the machine was busy, torch's figure is pessimistic`);
+        lines.push(
+          `${r.method}: torch cpu/wall ${fmt(best.cpu_share, 2)} per step at ${r.torch.best}: the machine was busy, torch's figure is pessimistic`,
+        );
       }
     }
   }
@@ -336,7 +503,13 @@ function main(): void {
     date: new Date().toISOString(),
     host: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model, loadavg_at_start: load, node: process.version },
     model: { dir: model.dir, source: model.source, config: cfg },
-    batch: o.batch, seq_len: o.seqLen, steps: o.steps, warmup: 1, lr: LR, max_grad_norm: MAX_GRAD_NORM, torch_threads: o.torchThreads,
+    batch: o.batch,
+    seq_len: o.seqLen,
+    steps: o.steps,
+    warmup: 1,
+    lr: LR,
+    max_grad_norm: MAX_GRAD_NORM,
+    torch_threads: o.torchThreads,
     results: rows,
     notes: note(rows),
   };

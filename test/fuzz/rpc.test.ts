@@ -34,15 +34,21 @@ const cwd = process.cwd();
 // The engine inherits this working folder: relative paths in generated params land in the temp folder.
 process.chdir(dir);
 
-const PROBLEM = { task_id: 'T/0', prompt: 'def f(x):\n', entry_point: 'f', canonical_solution: '    return x\n', test: 'def check(c):\n    assert c(1) == 1\n' };
-let model = '', adapter = '', data = '', problems = '';
+const PROBLEM = {
+  task_id: 'T/0',
+  prompt: 'def f(x):\n',
+  entry_point: 'f',
+  canonical_solution: '    return x\n',
+  test: 'def check(c):\n    assert c(1) == 1\n',
+};
+let model = '',
+  adapter = '',
+  data = '',
+  problems = '';
 
 /** Strings that never name a path outside the temp folder (the tests run as root here). */
 const safeString = fc.string({ maxLength: 10 }).map((s) => s.replace(/^[/~]+/, '').replace(/\.\./g, '_'));
-const pathArb = fc.oneof(
-  fc.constantFrom('MODEL', 'ADAPTER', 'DATA', 'PROBLEMS', 'missing', 'missing/deeper', '', '.', 'out'),
-  safeString,
-);
+const pathArb = fc.oneof(fc.constantFrom('MODEL', 'ADAPTER', 'DATA', 'PROBLEMS', 'missing', 'missing/deeper', '', '.', 'out'), safeString);
 const numberArb = fc.oneof(
   fc.integer({ min: -3, max: 12 }),
   fc.constantFrom(0.5, -0, 1e9, 1e300, 2 ** 53, -1e9, 31, 32, 100),
@@ -52,7 +58,29 @@ const numberArb = fc.oneof(
 const anyArb = fc.oneof(
   { weight: 3, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
   { weight: 2, arbitrary: numberArb },
-  { weight: 2, arbitrary: fc.constantFrom<unknown>(null, true, false, '', 'x', [], {}, ['base'], ['nope'], [0], [0, 1, 99], [-1], ['0'], 'bos', 'needle', 'u16', 'f32', 'f64') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom<unknown>(
+      null,
+      true,
+      false,
+      '',
+      'x',
+      [],
+      {},
+      ['base'],
+      ['nope'],
+      [0],
+      [0, 1, 99],
+      [-1],
+      ['0'],
+      'bos',
+      'needle',
+      'u16',
+      'f32',
+      'f64',
+    ),
+  },
 );
 const textArb = fc.oneof(fc.constantFrom('def f(x):\n    return x\n', 'a', ' ', ''), fc.string({ maxLength: 12 }));
 
@@ -62,43 +90,108 @@ const fieldArbs: Record<string, Record<string, fc.Arbitrary<unknown>>> = {
   [Methods.status]: {},
   [Methods.loadModel]: {
     model: fc.oneof(pathArb, anyArb),
-    adapters: fc.oneof(fc.array(fc.record({ label: fc.oneof(fc.constantFrom('A', 'B', 'base'), anyArb), path: fc.oneof(pathArb, anyArb) }, { requiredKeys: [] }), { maxLength: 2 }), anyArb),
+    adapters: fc.oneof(
+      fc.array(
+        fc.record({ label: fc.oneof(fc.constantFrom('A', 'B', 'base'), anyArb), path: fc.oneof(pathArb, anyArb) }, { requiredKeys: [] }),
+        { maxLength: 2 },
+      ),
+      anyArb,
+    ),
   },
   [Methods.attention]: {
-    text: fc.oneof(textArb, anyArb), models: anyArb, layers: fc.oneof(fc.array(numberArb, { maxLength: 3 }), anyArb),
-    heads: fc.oneof(fc.array(numberArb, { maxLength: 3 }), anyArb), encoding: anyArb,
+    text: fc.oneof(textArb, anyArb),
+    models: anyArb,
+    layers: fc.oneof(fc.array(numberArb, { maxLength: 3 }), anyArb),
+    heads: fc.oneof(fc.array(numberArb, { maxLength: 3 }), anyArb),
+    encoding: anyArb,
   },
   [Methods.analyze]: {
-    kind: fc.oneof(fc.constantFrom('bos', 'needle'), anyArb), models: anyArb, text: fc.oneof(textArb, anyArb),
-    needle: fc.oneof(fc.record({ length: fc.oneof(fc.integer({ min: 0, max: 80 }), numberArb, anyArb), depth: fc.oneof(numberArb, anyArb) }, { requiredKeys: [] }), anyArb),
+    kind: fc.oneof(fc.constantFrom('bos', 'needle'), anyArb),
+    models: anyArb,
+    text: fc.oneof(textArb, anyArb),
+    needle: fc.oneof(
+      fc.record(
+        { length: fc.oneof(fc.integer({ min: 0, max: 80 }), numberArb, anyArb), depth: fc.oneof(numberArb, anyArb) },
+        { requiredKeys: [] },
+      ),
+      anyArb,
+    ),
   },
   [Methods.train]: {
-    model: fc.oneof(pathArb, anyArb), method: fc.oneof(fc.constantFrom('lora', 'difflora', 'nope'), anyArb), data: fc.oneof(pathArb, anyArb),
-    out: fc.oneof(pathArb, anyArb), resume: anyArb,
-    options: fc.oneof(fc.dictionary(fc.constantFrom('lr', 'epochs', 'maxSteps', 'batchSize', 'r', 'layers', 'maxLength', 'onBadLine', 'seed', 'bogus'), fc.oneof(fc.constantFrom('1', '2', '0', '-1', 'x', '1e300', ''), anyArb), { maxKeys: 4 }), anyArb),
+    model: fc.oneof(pathArb, anyArb),
+    method: fc.oneof(fc.constantFrom('lora', 'difflora', 'nope'), anyArb),
+    data: fc.oneof(pathArb, anyArb),
+    out: fc.oneof(pathArb, anyArb),
+    resume: anyArb,
+    options: fc.oneof(
+      fc.dictionary(
+        fc.constantFrom('lr', 'epochs', 'maxSteps', 'batchSize', 'r', 'layers', 'maxLength', 'onBadLine', 'seed', 'bogus'),
+        fc.oneof(fc.constantFrom('1', '2', '0', '-1', 'x', '1e300', ''), anyArb),
+        { maxKeys: 4 },
+      ),
+      anyArb,
+    ),
   },
   [Methods.generate]: {
-    prompt: fc.oneof(textArb, anyArb), models: anyArb, maxNewTokens: fc.oneof(fc.integer({ min: -1, max: 6 }), numberArb, anyArb),
-    temperature: fc.oneof(numberArb, anyArb), topP: fc.oneof(numberArb, anyArb), seed: fc.oneof(numberArb, anyArb), stop: anyArb,
+    prompt: fc.oneof(textArb, anyArb),
+    models: anyArb,
+    maxNewTokens: fc.oneof(fc.integer({ min: -1, max: 6 }), numberArb, anyArb),
+    temperature: fc.oneof(numberArb, anyArb),
+    topP: fc.oneof(numberArb, anyArb),
+    seed: fc.oneof(numberArb, anyArb),
+    stop: anyArb,
   },
   [Methods.problems]: { path: fc.oneof(pathArb, anyArb) },
   [Methods.dataSummary]: {
     data: fc.oneof(pathArb, anyArb),
-    options: fc.oneof(fc.dictionary(fc.constantFrom('maxLength', 'onTooLong', 'onBadLine', 'bogus'), fc.oneof(fc.constantFrom('1', '16', '0', 'skip', 'x', ''), anyArb), { maxKeys: 3 }), anyArb),
+    options: fc.oneof(
+      fc.dictionary(
+        fc.constantFrom('maxLength', 'onTooLong', 'onBadLine', 'bogus'),
+        fc.oneof(fc.constantFrom('1', '16', '0', 'skip', 'x', ''), anyArb),
+        { maxKeys: 3 },
+      ),
+      anyArb,
+    ),
   },
   [Methods.dataExtract]: { folder: fc.oneof(pathArb, anyArb), out: fc.oneof(fc.constantFrom('out/pairs.jsonl'), pathArb, anyArb) },
   [Methods.compare]: {
-    problem: fc.oneof(fc.record({ task_id: fc.oneof(fc.constant('T/0'), anyArb), prompt: fc.oneof(textArb, anyArb), entry_point: fc.oneof(fc.constant('f'), anyArb), test: fc.oneof(fc.constant(PROBLEM.test), anyArb) }, { requiredKeys: [] }), anyArb),
-    models: anyArb, maxNewTokens: fc.oneof(fc.integer({ min: -1, max: 6 }), numberArb, anyArb), execute: anyArb, timeoutSec: fc.oneof(numberArb, anyArb),
+    problem: fc.oneof(
+      fc.record(
+        {
+          task_id: fc.oneof(fc.constant('T/0'), anyArb),
+          prompt: fc.oneof(textArb, anyArb),
+          entry_point: fc.oneof(fc.constant('f'), anyArb),
+          test: fc.oneof(fc.constant(PROBLEM.test), anyArb),
+        },
+        { requiredKeys: [] },
+      ),
+      anyArb,
+    ),
+    models: anyArb,
+    maxNewTokens: fc.oneof(fc.integer({ min: -1, max: 6 }), numberArb, anyArb),
+    execute: anyArb,
+    timeoutSec: fc.oneof(numberArb, anyArb),
   },
   [Methods.humanEval]: {
-    problemsPath: fc.oneof(pathArb, anyArb), outDir: fc.oneof(pathArb, anyArb), n: fc.oneof(fc.integer({ min: -1, max: 3 }), numberArb, anyArb),
-    k: anyArb, temperature: anyArb, topP: anyArb, seed: anyArb, maxNewTokens: fc.oneof(fc.integer({ min: -1, max: 4 }), numberArb, anyArb),
-    limit: fc.oneof(fc.integer({ min: -1, max: 2 }), anyArb), chat: anyArb, timeoutSec: anyArb, execute: anyArb,
+    problemsPath: fc.oneof(pathArb, anyArb),
+    outDir: fc.oneof(pathArb, anyArb),
+    n: fc.oneof(fc.integer({ min: -1, max: 3 }), numberArb, anyArb),
+    k: anyArb,
+    temperature: anyArb,
+    topP: anyArb,
+    seed: anyArb,
+    maxNewTokens: fc.oneof(fc.integer({ min: -1, max: 4 }), numberArb, anyArb),
+    limit: fc.oneof(fc.integer({ min: -1, max: 2 }), anyArb),
+    chat: anyArb,
+    timeoutSec: anyArb,
+    execute: anyArb,
   },
 };
 
-interface Req { method: string; params: Record<string, unknown> }
+interface Req {
+  method: string;
+  params: Record<string, unknown>;
+}
 
 /** A method by its name, its parameters unchecked: this test sends garbage on purpose. */
 const unchecked = (method: string): RpcRequest<object, unknown, unknown> => ({ method, title: method });
@@ -107,35 +200,65 @@ const unchecked = (method: string): RpcRequest<object, unknown, unknown> => ({ m
  * Requests that killed the engine once: the needle analysis built a prompt of 4 x needle.length
  * characters with no upper bound, and V8 aborted the process at about 1e8 (now bounded by the context).
  */
-const KNOWN_CRASHES: Req[] = [
-  { method: Methods.analyze, params: { kind: 'needle', needle: { length: 1e9 } } },
-];
+const KNOWN_CRASHES: Req[] = [{ method: Methods.analyze, params: { kind: 'needle', needle: { length: 1e9 } } }];
 
 /** Per method: good parameters (small, so that the work is quick on the tiny model). */
 const validArbs: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
   [Methods.initialize]: fc.constant({ protocolVersion: 1, client: 'fuzz' }),
   [Methods.status]: fc.constant({}),
   [Methods.loadModel]: fc.constantFrom({ model: 'MODEL', adapters: [] }, { model: 'MODEL', adapters: [{ label: 'D', path: 'ADAPTER' }] }),
-  [Methods.attention]: fc.record({
-    text: fc.constantFrom('def f(x):\n    return x\n', 'a b c'), layers: fc.subarray([0, 1], { minLength: 1 }), heads: fc.subarray([0, 1, 2, 3], { minLength: 1 }),
-    encoding: fc.constantFrom('u16', 'f32'), models: fc.constant(['base']),
-  }, { requiredKeys: ['text'] }),
+  [Methods.attention]: fc.record(
+    {
+      text: fc.constantFrom('def f(x):\n    return x\n', 'a b c'),
+      layers: fc.subarray([0, 1], { minLength: 1 }),
+      heads: fc.subarray([0, 1, 2, 3], { minLength: 1 }),
+      encoding: fc.constantFrom('u16', 'f32'),
+      models: fc.constant(['base']),
+    },
+    { requiredKeys: ['text'] },
+  ),
   [Methods.analyze]: fc.oneof(
     fc.record({ kind: fc.constant('bos'), text: fc.constantFrom('def f(x):\n    return x\n', 'a b c') }, { requiredKeys: ['kind'] }),
-    fc.record({ kind: fc.constant('needle'), needle: fc.record({ length: fc.integer({ min: 32, max: 48 }), depth: fc.double({ min: 0, max: 1, noNaN: true }) }) }),
+    fc.record({
+      kind: fc.constant('needle'),
+      needle: fc.record({ length: fc.integer({ min: 32, max: 48 }), depth: fc.double({ min: 0, max: 1, noNaN: true }) }),
+    }),
   ),
   [Methods.train]: fc.record({
-    model: fc.constant('MODEL'), method: fc.constantFrom('lora', 'difflora'), data: fc.constant('DATA'), out: fc.constantFrom('train-out', 'train-out2'),
+    model: fc.constant('MODEL'),
+    method: fc.constantFrom('lora', 'difflora'),
+    data: fc.constant('DATA'),
+    out: fc.constantFrom('train-out', 'train-out2'),
     options: fc.record({ maxSteps: fc.constantFrom('1', '2'), batchSize: fc.constantFrom('2', '4'), checkpointEvery: fc.constant('1') }),
   }),
-  [Methods.generate]: fc.record({
-    prompt: fc.constantFrom('def f(x):', 'a'), maxNewTokens: fc.integer({ min: 1, max: 4 }), temperature: fc.double({ min: 0, max: 2, noNaN: true }),
-    topP: fc.double({ min: 0.05, max: 1, noNaN: true }), seed: fc.nat({ max: 1000 }), stop: fc.constantFrom([], ['\n']),
-  }, { requiredKeys: ['prompt'] }),
+  [Methods.generate]: fc.record(
+    {
+      prompt: fc.constantFrom('def f(x):', 'a'),
+      maxNewTokens: fc.integer({ min: 1, max: 4 }),
+      temperature: fc.double({ min: 0, max: 2, noNaN: true }),
+      topP: fc.double({ min: 0.05, max: 1, noNaN: true }),
+      seed: fc.nat({ max: 1000 }),
+      stop: fc.constantFrom([], ['\n']),
+    },
+    { requiredKeys: ['prompt'] },
+  ),
   [Methods.problems]: fc.constantFrom({ path: 'PROBLEMS' }, {}),
-  [Methods.compare]: fc.record({ problem: fc.constant(PROBLEM), maxNewTokens: fc.integer({ min: 1, max: 4 }), execute: fc.constant(false) }),
-  [Methods.humanEval]: fc.record({ outDir: fc.constantFrom('he-out', 'he-out2'), n: fc.constant(1), maxNewTokens: fc.integer({ min: 1, max: 3 }), limit: fc.constant(1), execute: fc.constant(false) }),
-  [Methods.dataSummary]: fc.record({ data: fc.constant('DATA'), options: fc.record({ maxLength: fc.constantFrom('8', '64'), onTooLong: fc.constantFrom('truncate', 'skip') }, { requiredKeys: [] }) }),
+  [Methods.compare]: fc.record({
+    problem: fc.constant(PROBLEM),
+    maxNewTokens: fc.integer({ min: 1, max: 4 }),
+    execute: fc.constant(false),
+  }),
+  [Methods.humanEval]: fc.record({
+    outDir: fc.constantFrom('he-out', 'he-out2'),
+    n: fc.constant(1),
+    maxNewTokens: fc.integer({ min: 1, max: 3 }),
+    limit: fc.constant(1),
+    execute: fc.constant(false),
+  }),
+  [Methods.dataSummary]: fc.record({
+    data: fc.constant('DATA'),
+    options: fc.record({ maxLength: fc.constantFrom('8', '64'), onTooLong: fc.constantFrom('truncate', 'skip') }, { requiredKeys: [] }),
+  }),
   [Methods.dataExtract]: fc.record({ folder: fc.constantFrom('.', 'MODEL'), out: fc.constant('out/pairs.jsonl') }),
 };
 
@@ -145,18 +268,28 @@ const requestArb: fc.Arbitrary<Req> = fc.constantFrom(...Object.keys(fieldArbs))
   const stray = fc.dictionary(fc.string({ maxLength: 6 }), anyArb, { maxKeys: 2 });
   const names = Object.keys(fields);
   // Good parameters with at most one of them missing or replaced: garbage that gets past the first check.
-  const nearlyValid = fc.tuple(validArbs[method], names.length ? fc.constantFrom(...names) : fc.constant(''), fc.option(anyArb, { freq: 3 }), fc.boolean()).map(([v, key, value, edit]) => {
-    if (!edit || !key) return v;
-    const out = { ...v };
-    if (value === null) delete out[key]; else out[key] = value;
-    return out;
-  });
-  return fc.oneof(
-    { weight: 4, arbitrary: nearlyValid },
-    { weight: 4, arbitrary: fc.tuple(known, stray).map(([k, s]) => ({ ...s, ...k })) },
-    // What the client's spread makes of a non-object: {} for null, index keys for a string or an array.
-    { weight: 1, arbitrary: fc.oneof(fc.constant(null), fc.string({ maxLength: 3 }), fc.array(anyArb, { maxLength: 2 }), numberArb).map((v) => ({ ...(v as object) })) },
-  ).map((params) => ({ method, params }));
+  const nearlyValid = fc
+    .tuple(validArbs[method], names.length ? fc.constantFrom(...names) : fc.constant(''), fc.option(anyArb, { freq: 3 }), fc.boolean())
+    .map(([v, key, value, edit]) => {
+      if (!edit || !key) return v;
+      const out = { ...v };
+      if (value === null) delete out[key];
+      else out[key] = value;
+      return out;
+    });
+  return fc
+    .oneof(
+      { weight: 4, arbitrary: nearlyValid },
+      { weight: 4, arbitrary: fc.tuple(known, stray).map(([k, s]) => ({ ...s, ...k })) },
+      // What the client's spread makes of a non-object: {} for null, index keys for a string or an array.
+      {
+        weight: 1,
+        arbitrary: fc
+          .oneof(fc.constant(null), fc.string({ maxLength: 3 }), fc.array(anyArb, { maxLength: 2 }), numberArb)
+          .map((v) => ({ ...(v as object) })),
+      },
+    )
+    .map((params) => ({ method, params }));
 });
 
 /** Real paths for the placeholders. */
@@ -168,7 +301,8 @@ function resolvePaths(v: unknown): unknown {
 }
 
 /** A JSON-RPC error that says what is wrong: not an internal error, not JavaScript's own words. */
-const RAW = /Cannot read propert|Cannot destructure|is not a function|is not iterable|is not a constructor|Invalid (typed )?array length|Array buffer allocation|Maximum call stack|undefined is not|null is not|\bNaN\b/;
+const RAW =
+  /Cannot read propert|Cannot destructure|is not a function|is not iterable|is not a constructor|Invalid (typed )?array length|Array buffer allocation|Maximum call stack|undefined is not|null is not|\bNaN\b/;
 function unclear(e: ResponseError<unknown>): string | undefined {
   if (e.code === -32603) return `internal error: ${e.message}`;
   if (RAW.test(e.message)) return `raw message: ${e.message}`;
@@ -178,7 +312,12 @@ function unclear(e: ResponseError<unknown>): string | undefined {
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); })]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 const unclearFindings: string[] = [];
@@ -195,8 +334,17 @@ describe('fuzz: RPC parameters of the engine server', () => {
     problems = path.join(dir, 'cache', 'humaneval', 'HumanEval.jsonl.gz');
     fs.mkdirSync(path.dirname(problems), { recursive: true });
     fs.writeFileSync(problems, zlib.gzipSync(`${JSON.stringify(PROBLEM)}\n`));
-    const local: Endpoint = { kind: 'local', node: process.execPath, script: CLI, args: ['--backend', 'wasm'], env: { DIFFLORA_CACHE: path.join(dir, 'cache') } };
-    conn = await EngineConnection.open(local, (l) => { log.push(l); if (log.length > 200) log.shift(); });
+    const local: Endpoint = {
+      kind: 'local',
+      node: process.execPath,
+      script: CLI,
+      args: ['--backend', 'wasm'],
+      env: { DIFFLORA_CACHE: path.join(dir, 'cache') },
+    };
+    conn = await EngineConnection.open(local, (l) => {
+      log.push(l);
+      if (log.length > 200) log.shift();
+    });
   });
 
   after(async () => {
@@ -223,17 +371,35 @@ describe('fuzz: RPC parameters of the engine server', () => {
       // Most requests find the model loaded (with an adapter), so that they get past "no model loaded".
       if (i % 10 === 0) {
         const st = await withTimeout(conn.request(Rpc.status, {}), 5000, 'engine/status');
-        if (st.model !== model || i % 20 === 0) await conn.request(Rpc.loadModel, { model, adapters: i % 20 === 0 ? [{ label: 'D', path: adapter }] : [] });
+        if (st.model !== model || i % 20 === 0)
+          await conn.request(Rpc.loadModel, { model, adapters: i % 20 === 0 ? [{ label: 'D', path: adapter }] : [] });
       }
       const params = resolvePaths(r.params) as Record<string, unknown>;
       const what = `#${i} ${r.method} ${JSON.stringify(params).slice(0, 300)}`;
       const c = (counts[r.method] ??= { ok: 0, error: 0, cancelled: 0 });
       const listeners: (() => void)[] = [];
-      const token = { isCancellationRequested: false, onCancellationRequested: (l: () => void) => { listeners.push(l); return { dispose: () => undefined }; } };
-      const cancel = () => { token.isCancellationRequested = true; listeners.forEach((l) => l()); };
-      const answer = conn.request(unchecked(r.method), params, { cancel: token }).then(() => 'ok' as const, (e: unknown) => e);
+      const token = {
+        isCancellationRequested: false,
+        onCancellationRequested: (l: () => void) => {
+          listeners.push(l);
+          return { dispose: () => undefined };
+        },
+      };
+      const cancel = () => {
+        token.isCancellationRequested = true;
+        listeners.forEach((l) => l());
+      };
+      const answer = conn.request(unchecked(r.method), params, { cancel: token }).then(
+        () => 'ok' as const,
+        (e: unknown) => e,
+      );
       let timer: NodeJS.Timeout | undefined;
-      const first = await Promise.race([answer, new Promise<'late'>((res) => { timer = setTimeout(() => res('late'), ANSWER_MS); })]);
+      const first = await Promise.race([
+        answer,
+        new Promise<'late'>((res) => {
+          timer = setTimeout(() => res('late'), ANSWER_MS);
+        }),
+      ]);
       clearTimeout(timer);
       let outcome = first;
       if (first === 'late') {
@@ -243,7 +409,10 @@ describe('fuzz: RPC parameters of the engine server', () => {
       assert.ok(conn.alive, `${what}: the engine died\n${log.slice(-15).join('\n')}`);
       if (outcome === 'ok') c.ok++;
       else {
-        assert.ok(outcome instanceof ResponseError, `${what}: failed without a JSON-RPC error: ${(outcome as Error)?.stack ?? String(outcome)}`);
+        assert.ok(
+          outcome instanceof ResponseError,
+          `${what}: failed without a JSON-RPC error: ${(outcome as Error)?.stack ?? String(outcome)}`,
+        );
         if (outcome.code === -32800) c.cancelled++;
         else {
           c.error++;
@@ -256,7 +425,11 @@ describe('fuzz: RPC parameters of the engine server', () => {
       const st = await withTimeout(conn.request(Rpc.status, {}), 5000, `engine/status after ${what}`);
       assert.equal(st.busy, undefined, `${what}: still busy after its answer`);
     }
-    console.log(`requests per method (ok / error / cancelled): ${Object.entries(counts).map(([m, x]) => `${m} ${x.ok}/${x.error}/${x.cancelled}`).join(', ')}`);
+    console.log(
+      `requests per method (ok / error / cancelled): ${Object.entries(counts)
+        .map(([m, x]) => `${m} ${x.ok}/${x.error}/${x.cancelled}`)
+        .join(', ')}`,
+    );
     const st = await conn.request(Rpc.status, {});
     console.log(`engine after ${requests.length} requests: ${st.numTensors} tensors, rss ${(st.rssBytes / 2 ** 20).toFixed(0)} MiB`);
   });
@@ -264,12 +437,23 @@ describe('fuzz: RPC parameters of the engine server', () => {
   test('requests that once crashed the engine: each on a fresh engine, which survives it with a clear error', async () => {
     const failures: string[] = [];
     for (const r of KNOWN_CRASHES) {
-      const fresh = await EngineConnection.open({ kind: 'local', node: process.execPath, script: CLI, args: ['--backend', 'wasm'] }, () => undefined);
+      const fresh = await EngineConnection.open(
+        { kind: 'local', node: process.execPath, script: CLI, args: ['--backend', 'wasm'] },
+        () => undefined,
+      );
       try {
         await fresh.request(Rpc.loadModel, { model, adapters: [] });
-        const e = await withTimeout(fresh.request(unchecked(r.method), r.params).then(() => undefined, (x: unknown) => x), 20_000, r.method);
+        const e = await withTimeout(
+          fresh.request(unchecked(r.method), r.params).then(
+            () => undefined,
+            (x: unknown) => x,
+          ),
+          20_000,
+          r.method,
+        );
         if (!fresh.alive) failures.push(`${r.method} ${JSON.stringify(r.params)}: the engine died`);
-        else if (!(e instanceof ResponseError) || unclear(e)) failures.push(`${r.method} ${JSON.stringify(r.params)}: ${e instanceof ResponseError ? unclear(e) : 'no error'}`);
+        else if (!(e instanceof ResponseError) || unclear(e))
+          failures.push(`${r.method} ${JSON.stringify(r.params)}: ${e instanceof ResponseError ? unclear(e) : 'no error'}`);
       } catch (e) {
         failures.push(`${r.method} ${JSON.stringify(r.params)}: ${(e as Error).message}`);
       } finally {

@@ -15,14 +15,17 @@ export function assertMatchesReference(ours: AttentionJson, ref: AttentionJson):
   }
   assert.equal(ours.layers.length, ref.layers.length);
   for (let l = 0; l < ref.layers.length; l++) {
-    const a = ours.layers[l], b = ref.layers[l];
+    const a = ours.layers[l],
+      b = ref.layers[l];
     assert.equal(a.layer, b.layer);
     assert.equal(a.lambda === undefined, b.lambda === undefined, `layer ${l}: lambda presence`);
-    if (b.lambda !== undefined) assert.ok(Math.abs((a.lambda as number) - b.lambda) <= TOL, `layer ${l}: lambda ${a.lambda} vs ${b.lambda}`);
+    if (b.lambda !== undefined)
+      assert.ok(Math.abs((a.lambda as number) - b.lambda) <= TOL, `layer ${l}: lambda ${a.lambda} vs ${b.lambda}`);
     assert.equal(a.heads.length, b.heads.length);
     for (let h = 0; h < b.heads.length; h++) {
       for (const kind of ['positive', 'negative', 'differential'] as const) {
-        const x = a.heads[h][kind], y = b.heads[h][kind];
+        const x = a.heads[h][kind],
+          y = b.heads[h][kind];
         assert.equal(x === undefined, y === undefined, `layer ${l} head ${h}: ${kind} presence`);
         if (x && y) {
           const d = maxAbsDiff(x, y);

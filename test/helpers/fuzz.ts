@@ -35,7 +35,11 @@ const RAW = [TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIE
  * whose message is one line and contains every part (the file, the key...). Anything else (a TypeError,
  * RangeError, a plain Error, an error of another class) fails the property with what was thrown.
  */
-export function valueOrError<T>(fn: () => T, expected: abstract new (...a: never[]) => Error, ...parts: (string | RegExp)[]): { value?: T; error?: Error } {
+export function valueOrError<T>(
+  fn: () => T,
+  expected: abstract new (...a: never[]) => Error,
+  ...parts: (string | RegExp)[]
+): { value?: T; error?: Error } {
   try {
     return { value: fn() };
   } catch (e) {
@@ -45,7 +49,11 @@ export function valueOrError<T>(fn: () => T, expected: abstract new (...a: never
 }
 
 /** Async valueOrError. */
-export async function valueOrErrorAsync<T>(fn: () => Promise<T>, expected: abstract new (...a: never[]) => Error, ...parts: (string | RegExp)[]): Promise<{ value?: T; error?: Error }> {
+export async function valueOrErrorAsync<T>(
+  fn: () => Promise<T>,
+  expected: abstract new (...a: never[]) => Error,
+  ...parts: (string | RegExp)[]
+): Promise<{ value?: T; error?: Error }> {
   try {
     return { value: await fn() };
   } catch (e) {

@@ -24,17 +24,43 @@ const under = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
 const local = (t: ImportTarget, dir: string) => t.kind === 'local' && under(t.path, dir);
 
 export const RULES: readonly Rule[] = [
-  { from: 'engine', says: 'the engine never imports vscode, the extension or the webview', allows: (t) => t.kind !== 'vscode' && !local(t, 'extension') && !local(t, 'webview') },
-  { from: 'engine/server', says: 'the server maps requests onto the engine API, never onto the CLI', allows: (t) => !local(t, 'engine/cli') },
-  { from: 'webview', says: 'the webview never imports Node, vscode, the engine or the extension', allows: (t) => t.kind !== 'node' && t.kind !== 'vscode' && !local(t, 'engine') && !local(t, 'extension') },
-  { from: 'extension', says: 'the extension imports only protocol/ and itself (plus vscode, Node and npm packages)', allows: (t) => t.kind !== 'local' || local(t, 'protocol') || local(t, 'extension') },
-  { from: 'protocol', says: 'the protocol imports only itself (its transports also npm packages)', allows: (t) => (t.kind === 'local' ? local(t, 'protocol') : t.kind === 'package') },
-  { from: 'protocol', says: 'outside protocol/transport the protocol imports nothing but itself: the webview bundles it', allows: (t) => t.kind === 'local' },
+  {
+    from: 'engine',
+    says: 'the engine never imports vscode, the extension or the webview',
+    allows: (t) => t.kind !== 'vscode' && !local(t, 'extension') && !local(t, 'webview'),
+  },
+  {
+    from: 'engine/server',
+    says: 'the server maps requests onto the engine API, never onto the CLI',
+    allows: (t) => !local(t, 'engine/cli'),
+  },
+  {
+    from: 'webview',
+    says: 'the webview never imports Node, vscode, the engine or the extension',
+    allows: (t) => t.kind !== 'node' && t.kind !== 'vscode' && !local(t, 'engine') && !local(t, 'extension'),
+  },
+  {
+    from: 'extension',
+    says: 'the extension imports only protocol/ and itself (plus vscode, Node and npm packages)',
+    allows: (t) => t.kind !== 'local' || local(t, 'protocol') || local(t, 'extension'),
+  },
+  {
+    from: 'protocol',
+    says: 'the protocol imports only itself (its transports also npm packages)',
+    allows: (t) => (t.kind === 'local' ? local(t, 'protocol') : t.kind === 'package'),
+  },
+  {
+    from: 'protocol',
+    says: 'outside protocol/transport the protocol imports nothing but itself: the webview bundles it',
+    allows: (t) => t.kind === 'local',
+  },
 ];
 
 /** Rules that apply to `file` (a repository path such as 'engine/server/session.ts'). */
 function rulesFor(file: string, rules: readonly Rule[]): Rule[] {
-  return rules.filter((r) => under(file, r.from) && !(r.says.startsWith('outside protocol/transport') && under(file, 'protocol/transport')));
+  return rules.filter(
+    (r) => under(file, r.from) && !(r.says.startsWith('outside protocol/transport') && under(file, 'protocol/transport')),
+  );
 }
 
 function classify(file: string, spec: string): ImportTarget {
@@ -49,11 +75,23 @@ export function importSpecifiers(file: string, text: string): string[] {
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
   const out: string[] = [];
   const visit = (n: ts.Node) => {
-    if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier)) out.push(n.moduleSpecifier.text);
-    else if (ts.isImportEqualsDeclaration(n) && ts.isExternalModuleReference(n.moduleReference) && ts.isStringLiteral(n.moduleReference.expression)) out.push(n.moduleReference.expression.text);
-    else if (ts.isCallExpression(n) && n.arguments.length > 0 && ts.isStringLiteralLike(n.arguments[0])
-      && (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require'))) out.push(n.arguments[0].text);
-    else if (ts.isImportTypeNode(n) && ts.isLiteralTypeNode(n.argument) && ts.isStringLiteral(n.argument.literal)) out.push(n.argument.literal.text);
+    if ((ts.isImportDeclaration(n) || ts.isExportDeclaration(n)) && n.moduleSpecifier && ts.isStringLiteral(n.moduleSpecifier))
+      out.push(n.moduleSpecifier.text);
+    else if (
+      ts.isImportEqualsDeclaration(n) &&
+      ts.isExternalModuleReference(n.moduleReference) &&
+      ts.isStringLiteral(n.moduleReference.expression)
+    )
+      out.push(n.moduleReference.expression.text);
+    else if (
+      ts.isCallExpression(n) &&
+      n.arguments.length > 0 &&
+      ts.isStringLiteralLike(n.arguments[0]) &&
+      (n.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(n.expression) && n.expression.text === 'require'))
+    )
+      out.push(n.arguments[0].text);
+    else if (ts.isImportTypeNode(n) && ts.isLiteralTypeNode(n.argument) && ts.isStringLiteral(n.argument.literal))
+      out.push(n.argument.literal.text);
     ts.forEachChild(n, visit);
   };
   visit(sf);

@@ -39,14 +39,30 @@ export const LLAMA_1B_DIR = path.join(BENCH_CACHE, 'llama-3.2-1b-shape-bf16');
 /** The cached checkpoint's folder, written first if missing or of another shape. */
 export function llama1b(python: string): string {
   const cfgPath = path.join(LLAMA_1B_DIR, 'config.json');
-  const have = fs.existsSync(cfgPath) && fs.existsSync(path.join(LLAMA_1B_DIR, 'model.safetensors'))
-    ? JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown> : undefined;
+  const have =
+    fs.existsSync(cfgPath) && fs.existsSync(path.join(LLAMA_1B_DIR, 'model.safetensors'))
+      ? (JSON.parse(fs.readFileSync(cfgPath, 'utf8')) as Record<string, unknown>)
+      : undefined;
   const same = have && Object.entries(LLAMA_1B_CONFIG).every(([k, v]) => JSON.stringify(have[k]) === JSON.stringify(v));
   if (same) return LLAMA_1B_DIR;
   fs.mkdirSync(BENCH_CACHE, { recursive: true });
   const cfgFile = path.join(BENCH_CACHE, 'llama-3.2-1b-shape.config.json');
   fs.writeFileSync(cfgFile, `${JSON.stringify(LLAMA_1B_CONFIG, null, 2)}\n`);
-  const r = spawnSync(python, [path.join(ROOT, 'test', 'bench', 'make_big_checkpoint.py'), '--config', cfgFile, '--out', LLAMA_1B_DIR, '--seed', '0', '--dtype', 'BF16'], { encoding: 'utf8' });
+  const r = spawnSync(
+    python,
+    [
+      path.join(ROOT, 'test', 'bench', 'make_big_checkpoint.py'),
+      '--config',
+      cfgFile,
+      '--out',
+      LLAMA_1B_DIR,
+      '--seed',
+      '0',
+      '--dtype',
+      'BF16',
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`make_big_checkpoint.py failed:\n${r.stderr}`);
   return LLAMA_1B_DIR;
 }

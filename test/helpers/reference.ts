@@ -39,11 +39,21 @@ export interface AttentionJson {
   tokens?: string[];
   logits?: number[][];
   generated?: number[];
-  layers: { layer: number; lambda?: number; heads: { head: number; positive: number[][]; negative?: number[][]; differential?: number[][] }[] }[];
+  layers: {
+    layer: number;
+    lambda?: number;
+    heads: { head: number; positive: number[][]; negative?: number[][]; differential?: number[][] }[];
+  }[];
 }
 
 /** The reference's maps (all, or with `only` those of the first layers and some heads, without logits) and logits. */
-export function reference(model: string, adapter: string | undefined, ids: number[], generate = 0, only?: { firstLayers: number; heads: number[] }): AttentionJson {
+export function reference(
+  model: string,
+  adapter: string | undefined,
+  ids: number[],
+  generate = 0,
+  only?: { firstLayers: number; heads: number[] },
+): AttentionJson {
   const out = path.join(tempDir('ref'), 'ref.json');
   const args = ['--model', model, '--ids', ids.join(','), '--out', out];
   if (adapter) args.push('--adapter', adapter);
@@ -69,10 +79,29 @@ export interface GradReference {
 }
 
 /** Float64 central differences of the reference loss for sampled elements of the named tensors. */
-export function gradReference(model: string, adapter: string | undefined, ids: number[][], masks: number[][], tensors: string[], samples = 12): GradReference {
+export function gradReference(
+  model: string,
+  adapter: string | undefined,
+  ids: number[][],
+  masks: number[][],
+  tensors: string[],
+  samples = 12,
+): GradReference {
   const out = path.join(tempDir('gradref'), 'grads.json');
-  const args = ['--model', model, '--ids', ids.map((r) => r.join(',')).join(';'), '--mask', masks.map((r) => r.join(',')).join(';'),
-    '--tensors', tensors.join(','), '--samples', String(samples), '--out', out];
+  const args = [
+    '--model',
+    model,
+    '--ids',
+    ids.map((r) => r.join(',')).join(';'),
+    '--mask',
+    masks.map((r) => r.join(',')).join(';'),
+    '--tensors',
+    tensors.join(','),
+    '--samples',
+    String(samples),
+    '--out',
+    out,
+  ];
   if (adapter) args.push('--adapter', adapter);
   python('grad_ref.py', args);
   return JSON.parse(fs.readFileSync(out, 'utf8'));

@@ -11,7 +11,11 @@ import { makeCheckpoint, maxAbsDiff, reference, tempDir } from '../helpers/refer
 
 const CASES: [string, 'lora' | 'difflora', string[]][] = [
   ['PEFT LoRA on all linear layers', 'lora', ['--targets', 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj']],
-  ['DiffLoRA both terms, learned lambda, group norm, v/o/MLP', 'difflora', ['--learn-lambda', '--groupnorm', '--lora-v', '--lora-o', '--lora-mlp']],
+  [
+    'DiffLoRA both terms, learned lambda, group norm, v/o/MLP',
+    'difflora',
+    ['--learn-lambda', '--groupnorm', '--lora-v', '--lora-o', '--lora-mlp'],
+  ],
   ['DiffLoRA full-dim negative term, layers 1', 'difflora', ['--full-dim', '--layers-to-transform', '1', '--negative-term-only']],
 ];
 
@@ -47,7 +51,16 @@ describe('adapter save / load', () => {
   });
 
   test('a saved PEFT adapter has the key names and shapes PEFT expects, and the reference reads it', () => {
-    const src = makeCheckpoint('lora', path.join(dir, 'peft'), ['--base', base, '--seed', '9', '--targets', 'q_proj,v_proj,down_proj', '--r', '3']);
+    const src = makeCheckpoint('lora', path.join(dir, 'peft'), [
+      '--base',
+      base,
+      '--seed',
+      '9',
+      '--targets',
+      'q_proj,v_proj,down_proj',
+      '--r',
+      '3',
+    ]);
     const cfg = readModelConfig(base);
     const out = path.join(dir, 'peft-saved');
     saveAdapter(loadAdapter(src, cfg), cfg, out);
@@ -75,7 +88,10 @@ describe('adapter save / load', () => {
     const st = path.join(src, 'adapter_model.safetensors');
     const raw = fs.readFileSync(st);
     const n = Number(raw.readBigUInt64LE(0));
-    const header = raw.subarray(8, 8 + n).toString('utf8').replace(/\.lora_([AB])\.weight/g, '.lora_$1.default.weight');
+    const header = raw
+      .subarray(8, 8 + n)
+      .toString('utf8')
+      .replace(/\.lora_([AB])\.weight/g, '.lora_$1.default.weight');
     const padded = header + ' '.repeat((8 - (Buffer.byteLength(header) % 8)) % 8);
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(Buffer.byteLength(padded)));

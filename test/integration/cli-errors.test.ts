@@ -18,9 +18,14 @@ import { makeCheckpoint, ROOT, tempDir } from '../helpers/reference';
 function runCliAsync(args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'difflora.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    let stdout = '',
+      stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
@@ -99,8 +104,16 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
   const dir = tempDir('cli-errors');
   const out = (name: string) => path.join(dir, 'out', `${name}.json`);
   /** attention on `model` with ids 1,2 unless overridden, writing to out(name). */
-  const attention = (name: string, model: string, extra: string[]) =>
-    ['attention', '--model', model, ...(extra.some((a) => ['--ids', '--text', '--file'].includes(a)) ? [] : ['--ids', '1,2']), ...extra, '--out', out(name), ...QUIET];
+  const attention = (name: string, model: string, extra: string[]) => [
+    'attention',
+    '--model',
+    model,
+    ...(extra.some((a) => ['--ids', '--text', '--file'].includes(a)) ? [] : ['--ids', '1,2']),
+    ...extra,
+    '--out',
+    out(name),
+    ...QUIET,
+  ];
   let base = '';
   let base48 = '';
   let sharded = '';
@@ -109,10 +122,61 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
 
   before(() => {
     assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'engine', 'cli.js')), 'build first: npm run build');
-    base = makeCheckpoint('base', path.join(dir, 'base'), ['--seed', '1', '--layers', '2', '--hidden', '64', '--heads', '4', '--kv-heads', '2', '--vocab', '101']);
-    base48 = makeCheckpoint('base', path.join(dir, 'base48'), ['--seed', '2', '--layers', '2', '--hidden', '48', '--heads', '4', '--kv-heads', '2', '--vocab', '101']);
-    sharded = makeCheckpoint('base', path.join(dir, 'sharded'), ['--seed', '3', '--layers', '2', '--hidden', '32', '--heads', '2', '--kv-heads', '1', '--dtype', 'BF16', '--shards', '3', '--tie']);
-    lora = makeCheckpoint('lora', path.join(dir, 'lora'), ['--base', base, '--seed', '4', '--r', '4', '--targets', 'q_proj,v_proj,down_proj']);
+    base = makeCheckpoint('base', path.join(dir, 'base'), [
+      '--seed',
+      '1',
+      '--layers',
+      '2',
+      '--hidden',
+      '64',
+      '--heads',
+      '4',
+      '--kv-heads',
+      '2',
+      '--vocab',
+      '101',
+    ]);
+    base48 = makeCheckpoint('base', path.join(dir, 'base48'), [
+      '--seed',
+      '2',
+      '--layers',
+      '2',
+      '--hidden',
+      '48',
+      '--heads',
+      '4',
+      '--kv-heads',
+      '2',
+      '--vocab',
+      '101',
+    ]);
+    sharded = makeCheckpoint('base', path.join(dir, 'sharded'), [
+      '--seed',
+      '3',
+      '--layers',
+      '2',
+      '--hidden',
+      '32',
+      '--heads',
+      '2',
+      '--kv-heads',
+      '1',
+      '--dtype',
+      'BF16',
+      '--shards',
+      '3',
+      '--tie',
+    ]);
+    lora = makeCheckpoint('lora', path.join(dir, 'lora'), [
+      '--base',
+      base,
+      '--seed',
+      '4',
+      '--r',
+      '4',
+      '--targets',
+      'q_proj,v_proj,down_proj',
+    ]);
     diff = makeCheckpoint('difflora', path.join(dir, 'diff'), ['--base', base, '--seed', '5', '--learn-lambda', '--groupnorm', '--lora-o']);
     fs.mkdirSync(path.join(dir, 'out'));
   });
@@ -126,14 +190,22 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
     test('config.json without hidden_size', async () => {
       const m = copyDir(base, path.join(dir, 'nohidden'));
       editJson(path.join(m, 'config.json'), (j) => delete j.hidden_size);
-      await expectFailure(attention('nohidden', m, []), { parts: [path.join(m, 'config.json'), "'hidden_size'", 'missing'], out: out('nohidden'), inputs: [m] });
+      await expectFailure(attention('nohidden', m, []), {
+        parts: [path.join(m, 'config.json'), "'hidden_size'", 'missing'],
+        out: out('nohidden'),
+        inputs: [m],
+      });
     });
 
     test('a tensor whose shape disagrees with config.json', async () => {
       const m = copyDir(base, path.join(dir, 'wrongshape'));
-      editJson(path.join(m, 'config.json'), (j) => { j.intermediate_size = 128; });
+      editJson(path.join(m, 'config.json'), (j) => {
+        j.intermediate_size = 128;
+      });
       await expectFailure(attention('wrongshape', m, []), {
-        parts: [path.join(m, 'model.safetensors'), "tensor 'model.layers.0.mlp.gate_proj.weight'", 'shape [96, 64]', '[128, 64]'], out: out('wrongshape'), inputs: [m],
+        parts: [path.join(m, 'model.safetensors'), "tensor 'model.layers.0.mlp.gate_proj.weight'", 'shape [96, 64]', '[128, 64]'],
+        out: out('wrongshape'),
+        inputs: [m],
       });
     });
 
@@ -143,10 +215,16 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
       fs.copyFileSync(path.join(base, 'config.json'), path.join(m, 'config.json'));
       const gone = 'model.layers.1.self_attn.v_proj.weight';
       const src = readSafetensorsHeader(path.join(base, 'model.safetensors')).tensors;
-      const kept = [...src.values()].filter((e) => e.name !== gone).map((e) => ({ name: e.name, shape: e.shape, data: readTensorFloat32(e) }));
+      const kept = [...src.values()]
+        .filter((e) => e.name !== gone)
+        .map((e) => ({ name: e.name, shape: e.shape, data: readTensorFloat32(e) }));
       assert.equal(kept.length, src.size - 1);
       writeSafetensors(path.join(m, 'model.safetensors'), kept, 'F32');
-      await expectFailure(attention('missing-tensor', m, []), { parts: [path.join(m, 'model.safetensors'), `missing tensor '${gone}'`], out: out('missing-tensor'), inputs: [m] });
+      await expectFailure(attention('missing-tensor', m, []), {
+        parts: [path.join(m, 'model.safetensors'), `missing tensor '${gone}'`],
+        out: out('missing-tensor'),
+        inputs: [m],
+      });
     });
 
     test('a truncated model.safetensors (data cut; header cut)', async () => {
@@ -159,8 +237,16 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
       const data = cut('truncated', (n) => n - 1000);
       const header = cut('truncated-header', () => 100);
       await Promise.all([
-        expectFailure(attention('truncated', data, []), { parts: [path.join(data, 'model.safetensors'), "tensor '", 'run past the end', 'truncated'], out: out('truncated'), inputs: [data] }),
-        expectFailure(attention('truncated-header', header, []), { parts: [path.join(header, 'model.safetensors'), 'header length', 'beyond the end of the file'], out: out('truncated-header'), inputs: [header] }),
+        expectFailure(attention('truncated', data, []), {
+          parts: [path.join(data, 'model.safetensors'), "tensor '", 'run past the end', 'truncated'],
+          out: out('truncated'),
+          inputs: [data],
+        }),
+        expectFailure(attention('truncated-header', header, []), {
+          parts: [path.join(header, 'model.safetensors'), 'header length', 'beyond the end of the file'],
+          out: out('truncated-header'),
+          inputs: [header],
+        }),
       ]);
     });
 
@@ -168,7 +254,9 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
       const m = copyDir(sharded, path.join(dir, 'noshard'));
       fs.rmSync(path.join(m, 'model-00002-of-00003.safetensors'));
       await expectFailure(attention('noshard', m, []), {
-        parts: [path.join(m, 'model.safetensors.index.json'), 'model-00002-of-00003.safetensors', 'not found'], out: out('noshard'), inputs: [m],
+        parts: [path.join(m, 'model.safetensors.index.json'), 'model-00002-of-00003.safetensors', 'not found'],
+        out: out('noshard'),
+        inputs: [m],
       });
     });
   });
@@ -179,10 +267,19 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
       const d = makeCheckpoint('difflora', path.join(dir, 'diff48'), ['--base', base48, '--seed', '7']);
       await Promise.all([
         expectFailure(attention('lora48', base, ['--adapter', a]), {
-          parts: [path.join(a, 'adapter_model.safetensors'), "tensor 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight'", '[4, 48]', '[4, 64]'], out: out('lora48'), inputs: [a, base],
+          parts: [
+            path.join(a, 'adapter_model.safetensors'),
+            "tensor 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight'",
+            '[4, 48]',
+            '[4, 64]',
+          ],
+          out: out('lora48'),
+          inputs: [a, base],
         }),
         expectFailure(attention('diff48', base, ['--adapter', d]), {
-          parts: [path.join(d, 'model.safetensors'), "tensor 'model.layers.0.self_attn.wq_lora_A1.weight'", '48]', '64]'], out: out('diff48'), inputs: [d],
+          parts: [path.join(d, 'model.safetensors'), "tensor 'model.layers.0.self_attn.wq_lora_A1.weight'", '48]', '64]'],
+          out: out('diff48'),
+          inputs: [d],
         }),
       ]);
     });
@@ -193,34 +290,60 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
       fs.copyFileSync(path.join(lora, 'adapter_model.safetensors'), path.join(a, 'adapter_model.safetensors'));
       const missing = path.join(dir, 'no-such-adapter');
       await Promise.all([
-        expectFailure(attention('empty-adapter', base, ['--adapter', a]), { parts: [a, 'not an adapter folder', 'adapter_config.json'], out: out('empty-adapter'), inputs: [a] }),
+        expectFailure(attention('empty-adapter', base, ['--adapter', a]), {
+          parts: [a, 'not an adapter folder', 'adapter_config.json'],
+          out: out('empty-adapter'),
+          inputs: [a],
+        }),
         // a base model folder passed as the adapter
-        expectFailure(attention('base-as-adapter', base, ['--adapter', base]), { parts: [path.join(base, 'config.json'), 'model_type "llama" is not an adapter'], out: out('base-as-adapter'), inputs: [base] }),
-        expectFailure(attention('no-adapter', base, ['--adapter', missing]), { parts: [missing, 'adapter folder not found'], out: out('no-adapter') }),
+        expectFailure(attention('base-as-adapter', base, ['--adapter', base]), {
+          parts: [path.join(base, 'config.json'), 'model_type "llama" is not an adapter'],
+          out: out('base-as-adapter'),
+          inputs: [base],
+        }),
+        expectFailure(attention('no-adapter', base, ['--adapter', missing]), {
+          parts: [missing, 'adapter folder not found'],
+          out: out('no-adapter'),
+        }),
       ]);
     });
 
     test('adapter config and weights disagree: extra tensors, and a configured module without tensors', async () => {
       const extra = copyDir(lora, path.join(dir, 'lora-extra'));
-      editJson(path.join(extra, 'adapter_config.json'), (j) => { j.target_modules = ['q_proj', 'v_proj']; });
+      editJson(path.join(extra, 'adapter_config.json'), (j) => {
+        j.target_modules = ['q_proj', 'v_proj'];
+      });
       const lacking = copyDir(lora, path.join(dir, 'lora-lacking'));
-      editJson(path.join(lacking, 'adapter_config.json'), (j) => { j.target_modules = ['q_proj', 'v_proj', 'down_proj', 'k_proj']; });
+      editJson(path.join(lacking, 'adapter_config.json'), (j) => {
+        j.target_modules = ['q_proj', 'v_proj', 'down_proj', 'k_proj'];
+      });
       await Promise.all([
         expectFailure(attention('lora-extra', base, ['--adapter', extra]), {
-          parts: [extra, "4 tensor(s) that the adapter's config does not use", 'down_proj.lora_A.weight'], out: out('lora-extra'), inputs: [extra],
+          parts: [extra, "4 tensor(s) that the adapter's config does not use", 'down_proj.lora_A.weight'],
+          out: out('lora-extra'),
+          inputs: [extra],
         }),
         // names the tensor as PEFT saves it (not a ".default" name that never was in the file)
         expectFailure(attention('lora-lacking', base, ['--adapter', lacking]), {
-          parts: [path.join(lacking, 'adapter_model.safetensors'), "missing tensor 'base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight'"], out: out('lora-lacking'), inputs: [lacking],
+          parts: [
+            path.join(lacking, 'adapter_model.safetensors'),
+            "missing tensor 'base_model.model.model.layers.0.self_attn.k_proj.lora_A.weight'",
+          ],
+          out: out('lora-lacking'),
+          inputs: [lacking],
         }),
       ]);
     });
 
     test('a DiffLoRA per-layer lambda list shorter than the model', async () => {
       const d = copyDir(diff, path.join(dir, 'diff-lambda'));
-      editJson(path.join(d, 'config.json'), (j) => { j.diff_attn_lambda = [0.1]; });
+      editJson(path.join(d, 'config.json'), (j) => {
+        j.diff_attn_lambda = [0.1];
+      });
       await expectFailure(attention('diff-lambda', base, ['--adapter', d]), {
-        parts: [path.join(d, 'config.json'), "'diff_attn_lambda'", 'layer 1'], out: out('diff-lambda'), inputs: [d],
+        parts: [path.join(d, 'config.json'), "'diff_attn_lambda'", 'layer 1'],
+        out: out('diff-lambda'),
+        inputs: [d],
       });
     });
   });
@@ -233,14 +356,20 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
         expectFailure(attention('e1', base, ['--ids', ' , ']), { parts: ['--ids', 'empty'], out: out('e1') }),
         expectFailure(attention('e2', base, ['--text', '']), { parts: ['--text', 'empty text'], out: out('e2') }),
         expectFailure(attention('e3', base, ['--file', f]), { parts: [f, 'empty text'], out: out('e3') }),
-        expectFailure(['generate', '--model', base, '--prompt', '', '--out', out('e4'), ...QUIET], { parts: ['--prompt', 'empty text'], out: out('e4') }),
+        expectFailure(['generate', '--model', base, '--prompt', '', '--out', out('e4'), ...QUIET], {
+          parts: ['--prompt', 'empty text'],
+          out: out('e4'),
+        }),
       ]);
     });
 
     test('text without a tokenizer; two inputs at once', async () => {
       await Promise.all([
         expectFailure(attention('t1', base, ['--text', 'hi']), { parts: [base, 'no tokenizer.json', '--ids'], out: out('t1') }),
-        expectFailure(attention('t2', base, ['--text', 'hi', '--ids', '1']), { parts: ['exactly one of --text, --file, --ids'], out: out('t2') }),
+        expectFailure(attention('t2', base, ['--text', 'hi', '--ids', '1']), {
+          parts: ['exactly one of --text, --file, --ids'],
+          out: out('t2'),
+        }),
       ]);
     });
 
@@ -270,7 +399,10 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
         }
       }
       const args = attention('tensorflow', base, []).filter((a) => a !== 'wasm' && a !== '--backend');
-      await expectFailure([...args, '--backend', 'tensorflow'], { parts: ['tensorflow', '@tensorflow/tfjs-node', 'install'], out: out('tensorflow') });
+      await expectFailure([...args, '--backend', 'tensorflow'], {
+        parts: ['tensorflow', '@tensorflow/tfjs-node', 'install'],
+        out: out('tensorflow'),
+      });
     });
 
     test('generate with --top-p 2; an empty --seed', async () => {
@@ -306,16 +438,21 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
 
   describe('good input', () => {
     test('info on a good model and adapter: parameter counts are the sums of the tensor sizes', async () => {
-      const [withLora, withDiff, shardedInfo] = (await Promise.all([
-        runCliAsync(['info', '--model', base, '--adapter', lora]),
-        runCliAsync(['info', '--model', base, '--adapter', diff]),
-        runCliAsync(['info', '--model', sharded]),
-      ])).map((r) => {
+      const [withLora, withDiff, shardedInfo] = (
+        await Promise.all([
+          runCliAsync(['info', '--model', base, '--adapter', lora]),
+          runCliAsync(['info', '--model', base, '--adapter', diff]),
+          runCliAsync(['info', '--model', sharded]),
+        ])
+      ).map((r) => {
         assert.equal(r.code, 0, r.stderr);
         return JSON.parse(r.stdout);
       });
       const baseParams = tensorElements([path.join(base, 'model.safetensors')]);
-      for (const [j, adapter, file] of [[withLora, lora, 'adapter_model.safetensors'], [withDiff, diff, 'model.safetensors']]) {
+      for (const [j, adapter, file] of [
+        [withLora, lora, 'adapter_model.safetensors'],
+        [withDiff, diff, 'model.safetensors'],
+      ]) {
         assert.equal(j.parameters, baseParams);
         assert.equal(j.architecture.hidden, 64);
         assert.equal(j.architecture.kvHeads, 2);
@@ -326,9 +463,12 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
       // by formula too: base = 2 V D + D + L (2D + D*qd + 2 D*kvd + qd*D + 3 D I), LoRA = sum of r (in + out)
       const [V, D, L, I, qd, kvd, r] = [101, 64, 2, 96, 64, 32, 4];
       assert.equal(baseParams, 2 * V * D + D + L * (2 * D + D * qd + 2 * D * kvd + qd * D + 3 * D * I));
-      assert.equal(withLora.adapter.parameters, L * r * ((D + qd) + (D + kvd) + (I + D)));
+      assert.equal(withLora.adapter.parameters, L * r * (D + qd + (D + kvd) + (I + D)));
       // a sharded, tied model: every shard counted
-      const shards = fs.readdirSync(sharded).filter((f) => /^model-\d+-of-\d+\.safetensors$/.test(f)).map((f) => path.join(sharded, f));
+      const shards = fs
+        .readdirSync(sharded)
+        .filter((f) => /^model-\d+-of-\d+\.safetensors$/.test(f))
+        .map((f) => path.join(sharded, f));
       assert.equal(shards.length, 3);
       assert.equal(shardedInfo.parameters, tensorElements(shards));
       assert.equal(shardedInfo.architecture.tiedEmbeddings, true);
@@ -336,12 +476,33 @@ describe('difflora CLI: bad input gives one clear error line and loses nothing',
 
     test('attention writes --out into a folder that does not exist yet, and leaves no .partial', async () => {
       const o = path.join(dir, 'new', 'sub', 'maps.json');
-      const r = await runCliAsync(['attention', '--model', base, '--adapter', diff, '--ids', '1,2,3', '--layers', '1', '--heads', '0-1', '--out', o, ...QUIET]);
+      const r = await runCliAsync([
+        'attention',
+        '--model',
+        base,
+        '--adapter',
+        diff,
+        '--ids',
+        '1,2,3',
+        '--layers',
+        '1',
+        '--heads',
+        '0-1',
+        '--out',
+        o,
+        ...QUIET,
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const j = JSON.parse(fs.readFileSync(o, 'utf8'));
       assert.deepEqual(j.ids, [1, 2, 3]);
-      assert.deepEqual(j.layers.map((l: { layer: number }) => l.layer), [1]);
-      assert.deepEqual(j.layers[0].heads.map((h: { head: number }) => h.head), [0, 1]);
+      assert.deepEqual(
+        j.layers.map((l: { layer: number }) => l.layer),
+        [1],
+      );
+      assert.deepEqual(
+        j.layers[0].heads.map((h: { head: number }) => h.head),
+        [0, 1],
+      );
       assert.ok(!fs.existsSync(`${o}.partial`));
     });
   });

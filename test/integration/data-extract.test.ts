@@ -89,7 +89,8 @@ function writeTree(root: string, files: Record<string, string | Buffer>): void {
 
 function fixture(): string {
   const root = tempDir('pysrc');
-  const long = 'def long_one(n):\n    """Too long."""\n' + Array.from({ length: 61 }, (_, i) => `    n += ${i}\n`).join('') + '    return n\n';
+  const long =
+    'def long_one(n):\n    """Too long."""\n' + Array.from({ length: 61 }, (_, i) => `    n += ${i}\n`).join('') + '    return n\n';
   writeTree(root, {
     'a/mod.py': MOD,
     'b/bad.py': 'def broken(:\n    """Nope."""\n    return 1\n',
@@ -130,7 +131,11 @@ const EXPECTED = [
 ];
 
 function readPairs(f: string): { prompt: string; completion: string; source: string }[] {
-  return fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  return fs
+    .readFileSync(f, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 test('extractor: exactly the expected pairs from hand-written files; bad files counted, never fatal', async () => {
@@ -138,11 +143,17 @@ test('extractor: exactly the expected pairs from hand-written files; bad files c
   const out = path.join(tempDir('pairs'), 'pairs.jsonl');
   const r = await extractFolder(root, out);
   const pairs = readPairs(out);
-  assert.deepEqual(pairs.map((p) => ({ source: p.source, prompt: p.prompt, completion: p.completion })), EXPECTED);
+  assert.deepEqual(
+    pairs.map((p) => ({ source: p.source, prompt: p.prompt, completion: p.completion })),
+    EXPECTED,
+  );
   assert.ok(pairs.every((p) => Object.keys(p).join() === 'prompt,completion,source'));
   assert.equal(r.pairs, EXPECTED.length);
   assert.equal(r.files, 6); // .hidden, __pycache__ and site-packages are left out; notes.txt is not Python
-  assert.deepEqual(r.filesSkipped.map((f) => f.path), ['b/bad.py', 'b/latin_no_cookie.py']);
+  assert.deepEqual(
+    r.filesSkipped.map((f) => f.path),
+    ['b/bad.py', 'b/latin_no_cookie.py'],
+  );
   assert.match(r.filesSkipped[0].reason, /^SyntaxError: /);
   assert.match(r.filesSkipped[1].reason, /^UnicodeDecodeError: /);
   assert.deepEqual(r.skipped, { trivial: 3, tooLong: 1, duplicate: 1, layout: 1 });
@@ -152,15 +163,19 @@ test('extractor: exactly the expected pairs from hand-written files; bad files c
   assert.ok(!fs.existsSync(`${out}.part`));
 
   // Every pair is valid Python on its own.
-  const check = spawnSync(PY, ['-c', 'import ast,json,sys\nfor l in sys.stdin: r=json.loads(l); ast.parse(r["prompt"]+r["completion"])'], { input: fs.readFileSync(out), timeout: 20_000 });
+  const check = spawnSync(PY, ['-c', 'import ast,json,sys\nfor l in sys.stdin: r=json.loads(l); ast.parse(r["prompt"]+r["completion"])'], {
+    input: fs.readFileSync(out),
+    timeout: 20_000,
+  });
   assert.equal(check.status, 0, check.stderr?.toString());
 
   // Options: a larger line limit keeps the long function; includeAll walks the excluded folders; the order
   // does not depend on the number of worker processes.
   const r2 = await extractFunctionPairs(root, out, { maxLines: 100, includeAll: true, jobs: 1 });
-  assert.deepEqual(readPairs(out).map((p) => p.source), [
-    '.hidden/h.py:1', '__pycache__/p.py:1', ...EXPECTED.slice(0, 8).map((e) => e.source), 'long.py:1', 'venv/lib/site-packages/pkg.py:1',
-  ]);
+  assert.deepEqual(
+    readPairs(out).map((p) => p.source),
+    ['.hidden/h.py:1', '__pycache__/p.py:1', ...EXPECTED.slice(0, 8).map((e) => e.source), 'long.py:1', 'venv/lib/site-packages/pkg.py:1'],
+  );
   assert.equal(r2.files, 9);
   const one = path.join(tempDir('pairs'), 'one.jsonl');
   const two = path.join(tempDir('pairs'), 'two.jsonl');
@@ -172,14 +187,21 @@ test('extractor: exactly the expected pairs from hand-written files; bad files c
 test('extractor: missing folder, missing output folder, missing python, time-out', async () => {
   const root = fixture();
   const nowhere = path.join(tempDir('pairs'), 'nope');
-  await assert.rejects(extractFunctionPairs(nowhere, path.join(tempDir('pairs'), 'o.jsonl')),
-    (e: unknown) => e instanceof InputError && (e as Error).message === `${nowhere}: not found`);
-  await assert.rejects(extractFunctionPairs(path.join(root, 'long.py'), path.join(tempDir('pairs'), 'o.jsonl')),
-    (e: unknown) => e instanceof InputError && /is not a folder/.test((e as Error).message));
-  await assert.rejects(extractFunctionPairs(root, path.join(nowhere, 'o.jsonl')),
-    (e: unknown) => e instanceof InputError && /cannot write: folder .* does not exist/.test((e as Error).message));
-  await assert.rejects(extractFunctionPairs(root, path.join(tempDir('pairs'), 'o.jsonl'), { python: '/no/such/python3' }),
-    (e: unknown) => /\/no\/such\/python3 not found/.test((e as Error).message));
+  await assert.rejects(
+    extractFunctionPairs(nowhere, path.join(tempDir('pairs'), 'o.jsonl')),
+    (e: unknown) => e instanceof InputError && (e as Error).message === `${nowhere}: not found`,
+  );
+  await assert.rejects(
+    extractFunctionPairs(path.join(root, 'long.py'), path.join(tempDir('pairs'), 'o.jsonl')),
+    (e: unknown) => e instanceof InputError && /is not a folder/.test((e as Error).message),
+  );
+  await assert.rejects(
+    extractFunctionPairs(root, path.join(nowhere, 'o.jsonl')),
+    (e: unknown) => e instanceof InputError && /cannot write: folder .* does not exist/.test((e as Error).message),
+  );
+  await assert.rejects(extractFunctionPairs(root, path.join(tempDir('pairs'), 'o.jsonl'), { python: '/no/such/python3' }), (e: unknown) =>
+    /\/no\/such\/python3 not found/.test((e as Error).message),
+  );
   const out = path.join(tempDir('pairs'), 't.jsonl');
   await assert.rejects(extractFunctionPairs(root, out, { timeoutMs: 1 }), (e: unknown) => /timed out/.test((e as Error).message));
   assert.ok(!fs.existsSync(out) && !fs.existsSync(`${out}.part`));
@@ -187,7 +209,13 @@ test('extractor: missing folder, missing output folder, missing python, time-out
 
 test('split mode: signature + docstring / body of one function, given code and name', async () => {
   const res = await splitFunctions([
-    { id: 1, code: 'import re\ndef helper(x):\n    return x\n\n@dec\ndef f(a,\n      b):  # sum\n    """Old doc."""\n    return helper(a) + b\n\nK = 2\n', name: 'f', doc: 'Add them.', example: 'assert f(1, 2) == 3' },
+    {
+      id: 1,
+      code: 'import re\ndef helper(x):\n    return x\n\n@dec\ndef f(a,\n      b):  # sum\n    """Old doc."""\n    return helper(a) + b\n\nK = 2\n',
+      name: 'f',
+      doc: 'Add them.',
+      example: 'assert f(1, 2) == 3',
+    },
     { id: 2, code: 'def g(x): return x * 2', doc: 'Double.', example: 'assert g(2) == 4' },
     { id: 3, code: 'def h(s):\n\treturn s + "\\\\"\n', doc: 'Backslash.', example: 'assert h("a") == "a\\\\"' },
     { id: 4, code: 'def k(x):\n    return x\n', name: 'k' },
@@ -196,14 +224,26 @@ test('split mode: signature + docstring / body of one function, given code and n
     { id: 7, code: 'def k(x):\n    return x\n', example: 'assert other(1)' },
   ]);
   assert.deepEqual(res[0], {
-    id: 1, name: 'f',
+    id: 1,
+    name: 'f',
     // The rest of the module (helpers before and after) goes above; decorators stay with the function.
-    prompt: 'import re\ndef helper(x):\n    return x\n\n\nK = 2\n\n\n@dec\ndef f(a,\n      b):  # sum\n    """Add them.\n    >>> f(1, 2)\n    3\n    """\n',
+    prompt:
+      'import re\ndef helper(x):\n    return x\n\n\nK = 2\n\n\n@dec\ndef f(a,\n      b):  # sum\n    """Add them.\n    >>> f(1, 2)\n    3\n    """\n',
     completion: '    return helper(a) + b\n',
   });
-  assert.deepEqual(res[1], { id: 2, name: 'g', prompt: 'def g(x):\n    """Double.\n    >>> g(2)\n    4\n    """\n', completion: '    return x * 2\n' });
+  assert.deepEqual(res[1], {
+    id: 2,
+    name: 'g',
+    prompt: 'def g(x):\n    """Double.\n    >>> g(2)\n    4\n    """\n',
+    completion: '    return x * 2\n',
+  });
   // Backslashes: a raw docstring keeps the example's text as written.
-  assert.deepEqual(res[2], { id: 3, name: 'h', prompt: 'def h(s):\n\tr"""Backslash.\n\t>>> h("a")\n\t"a\\\\"\n\t"""\n', completion: '\treturn s + "\\\\"\n' });
+  assert.deepEqual(res[2], {
+    id: 3,
+    name: 'h',
+    prompt: 'def h(s):\n\tr"""Backslash.\n\t>>> h("a")\n\t"a\\\\"\n\t"""\n',
+    completion: '\treturn s + "\\\\"\n',
+  });
   assert.deepEqual(res[3], { id: 4, name: 'k', prompt: 'def k(x):\n', completion: '    return x\n' });
   assert.deepEqual(res[4], { id: 5, error: "ValueError: no top-level function named 'missing'" });
   assert.equal(res[5].id, 6);

@@ -61,8 +61,11 @@ describe('engine killed mid-frame', () => {
     assert.deepEqual(left, [], `handles left after the engine died: ${left.join(', ')}`);
   });
 
-  it('a shutdown request ends the engine by itself (exit code 0), not by the client\'s SIGKILL', async () => {
-    const c = await EngineConnection.open({ kind: 'local', node: process.execPath, script: path.join(ROOT, 'bin', 'difflora.js'), args: ['--backend', 'cpu'] }, () => undefined);
+  it("a shutdown request ends the engine by itself (exit code 0), not by the client's SIGKILL", async () => {
+    const c = await EngineConnection.open(
+      { kind: 'local', node: process.execPath, script: path.join(ROOT, 'bin', 'difflora.js'), args: ['--backend', 'cpu'] },
+      () => undefined,
+    );
     const why = new Promise<string>((resolve) => c.onExit(resolve));
     await c.shutdown();
     assert.equal(await why, 'exit code 0');

@@ -16,7 +16,12 @@ import { makeCheckpoint, ROOT, tempDir } from '../helpers/reference';
 import { sharedDataFile } from '../helpers/shared-data';
 import { taskData, tinyModel } from '../helpers/train-fixture';
 
-const local: Endpoint = { kind: 'local', node: process.execPath, script: path.join(ROOT, 'bin', 'difflora.js'), args: ['--backend', 'wasm'] };
+const local: Endpoint = {
+  kind: 'local',
+  node: process.execPath,
+  script: path.join(ROOT, 'bin', 'difflora.js'),
+  args: ['--backend', 'wasm'],
+};
 const DEFAULT_MODEL = path.join(ROOT, 'media', 'default-model');
 
 /** A cancellation the client side controls, shaped like VS Code's CancellationToken. */
@@ -24,9 +29,18 @@ function cancellation() {
   const listeners: (() => void)[] = [];
   const token = {
     isCancellationRequested: false,
-    onCancellationRequested(l: () => void) { listeners.push(l); return { dispose: () => undefined }; },
+    onCancellationRequested(l: () => void) {
+      listeners.push(l);
+      return { dispose: () => undefined };
+    },
   };
-  return { token, cancel: () => { token.isCancellationRequested = true; for (const l of listeners) l(); } };
+  return {
+    token,
+    cancel: () => {
+      token.isCancellationRequested = true;
+      for (const l of listeners) l();
+    },
+  };
 }
 
 function metricsLines(out: string): number {
@@ -45,7 +59,9 @@ describe('a live engine: progress per step, requests answered during a run, canc
     data = taskData(path.join(dir, 'task.jsonl'), 0, 64);
     conn = await EngineConnection.open(local, () => undefined);
   });
-  after(async () => { await conn?.shutdown(); });
+  after(async () => {
+    await conn?.shutdown();
+  });
 
   it('streams each training step as it happens, answers a status request mid-run, and cancels within one step', async () => {
     const tensorsBefore = (await conn.request(Rpc.status, {})).numTensors;
@@ -55,15 +71,23 @@ describe('a live engine: progress per step, requests answered during a run, canc
     const seen: { step: number; fileLines: number }[] = [];
     let status: Promise<StatusResult> | undefined;
     let finished = false;
-    const run = conn.request(Rpc.train, { model, method: 'difflora-32', data, out, options }, {
-      cancel: token,
-      onProgress: (e) => {
-        if (e.type !== 'step') return;
-        seen.push({ step: e.step, fileLines: metricsLines(out) });
-        if (e.step === 3) status = conn.request(Rpc.status, {});
-        if (e.step === 6) cancel();
-      },
-    }).finally(() => { finished = true; });
+    const run = conn
+      .request(
+        Rpc.train,
+        { model, method: 'difflora-32', data, out, options },
+        {
+          cancel: token,
+          onProgress: (e) => {
+            if (e.type !== 'step') return;
+            seen.push({ step: e.step, fileLines: metricsLines(out) });
+            if (e.step === 3) status = conn.request(Rpc.status, {});
+            if (e.step === 6) cancel();
+          },
+        },
+      )
+      .finally(() => {
+        finished = true;
+      });
     // The status request is answered while the run goes on.
     while (!status && !finished) await new Promise((r) => setTimeout(r, 20));
     assert.ok(status, 'the run ended before its third step was reported');
@@ -75,16 +99,26 @@ describe('a live engine: progress per step, requests answered during a run, canc
     assert.equal(r.cancelled, true);
     assert.ok(r.steps >= 6 && r.steps <= 7, `cancelled at step 6, stopped at ${r.steps}`);
     // Each step reached the client while the file held about as many lines: live, not in a burst at the end.
-    for (const x of seen) assert.ok(x.fileLines - x.step <= 1, `step ${x.step} arrived when metrics.jsonl already had ${x.fileLines} lines`);
-    assert.deepEqual(seen.map((x) => x.step), [...Array(r.steps).keys()].map((i) => i + 1));
+    for (const x of seen)
+      assert.ok(x.fileLines - x.step <= 1, `step ${x.step} arrived when metrics.jsonl already had ${x.fileLines} lines`);
+    assert.deepEqual(
+      seen.map((x) => x.step),
+      [...Array(r.steps).keys()].map((i) => i + 1),
+    );
     const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { step: number };
     assert.equal(state.step, r.steps);
 
     // Resume continues from the checkpoint to the end.
     const resumedSteps: number[] = [];
-    const resumed = await conn.request(Rpc.train, { model, method: 'difflora-32', data, out, resume: true, options: { ...options, maxSteps: String(r.steps + 3) } }, {
-      onProgress: (e) => { if (e.type === 'step') resumedSteps.push(e.step); },
-    });
+    const resumed = await conn.request(
+      Rpc.train,
+      { model, method: 'difflora-32', data, out, resume: true, options: { ...options, maxSteps: String(r.steps + 3) } },
+      {
+        onProgress: (e) => {
+          if (e.type === 'step') resumedSteps.push(e.step);
+        },
+      },
+    );
     assert.equal(resumed.cancelled, false);
     assert.deepEqual(resumedSteps, [r.steps + 1, r.steps + 2, r.steps + 3]);
     assert.equal(metricsLines(out), r.steps + 3);
@@ -97,9 +131,14 @@ describe('a live engine: progress per step, requests answered during a run, canc
     const out = path.join(dir, 'typo');
     // A typo is a compile error for a TypeScript client; the engine refuses it from any other.
     const typo = { maxStep: '2' } as unknown as TrainOptionValues;
-    await assert.rejects(conn.request(Rpc.train, { model, method: 'lora', data, out, options: typo }),
-      (e: Error) => e instanceof ResponseError && /options\.maxStep: unknown option "maxStep" \(did you mean maxSteps\?\)/.test(e.message));
-    await assert.rejects(conn.request(Rpc.train, { model, method: 'lora', data, out, options: { schedule: 'sometimes' } }), /options\.schedule: schedule must be one of linear, cosine, constant/);
+    await assert.rejects(
+      conn.request(Rpc.train, { model, method: 'lora', data, out, options: typo }),
+      (e: Error) => e instanceof ResponseError && /options\.maxStep: unknown option "maxStep" \(did you mean maxSteps\?\)/.test(e.message),
+    );
+    await assert.rejects(
+      conn.request(Rpc.train, { model, method: 'lora', data, out, options: { schedule: 'sometimes' } }),
+      /options\.schedule: schedule must be one of linear, cosine, constant/,
+    );
     assert.ok(!fs.existsSync(out), 'a refused run wrote nothing');
     const bad = path.join(dir, 'mixed.jsonl');
     fs.writeFileSync(bad, `${fs.readFileSync(data, 'utf8').split('\n').slice(0, 4).join('\n')}\n{"prompt": 1}\nnot json\n`);
@@ -115,15 +154,23 @@ describe('a live engine: progress per step, requests answered during a run, canc
     await conn.request(Rpc.loadModel, { model: DEFAULT_MODEL, adapters: [{ label: 'DiffLoRA', path: adapter }] });
     const text = Array.from({ length: 60 }, (_, i) => `def f_${i}(x):\n    return x * ${i} + ${i * 7}\n`).join('\n');
     const { token, cancel } = cancellation();
-    let layers = 0, total = 0;
+    let layers = 0,
+      total = 0;
     const t0 = Date.now();
-    await assert.rejects(conn.request(Rpc.attention, { text }, {
-      cancel: token,
-      onProgress: (p: AttentionProgress) => {
-        if (p.type === 'model') total += p.numLayers;
-        else if (++layers === 1) cancel();
-      },
-    }), (e: Error) => e instanceof ResponseError && /cancelled/.test(e.message));
+    await assert.rejects(
+      conn.request(
+        Rpc.attention,
+        { text },
+        {
+          cancel: token,
+          onProgress: (p: AttentionProgress) => {
+            if (p.type === 'model') total += p.numLayers;
+            else if (++layers === 1) cancel();
+          },
+        },
+      ),
+      (e: Error) => e instanceof ResponseError && /cancelled/.test(e.message),
+    );
     assert.ok(layers < 8, `cancelled after the first of 8 layers, yet ${layers} arrived (${Date.now() - t0} ms)`);
     assert.ok(total <= 8);
     // The engine is free again at once.
@@ -131,17 +178,33 @@ describe('a live engine: progress per step, requests answered during a run, canc
     assert.equal(s.busy, undefined);
   });
 
-  it('cancels a HumanEval run during generation', { skip: !sharedDataFile('humaneval', 'HumanEval.jsonl.gz') && 'no HumanEval data beside the project' }, async () => {
-    const { token, cancel } = cancellation();
-    let generated = 0;
-    const r = await conn.request(Rpc.humanEval, {
-      outDir: path.join(dir, 'he'), problemsPath: sharedDataFile('humaneval', 'HumanEval.jsonl.gz'), limit: 20, n: 1, k: [1], maxNewTokens: 64, execute: false,
-    }, {
-      cancel: token,
-      onProgress: (e) => { if (e.type === 'generate' && e.done > 0 && ++generated === 1) cancel(); },
-    });
-    assert.equal(r.cancelled, true);
-    const done = r.models.reduce((a, m) => a + m.samples, 0);
-    assert.ok(done < 20 * 2, `a cancelled run still generated ${done} of 40 samples`);
-  });
+  it(
+    'cancels a HumanEval run during generation',
+    { skip: !sharedDataFile('humaneval', 'HumanEval.jsonl.gz') && 'no HumanEval data beside the project' },
+    async () => {
+      const { token, cancel } = cancellation();
+      let generated = 0;
+      const r = await conn.request(
+        Rpc.humanEval,
+        {
+          outDir: path.join(dir, 'he'),
+          problemsPath: sharedDataFile('humaneval', 'HumanEval.jsonl.gz'),
+          limit: 20,
+          n: 1,
+          k: [1],
+          maxNewTokens: 64,
+          execute: false,
+        },
+        {
+          cancel: token,
+          onProgress: (e) => {
+            if (e.type === 'generate' && e.done > 0 && ++generated === 1) cancel();
+          },
+        },
+      );
+      assert.equal(r.cancelled, true);
+      const done = r.models.reduce((a, m) => a + m.samples, 0);
+      assert.ok(done < 20 * 2, `a cancelled run still generated ${done} of 40 samples`);
+    },
+  );
 });

@@ -21,19 +21,31 @@ const CLI = path.join(ROOT, 'bin', 'difflora.js');
 const local: Endpoint = { kind: 'local', node: process.execPath, script: CLI, args: ['--backend', 'wasm'] };
 const TEXT = 'def scale_3(values):\n    return [v * 3 for v in values]\n';
 
-interface Captured { ids: number[]; tokens: AttentionProgress & { type: 'model' } | undefined; maps: Map<number, ReturnType<typeof decodeLayerMaps>>; wire: (AttentionProgress & { type: 'layer' })[] }
+interface Captured {
+  ids: number[];
+  tokens: (AttentionProgress & { type: 'model' }) | undefined;
+  maps: Map<number, ReturnType<typeof decodeLayerMaps>>;
+  wire: (AttentionProgress & { type: 'layer' })[];
+}
 
-async function capture(c: { request: EngineConnection['request'] }, models?: string[]): Promise<{ perModel: Captured[]; result: AttentionResult }> {
+async function capture(
+  c: { request: EngineConnection['request'] },
+  models?: string[],
+): Promise<{ perModel: Captured[]; result: AttentionResult }> {
   const perModel: Captured[] = [];
-  const result = await c.request(Rpc.attention, { text: TEXT, models }, {
-    onProgress: (p) => {
-      if (p.type === 'model') perModel[p.index] = { ids: p.ids, tokens: p, maps: new Map(), wire: [] };
-      else {
-        perModel[p.index].maps.set(p.maps.layer, decodeLayerMaps(p.maps));
-        perModel[p.index].wire.push(p);
-      }
+  const result = await c.request(
+    Rpc.attention,
+    { text: TEXT, models },
+    {
+      onProgress: (p) => {
+        if (p.type === 'model') perModel[p.index] = { ids: p.ids, tokens: p, maps: new Map(), wire: [] };
+        else {
+          perModel[p.index].maps.set(p.maps.layer, decodeLayerMaps(p.maps));
+          perModel[p.index].wire.push(p);
+        }
+      },
     },
-  });
+  );
   return { perModel, result };
 }
 
@@ -49,13 +61,21 @@ describe('engine server and client', () => {
     adapter = makeCheckpoint('difflora', path.join(dir, 'difflora'), ['--base', model, '--seed', '3', '--lambda', '0.3']);
     conn = await EngineConnection.open(local, (l) => logs.push(l));
   });
-  after(async () => { await conn?.shutdown(); });
+  after(async () => {
+    await conn?.shutdown();
+  });
 
   it('shakes hands and loads a model with an adapter', async () => {
     assert.equal(conn.info.protocolVersion, PROTOCOL_VERSION);
     assert.equal(conn.info.backend, 'wasm');
     const r = await conn.request(Rpc.loadModel, { model, adapters: [{ label: 'DiffLoRA', path: adapter }] });
-    assert.deepEqual(r.models.map((m) => [m.label, m.kind]), [['base', 'base'], ['DiffLoRA', 'difflora']]);
+    assert.deepEqual(
+      r.models.map((m) => [m.label, m.kind]),
+      [
+        ['base', 'base'],
+        ['DiffLoRA', 'difflora'],
+      ],
+    );
     assert.equal(r.layers, 2);
     assert.equal(r.heads, 4);
   });
@@ -78,9 +98,13 @@ describe('engine server and client', () => {
           const hi = got.heads.indexOf(rh.head);
           for (const kind of ['positive', 'negative', 'differential'] as const) {
             const want = rh[kind];
-            if (!want) { assert.equal(got[kind], undefined, `${kind} should be absent`); continue; }
+            if (!want) {
+              assert.equal(got[kind], undefined, `${kind} should be absent`);
+              continue;
+            }
             let worst = 0;
-            for (let q = 0; q < T; q++) for (let k = 0; k < T; k++) worst = Math.max(worst, Math.abs(got[kind]![hi * T * T + q * T + k] - want[q][k]));
+            for (let q = 0; q < T; q++)
+              for (let k = 0; k < T; k++) worst = Math.max(worst, Math.abs(got[kind]![hi * T * T + q * T + k] - want[q][k]));
             assert.ok(worst < 1e-4, `model ${i} layer ${rl.layer} head ${rh.head} ${kind}: max error ${worst}`);
           }
         }
@@ -106,11 +130,19 @@ describe('engine server and client', () => {
   it('refuses a client speaking another protocol version', async () => {
     const child = spawn(process.execPath, [CLI, 'serve', '--stdio', '--backend', 'cpu'], { stdio: ['pipe', 'pipe', 'ignore'] });
     try {
-      const frame = encodeFrame({ jsonrpc: '2.0', id: 1, method: Methods.initialize, params: { protocolVersion: PROTOCOL_VERSION + 1, client: 'test' } });
+      const frame = encodeFrame({
+        jsonrpc: '2.0',
+        id: 1,
+        method: Methods.initialize,
+        params: { protocolVersion: PROTOCOL_VERSION + 1, client: 'test' },
+      });
       child.stdin!.write(`Content-Length: ${frame.length}\r\n\r\n`);
       child.stdin!.write(frame);
       const reply = await readOneFrame(child);
-      assert.match((reply as { error: { message: string } }).error.message, new RegExp(`engine speaks protocol ${PROTOCOL_VERSION}, the client ${PROTOCOL_VERSION + 1}`));
+      assert.match(
+        (reply as { error: { message: string } }).error.message,
+        new RegExp(`engine speaks protocol ${PROTOCOL_VERSION}, the client ${PROTOCOL_VERSION + 1}`),
+      );
     } finally {
       child.kill('SIGKILL');
     }
@@ -120,20 +152,41 @@ describe('engine server and client', () => {
     const states: EngineState[] = [];
     const crashes: string[] = [];
     let loads = 0;
-    const sup = new EngineSupervisor({
-      endpoint: () => local,
-      log: () => undefined,
-      onState: (s) => states.push(s),
-      onCrash: (why) => crashes.push(why),
-      onStarted: async (c) => { loads++; await c.request(Rpc.loadModel, { model, adapters: [{ label: 'DiffLoRA', path: adapter }] }); },
-    }, 100);
+    const sup = new EngineSupervisor(
+      {
+        endpoint: () => local,
+        log: () => undefined,
+        onState: (s) => states.push(s),
+        onCrash: (why) => crashes.push(why),
+        onStarted: async (c) => {
+          loads++;
+          await c.request(Rpc.loadModel, { model, adapters: [{ label: 'DiffLoRA', path: adapter }] });
+        },
+      },
+      100,
+    );
     try {
       const first = await sup.connection();
       const data = taskData(path.join(dir, 'task.jsonl'), 0, 64);
-      const training = sup.request(Rpc.train, { model, method: 'difflora-32', data, out: path.join(dir, 'run'), options: { maxSteps: '200', batchSize: '4', effectiveBatch: '4' } }, {
-        onProgress: (e) => { if (e.type === 'step') process.kill(first.pid!, 'SIGKILL'); },
-      });
-      await assert.rejects(training, (e: Error) => e instanceof EngineStoppedError && /stopped during training: killed by SIGKILL/.test(e.message));
+      const training = sup.request(
+        Rpc.train,
+        {
+          model,
+          method: 'difflora-32',
+          data,
+          out: path.join(dir, 'run'),
+          options: { maxSteps: '200', batchSize: '4', effectiveBatch: '4' },
+        },
+        {
+          onProgress: (e) => {
+            if (e.type === 'step') process.kill(first.pid!, 'SIGKILL');
+          },
+        },
+      );
+      await assert.rejects(
+        training,
+        (e: Error) => e instanceof EngineStoppedError && /stopped during training: killed by SIGKILL/.test(e.message),
+      );
       assert.equal(crashes.length, 1);
       const { result } = await capture(sup);
       assert.equal(result.models, 2, 'the restarted engine has the model and adapter loaded again');
@@ -155,23 +208,37 @@ describe('remote engine over WebSocket', () => {
 
   before(async () => {
     tinyModel(path.join(dir, 'model'));
-    server = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--token', TOKEN, '--backend', 'wasm'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    server = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--token', TOKEN, '--backend', 'wasm'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     url = await new Promise<string>((resolve, reject) => {
       let err = '';
       server.stderr!.setEncoding('utf8');
-      server.stderr!.on('data', (d: string) => { err += d; const m = /listening on (ws:\/\/\S+)/.exec(err); if (m) resolve(m[1]); });
+      server.stderr!.on('data', (d: string) => {
+        err += d;
+        const m = /listening on (ws:\/\/\S+)/.exec(err);
+        if (m) resolve(m[1]);
+      });
       server.once('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
     });
   });
-  after(() => { server?.kill('SIGTERM'); });
+  after(() => {
+    server?.kill('SIGTERM');
+  });
 
   it('listens on loopback only', () => {
     assert.match(url, /^ws:\/\/127\.0\.0\.1:\d+$/);
   });
 
   it('refuses a client without the token, or with a wrong one', async () => {
-    await assert.rejects(EngineConnection.open({ kind: 'remote', url, token: '' }, () => undefined), /HTTP 401 \(wrong or missing token\)/);
-    await assert.rejects(EngineConnection.open({ kind: 'remote', url, token: 'guess' }, () => undefined), /HTTP 401/);
+    await assert.rejects(
+      EngineConnection.open({ kind: 'remote', url, token: '' }, () => undefined),
+      /HTTP 401 \(wrong or missing token\)/,
+    );
+    await assert.rejects(
+      EngineConnection.open({ kind: 'remote', url, token: 'guess' }, () => undefined),
+      /HTTP 401/,
+    );
   });
 
   it('serves a client with the token: the same maps as over stdio', async () => {
@@ -200,18 +267,32 @@ describe('remote engine over WebSocket', () => {
       ws.send(Buffer.from([1, 2]), { binary: true });
       ws.send(Buffer.from([255, 0, 0, 0, 123]), { binary: true });
       const logged: string[] = [];
-      const reply = new Promise<unknown>((resolve) => ws.on('message', (d) => {
-        const m = decodeFrame(d as Buffer) as { id?: number; method?: string; params?: { message: string } };
-        if (m.method === Methods.log) logged.push(m.params!.message);
-        else resolve(m);
-      }));
-      ws.send(encodeFrame({ jsonrpc: '2.0', id: 7, method: Methods.initialize, params: { protocolVersion: PROTOCOL_VERSION, client: 'raw' } }), { binary: true });
+      const reply = new Promise<unknown>((resolve) =>
+        ws.on('message', (d) => {
+          const m = decodeFrame(d as Buffer) as { id?: number; method?: string; params?: { message: string } };
+          if (m.method === Methods.log) logged.push(m.params!.message);
+          else resolve(m);
+        }),
+      );
+      ws.send(
+        encodeFrame({ jsonrpc: '2.0', id: 7, method: Methods.initialize, params: { protocolVersion: PROTOCOL_VERSION, client: 'raw' } }),
+        { binary: true },
+      );
       const r = (await reply) as { id: number; result: { protocolVersion: number } };
       assert.equal(r.id, 7);
       assert.equal(r.result.protocolVersion, PROTOCOL_VERSION);
-      assert.ok(logged.some((l) => /bad message from the client: text message on a binary channel/.test(l)), logged.join('\n'));
-      assert.ok(logged.some((l) => /too short for its header/.test(l)), logged.join('\n'));
-      assert.ok(logged.some((l) => /runs past|JSON has \d+ bytes/.test(l)), logged.join('\n'));
+      assert.ok(
+        logged.some((l) => /bad message from the client: text message on a binary channel/.test(l)),
+        logged.join('\n'),
+      );
+      assert.ok(
+        logged.some((l) => /too short for its header/.test(l)),
+        logged.join('\n'),
+      );
+      assert.ok(
+        logged.some((l) => /runs past|JSON has \d+ bytes/.test(l)),
+        logged.join('\n'),
+      );
     } finally {
       ws.close();
     }
@@ -225,7 +306,9 @@ async function openRaw(url: string, token: string): Promise<WebSocket> {
     const status = await new Promise<number>((resolve, reject) => {
       ws.once('open', () => resolve(0));
       ws.once('unexpected-response', (_q, res) => resolve(res.statusCode ?? -1));
-      ws.once('error', (e) => { if (!/Unexpected server response/.test(e.message)) reject(e); });
+      ws.once('error', (e) => {
+        if (!/Unexpected server response/.test(e.message)) reject(e);
+      });
     });
     if (status === 0) return ws;
     if (status !== 409 || attempt > 50) throw new Error(`engine answered HTTP ${status}`);

@@ -18,7 +18,12 @@ import { Rng } from '../../engine/util/rng';
 
 const REQUESTS = Number(process.env.DIFFLORA_SOAK_REQUESTS ?? 60);
 const MODEL = path.join(ROOT, 'media', 'default-model');
-const local: Endpoint = { kind: 'local', node: process.execPath, script: path.join(ROOT, 'bin', 'difflora.js'), args: ['--backend', 'wasm'] };
+const local: Endpoint = {
+  kind: 'local',
+  node: process.execPath,
+  script: path.join(ROOT, 'bin', 'difflora.js'),
+  args: ['--backend', 'wasm'],
+};
 
 function text(rng: Rng, lines: number): string {
   return Array.from({ length: lines }, (_, i) => `def f_${i}(x):\n    return x * ${Math.floor(rng.next() * 100)} + ${i}\n`).join('\n');
@@ -27,13 +32,28 @@ function text(rng: Rng, lines: number): string {
 /** A cancellation the client side controls, shaped like VS Code's CancellationToken. */
 function cancellation() {
   const listeners: (() => void)[] = [];
-  const token = { isCancellationRequested: false, onCancellationRequested(l: () => void) { listeners.push(l); return { dispose: () => undefined }; } };
-  return { token, cancel: () => { token.isCancellationRequested = true; for (const l of listeners) l(); } };
+  const token = {
+    isCancellationRequested: false,
+    onCancellationRequested(l: () => void) {
+      listeners.push(l);
+      return { dispose: () => undefined };
+    },
+  };
+  return {
+    token,
+    cancel: () => {
+      token.isCancellationRequested = true;
+      for (const l of listeners) l();
+    },
+  };
 }
 
 function childCount(): number {
   try {
-    return execFileSync('pgrep', ['-P', String(process.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
+    return execFileSync('pgrep', ['-P', String(process.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean).length;
   } catch {
     return 0;
   }
@@ -55,12 +75,22 @@ describe('a long session against the engine', { timeout: 1_200_000 }, () => {
     adapters.a = makeCheckpoint('difflora', path.join(dir, 'difflora-a'), ['--base', MODEL, '--seed', '1', '--lambda', '0.3']);
     adapters.b = makeCheckpoint('lora', path.join(dir, 'lora-b'), ['--base', MODEL, '--seed', '2', '--targets', 'q_proj,v_proj']);
     current = { model: MODEL, adapters: [{ label: 'A', path: adapters.a }] };
-    sup = new EngineSupervisor({
-      endpoint: () => local, log: () => undefined, onState: () => undefined, onCrash: () => undefined,
-      onStarted: async (c) => { await c.request(Rpc.loadModel, current); },
-    }, 100);
+    sup = new EngineSupervisor(
+      {
+        endpoint: () => local,
+        log: () => undefined,
+        onState: () => undefined,
+        onCrash: () => undefined,
+        onStarted: async (c) => {
+          await c.request(Rpc.loadModel, current);
+        },
+      },
+      100,
+    );
   });
-  after(async () => { await sup?.dispose(); });
+  after(async () => {
+    await sup?.dispose();
+  });
 
   it(`${REQUESTS} mixed requests, one crash: tensors back to baseline after each, RSS bounded`, async () => {
     const rng = new Rng(11);
@@ -77,39 +107,92 @@ describe('a long session against the engine', { timeout: 1_200_000 }, () => {
     };
     const t0 = Date.now();
     const first = await checkBaseline('start');
-    let rssAfterWarmup = 0, rssMax = 0, crashed = false;
+    let rssAfterWarmup = 0,
+      rssMax = 0,
+      crashed = false;
     const rssTrace: string[] = [];
     const counts: Record<string, number> = {};
     for (let i = 0; i < REQUESTS; i++) {
-      const kind = i === Math.floor(REQUESTS / 2) && !crashed ? 'crash' : ['attention', 'attention', 'subset', 'generate', 'cancel', 'reload', 'swap'][Math.floor(rng.next() * 7)];
+      const kind =
+        i === Math.floor(REQUESTS / 2) && !crashed
+          ? 'crash'
+          : ['attention', 'attention', 'subset', 'generate', 'cancel', 'reload', 'swap'][Math.floor(rng.next() * 7)];
       counts[kind] = (counts[kind] ?? 0) + 1;
       if (kind === 'attention' || kind === 'subset') {
         const layers = kind === 'subset' ? [Math.floor(rng.next() * 4)] : undefined;
         const heads = kind === 'subset' ? [0, 1 + Math.floor(rng.next() * 5)] : undefined;
         let maps = 0;
-        await sup.request(Rpc.attention, { text: text(rng, 1 + Math.floor(rng.next() * 12)), layers, heads }, { onProgress: (p: AttentionProgress) => { if (p.type === 'layer') maps++; } });
+        await sup.request(
+          Rpc.attention,
+          { text: text(rng, 1 + Math.floor(rng.next() * 12)), layers, heads },
+          {
+            onProgress: (p: AttentionProgress) => {
+              if (p.type === 'layer') maps++;
+            },
+          },
+        );
         assert.ok(maps > 0);
       } else if (kind === 'generate') {
-        await sup.request(Rpc.generate, { prompt: text(rng, 1), maxNewTokens: 4 + Math.floor(rng.next() * 12), temperature: rng.next() < 0.5 ? 0 : 0.8, seed: i });
+        await sup.request(Rpc.generate, {
+          prompt: text(rng, 1),
+          maxNewTokens: 4 + Math.floor(rng.next() * 12),
+          temperature: rng.next() < 0.5 ? 0 : 0.8,
+          seed: i,
+        });
       } else if (kind === 'cancel') {
         const { token, cancel } = cancellation();
-        const req = rng.next() < 0.5
-          ? sup.request(Rpc.attention, { text: text(rng, 30) }, { cancel: token, onProgress: (p: AttentionProgress) => { if (p.type === 'layer') cancel(); } })
-          : sup.request(Rpc.generate, { prompt: text(rng, 2), maxNewTokens: 200 }, { cancel: token, onProgress: () => undefined });
+        const req =
+          rng.next() < 0.5
+            ? sup.request(
+                Rpc.attention,
+                { text: text(rng, 30) },
+                {
+                  cancel: token,
+                  onProgress: (p: AttentionProgress) => {
+                    if (p.type === 'layer') cancel();
+                  },
+                },
+              )
+            : sup.request(Rpc.generate, { prompt: text(rng, 2), maxNewTokens: 200 }, { cancel: token, onProgress: () => undefined });
         if (!token.isCancellationRequested) setTimeout(cancel, 30);
-        await req.then(() => undefined, (e: Error) => assert.match(e.message, /cancelled/));
+        await req.then(
+          () => undefined,
+          (e: Error) => assert.match(e.message, /cancelled/),
+        );
       } else if (kind === 'reload') {
         await sup.request(Rpc.loadModel, current);
       } else if (kind === 'swap') {
-        current = current.adapters[0].label === 'A' ? { model: MODEL, adapters: [{ label: 'B', path: adapters.b }] } : { model: MODEL, adapters: [{ label: 'A', path: adapters.a }] };
+        current =
+          current.adapters[0].label === 'A'
+            ? { model: MODEL, adapters: [{ label: 'B', path: adapters.b }] }
+            : { model: MODEL, adapters: [{ label: 'A', path: adapters.a }] };
         await sup.request(Rpc.loadModel, current);
       } else {
         const c = await sup.connection();
-        const pending = sup.request(Rpc.attention, { text: text(rng, 30) }, { onProgress: () => { try { process.kill(c.pid!, 'SIGKILL'); } catch { /* already gone */ } } });
+        const pending = sup.request(
+          Rpc.attention,
+          { text: text(rng, 30) },
+          {
+            onProgress: () => {
+              try {
+                process.kill(c.pid!, 'SIGKILL');
+              } catch {
+                /* already gone */
+              }
+            },
+          },
+        );
         await assert.rejects(pending, (e: Error) => e instanceof EngineStoppedError);
         crashed = true;
         // The supervisor restarts it and loads the models again.
-        for (let tries = 0; !(await sup.connection().then((x) => x.alive && x.pid !== c.pid, () => false)); tries++) {
+        for (
+          let tries = 0;
+          !(await sup.connection().then(
+            (x) => x.alive && x.pid !== c.pid,
+            () => false,
+          ));
+          tries++
+        ) {
           assert.ok(tries < 100, 'the engine was not restarted');
           await new Promise((r) => setTimeout(r, 100));
         }
@@ -121,8 +204,12 @@ describe('a long session against the engine', { timeout: 1_200_000 }, () => {
     }
     const last = await status();
     const mb = (n: number) => `${(n / 2 ** 20).toFixed(0)} MB`;
-    console.log(`soak: ${REQUESTS} requests (${Object.entries(counts).map(([k, n]) => `${k} ${n}`).join(', ')}) in ${((Date.now() - t0) / 1000).toFixed(1)} s; ` +
-      `tensors ${first.numTensors} -> ${last.numTensors}; RSS start ${mb(first.rssBytes)}, after 10 requests ${mb(rssAfterWarmup)}, max ${mb(rssMax)}, end ${mb(last.rssBytes)}; RSS MB by request ${rssTrace.join(', ') || '-'}`);
+    console.log(
+      `soak: ${REQUESTS} requests (${Object.entries(counts)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}) in ${((Date.now() - t0) / 1000).toFixed(1)} s; ` +
+        `tensors ${first.numTensors} -> ${last.numTensors}; RSS start ${mb(first.rssBytes)}, after 10 requests ${mb(rssAfterWarmup)}, max ${mb(rssMax)}, end ${mb(last.rssBytes)}; RSS MB by request ${rssTrace.join(', ') || '-'}`,
+    );
     assert.ok(crashed);
     // wasm's heap grows to its high-water mark and stays; beyond that nothing may pile up.
     assert.ok(rssMax < rssAfterWarmup * 1.5 + 64 * 2 ** 20, `RSS grew from ${mb(rssAfterWarmup)} to ${mb(rssMax)}`);

@@ -10,17 +10,45 @@ import { makeCheckpoint, reference, ROOT, tempDir } from '../helpers/reference';
 const PROMPT = [1, 17, 42, 5, 99, 23];
 const N = 12;
 
-interface GenOut { ids: number[]; stopReason: string; completion: string | null }
+interface GenOut {
+  ids: number[];
+  stopReason: string;
+  completion: string | null;
+}
 
 describe('generation', () => {
   const dir = tempDir('generate');
   let base = '';
   const adapters: Record<string, string> = {};
   before(() => {
-    base = makeCheckpoint('base', path.join(dir, 'base'), ['--seed', '4', '--layers', '2', '--heads', '8', '--kv-heads', '2', '--rope-llama3']);
+    base = makeCheckpoint('base', path.join(dir, 'base'), [
+      '--seed',
+      '4',
+      '--layers',
+      '2',
+      '--heads',
+      '8',
+      '--kv-heads',
+      '2',
+      '--rope-llama3',
+    ]);
     adapters.lora = makeCheckpoint('lora', path.join(dir, 'lora'), ['--base', base, '--seed', '5']);
-    adapters.difflora = makeCheckpoint('difflora', path.join(dir, 'difflora'), ['--base', base, '--seed', '6', '--learn-lambda', '--groupnorm', '--lora-o']);
-    adapters['difflora negative-only'] = makeCheckpoint('difflora', path.join(dir, 'dneg'), ['--base', base, '--seed', '7', '--negative-term-only']);
+    adapters.difflora = makeCheckpoint('difflora', path.join(dir, 'difflora'), [
+      '--base',
+      base,
+      '--seed',
+      '6',
+      '--learn-lambda',
+      '--groupnorm',
+      '--lora-o',
+    ]);
+    adapters['difflora negative-only'] = makeCheckpoint('difflora', path.join(dir, 'dneg'), [
+      '--base',
+      base,
+      '--seed',
+      '7',
+      '--negative-term-only',
+    ]);
   });
 
   function gen(adapter: string | undefined, extra: string[]): GenOut {
@@ -37,7 +65,7 @@ describe('generation', () => {
         const adapter = kind === 'base' ? undefined : adapters[kind];
         const cached = gen(adapter, ['--backend', backend]);
         const uncached = gen(adapter, ['--no-cache', '--backend', backend]);
-      assert.deepEqual(cached.ids, uncached.ids);
+        assert.deepEqual(cached.ids, uncached.ids);
         const ref = reference(base, adapter, PROMPT, N).generated as number[];
         // The engine stops at EOS (id 2 in these checkpoints); the reference does not.
         assert.deepEqual(cached.ids, ref.slice(0, cached.ids.length));
@@ -53,12 +81,31 @@ describe('generation', () => {
     const b = gen(adapters.difflora, [...args, '--no-cache']);
     assert.deepEqual(a.ids, b.ids);
     const seeds = [8, 9, 10].map((s) => gen(adapters.difflora, ['--temperature', '1.5', '--seed', String(s)]).ids.join(','));
-    assert.ok(seeds.some((s) => s !== a.ids.join(',')), 'other seeds give other samples');
+    assert.ok(
+      seeds.some((s) => s !== a.ids.join(',')),
+      'other seeds give other samples',
+    );
   });
 
   test('stop strings cut the text completion at their first occurrence (real Llama-3 tokenizer)', () => {
     // A tiny random model with Llama-3's vocabulary, so text goes through the real tokenizer.
-    const model = makeCheckpoint('base', path.join(dir, 'llama3vocab'), ['--seed', '8', '--layers', '1', '--hidden', '32', '--heads', '4', '--kv-heads', '2', '--inter', '48', '--vocab', '128256', '--tie']);
+    const model = makeCheckpoint('base', path.join(dir, 'llama3vocab'), [
+      '--seed',
+      '8',
+      '--layers',
+      '1',
+      '--hidden',
+      '32',
+      '--heads',
+      '4',
+      '--kv-heads',
+      '2',
+      '--inter',
+      '48',
+      '--vocab',
+      '128256',
+      '--tie',
+    ]);
     const tokDir = path.join(ROOT, 'node_modules', '@lenml', 'tokenizer-llama3', 'models');
     for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(tokDir, f), path.join(model, f));
     const run = (extra: string[]) => {

@@ -25,8 +25,16 @@ const SEQS = [
 
 const CASES: [string, 'lora' | 'difflora', string[]][] = [
   ['PEFT LoRA on q,k,v,o,gate,up,down', 'lora', ['--targets', 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj']],
-  ['DiffLoRA both terms, learned lambda, group norm, v/o/MLP adapters', 'difflora', ['--learn-lambda', '--groupnorm', '--lora-v', '--lora-o', '--lora-mlp']],
-  ['DiffLoRA negative term adapter-only (B2 kaiming case)', 'difflora', ['--negative-term-only', '--negative-term-lora-only', '--lambda', '0.3']],
+  [
+    'DiffLoRA both terms, learned lambda, group norm, v/o/MLP adapters',
+    'difflora',
+    ['--learn-lambda', '--groupnorm', '--lora-v', '--lora-o', '--lora-mlp'],
+  ],
+  [
+    'DiffLoRA negative term adapter-only (B2 kaiming case)',
+    'difflora',
+    ['--negative-term-only', '--negative-term-lora-only', '--lambda', '0.3'],
+  ],
   ['DiffLoRA full-dim negative term, ReLU', 'difflora', ['--full-dim', '--relu', '--lambda', '0.2']],
 ];
 
@@ -34,7 +42,23 @@ describe('adapter gradients vs finite differences of the reference', () => {
   const dir = tempDir('grads');
   let base = '';
   before(async () => {
-    base = makeCheckpoint('base', path.join(dir, 'base'), ['--seed', '3', '--layers', '2', '--hidden', '32', '--heads', '4', '--kv-heads', '2', '--inter', '48', '--vocab', '67', '--rope-llama3']);
+    base = makeCheckpoint('base', path.join(dir, 'base'), [
+      '--seed',
+      '3',
+      '--layers',
+      '2',
+      '--hidden',
+      '32',
+      '--heads',
+      '4',
+      '--kv-heads',
+      '2',
+      '--inter',
+      '48',
+      '--vocab',
+      '67',
+      '--rope-llama3',
+    ]);
   });
 
   for (const backend of cpuBackends()) {
@@ -48,9 +72,21 @@ describe('adapter gradients vs finite differences of the reference', () => {
         const adapter = loadAdapter(adapterDir, m.config);
         const specs = adapterTensorSpecs(adapter.config, m.config);
         const t = adapterTrainable(m, adapter);
-        const batch = makeBatch(SEQS.filter((s) => s.ids.length === 8), 0);
-        const { value, grads } = tf.variableGrads(() => maskedCrossEntropy(m.model.forward(batch.ids, adapter), batch, batch.targetCount), t.params.map((p) => p.variable));
-        const ref = gradReference(base, adapterDir, [SEQS[0].ids], [SEQS[0].targetMask], specs.map((s) => s.name));
+        const batch = makeBatch(
+          SEQS.filter((s) => s.ids.length === 8),
+          0,
+        );
+        const { value, grads } = tf.variableGrads(
+          () => maskedCrossEntropy(m.model.forward(batch.ids, adapter), batch, batch.targetCount),
+          t.params.map((p) => p.variable),
+        );
+        const ref = gradReference(
+          base,
+          adapterDir,
+          [SEQS[0].ids],
+          [SEQS[0].targetMask],
+          specs.map((s) => s.name),
+        );
         assert.ok(Math.abs((await value.data())[0] - ref.loss) < 1e-4, `loss ${(await value.data())[0]} vs ${ref.loss}`);
         specs.forEach((spec, k) => {
           const g = grads[t.params[k].variable.name].dataSync();

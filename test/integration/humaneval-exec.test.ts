@@ -3,8 +3,9 @@
  * completions (endless loop, fork bomb, 10 GB, 1 GB of output, writing and deleting files, killing or stopping the
  * parent, a hidden daemon, exiting before check(), monkeypatching, looking for the nonce, the network) are failed or
  * timed out, leave no process behind and change no file outside their temporary folder. A program over the memory
- * limit fails and the next one in the same warm sandbox passes; nothing of a program is left for the next one. With bubblewrap when it works here, and in
- * the fallback (rlimits, process group, scrubbed env, unprivileged uid as root), with and without the guard.
+ * limit fails and the next one in the same warm sandbox passes; nothing of a program is left for the next one.
+ * With bubblewrap when it works here, and in the fallback (rlimits, process group, scrubbed env,
+ * unprivileged uid as root), with and without the guard.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,7 +33,11 @@ function sandboxProcesses(): string[] {
       if (/^State:\s+Z/m.test(status)) continue;
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
       const cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if ((uid >= SANDBOX_UIDS.first && uid < SANDBOX_UIDS.first + SANDBOX_UIDS.count) || /runner\.py|forkserver\.py|difflora-sandbox-/.test(cmd)) out.push(`${name} uid ${uid}: ${cmd}`);
+      if (
+        (uid >= SANDBOX_UIDS.first && uid < SANDBOX_UIDS.first + SANDBOX_UIDS.count) ||
+        /runner\.py|forkserver\.py|difflora-sandbox-/.test(cmd)
+      )
+        out.push(`${name} uid ${uid}: ${cmd}`);
     } catch {
       /* gone */
     }
@@ -56,8 +61,13 @@ describe('HumanEval execution', () => {
     const r = await executeSamples(problems, samples);
     info = r.sandbox;
     const secs = (Date.now() - t0) / 1000;
-    console.log(`sandbox ${r.sandbox.mode}${r.sandbox.warning ? ` (${r.sandbox.warning})` : ''}: ${samples.length} programs in ${secs.toFixed(1)} s`);
-    const failedCanonical = r.results.slice(0, 164).filter((x) => !x!.passed).map((x) => `${x!.task_id}: ${x!.result}`);
+    console.log(
+      `sandbox ${r.sandbox.mode}${r.sandbox.warning ? ` (${r.sandbox.warning})` : ''}: ${samples.length} programs in ${secs.toFixed(1)} s`,
+    );
+    const failedCanonical = r.results
+      .slice(0, 164)
+      .filter((x) => !x!.passed)
+      .map((x) => `${x!.task_id}: ${x!.result}`);
     assert.deepEqual(failedCanonical, []);
     assert.equal(r.results.slice(164).filter((x) => x!.passed).length, 0);
     // Empty bodies fail in check() (an IndentationError or a wrong answer), not by a sandbox fault.
@@ -77,7 +87,10 @@ describe('HumanEval execution', () => {
   // --------------------------------------------------------------------------------------------- hostile
 
   const problem: Problem = {
-    task_id: 'Hostile/0', prompt: 'def square(x):\n    """x * x"""\n', entry_point: 'square', canonical_solution: '    return x * x\n',
+    task_id: 'Hostile/0',
+    prompt: 'def square(x):\n    """x * x"""\n',
+    entry_point: 'square',
+    canonical_solution: '    return x * x\n',
     test: 'def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(3) == 9\n',
   };
   const victimDir = tempDir('he-victim');
@@ -86,7 +99,10 @@ describe('HumanEval execution', () => {
   fs.writeFileSync(victim, 'precious\n');
   const tag = `difflora-evil-${process.pid}-${Date.now()}`;
   const sentinels = [path.join(os.tmpdir(), tag), path.join(victimDir, 'new.txt'), path.join(ROOT, tag), `/root/${tag}`, `/var/tmp/${tag}`];
-  after(() => { fs.rmSync(victimDir, { recursive: true, force: true }); for (const s of sentinels) fs.rmSync(s, { force: true }); });
+  after(() => {
+    fs.rmSync(victimDir, { recursive: true, force: true });
+    for (const s of sentinels) fs.rmSync(s, { force: true });
+  });
 
   const py = (s: string) => JSON.stringify(s);
   const hostile = (port: number, allowKillAll: boolean): Record<string, string> => ({
@@ -94,24 +110,40 @@ describe('HumanEval execution', () => {
     'fork bomb': '    return 0\nimport os\nwhile True:\n    try:\n        os.fork()\n    except Exception:\n        pass\n',
     'allocate 10 GB': '    return 0\nhoard = bytearray(10 * 2**30)\n',
     'print 1 GB': '    return 0\nimport sys\nchunk = "x" * (1 << 20)\nfor _ in range(1024):\n    sys.stdout.write(chunk)\n',
-    'write and delete files': '    return 0\nimport os, shutil\n' + [
-      `open(${py(victim)}, "w").write("pwned")`, `os.remove(${py(victim)})`, `os.chmod(${py(victimDir)}, 0o777)`,
-      ...sentinels.map((s) => `open(${py(s)}, "w").write("x")`), `shutil.rmtree(${py(victimDir)})`,
-    ].map((a) => `try:\n    ${a}\nexcept Exception:\n    pass\n`).join(''),
-    'stop the parent (SIGSTOP), then wait': '    return 0\nimport os, signal, time\ntry:\n    os.kill(os.getppid(), signal.SIGSTOP)\nexcept Exception:\n    pass\ntime.sleep(10)\n',
+    'write and delete files':
+      '    return 0\nimport os, shutil\n' +
+      [
+        `open(${py(victim)}, "w").write("pwned")`,
+        `os.remove(${py(victim)})`,
+        `os.chmod(${py(victimDir)}, 0o777)`,
+        ...sentinels.map((s) => `open(${py(s)}, "w").write("x")`),
+        `shutil.rmtree(${py(victimDir)})`,
+      ]
+        .map((a) => `try:\n    ${a}\nexcept Exception:\n    pass\n`)
+        .join(''),
+    'stop the parent (SIGSTOP), then wait':
+      '    return 0\nimport os, signal, time\ntry:\n    os.kill(os.getppid(), signal.SIGSTOP)\nexcept Exception:\n    pass\ntime.sleep(10)\n',
     'kill the parent and the engine': `    return 0\nimport os, signal\nfor pid in (os.getppid(), ${process.pid}):\n    try:\n        os.kill(pid, signal.SIGKILL)\n    except Exception:\n        pass\nimport time\ntime.sleep(0.5)\n`,
-    ...(allowKillAll ? { 'kill every process it can': '    return 0\nimport os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept Exception:\n    pass\n' } : {}),
-    'a hidden daemon (new session, not dumpable)': '    return 0\nimport os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n' +
+    ...(allowKillAll
+      ? {
+          'kill every process it can':
+            '    return 0\nimport os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept Exception:\n    pass\n',
+        }
+      : {}),
+    'a hidden daemon (new session, not dumpable)':
+      '    return 0\nimport os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n' +
       '        try:\n            import ctypes\n            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n        except Exception:\n            pass\n' +
       '        time.sleep(60)\n    os._exit(0)\ntime.sleep(0.3)\n',
     'sys.exit(0) before check() (correct answer)': '    return x * x\nimport sys\nsys.exit(0)\n',
     'os._exit(0) before check() (correct answer)': '    return x * x\nimport os\nos._exit(0)\n',
     'exit from an atexit handler': '    return 0\nimport atexit, os\natexit.register(lambda: os._exit(0))\n',
-    'monkeypatching builtins and forging the marker': '    return 0\nimport builtins, os, sys\n' +
+    'monkeypatching builtins and forging the marker':
+      '    return 0\nimport builtins, os, sys\n' +
       'for fd in range(1, 20):\n    try:\n        os.write(fd, b"PASS 0123456789abcdef0123456789abcdef\\n")\n    except Exception:\n        pass\n' +
       'os.write = lambda fd, data: len(data)\nos._exit = lambda code=0: None\nsys.exit = lambda code=0: None\n' +
       'builtins.type = lambda *a: int\nbuiltins.str = lambda *a: "passed"\nbuiltins.AssertionError = type("Fine", (Exception,), {})\n',
-    'look for the nonce (fds, the parent\'s /proc files and memory) and forge the marker': '    return 0\nimport os, re\nfound = set()\n' +
+    "look for the nonce (fds, the parent's /proc files and memory) and forge the marker":
+      '    return 0\nimport os, re\nfound = set()\n' +
       'for f in ("/proc/%d/environ" % os.getppid(), "/proc/%d/cmdline" % os.getppid(), "/proc/self/environ", "/proc/self/cmdline"):\n' +
       '    try:\n        found.update(re.findall(rb"[0-9a-f]{32}", open(f, "rb").read()))\n    except Exception:\n        pass\n' +
       'for fd in range(0, 20):\n    try:\n        found.update(re.findall(rb"[0-9a-f]{32}", os.read(fd, 4096)))\n    except Exception:\n        pass\n' +
@@ -126,13 +158,21 @@ describe('HumanEval execution', () => {
     { name: 'default sandbox', opts: {}, isolatedNet: true },
     { name: 'fallback with the guard', opts: { sandbox: 'none' }, isolatedNet: true },
     // Without the guard the fallback leans on the unprivileged uid, which only a root engine can switch to.
-    { name: 'fallback without the guard (root: unprivileged uid)', opts: { sandbox: 'none', guard: false }, skip: isRoot ? false : 'not root: no uid to drop to', isolatedNet: false },
+    {
+      name: 'fallback without the guard (root: unprivileged uid)',
+      opts: { sandbox: 'none', guard: false },
+      skip: isRoot ? false : 'not root: no uid to drop to',
+      isolatedNet: false,
+    },
   ];
 
   for (const v of variants) {
     test(`hostile completions are contained: ${v.name}`, { skip: v.skip }, async () => {
       let connections = 0;
-      const server = net.createServer((s) => { connections++; s.destroy(); });
+      const server = net.createServer((s) => {
+        connections++;
+        s.destroy();
+      });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       const port = (server.address() as net.AddressInfo).port;
       try {
@@ -144,7 +184,9 @@ describe('HumanEval execution', () => {
         const samples = names.map((name) => ({ task_id: problem.task_id, completion: programs[name], name }));
         const t0 = Date.now();
         const r = await executeSamples([problem], samples, { ...v.opts, workers: 2 });
-        console.log(`${v.name}: ${r.sandbox.mode}${r.sandbox.guard ? ' + guard' : ''}, ${names.length} hostile programs in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        console.log(
+          `${v.name}: ${r.sandbox.mode}${r.sandbox.guard ? ' + guard' : ''}, ${names.length} hostile programs in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+        );
         names.forEach((name, i) => {
           const o = r.outcomes[i]!;
           console.log(`  ${name}: ${o.result} (${o.seconds.toFixed(2)} s, ${o.killed} processes killed afterwards)`);
@@ -176,7 +218,10 @@ describe('HumanEval execution', () => {
       const m = box.info.memoryLimit;
       console.log(`memory limit: ${m.kind} ${m.bytes} bytes${m.why ? ` (no cgroup: ${m.why})` : ''}; limits: ${box.info.limits}`);
       assert.equal(m.bytes, limit);
-      assert.match(box.info.limits, m.kind === 'cgroup' ? /memory 256 MiB per program \(cgroup v2 memory\.max/ : /memory 256 MiB per process \(RLIMIT_AS; no cgroup: /);
+      assert.match(
+        box.info.limits,
+        m.kind === 'cgroup' ? /memory 256 MiB per program \(cgroup v2 memory\.max/ : /memory 256 MiB per process \(RLIMIT_AS; no cgroup: /,
+      );
       assert.equal(lines.length, 1);
       assert.match(lines[0], /^HumanEval sandbox: (bwrap|none), 1 worker: .*(cgroup v2 memory\.max|RLIMIT_AS)/);
       const run = (completion: string) => box.run(`${problem.prompt}${completion}\n${problem.test}\ncheck(${problem.entry_point})`);
@@ -202,32 +247,38 @@ describe('HumanEval execution', () => {
     const box = await Sandbox.open({ workers: 1, log: () => undefined });
     try {
       const run = (code: string) => box.run(`${problem.prompt}    return x * x\n${code}\n${problem.test}\ncheck(${problem.entry_point})`);
-      const first = await run('import os, subprocess, sys, resource\n' +
-        'open("/tmp/left-behind", "w").write("x")\nos.makedirs("/tmp/d/e")\nos.chmod("/tmp/d", 0)\n' +
-        'try:\n    open("/dev/shm/left-behind", "w").write("x")\nexcept OSError:\n    pass\n' +
-        'subprocess.Popen([sys.executable, "-c", "import os, time\\nos.setsid()\\ntime.sleep(30)"], start_new_session=True)\n' +
-        'resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))\n' +
-        'import ctypes\nlibc = ctypes.CDLL(None)\nassert libc.shmget(0, 1 << 20, 0o1600) >= 0\n' +
-        '# POSIX message queues would outlive it unseen: none may be made (bubblewrap only)\n' +
-        'if os.getppid() == 1:\n    assert libc.mq_open(b"/left-behind", os.O_CREAT | os.O_RDWR, 0o600, None) == -1\n');
+      const first = await run(
+        'import os, subprocess, sys, resource\n' +
+          'open("/tmp/left-behind", "w").write("x")\nos.makedirs("/tmp/d/e")\nos.chmod("/tmp/d", 0)\n' +
+          'try:\n    open("/dev/shm/left-behind", "w").write("x")\nexcept OSError:\n    pass\n' +
+          'subprocess.Popen([sys.executable, "-c", "import os, time\\nos.setsid()\\ntime.sleep(30)"], start_new_session=True)\n' +
+          'resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))\n' +
+          'import ctypes\nlibc = ctypes.CDLL(None)\nassert libc.shmget(0, 1 << 20, 0o1600) >= 0\n' +
+          '# POSIX message queues would outlive it unseen: none may be made (bubblewrap only)\n' +
+          'if os.getppid() == 1:\n    assert libc.mq_open(b"/left-behind", os.O_CREAT | os.O_RDWR, 0o600, None) == -1\n',
+      );
       assert.equal(first.result, 'passed', first.stderr);
-      const second = await run('import os\nassert sorted(os.listdir("/tmp")) == [], os.listdir("/tmp")\n' +
-        'assert not os.path.exists("/dev/shm/left-behind")\n' +
-        'others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid(), os.getppid())]\n' +
-        'assert others == [], others\n' +
-        'import resource\nassert resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 16\n' +
-        'assert open("/proc/sysvipc/shm").read().count("\\n") <= 1, open("/proc/sysvipc/shm").read()\n');
+      const second = await run(
+        'import os\nassert sorted(os.listdir("/tmp")) == [], os.listdir("/tmp")\n' +
+          'assert not os.path.exists("/dev/shm/left-behind")\n' +
+          'others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid(), os.getppid())]\n' +
+          'assert others == [], others\n' +
+          'import resource\nassert resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 16\n' +
+          'assert open("/proc/sysvipc/shm").read().count("\\n") <= 1, open("/proc/sysvipc/shm").read()\n',
+      );
       if (box.info.mode === 'bwrap') {
         assert.equal(second.result, 'passed', second.stderr);
         assert.equal(second.warm, first.warm! + 1);
         assert.ok(first.killed >= 1, 'the daemon was found and killed');
         // The one process that outlives programs, the fork server (the namespace's init), cannot be taken over
         // (ptrace, its memory) nor killed or stopped from inside.
-        const third = await run('import ctypes, os, signal\nlibc = ctypes.CDLL(None, use_errno=True)\n' +
-          'assert os.getppid() == 1 or os.getpid() != 1\n' +
-          'assert libc.ptrace(16, 1, 0, 0) == -1, "ptrace attached to the fork server"\n' +
-          'try:\n    open("/proc/1/mem", "rb")\n    raise AssertionError("read the fork server\'s memory")\nexcept PermissionError:\n    pass\n' +
-          'for s in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):\n    os.kill(1, s)\n');
+        const third = await run(
+          'import ctypes, os, signal\nlibc = ctypes.CDLL(None, use_errno=True)\n' +
+            'assert os.getppid() == 1 or os.getpid() != 1\n' +
+            'assert libc.ptrace(16, 1, 0, 0) == -1, "ptrace attached to the fork server"\n' +
+            'try:\n    open("/proc/1/mem", "rb")\n    raise AssertionError("read the fork server\'s memory")\nexcept PermissionError:\n    pass\n' +
+            'for s in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):\n    os.kill(1, s)\n',
+        );
         assert.equal(third.result, 'passed', third.stderr);
         const fourth = await run('');
         assert.equal(fourth.result, 'passed');
@@ -250,16 +301,29 @@ describe('HumanEval execution', () => {
       fs.writeFileSync(path.join(mnt, 'app.slice', 'engine.scope', 'cgroup.subtree_control'), '\n'); // has processes
       fs.writeFileSync(path.join(dir, 'mountinfo'), `30 25 0:26 / ${mnt} rw,relatime shared:4 - cgroup2 cgroup2 rw\n`);
       fs.writeFileSync(path.join(dir, 'cgroup'), '0::/app.slice/engine.scope\n');
-      const script = ['import json, sys', 'sys.path.insert(0, sys.argv[1])', 'import sandbox',
+      const script = [
+        'import json, sys',
+        'sys.path.insert(0, sys.argv[1])',
+        'import sandbox',
         'c, why = sandbox.Cgroup.create(1 << 28, 24, sys.argv[2], sys.argv[3])',
-        'print(json.dumps({"path": c and c.path, "why": why, "max": c and open(c.path + "/memory.max").read()}))'].join('\n');
+        'print(json.dumps({"path": c and c.path, "why": why, "max": c and open(c.path + "/memory.max").read()}))',
+      ].join('\n');
       const py = path.join(ROOT, 'engine', 'humaneval', 'py');
-      const run = () => JSON.parse(execFileSync('python3', ['-I', '-B', '-c', script, py, path.join(dir, 'mountinfo'), path.join(dir, 'cgroup')], { encoding: 'utf8' }));
+      const run = () =>
+        JSON.parse(
+          execFileSync('python3', ['-I', '-B', '-c', script, py, path.join(dir, 'mountinfo'), path.join(dir, 'cgroup')], {
+            encoding: 'utf8',
+          }),
+        );
       const made = run();
       assert.equal(made.why, null);
-      assert.match(made.path, new RegExp(`^${mnt}/app\\.slice/difflora-sandbox-\\d+-[0-9a-f]+$`), 'beside our group, in the delegated parent');
+      assert.match(
+        made.path,
+        new RegExp(`^${mnt}/app\\.slice/difflora-sandbox-\\d+-[0-9a-f]+$`),
+        'beside our group, in the delegated parent',
+      );
       assert.equal(made.max, String(1 << 28));
-      assert.ok(!fs.existsSync(path.join(mnt, 'app.slice', 'difflora-sandbox-999999999-abc')), 'a dead launcher\'s group is swept');
+      assert.ok(!fs.existsSync(path.join(mnt, 'app.slice', 'difflora-sandbox-999999999-abc')), "a dead launcher's group is swept");
       fs.writeFileSync(path.join(mnt, 'cgroup.controllers'), 'cpu\n');
       const none = run();
       assert.equal(none.path, null);
@@ -276,14 +340,28 @@ describe('HumanEval execution', () => {
     // A machine with bubblewrap installed must use it (CI installs it: scripts/setup.sh --test).
     const hasBwrap = ['/usr/bin/bwrap', '/bin/bwrap', '/usr/local/bin/bwrap'].some((p) => fs.existsSync(p));
     if (hasBwrap && r.sandbox.mode !== 'bwrap') console.log(`bwrap is installed but unusable here: ${r.sandbox.warning}`);
-    if (r.sandbox.mode === 'none') assert.match(r.sandbox.warning ?? '', /without bubblewrap.*no file system, network or pid namespace isolation/);
+    if (r.sandbox.mode === 'none')
+      assert.match(r.sandbox.warning ?? '', /without bubblewrap.*no file system, network or pid namespace isolation/);
     else assert.equal(r.sandbox.warning, null);
   });
 
   test('cancel stops between programs; nothing is left running', async () => {
-    const samples = Array.from({ length: 4 }, () => ({ task_id: problem.task_id, completion: '    import time\n    time.sleep(0.5)\n    return x * x\n' }));
+    const samples = Array.from({ length: 4 }, () => ({
+      task_id: problem.task_id,
+      completion: '    import time\n    time.sleep(0.5)\n    return x * x\n',
+    }));
     let done = 0;
-    const r = await executeSamples([problem], samples, { workers: 1 }, { onResult: () => { done++; }, isCancelled: () => done >= 1 });
+    const r = await executeSamples(
+      [problem],
+      samples,
+      { workers: 1 },
+      {
+        onResult: () => {
+          done++;
+        },
+        isCancelled: () => done >= 1,
+      },
+    );
     assert.equal(r.cancelled, true);
     assert.equal(r.results[0]!.passed, true);
     assert.deepEqual(r.results.slice(1), [undefined, undefined, undefined]);

@@ -25,7 +25,23 @@ describe('pretraining gradients and untrained adapters', () => {
   const dir = tempDir('pretrain-grads');
   let base = '';
   before(() => {
-    base = makeCheckpoint('base', path.join(dir, 'base'), ['--seed', '6', '--layers', '2', '--hidden', '32', '--heads', '4', '--kv-heads', '2', '--inter', '48', '--vocab', '67', '--tie']);
+    base = makeCheckpoint('base', path.join(dir, 'base'), [
+      '--seed',
+      '6',
+      '--layers',
+      '2',
+      '--hidden',
+      '32',
+      '--heads',
+      '4',
+      '--kv-heads',
+      '2',
+      '--inter',
+      '48',
+      '--vocab',
+      '67',
+      '--tie',
+    ]);
   });
 
   for (const backend of cpuBackends()) {
@@ -34,7 +50,8 @@ describe('pretraining gradients and untrained adapters', () => {
       await installTrainingKernels();
       const m = loadModel(base, { name: backend, detail: '' });
       const w = m.model.weights;
-      const l0 = w.layers[0], l1 = w.layers[1];
+      const l0 = w.layers[0],
+        l1 = w.layers[1];
       const named: [string, tf.Tensor, boolean][] = [
         ['model.embed_tokens.weight', w.embed, false],
         ['model.layers.0.self_attn.q_proj.weight', l0.q, true],
@@ -46,16 +63,37 @@ describe('pretraining gradients and untrained adapters', () => {
       ];
       const vars = named.map(([, t]) => tf.variable(t));
       const weights: BaseWeights = {
-        embed: vars[0] as tf.Variable<tf.Rank.R2>, norm: vars[6] as tf.Variable<tf.Rank.R1>, lmHeadT: undefined,
+        embed: vars[0] as tf.Variable<tf.Rank.R2>,
+        norm: vars[6] as tf.Variable<tf.Rank.R1>,
+        lmHeadT: undefined,
         layers: [
-          { ...l0, q: vars[1] as tf.Variable<tf.Rank.R2>, k: vars[2] as tf.Variable<tf.Rank.R2>, inputNorm: vars[5] as tf.Variable<tf.Rank.R1> },
+          {
+            ...l0,
+            q: vars[1] as tf.Variable<tf.Rank.R2>,
+            k: vars[2] as tf.Variable<tf.Rank.R2>,
+            inputNorm: vars[5] as tf.Variable<tf.Rank.R1>,
+          },
           { ...l1, o: vars[3] as tf.Variable<tf.Rank.R2>, down: vars[4] as tf.Variable<tf.Rank.R2> },
         ],
       };
       const model = new LlamaModel(m.config, weights);
       const batch = makeBatch([{ ids: IDS, targetMask: MASK }], 0);
-      const { grads } = tf.variableGrads(() => maskedCrossEntropy(model.forward(batch.ids, undefined, { training: { dropoutRate: 0, seed: 0, trainEmbeddings: true } }), batch, batch.targetCount), vars);
-      const ref = gradReference(base, undefined, [IDS], [MASK], named.map(([n]) => n));
+      const { grads } = tf.variableGrads(
+        () =>
+          maskedCrossEntropy(
+            model.forward(batch.ids, undefined, { training: { dropoutRate: 0, seed: 0, trainEmbeddings: true } }),
+            batch,
+            batch.targetCount,
+          ),
+        vars,
+      );
+      const ref = gradReference(
+        base,
+        undefined,
+        [IDS],
+        [MASK],
+        named.map(([n]) => n),
+      );
       named.forEach(([name, , transposed], k) => {
         const g = grads[vars[k].name].dataSync();
         const r = ref.grads[name];

@@ -11,14 +11,48 @@ test('pretrain writes an HF folder (config, weights, tokenizer) that info and ge
   const corpus = path.join(dir, 'corpus');
   fs.mkdirSync(path.join(corpus, 'pkg'), { recursive: true });
   for (let i = 0; i < 12; i++) {
-    fs.writeFileSync(path.join(corpus, 'pkg', `m${i}.py`), `def f${i}(x, y=${i}):\n    """Scale x."""\n    return [v * y for v in x]\n\nclass C${i}:\n    def g(self):\n        return ${i}\n`);
+    fs.writeFileSync(
+      path.join(corpus, 'pkg', `m${i}.py`),
+      `def f${i}(x, y=${i}):\n    """Scale x."""\n    return [v * y for v in x]\n\nclass C${i}:\n    def g(self):\n        return ${i}\n`,
+    );
   }
   fs.writeFileSync(path.join(corpus, 'pkg', 'empty.py'), '');
   const out = path.join(dir, 'model');
-  const args = ['pretrain', '--corpus', corpus, '--out', out, '--vocab', '300', '--hidden', '32', '--layers', '1', '--heads', '4', '--kv-heads', '2',
-    '--intermediate', '64', '--seq-len', '32', '--batch-size', '2', '--warmup', '1', '--checkpoint-every', '2', '--held-out', '0.2', '--backend', 'wasm', '--quiet'];
+  const args = [
+    'pretrain',
+    '--corpus',
+    corpus,
+    '--out',
+    out,
+    '--vocab',
+    '300',
+    '--hidden',
+    '32',
+    '--layers',
+    '1',
+    '--heads',
+    '4',
+    '--kv-heads',
+    '2',
+    '--intermediate',
+    '64',
+    '--seq-len',
+    '32',
+    '--batch-size',
+    '2',
+    '--warmup',
+    '1',
+    '--checkpoint-every',
+    '2',
+    '--held-out',
+    '0.2',
+    '--backend',
+    'wasm',
+    '--quiet',
+  ];
   runCliOk([...args, '--max-steps', '4']);
-  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'pretrain_summary.json']) assert.ok(fs.existsSync(path.join(out, f)), f);
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'pretrain_summary.json'])
+    assert.ok(fs.existsSync(path.join(out, f)), f);
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'pretrain_summary.json'), 'utf8'));
   assert.equal(summary.steps, 4);
   assert.ok(Number.isFinite(summary.heldOutLoss) && summary.heldOutLoss > 0);
@@ -29,8 +63,15 @@ test('pretrain writes an HF folder (config, weights, tokenizer) that info and ge
   // Resuming with more steps continues from the final checkpoint instead of starting over.
   assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'run', 'checkpoint', 'state.json'), 'utf8')).step, 4);
   runCliOk([...args, '--max-steps', '6', '--resume']);
-  const metrics = fs.readFileSync(path.join(out, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(metrics.map((m) => m.step), [1, 2, 3, 4, 5, 6]);
+  const metrics = fs
+    .readFileSync(path.join(out, 'run', 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    metrics.map((m) => m.step),
+    [1, 2, 3, 4, 5, 6],
+  );
 });
 
 test('pretrain on a missing or empty corpus is a clear error', () => {

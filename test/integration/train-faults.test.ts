@@ -21,16 +21,51 @@ import { ROOT, tempDir } from '../helpers/reference';
 import { taskData, tinyModel } from '../helpers/train-fixture';
 
 const dir = tempDir('train-faults');
-let model = '', data = '';
+let model = '',
+  data = '';
 const STEPS = 10;
 
-const readJsonl = (file: string) => fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; loss: number });
-const trainArgs = (out: string) => ['train', '--model', model, '--data', data, '--out', out, '--method', 'difflora-32', '--learn-lambda', '--lr', '3e-3',
-  '--batch-size', '4', '--effective-batch', '8', '--max-steps', String(STEPS), '--checkpoint-every', '1', '--warmup-ratio', '0', '--backend', 'cpu', '--quiet'];
+const readJsonl = (file: string) =>
+  fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; loss: number });
+const trainArgs = (out: string) => [
+  'train',
+  '--model',
+  model,
+  '--data',
+  data,
+  '--out',
+  out,
+  '--method',
+  'difflora-32',
+  '--learn-lambda',
+  '--lr',
+  '3e-3',
+  '--batch-size',
+  '4',
+  '--effective-batch',
+  '8',
+  '--max-steps',
+  String(STEPS),
+  '--checkpoint-every',
+  '1',
+  '--warmup-ratio',
+  '0',
+  '--backend',
+  'cpu',
+  '--quiet',
+];
 
 function assertSameRun(out: string, reference: string): void {
-  const a = readJsonl(path.join(reference, 'metrics.jsonl')), b = readJsonl(path.join(out, 'metrics.jsonl'));
-  assert.deepEqual(b.map((m) => m.step), a.map((m) => m.step));
+  const a = readJsonl(path.join(reference, 'metrics.jsonl')),
+    b = readJsonl(path.join(out, 'metrics.jsonl'));
+  assert.deepEqual(
+    b.map((m) => m.step),
+    a.map((m) => m.step),
+  );
   a.forEach((m, i) => assert.ok(Math.abs(m.loss - b[i].loss) <= 1e-5, `step ${m.step}: ${m.loss} vs ${b[i].loss}`));
   assert.deepEqual(fs.readFileSync(path.join(out, 'model.safetensors')), fs.readFileSync(path.join(reference, 'model.safetensors')));
 }
@@ -38,7 +73,12 @@ function assertSameRun(out: string, reference: string): void {
 /** Steps the run in `out` has written to metrics.jsonl (a line torn by a kill does not count). */
 function metricsCount(out: string): number {
   const f = path.join(out, 'metrics.jsonl');
-  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => l.endsWith('}')).length : 0;
+  return fs.existsSync(f)
+    ? fs
+        .readFileSync(f, 'utf8')
+        .split('\n')
+        .filter((l) => l.endsWith('}')).length
+    : 0;
 }
 
 const hasCheckpoint = (out: string) => ['checkpoint', 'checkpoint.old'].some((c) => fs.existsSync(path.join(out, c, 'state.json')));
@@ -65,19 +105,31 @@ describe('training under faults', () => {
         const args = [...trainArgs(out), ...(hasCheckpoint(out) ? ['--resume'] : [])];
         const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'difflora.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
         let stderr = '';
-        child.stderr!.on('data', (d) => { stderr += d; });
+        child.stderr!.on('data', (d) => {
+          stderr += d;
+        });
         // After a few kills the run is left to finish. A kill comes once the run has written a random
         // step's metrics, plus a random part of a step's time: in a step, in a checkpoint, in its swap.
         const done = metricsCount(out);
-        const at = attempt < 5 && done < STEPS - 1 ? { step: done + 1 + Math.floor(rng.next() * (STEPS - 1 - done)), extraMs: Math.round(rng.next() * fullMs / STEPS) } : undefined;
-        const watch = at && setInterval(() => {
-          if (metricsCount(out) < at.step) return;
-          clearInterval(watch);
-          setTimeout(() => child.kill('SIGKILL'), at.extraMs);
-        }, 10);
-        const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (c, s) => resolve({ code: c, signal: s })));
+        const at =
+          attempt < 5 && done < STEPS - 1
+            ? { step: done + 1 + Math.floor(rng.next() * (STEPS - 1 - done)), extraMs: Math.round((rng.next() * fullMs) / STEPS) }
+            : undefined;
+        const watch =
+          at &&
+          setInterval(() => {
+            if (metricsCount(out) < at.step) return;
+            clearInterval(watch);
+            setTimeout(() => child.kill('SIGKILL'), at.extraMs);
+          }, 10);
+        const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+          child.on('exit', (c, s) => resolve({ code: c, signal: s })),
+        );
         clearInterval(watch);
-        if (signal === 'SIGKILL') { kills.push(`step ${at!.step} + ${at!.extraMs} ms`); continue; }
+        if (signal === 'SIGKILL') {
+          kills.push(`step ${at!.step} + ${at!.extraMs} ms`);
+          continue;
+        }
         assert.equal(code, 0, `run ${attempt} failed: ${stderr}`);
         break;
       }
@@ -90,24 +142,48 @@ describe('training under faults', () => {
 
   describe('a checkpoint write that fails', () => {
     let backend: BackendInfo;
-    before(async () => { backend = await initBackend('cpu', () => undefined); });
+    before(async () => {
+      backend = await initBackend('cpu', () => undefined);
+    });
 
     const flags = (out: string, resume = false): TrainAdapterOptions => ({
-      model, method: 'difflora-32', data, out, learnLambda: true, lr: 3e-3, epochs: 1, maxSteps: STEPS, batchSize: 4, effectiveBatch: 8,
-      warmupRatio: 0, schedule: 'linear', weightDecay: 0, maxGradNorm: 1, seed: 0, maxLength: 512, onBadLine: 'stop', onTooLong: 'truncate',
-      checkpointEvery: 1, resume,
+      model,
+      method: 'difflora-32',
+      data,
+      out,
+      learnLambda: true,
+      lr: 3e-3,
+      epochs: 1,
+      maxSteps: STEPS,
+      batchSize: 4,
+      effectiveBatch: 8,
+      warmupRatio: 0,
+      schedule: 'linear',
+      weightDecay: 0,
+      maxGradNorm: 1,
+      seed: 0,
+      maxLength: 512,
+      onBadLine: 'stop',
+      onTooLong: 'truncate',
+      checkpointEvery: 1,
+      resume,
     });
 
     /** Makes the file system fail inside checkpoint.partial once the run has reported `atStep`. */
     async function trainWithFault(out: string, atStep: number, fault: { code: string; on: 'open' | 'second-write' }): Promise<Error> {
-      const realOpen = fs.openSync, realWrite = fs.writeSync;
+      const realOpen = fs.openSync,
+        realWrite = fs.writeSync;
       let armed = false;
-      let partialFd = -1, writes = 0;
+      let partialFd = -1,
+        writes = 0;
       const err = () => Object.assign(new Error(`${fault.code}: simulated fault`), { code: fault.code });
       nodeFs.openSync = ((p: fs.PathLike, ...rest: unknown[]) => {
         const fd = (realOpen as (...a: unknown[]) => number)(p, ...rest);
         if (armed && String(p).includes('checkpoint.partial')) {
-          if (fault.on === 'open') { fs.closeSync(fd); throw err(); }
+          if (fault.on === 'open') {
+            fs.closeSync(fd);
+            throw err();
+          }
           partialFd = fd;
         }
         return fd;
@@ -118,7 +194,11 @@ describe('training under faults', () => {
       }) as typeof fs.writeSync;
       const m = loadModel(model, backend);
       try {
-        await trainAdapter(m, flags(out), { onEvent: (e) => { if (e.type === 'train' && e.event.type === 'step' && e.event.step === atStep) armed = true; } });
+        await trainAdapter(m, flags(out), {
+          onEvent: (e) => {
+            if (e.type === 'train' && e.event.type === 'step' && e.event.step === atStep) armed = true;
+          },
+        });
         throw new Error('the run did not stop');
       } catch (e) {
         return e as Error;
@@ -138,7 +218,12 @@ describe('training under faults', () => {
       test(`${fault.what} (${fault.code}): a clear error, the last checkpoint kept, and --resume continues the curve`, async () => {
         const out = path.join(dir, `fault-${fault.code}-${fault.on}`);
         const e = await trainWithFault(out, 4, fault);
-        assert.match(e.message, new RegExp(`checkpoint: cannot write the checkpoint of step 4 \\(${fault.code}: simulated fault\\); the last complete checkpoint is kept`));
+        assert.match(
+          e.message,
+          new RegExp(
+            `checkpoint: cannot write the checkpoint of step 4 \\(${fault.code}: simulated fault\\); the last complete checkpoint is kept`,
+          ),
+        );
         const state = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint', 'state.json'), 'utf8')) as { step: number };
         assert.equal(state.step, 3);
         assert.ok(!fs.existsSync(path.join(out, 'checkpoint.partial')), 'a half-written checkpoint was left behind');

@@ -10,13 +10,32 @@ import { ROOT, tempDir } from '../helpers/reference';
 import { taskData, tinyModel } from '../helpers/train-fixture';
 
 const dir = tempDir('train');
-let model = '', data = '', heldOut = '';
+let model = '',
+  data = '',
+  heldOut = '';
 
 const common = (out: string, extra: string[] = []) => [
-  'train', '--model', model, '--data', data, '--out', out, '--batch-size', '4', '--effective-batch', '8', '--quiet', ...extra,
+  'train',
+  '--model',
+  model,
+  '--data',
+  data,
+  '--out',
+  out,
+  '--batch-size',
+  '4',
+  '--effective-batch',
+  '8',
+  '--quiet',
+  ...extra,
 ];
 
-const readJsonl = (file: string) => fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const readJsonl = (file: string) =>
+  fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 
 describe('training', () => {
   before(() => {
@@ -33,7 +52,10 @@ describe('training', () => {
       assert.equal(evals.length, 2);
       assert.ok(evals[1].eval_loss < evals[0].eval_loss - 0.05, `held-out loss ${evals[0].eval_loss} -> ${evals[1].eval_loss}`);
       const metrics = readJsonl(path.join(out, 'metrics.jsonl'));
-      assert.deepEqual(metrics.map((m) => m.step), [...Array(12).keys()].map((i) => i + 1));
+      assert.deepEqual(
+        metrics.map((m) => m.step),
+        [...Array(12).keys()].map((i) => i + 1),
+      );
       for (const m of metrics) assert.ok(Number.isFinite(m.loss) && Number.isFinite(m.grad_norm) && m.tokens_per_sec > 0);
       if (method.startsWith('difflora')) assert.equal(metrics[0].lambda.length, 2);
       // The saved adapter runs through the engine like any downloaded one.
@@ -56,10 +78,26 @@ describe('training', () => {
   });
 
   // native steps are about ten times faster than cpu's: more of them leave time to kill the run mid-way.
-  const killRuns: { backend: string; steps: number }[] = [{ backend: 'cpu', steps: 10 }, ...(nativeSkip() ? [] : [{ backend: 'native', steps: 40 }])];
+  const killRuns: { backend: string; steps: number }[] = [
+    { backend: 'cpu', steps: 10 },
+    ...(nativeSkip() ? [] : [{ backend: 'native', steps: 40 }]),
+  ];
   for (const { backend, steps } of killRuns) {
     test(`kill -9 mid-run, then --resume: the same loss curve and the same adapter as an uninterrupted run (${backend})`, async () => {
-      const args = (out: string) => common(out, ['--method', 'difflora-32', '--learn-lambda', '--lr', '3e-3', '--max-steps', String(steps), '--checkpoint-every', '2', '--backend', backend]);
+      const args = (out: string) =>
+        common(out, [
+          '--method',
+          'difflora-32',
+          '--learn-lambda',
+          '--lr',
+          '3e-3',
+          '--max-steps',
+          String(steps),
+          '--checkpoint-every',
+          '2',
+          '--backend',
+          backend,
+        ]);
       const full = path.join(dir, `full-${backend}`);
       runCliOk(args(full));
       const cut = path.join(dir, `cut-${backend}`);
@@ -68,15 +106,26 @@ describe('training', () => {
       await new Promise<void>((resolve, reject) => {
         const timer = setInterval(() => {
           const n = fs.existsSync(metrics) ? fs.readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length : 0;
-          if (n >= 5) { clearInterval(timer); child.kill('SIGKILL'); resolve(); }
+          if (n >= 5) {
+            clearInterval(timer);
+            child.kill('SIGKILL');
+            resolve();
+          }
         }, 20);
-        child.on('exit', () => { clearInterval(timer); reject(new Error('the run ended before it could be killed')); });
+        child.on('exit', () => {
+          clearInterval(timer);
+          reject(new Error('the run ended before it could be killed'));
+        });
       });
       await new Promise((r) => child.on('exit', r));
       assert.ok(!fs.existsSync(path.join(cut, 'adapter_config.json')) && !fs.existsSync(path.join(cut, 'model.safetensors')));
       runCliOk([...args(cut), '--resume']);
-      const a = readJsonl(path.join(full, 'metrics.jsonl')), b = readJsonl(metrics);
-      assert.deepEqual(b.map((m) => m.step), a.map((m) => m.step));
+      const a = readJsonl(path.join(full, 'metrics.jsonl')),
+        b = readJsonl(metrics);
+      assert.deepEqual(
+        b.map((m) => m.step),
+        a.map((m) => m.step),
+      );
       a.forEach((m, i) => {
         assert.ok(Math.abs(m.loss - b[i].loss) <= 1e-5, `step ${m.step}: ${m.loss} vs ${b[i].loss}`);
         m.lambda.forEach((l: number, j: number) => assert.ok(Math.abs(l - b[i].lambda[j]) <= 1e-5));
@@ -87,11 +136,41 @@ describe('training', () => {
 
   test('bad data: a broken line stops with file:line, or is skipped and counted', () => {
     const bad = path.join(dir, 'bad.jsonl');
-    fs.writeFileSync(bad, `${fs.readFileSync(data, 'utf8').trim().split('\n').slice(0, 6).join('\n')}\n{"prompt": "x", "completion": \n{"text": ""}\n`);
-    const r = runCli(['train', '--model', model, '--data', bad, '--out', path.join(dir, 'bad-out'), '--method', 'lora', '--max-steps', '1', '--quiet']);
+    fs.writeFileSync(
+      bad,
+      `${fs.readFileSync(data, 'utf8').trim().split('\n').slice(0, 6).join('\n')}\n{"prompt": "x", "completion": \n{"text": ""}\n`,
+    );
+    const r = runCli([
+      'train',
+      '--model',
+      model,
+      '--data',
+      bad,
+      '--out',
+      path.join(dir, 'bad-out'),
+      '--method',
+      'lora',
+      '--max-steps',
+      '1',
+      '--quiet',
+    ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr.trim(), new RegExp(`^difflora: error: .*bad\\.jsonl:7`));
-    const skip = runCli(['train', '--model', model, '--data', bad, '--out', path.join(dir, 'bad-skip'), '--method', 'lora', '--max-steps', '1', '--on-bad-line', 'skip']);
+    const skip = runCli([
+      'train',
+      '--model',
+      model,
+      '--data',
+      bad,
+      '--out',
+      path.join(dir, 'bad-skip'),
+      '--method',
+      'lora',
+      '--max-steps',
+      '1',
+      '--on-bad-line',
+      'skip',
+    ]);
     assert.equal(skip.code, 0, skip.stderr);
     assert.match(skip.stderr, /6 examples .* 2 bad lines skipped \(first: .*bad\.jsonl:7/);
   });
@@ -102,7 +181,22 @@ describe('training', () => {
     const e = runCli(['train', '--model', model, '--data', empty, '--out', path.join(dir, 'e-out'), '--method', 'lora', '--quiet']);
     assert.equal(e.code, 1);
     assert.match(e.stderr, /empty\.jsonl/);
-    const long = runCli(['train', '--model', model, '--data', data, '--out', path.join(dir, 'l-out'), '--method', 'lora', '--max-length', '8', '--on-too-long', 'error', '--quiet']);
+    const long = runCli([
+      'train',
+      '--model',
+      model,
+      '--data',
+      data,
+      '--out',
+      path.join(dir, 'l-out'),
+      '--method',
+      'lora',
+      '--max-length',
+      '8',
+      '--on-too-long',
+      'error',
+      '--quiet',
+    ]);
     assert.equal(long.code, 1);
     assert.match(long.stderr, /train\.jsonl:1.*8/);
   });

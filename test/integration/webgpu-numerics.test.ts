@@ -13,7 +13,10 @@ import { makeCheckpoint, reference, tempDir } from '../helpers/reference';
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 const IDS = [1, 17, 42, 5, 99, 23, 64, 8, 77, 31, 2, 50];
 const env: NodeJS.ProcessEnv = process.env.VK_ICD_FILENAMES ? {} : { VK_ICD_FILENAMES: SWIFTSHADER_ICD };
-const skip = !process.env.VK_ICD_FILENAMES && !fs.existsSync(SWIFTSHADER_ICD) ? `no Vulkan driver: ${SWIFTSHADER_ICD} missing (apt-get install chromium)` : false;
+const skip =
+  !process.env.VK_ICD_FILENAMES && !fs.existsSync(SWIFTSHADER_ICD)
+    ? `no Vulkan driver: ${SWIFTSHADER_ICD} missing (apt-get install chromium)`
+    : false;
 if (skip) console.log(`webgpu numerics skipped: ${skip}`);
 
 describe('webgpu backend vs numpy reference', { skip }, () => {
@@ -21,7 +24,22 @@ describe('webgpu backend vs numpy reference', { skip }, () => {
   let base = '';
   before(() => {
     // Sizes above 128 elements per op, so webgpu runs its own kernels rather than handing off to cpu.
-    base = makeCheckpoint('base', path.join(dir, 'base'), ['--seed', '1', '--layers', '2', '--hidden', '64', '--heads', '8', '--kv-heads', '2', '--head-dim', '16', '--rope-llama3', '--tie']);
+    base = makeCheckpoint('base', path.join(dir, 'base'), [
+      '--seed',
+      '1',
+      '--layers',
+      '2',
+      '--hidden',
+      '64',
+      '--heads',
+      '8',
+      '--kv-heads',
+      '2',
+      '--head-dim',
+      '16',
+      '--rope-llama3',
+      '--tie',
+    ]);
   });
 
   const run = (adapter?: string) => {
@@ -35,7 +53,14 @@ describe('webgpu backend vs numpy reference', { skip }, () => {
   test('base model', () => assertMatchesReference(run(), reference(base, undefined, IDS)));
 
   test('DiffLoRA: both terms, learned lambda, group norm', () => {
-    const adapter = makeCheckpoint('difflora', path.join(dir, 'difflora'), ['--base', base, '--seed', '2', '--learn-lambda', '--groupnorm']);
+    const adapter = makeCheckpoint('difflora', path.join(dir, 'difflora'), [
+      '--base',
+      base,
+      '--seed',
+      '2',
+      '--learn-lambda',
+      '--groupnorm',
+    ]);
     assertMatchesReference(run(adapter), reference(base, adapter, IDS));
   });
 

@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, ensureGradients, availableBackends, assertFitsBackend, BackendInfo, WASM_HEAP_LIMIT_BYTES } from '../../engine/backend';
+import {
+  initBackend,
+  ensureGradients,
+  availableBackends,
+  assertFitsBackend,
+  BackendInfo,
+  WASM_HEAP_LIMIT_BYTES,
+} from '../../engine/backend';
 import { nativeSkip } from '../helpers/native';
 
 /** Deterministic values in [-1, 1). */
@@ -67,18 +74,22 @@ test('wasm and cpu initialise and agree on matMul + softmax and its gradient', a
   assert.ok(lines.some((l) => l.startsWith('backend: wasm')));
 });
 
-test('native initialises, names its BLAS and threads, and agrees with cpu on matMul + softmax and its gradient', { skip: nativeSkip() }, async () => {
-  const info = await initBackend('native', log);
-  assert.equal(info.name, 'native');
-  assert.equal(tf.getBackend(), 'native');
-  assert.match(info.detail, /^OpenBLAS \d+\.\d+\.\d+ .*, (1-)?\d+ BLAS threads? \(.*\), addon .*\.node$/);
-  assert.equal(info.heapLimitBytes, undefined, 'no heap limit');
-  const n = await compute();
-  await initBackend('cpu', log);
-  const c = await compute();
-  assert.ok(maxAbsDiff(n.y, c.y) < 1e-6, `softmax(matMul) native vs cpu: ${maxAbsDiff(n.y, c.y)}`);
-  assert.ok(maxAbsDiff(n.g, c.g) < 1e-5, `gradient native vs cpu: ${maxAbsDiff(n.g, c.g)}`);
-});
+test(
+  'native initialises, names its BLAS and threads, and agrees with cpu on matMul + softmax and its gradient',
+  { skip: nativeSkip() },
+  async () => {
+    const info = await initBackend('native', log);
+    assert.equal(info.name, 'native');
+    assert.equal(tf.getBackend(), 'native');
+    assert.match(info.detail, /^OpenBLAS \d+\.\d+\.\d+ .*, (1-)?\d+ BLAS threads? \(.*\), addon .*\.node$/);
+    assert.equal(info.heapLimitBytes, undefined, 'no heap limit');
+    const n = await compute();
+    await initBackend('cpu', log);
+    const c = await compute();
+    assert.ok(maxAbsDiff(n.y, c.y) < 1e-6, `softmax(matMul) native vs cpu: ${maxAbsDiff(n.y, c.y)}`);
+    assert.ok(maxAbsDiff(n.g, c.g) < 1e-5, `gradient native vs cpu: ${maxAbsDiff(n.g, c.g)}`);
+  },
+);
 
 test("requesting 'tensorflow' here fails with a clear one-line error", async () => {
   const installed = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'].some((p) => {

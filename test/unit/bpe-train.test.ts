@@ -76,7 +76,10 @@ function trained() {
 
 test('BPE trainer: exact round trip of held-out stdlib files, unicode, tabs and CRLF', () => {
   const { tok, heldOut } = trained();
-  assert.ok(heldOut.some((f) => /[^\x00-\x7f]/.test(f.text) && f.name.endsWith('.py')), 'a held-out stdlib file has non-ASCII text');
+  assert.ok(
+    heldOut.some((f) => /[^\x00-\x7f]/.test(f.text) && f.name.endsWith('.py')),
+    'a held-out stdlib file has non-ASCII text',
+  );
   for (const { name, text } of heldOut) {
     const ids = tok.encode(text, false);
     assert.equal(tok.decode(ids), text, name);
@@ -183,7 +186,8 @@ function referenceEncode(text: string, json: TokJson): number[] {
   const ranks = new Map(json.model.merges.map((m, i) => [m, i]));
   const b2u = byteToUnicode();
   // The Llama-3 split pattern in plain JS syntax (written out independently of the trainer).
-  const split = /(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+/gu;
+  const split =
+    /(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+/gu;
   const words = text.match(split) ?? [];
   assert.equal(words.join(''), text);
   const ids: number[] = [];

@@ -67,7 +67,15 @@ describe('parseLlamaConfig', () => {
   });
 
   test('defaults: kv heads = heads, head_dim = hidden / heads, no scaling, untied, single eos', () => {
-    const c = parseLlamaConfig(FILE, { hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 100, eos_token_id: 2, rope_scaling: null });
+    const c = parseLlamaConfig(FILE, {
+      hidden_size: 64,
+      intermediate_size: 96,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      vocab_size: 100,
+      eos_token_id: 2,
+      rope_scaling: null,
+    });
     assert.equal(c.numKvHeads, 4);
     assert.equal(c.headDim, 16);
     assert.equal(c.ropeScaling, undefined);
@@ -78,7 +86,15 @@ describe('parseLlamaConfig', () => {
     assert.equal(c.bosTokenId, undefined);
     // rope_type "default" (and the legacy key "type") mean no scaling.
     assert.equal(parseLlamaConfig(FILE, withKeys({ rope_scaling: { rope_type: 'default' } })).ropeScaling, undefined);
-    assert.equal(parseLlamaConfig(FILE, withKeys({ rope_scaling: { type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } })).ropeScaling?.factor, 8);
+    assert.equal(
+      parseLlamaConfig(
+        FILE,
+        withKeys({
+          rope_scaling: { type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
+        }),
+      ).ropeScaling?.factor,
+      8,
+    );
     // head_dim: null (some exports write it) falls back to hidden / heads.
     assert.equal(parseLlamaConfig(FILE, withKeys({ head_dim: null })).headDim, 64);
   });
@@ -119,20 +135,42 @@ describe('parseLlamaConfig', () => {
   }
 
   test('integers beyond 2^53 (not the number written; found by the fuzz tier)', () => {
-    expectInputError(() => parseLlamaConfig(FILE, withKeys({ hidden_size: 1e308 })), FILE, "'hidden_size' must be an integer >= 1, got 1e+308");
+    expectInputError(
+      () => parseLlamaConfig(FILE, withKeys({ hidden_size: 1e308 })),
+      FILE,
+      "'hidden_size' must be an integer >= 1, got 1e+308",
+    );
     expectInputError(() => parseLlamaConfig(FILE, withKeys({ eos_token_id: 2 ** 53 })), FILE, "'eos_token_id' must be a list of integers");
-    expectInputError(() => parseLoraConfig('/a/adapter_config.json', { peft_type: 'LORA', target_modules: ['q_proj'], r: 2 ** 53 }), "'r' must be an integer >= 1");
+    expectInputError(
+      () => parseLoraConfig('/a/adapter_config.json', { peft_type: 'LORA', target_modules: ['q_proj'], r: 2 ** 53 }),
+      "'r' must be an integer >= 1",
+    );
   });
 
   test('num_key_value_heads not dividing num_attention_heads', () => {
-    expectInputError(() => parseLlamaConfig(FILE, withKeys({ num_key_value_heads: 6 })), FILE, "'num_key_value_heads'", '(6) must divide num_attention_heads (32)');
-    expectInputError(() => parseLlamaConfig(FILE, withKeys({ num_key_value_heads: 64 })), FILE, "'num_key_value_heads'", '(64) must divide');
+    expectInputError(
+      () => parseLlamaConfig(FILE, withKeys({ num_key_value_heads: 6 })),
+      FILE,
+      "'num_key_value_heads'",
+      '(6) must divide num_attention_heads (32)',
+    );
+    expectInputError(
+      () => parseLlamaConfig(FILE, withKeys({ num_key_value_heads: 64 })),
+      FILE,
+      "'num_key_value_heads'",
+      '(64) must divide',
+    );
   });
 
   test('odd head_dim', () => {
     expectInputError(() => parseLlamaConfig(FILE, withKeys({ head_dim: 63 })), FILE, "'head_dim'", '(63) must be even');
     // hidden / heads odd, no head_dim given
-    expectInputError(() => parseLlamaConfig(FILE, withKeys({ hidden_size: 60, num_attention_heads: 4, num_key_value_heads: 4 }, ['head_dim'])), FILE, "'head_dim'", '(15) must be even');
+    expectInputError(
+      () => parseLlamaConfig(FILE, withKeys({ hidden_size: 60, num_attention_heads: 4, num_key_value_heads: 4 }, ['head_dim'])),
+      FILE,
+      "'head_dim'",
+      '(15) must be even',
+    );
   });
 
   test('hidden_size not divisible by the heads and no head_dim (absent or null)', () => {
@@ -143,16 +181,42 @@ describe('parseLlamaConfig', () => {
   });
 
   test('unknown rope_type (new key and legacy "type")', () => {
-    expectInputError(() => parseLlamaConfig(FILE, withKeys({ rope_scaling: { rope_type: 'yarn', factor: 4 } })), FILE, '(rope_scaling)', "'rope_type'", "'yarn' is not supported", 'llama3');
-    expectInputError(() => parseLlamaConfig(FILE, withKeys({ rope_scaling: { type: 'linear', factor: 2 } })), FILE, '(rope_scaling)', "'linear' is not supported");
-    expectInputError(() => parseLlamaConfig(FILE, withKeys({ rope_scaling: { rope_type: 3 } })), FILE, '(rope_scaling)', "'rope_type' must be a string");
+    expectInputError(
+      () => parseLlamaConfig(FILE, withKeys({ rope_scaling: { rope_type: 'yarn', factor: 4 } })),
+      FILE,
+      '(rope_scaling)',
+      "'rope_type'",
+      "'yarn' is not supported",
+      'llama3',
+    );
+    expectInputError(
+      () => parseLlamaConfig(FILE, withKeys({ rope_scaling: { type: 'linear', factor: 2 } })),
+      FILE,
+      '(rope_scaling)',
+      "'linear' is not supported",
+    );
+    expectInputError(
+      () => parseLlamaConfig(FILE, withKeys({ rope_scaling: { rope_type: 3 } })),
+      FILE,
+      '(rope_scaling)',
+      "'rope_type' must be a string",
+    );
   });
 
   test('llama3 rope_scaling missing a field', () => {
     const { factor: _f, ...noFactor } = LLAMA32.rope_scaling as Json;
     void _f;
-    expectInputError(() => parseLlamaConfig(FILE, withKeys({ rope_scaling: noFactor })), FILE, '(rope_scaling)', "'factor' is required but missing");
-    expectInputError(() => parseLlamaConfig(FILE, withKeys({ rope_scaling: { ...(LLAMA32.rope_scaling as Json), original_max_position_embeddings: 0 } })), "'original_max_position_embeddings'", 'must be an integer >= 1');
+    expectInputError(
+      () => parseLlamaConfig(FILE, withKeys({ rope_scaling: noFactor })),
+      FILE,
+      '(rope_scaling)',
+      "'factor' is required but missing",
+    );
+    expectInputError(
+      () => parseLlamaConfig(FILE, withKeys({ rope_scaling: { ...(LLAMA32.rope_scaling as Json), original_max_position_embeddings: 0 } })),
+      "'original_max_position_embeddings'",
+      'must be an integer >= 1',
+    );
   });
 });
 
@@ -193,16 +257,33 @@ describe('readModelConfig (a model folder)', () => {
 describe('parseLoraConfig', () => {
   const AF = '/adapters/lora/adapter_config.json';
   const PEFT: Json = {
-    peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 16, lora_alpha: 32, lora_dropout: 0.05, use_rslora: false,
-    target_modules: ['q_proj', 'v_proj'], base_model_name_or_path: 'meta-llama/Llama-3.2-1B', layers_to_transform: null,
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    r: 16,
+    lora_alpha: 32,
+    lora_dropout: 0.05,
+    use_rslora: false,
+    target_modules: ['q_proj', 'v_proj'],
+    base_model_name_or_path: 'meta-llama/Llama-3.2-1B',
+    layers_to_transform: null,
   };
 
   test('a good config', () => {
     assert.deepEqual(parseLoraConfig(AF, PEFT), {
-      kind: 'lora', r: 16, alpha: 32, dropout: 0.05, useRslora: false, targets: ['q_proj', 'v_proj'], layers: undefined, baseModel: 'meta-llama/Llama-3.2-1B',
+      kind: 'lora',
+      r: 16,
+      alpha: 32,
+      dropout: 0.05,
+      useRslora: false,
+      targets: ['q_proj', 'v_proj'],
+      layers: undefined,
+      baseModel: 'meta-llama/Llama-3.2-1B',
     });
     assert.deepEqual(parseLoraConfig(AF, { ...PEFT, target_modules: 'all-linear' }).targets, [...LINEAR_TARGETS]);
-    assert.deepEqual(parseLoraConfig(AF, { ...PEFT, target_modules: ['model.layers.0.self_attn.k_proj', 'k_proj'], layers_to_transform: 3 }).targets, ['k_proj']);
+    assert.deepEqual(
+      parseLoraConfig(AF, { ...PEFT, target_modules: ['model.layers.0.self_attn.k_proj', 'k_proj'], layers_to_transform: 3 }).targets,
+      ['k_proj'],
+    );
     assert.deepEqual(parseLoraConfig(AF, { ...PEFT, layers_to_transform: 3 }).layers, [3]);
   });
 
@@ -212,7 +293,13 @@ describe('parseLoraConfig', () => {
   });
 
   test('a target module that is not a Llama linear layer', () => {
-    expectInputError(() => parseLoraConfig(AF, { ...PEFT, target_modules: ['q_proj', 'lm_head'] }), AF, "'target_modules'", "'lm_head' is not a Llama linear layer", 'q_proj, k_proj');
+    expectInputError(
+      () => parseLoraConfig(AF, { ...PEFT, target_modules: ['q_proj', 'lm_head'] }),
+      AF,
+      "'target_modules'",
+      "'lm_head' is not a Llama linear layer",
+      'q_proj, k_proj',
+    );
     expectInputError(() => parseLoraConfig(AF, { ...PEFT, target_modules: ['c_attn'] }), AF, "'c_attn'");
   });
 
@@ -229,19 +316,36 @@ describe('parseLoraConfig', () => {
     expectInputError(() => parseLoraConfig(AF, { ...PEFT, r: '16' }), AF, "'r'");
     expectInputError(() => parseLoraConfig(AF, { ...PEFT, lora_alpha: '32' }), AF, "'lora_alpha' must be a number");
     expectInputError(() => parseLoraConfig(AF, { ...PEFT, use_rslora: 1 }), AF, "'use_rslora' must be true or false");
-    expectInputError(() => parseLoraConfig(AF, { ...PEFT, layers_to_transform: ['0'] }), AF, "'layers_to_transform' must be a list of integers");
+    expectInputError(
+      () => parseLoraConfig(AF, { ...PEFT, layers_to_transform: ['0'] }),
+      AF,
+      "'layers_to_transform' must be a list of integers",
+    );
   });
 });
 
 describe('parseDiffLoraConfig', () => {
   const DF = '/adapters/difflora/config.json';
   const AUTHORS: Json = {
-    model_type: 'llama_lora_diff_transformer', _name_or_path: 'meta-llama/Meta-Llama-3-8B', attention_lora_r: 32, attention_lora_alpha: 64,
-    attention_lora_dropout: 0.1, learn_lambda: true, diff_attn_lambda: 0.0, layers_to_transform: [0, 1], lora_negative_term_only: false,
-    negative_term_lora_only: false, negative_term_full_dim: false, lora_v: false, lora_o: true, lora_mlp: false, groupnorm: true, relu_on_differential: false,
+    model_type: 'llama_lora_diff_transformer',
+    _name_or_path: 'meta-llama/Meta-Llama-3-8B',
+    attention_lora_r: 32,
+    attention_lora_alpha: 64,
+    attention_lora_dropout: 0.1,
+    learn_lambda: true,
+    diff_attn_lambda: 0.0,
+    layers_to_transform: [0, 1],
+    lora_negative_term_only: false,
+    negative_term_lora_only: false,
+    negative_term_full_dim: false,
+    lora_v: false,
+    lora_o: true,
+    lora_mlp: false,
+    groupnorm: true,
+    relu_on_differential: false,
   };
 
-  test('a good config, and the authors\' defaults', () => {
+  test("a good config, and the authors' defaults", () => {
     const c = parseDiffLoraConfig(DF, AUTHORS);
     assert.equal(c.kind, 'difflora');
     assert.equal(c.r, 32);
@@ -259,18 +363,34 @@ describe('parseDiffLoraConfig', () => {
   });
 
   test('negative_term_lora_only with negative_term_full_dim', () => {
-    expectInputError(() => parseDiffLoraConfig(DF, { ...AUTHORS, negative_term_lora_only: true, negative_term_full_dim: true }),
-      DF, "'negative_term_lora_only'", "'negative_term_full_dim'", 'cannot both be true');
+    expectInputError(
+      () => parseDiffLoraConfig(DF, { ...AUTHORS, negative_term_lora_only: true, negative_term_full_dim: true }),
+      DF,
+      "'negative_term_lora_only'",
+      "'negative_term_full_dim'",
+      'cannot both be true',
+    );
   });
 
   test('diff_attn_lambda of the wrong type', () => {
     for (const v of ['0.1', [0.1, '0.2'], { layer0: 0.1 }, true]) {
-      expectInputError(() => parseDiffLoraConfig(DF, { ...AUTHORS, diff_attn_lambda: v }), DF, "'diff_attn_lambda'", 'must be a number or a list of numbers');
+      expectInputError(
+        () => parseDiffLoraConfig(DF, { ...AUTHORS, diff_attn_lambda: v }),
+        DF,
+        "'diff_attn_lambda'",
+        'must be a number or a list of numbers',
+      );
     }
   });
 
   test('wrong model_type, and other keys of the wrong type', () => {
-    expectInputError(() => parseDiffLoraConfig(DF, { ...AUTHORS, model_type: 'llama' }), DF, "'model_type'", "'llama_lora_diff_transformer'", '"llama"');
+    expectInputError(
+      () => parseDiffLoraConfig(DF, { ...AUTHORS, model_type: 'llama' }),
+      DF,
+      "'model_type'",
+      "'llama_lora_diff_transformer'",
+      '"llama"',
+    );
     expectInputError(() => parseDiffLoraConfig(DF, { ...AUTHORS, learn_lambda: 'yes' }), DF, "'learn_lambda' must be true or false");
     expectInputError(() => parseDiffLoraConfig(DF, { ...AUTHORS, attention_lora_r: 0 }), DF, "'attention_lora_r' must be an integer >= 1");
     expectInputError(() => parseDiffLoraConfig(DF, { ...AUTHORS, groupnorm: 'false' }), DF, "'groupnorm'");
@@ -302,13 +422,17 @@ describe('readAdapterConfig (an adapter folder)', () => {
 describe('TextTokenizer', () => {
   const llama3 = path.join(ROOT, 'node_modules', '@lenml', 'tokenizer-llama3', 'models');
 
-  test('empty text is refused; other text tokenizes', { skip: !fs.existsSync(path.join(llama3, 'tokenizer.json')) && 'no llama3 tokenizer in node_modules' }, () => {
-    const tok = TextTokenizer.fromFolder(llama3);
-    assert.ok(tok);
-    expectInputError(() => tok.encode(''), 'empty text');
-    assert.ok(tok.encode(' ').length >= 1);
-    assert.equal(tok.decode(tok.encode('hello world', false)), 'hello world');
-  });
+  test(
+    'empty text is refused; other text tokenizes',
+    { skip: !fs.existsSync(path.join(llama3, 'tokenizer.json')) && 'no llama3 tokenizer in node_modules' },
+    () => {
+      const tok = TextTokenizer.fromFolder(llama3);
+      assert.ok(tok);
+      expectInputError(() => tok.encode(''), 'empty text');
+      assert.ok(tok.encode(' ').length >= 1);
+      assert.equal(tok.decode(tok.encode('hello world', false)), 'hello world');
+    },
+  );
 
   test('no tokenizer.json: undefined; a broken tokenizer.json: an error naming the file', () => {
     const root = tempDir('tokenizer');

@@ -10,7 +10,12 @@ import { DatasetOptions, loadJsonlDataset } from '../../engine/data/examples';
 import { readLines } from '../../engine/data/jsonl';
 import { ROOT, tempDir } from '../helpers/reference';
 
-const BOS = 128000, START = 128006, END_HEADER = 128007, EOT = 128009, EOS = 128001, NL2 = 271;
+const BOS = 128000,
+  START = 128006,
+  END_HEADER = 128007,
+  EOT = 128009,
+  EOS = 128001,
+  NL2 = 271;
 const theirs = fromPreTrained(); // an independent implementation, to build expectations piece by piece
 const pieces = (s: string): number[] => theirs.encode(s, { add_special_tokens: false });
 
@@ -39,16 +44,22 @@ const withBosPostProcessor = (_cfg: Record<string, unknown>, tj: Record<string, 
   tj.post_processor = {
     type: 'TemplateProcessing',
     single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-    pair: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+    pair: [
+      { SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } },
+      { Sequence: { id: 'A', type_id: 0 } },
+      { Sequence: { id: 'B', type_id: 1 } },
+    ],
     special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [BOS], tokens: ['<|begin_of_text|>'] } },
   };
 };
 const TOK_BOS = lazy(() => llama3(withBosPostProcessor));
 /** No eos_token and no chat_template in tokenizer_config.json. */
-const TOK_BARE = lazy(() => llama3((cfg) => {
-  delete cfg.eos_token;
-  delete cfg.chat_template;
-}));
+const TOK_BARE = lazy(() =>
+  llama3((cfg) => {
+    delete cfg.eos_token;
+    delete cfg.chat_template;
+  }),
+);
 
 function writeJsonl(lines: (string | object)[], name = 'data.jsonl'): string {
   const file = path.join(tempDir('data'), name);
@@ -90,8 +101,20 @@ test('text: every token but the first is a target', () => {
   const file = writeJsonl([{ text: 'Hello world' }, { text: 'Be brief.' }]);
   const r = loadJsonlDataset(file, TOK, OPTS);
   assert.equal(r.format, 'text');
-  assert.deepEqual(r.examples.map((e) => e.ids), [[9906, 1917], [3513, 10015, 13]]);
-  assert.deepEqual(r.examples.map((e) => e.targetMask), [[0, 1], [0, 1, 1]]);
+  assert.deepEqual(
+    r.examples.map((e) => e.ids),
+    [
+      [9906, 1917],
+      [3513, 10015, 13],
+    ],
+  );
+  assert.deepEqual(
+    r.examples.map((e) => e.targetMask),
+    [
+      [0, 1],
+      [0, 1, 1],
+    ],
+  );
   const bos = loadJsonlDataset(file, TOK_BOS(), OPTS);
   assert.deepEqual(bos.examples[0].ids, [BOS, 9906, 1917]);
   assert.deepEqual(bos.examples[0].targetMask, [0, 1, 1]);
@@ -111,42 +134,84 @@ test('messages: Llama-3 chat template; targets are exactly the assistant content
   const expected = [
     ...ctx([BOS, ...header('system'), ...pieces('Be brief.'), EOT]),
     ...ctx([...header('user'), ...pieces('Add 2 and 3.'), EOT]),
-    ...ctx(header('assistant')), ...tgt([...pieces('5'), EOT]),
+    ...ctx(header('assistant')),
+    ...tgt([...pieces('5'), EOT]),
     ...ctx([...header('user'), ...pieces('Times 4?'), EOT]),
-    ...ctx(header('assistant')), ...tgt([...pieces('20, since 5 × 4 = 20 🙂'), EOT]),
+    ...ctx(header('assistant')),
+    ...tgt([...pieces('20, since 5 × 4 = 20 🙂'), EOT]),
     // The template then appends "<|start_header_id|>assistant<|end_header_id|>\n\n" even with
     // add_generation_prompt false: after the last target, so dropped.
   ];
   const file = writeJsonl([{ messages }]);
   const r = loadJsonlDataset(file, TOK, OPTS);
   assert.equal(r.format, 'messages');
-  assert.deepEqual(r.examples[0].ids, expected.map((x) => x.id));
-  assert.deepEqual(r.examples[0].targetMask, expected.map((x) => x.t));
+  assert.deepEqual(
+    r.examples[0].ids,
+    expected.map((x) => x.id),
+  );
+  assert.deepEqual(
+    r.examples[0].targetMask,
+    expected.map((x) => x.t),
+  );
 
   // An assistant reply equal to a role name is found in its slot, not in a header; a trailing user turn is dropped.
-  const tricky = writeJsonl([{ messages: [
-    { role: 'user', content: 'Say assistant' }, { role: 'assistant', content: 'assistant' }, { role: 'user', content: 'again' },
-  ] }]);
+  const tricky = writeJsonl([
+    {
+      messages: [
+        { role: 'user', content: 'Say assistant' },
+        { role: 'assistant', content: 'assistant' },
+        { role: 'user', content: 'again' },
+      ],
+    },
+  ]);
   const t = loadJsonlDataset(tricky, TOK, OPTS).examples[0];
   const exp2 = [
     ...ctx([BOS, ...header('user'), ...pieces('Say assistant'), EOT]),
-    ...ctx(header('assistant')), ...tgt([...pieces('assistant'), EOT]),
+    ...ctx(header('assistant')),
+    ...tgt([...pieces('assistant'), EOT]),
   ];
-  assert.deepEqual(t.ids, exp2.map((x) => x.id));
-  assert.deepEqual(t.targetMask, exp2.map((x) => x.t));
+  assert.deepEqual(
+    t.ids,
+    exp2.map((x) => x.id),
+  );
+  assert.deepEqual(
+    t.targetMask,
+    exp2.map((x) => x.t),
+  );
 });
 
 test('formats may be mixed; blank lines, CRLF and a BOM are tolerated and line numbers stay right', () => {
-  const lines = [{ text: 'Hello world' }, { prompt: 'a', completion: 'b' }, { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] }];
+  const lines = [
+    { text: 'Hello world' },
+    { prompt: 'a', completion: 'b' },
+    {
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'yo' },
+      ],
+    },
+  ];
   const lf = writeJsonl(lines);
   const crlf = path.join(tempDir('data'), 'crlf.jsonl');
-  fs.writeFileSync(crlf, '\ufeff' + ['', JSON.stringify(lines[0]), '   ', JSON.stringify(lines[1]), '', JSON.stringify(lines[2])].join('\r\n') + '\r\n\r\n');
+  fs.writeFileSync(
+    crlf,
+    '\ufeff' + ['', JSON.stringify(lines[0]), '   ', JSON.stringify(lines[1]), '', JSON.stringify(lines[2])].join('\r\n') + '\r\n\r\n',
+  );
   const a = loadJsonlDataset(lf, TOK, OPTS);
   const b = loadJsonlDataset(crlf, TOK, OPTS);
   assert.equal(a.format, 'mixed');
-  assert.deepEqual(b.examples.map((e) => e.ids), a.examples.map((e) => e.ids));
-  assert.deepEqual(b.examples.map((e) => e.targetMask), a.examples.map((e) => e.targetMask));
-  assert.deepEqual(b.examples.map((e) => e.source), [`${crlf}:2`, `${crlf}:4`, `${crlf}:6`]);
+  assert.deepEqual(
+    b.examples.map((e) => e.ids),
+    a.examples.map((e) => e.ids),
+  );
+  assert.deepEqual(
+    b.examples.map((e) => e.targetMask),
+    a.examples.map((e) => e.targetMask),
+  );
+  assert.deepEqual(
+    b.examples.map((e) => e.source),
+    [`${crlf}:2`, `${crlf}:4`, `${crlf}:6`],
+  );
 });
 
 const GOOD = { text: 'Hello world' };
@@ -172,7 +237,10 @@ const BAD_LINES: [string, RegExp][] = [
   ['{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant"}]}', /messages\[1\]\.content is missing/],
   ['{"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "a"}]}', /messages\[0\]\.content is empty/],
   ['{"messages": [{"content": "hi"}, {"role": "assistant", "content": "a"}]}', /messages\[0\]\.role is missing/],
-  ['{"messages": [{"role": "user", "content": {"x": 1}}, {"role": "assistant", "content": "a"}]}', /messages\[0\]\.content must be a string, got an object/],
+  [
+    '{"messages": [{"role": "user", "content": {"x": 1}}, {"role": "assistant", "content": "a"}]}',
+    /messages\[0\]\.content must be a string, got an object/,
+  ],
   ['{"messages": ["hi", {"role": "assistant", "content": "a"}]}', /messages\[0\] must be an object, got string/],
   ['{"text": "t", "code": "def f(): pass", "task_id": 1, "test_list": []}', /raw MBPP record/],
 ];
@@ -194,23 +262,54 @@ test("every bad line kind: 'stop' throws naming file:line, 'skip' records it and
     assert.equal(s.where, `${file}:${2 * i + 2}`);
     assert.match(s.reason, BAD_LINES[i][1]);
   });
-  assert.deepEqual(r.examples.map((e) => e.source), Array.from({ length: BAD_LINES.length + 1 }, (_, i) => `${file}:${2 * i + 1}`));
+  assert.deepEqual(
+    r.examples.map((e) => e.source),
+    Array.from({ length: BAD_LINES.length + 1 }, (_, i) => `${file}:${2 * i + 1}`),
+  );
 });
 
 test('bad bytes and a chat format without chat_template are bad lines too', () => {
   const file = path.join(tempDir('data'), 'bytes.jsonl');
   fs.writeFileSync(file, Buffer.concat([Buffer.from('{"text": "Hello world"}\n{"text": "caf'), Buffer.from([0xe9]), Buffer.from('"}\n')]));
-  assert.throws(() => loadJsonlDataset(file, TOK, OPTS), (e: unknown) => e instanceof InputError && (e as Error).message === `${file}:2: not valid UTF-8`);
+  assert.throws(
+    () => loadJsonlDataset(file, TOK, OPTS),
+    (e: unknown) => e instanceof InputError && (e as Error).message === `${file}:2: not valid UTF-8`,
+  );
   assert.equal(loadJsonlDataset(file, TOK, { ...OPTS, onBadLine: 'skip' }).skipped[0].reason, 'not valid UTF-8');
 
-  const chat = writeJsonl([GOOD, { messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] }]);
-  assert.throws(() => loadJsonlDataset(chat, TOK_BARE(), OPTS), (e: unknown) => e instanceof InputError && /^.*:2: the messages format needs a chat_template/.test((e as Error).message));
+  const chat = writeJsonl([
+    GOOD,
+    {
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'yo' },
+      ],
+    },
+  ]);
+  assert.throws(
+    () => loadJsonlDataset(chat, TOK_BARE(), OPTS),
+    (e: unknown) => e instanceof InputError && /^.*:2: the messages format needs a chat_template/.test((e as Error).message),
+  );
 
   // A template that raises (HF's raise_exception) makes that line bad, with the template's message.
   const strict = llama3((cfg) => {
-    cfg.chat_template = "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}{{ m['content'] }}{{ eos_token }}{% endfor %}";
+    cfg.chat_template =
+      "{% for m in messages %}{% if m['role'] == 'system' %}{{ raise_exception('no system role') }}{% endif %}{{ m['content'] }}{{ eos_token }}{% endfor %}";
   });
-  const sys = writeJsonl([{ messages: [{ role: 'system', content: 's' }, { role: 'assistant', content: 'a' }] }, { messages: [{ role: 'user', content: 'u' }, { role: 'assistant', content: 'yes' }] }]);
+  const sys = writeJsonl([
+    {
+      messages: [
+        { role: 'system', content: 's' },
+        { role: 'assistant', content: 'a' },
+      ],
+    },
+    {
+      messages: [
+        { role: 'user', content: 'u' },
+        { role: 'assistant', content: 'yes' },
+      ],
+    },
+  ]);
   const r = loadJsonlDataset(sys, strict, { ...OPTS, onBadLine: 'skip' });
   assert.match(r.skipped[0].reason, /chat_template failed: .*no system role/);
   // The other line renders "u<|end_of_text|>yes<|end_of_text|>": targets "yes" and the EOS that ends its turn.
@@ -221,25 +320,44 @@ test('bad bytes and a chat format without chat_template are bad lines too', () =
 test('an empty dataset is an error naming the file', () => {
   const empty = path.join(tempDir('data'), 'empty.jsonl');
   fs.writeFileSync(empty, '');
-  assert.throws(() => loadJsonlDataset(empty, TOK, OPTS), (e: unknown) => e instanceof InputError && (e as Error).message === `${empty}: no usable training example (the file has no non-blank line)`);
+  assert.throws(
+    () => loadJsonlDataset(empty, TOK, OPTS),
+    (e: unknown) =>
+      e instanceof InputError && (e as Error).message === `${empty}: no usable training example (the file has no non-blank line)`,
+  );
   const blank = writeJsonl(['', '   ', '\t']);
-  assert.throws(() => loadJsonlDataset(blank, TOK, OPTS), (e: unknown) => e instanceof InputError && (e as Error).message.startsWith(`${blank}: no usable training example`));
+  assert.throws(
+    () => loadJsonlDataset(blank, TOK, OPTS),
+    (e: unknown) => e instanceof InputError && (e as Error).message.startsWith(`${blank}: no usable training example`),
+  );
   const allBad = writeJsonl(['nope', '{"text": ""}']);
   assert.throws(
     () => loadJsonlDataset(allBad, TOK, { ...OPTS, onBadLine: 'skip' }),
-    (e: unknown) => e instanceof InputError && (e as Error).message.startsWith(`${allBad}: no usable training example (all 2 lines skipped; first: ${allBad}:1: not valid JSON`),
+    (e: unknown) =>
+      e instanceof InputError &&
+      (e as Error).message.startsWith(`${allBad}: no usable training example (all 2 lines skipped; first: ${allBad}:1: not valid JSON`),
   );
   const missing = path.join(tempDir('data'), 'missing.jsonl');
-  assert.throws(() => loadJsonlDataset(missing, TOK, OPTS), (e: unknown) => e instanceof InputError && (e as Error).message === `${missing}: not found`);
-  assert.throws(() => loadJsonlDataset(tempDir('data'), TOK, OPTS), (e: unknown) => e instanceof InputError && /is a folder/.test((e as Error).message));
-  assert.throws(() => loadJsonlDataset(empty, TOK, { ...OPTS, maxLength: 1 }), (e: unknown) => e instanceof InputError && /maxLength: must be an integer >= 2/.test((e as Error).message));
+  assert.throws(
+    () => loadJsonlDataset(missing, TOK, OPTS),
+    (e: unknown) => e instanceof InputError && (e as Error).message === `${missing}: not found`,
+  );
+  assert.throws(
+    () => loadJsonlDataset(tempDir('data'), TOK, OPTS),
+    (e: unknown) => e instanceof InputError && /is a folder/.test((e as Error).message),
+  );
+  assert.throws(
+    () => loadJsonlDataset(empty, TOK, { ...OPTS, maxLength: 1 }),
+    (e: unknown) => e instanceof InputError && /maxLength: must be an integer >= 2/.test((e as Error).message),
+  );
 });
 
 test('too long: truncate from the right (counted), skip, or error naming file:line and the lengths', () => {
   const prompt = 'def f(x):\n    """Double."""\n'; // 8 tokens
   const completion = '    return 2 * x\n'; // 7 tokens, + EOS = 16 in all
   const file = writeJsonl([GOOD, { prompt, completion }, { prompt: prompt + prompt, completion }]);
-  const P = pieces(prompt), C = pieces(completion);
+  const P = pieces(prompt),
+    C = pieces(completion);
   const opts: DatasetOptions = { ...OPTS, maxLength: 12 };
 
   const t = loadJsonlDataset(file, TOK, { ...opts, onTooLong: 'truncate' });
@@ -268,7 +386,9 @@ test('too long: truncate from the right (counted), skip, or error naming file:li
 
 test('the line reader streams: chunk boundaries inside multi-byte characters, long lines, no final newline', () => {
   const file = path.join(tempDir('data'), 'big.jsonl');
-  const lines = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ text: `line ${i} ` + 'é🙂数'.repeat(i % 97) + 'x'.repeat(i === 1500 ? 1_500_000 : 0) }));
+  const lines = Array.from({ length: 3000 }, (_, i) =>
+    JSON.stringify({ text: `line ${i} ` + 'é🙂数'.repeat(i % 97) + 'x'.repeat(i === 1500 ? 1_500_000 : 0) }),
+  );
   fs.writeFileSync(file, lines.join('\n')); // > 1 MiB chunks, no trailing newline
   const got = [...readLines(file)];
   assert.equal(got.length, 3000);

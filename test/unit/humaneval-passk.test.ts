@@ -45,26 +45,56 @@ test('pass@k of a set: the mean over tasks, only for k <= n of every task', () =
     ...[true, true, false, false].map((passed) => ({ task_id: 'B', passed })),
   ];
   const counts = countByTask(results);
-  assert.deepEqual(counts, [{ task_id: 'A', n: 4, c: 1 }, { task_id: 'B', n: 4, c: 2 }]);
+  assert.deepEqual(counts, [
+    { task_id: 'A', n: 4, c: 1 },
+    { task_id: 'B', n: 4, c: 2 },
+  ]);
   const t = passAtKTable(counts, [1, 2, 10]);
   close(t['pass@1'], (0.25 + 0.5) / 2, 'pass@1');
   // A: 1 - C(3,2)/C(4,2) = 1/2; B: 1 - C(2,2)/C(4,2) = 5/6.
   close(t['pass@2'], (0.5 + 5 / 6) / 2, 'pass@2');
   assert.equal(t['pass@10'], undefined);
-  assert.deepEqual(Object.keys(passAtKTable([{ task_id: 'A', n: 3, c: 1 }, { task_id: 'B', n: 1, c: 1 }], [1, 2])), ['pass@1']);
+  assert.deepEqual(
+    Object.keys(
+      passAtKTable(
+        [
+          { task_id: 'A', n: 3, c: 1 },
+          { task_id: 'B', n: 1, c: 1 },
+        ],
+        [1, 2],
+      ),
+    ),
+    ['pass@1'],
+  );
 });
 
-test('the program and the result strings are openai/human-eval\'s', () => {
-  const p = { task_id: 'T/0', prompt: 'def f(x):\n    """doc"""\n', entry_point: 'f', canonical_solution: '    return x\n', test: 'def check(c):\n    assert c(1) == 1\n' };
-  assert.equal(buildProgram(p, '    return x\n'), 'def f(x):\n    """doc"""\n    return x\n\ndef check(c):\n    assert c(1) == 1\n\ncheck(f)');
+test("the program and the result strings are openai/human-eval's", () => {
+  const p = {
+    task_id: 'T/0',
+    prompt: 'def f(x):\n    """doc"""\n',
+    entry_point: 'f',
+    canonical_solution: '    return x\n',
+    test: 'def check(c):\n    assert c(1) == 1\n',
+  };
+  assert.equal(
+    buildProgram(p, '    return x\n'),
+    'def f(x):\n    """doc"""\n    return x\n\ndef check(c):\n    assert c(1) == 1\n\ncheck(f)',
+  );
   assert.equal(humanEvalResult('passed', null), 'passed');
   assert.equal(humanEvalResult('timed out', null), 'timed out');
   assert.equal(humanEvalResult('failed', 'AssertionError'), 'failed: AssertionError');
 });
 
 test('model labels: base, then the adapter folders, made unique and safe as folder names', () => {
-  assert.deepEqual(modelLabels([{ model: 'm' }, { model: 'm', adapter: '/x/lora' }, { model: 'm', adapter: '/y/lora' }, { model: 'm', adapter: '/z/my diff' }]),
-    ['base', 'lora', 'lora-2', 'my_diff']);
+  assert.deepEqual(
+    modelLabels([
+      { model: 'm' },
+      { model: 'm', adapter: '/x/lora' },
+      { model: 'm', adapter: '/y/lora' },
+      { model: 'm', adapter: '/z/my diff' },
+    ]),
+    ['base', 'lora', 'lora-2', 'my_diff'],
+  );
 });
 
 test('per-sample seeds depend on the seed, the task and the index only', () => {
@@ -75,13 +105,30 @@ test('per-sample seeds depend on the seed, the task and the index only', () => {
 
 test('samples files: extra keys kept, bad lines named by file:line', () => {
   const dir = tempDir('he-samples');
-  const problems = new Map([['T/0', { task_id: 'T/0', prompt: 'def f():\n', entry_point: 'f', canonical_solution: '    return 1\n', test: 'def check(c): pass' }]]);
-  const write = (name: string, lines: string[]) => { const f = path.join(dir, name); fs.writeFileSync(f, lines.join('\n')); return f; };
-  const ok = readSamples(write('ok.jsonl', ['{"task_id": "T/0", "completion": "    return 1\\n", "model": "x"}', '', '{"task_id": "T/0", "completion": ""}']), problems);
+  const problems = new Map([
+    ['T/0', { task_id: 'T/0', prompt: 'def f():\n', entry_point: 'f', canonical_solution: '    return 1\n', test: 'def check(c): pass' }],
+  ]);
+  const write = (name: string, lines: string[]) => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, lines.join('\n'));
+    return f;
+  };
+  const ok = readSamples(
+    write('ok.jsonl', ['{"task_id": "T/0", "completion": "    return 1\\n", "model": "x"}', '', '{"task_id": "T/0", "completion": ""}']),
+    problems,
+  );
   assert.equal(ok.length, 2);
   assert.equal(ok[0].model, 'x');
-  expectInputError(() => readSamples(write('a.jsonl', ['{"task_id": "T/0", "completion": "x"}', '{oops']), problems), 'a.jsonl:2', 'not valid JSON');
-  expectInputError(() => readSamples(write('b.jsonl', ['{"task_id": "T/9", "completion": "x"}']), problems), 'b.jsonl:1 (T/9)', 'not in the problems file');
+  expectInputError(
+    () => readSamples(write('a.jsonl', ['{"task_id": "T/0", "completion": "x"}', '{oops']), problems),
+    'a.jsonl:2',
+    'not valid JSON',
+  );
+  expectInputError(
+    () => readSamples(write('b.jsonl', ['{"task_id": "T/9", "completion": "x"}']), problems),
+    'b.jsonl:1 (T/9)',
+    'not in the problems file',
+  );
   expectInputError(() => readSamples(write('c.jsonl', ['{"task_id": "T/0"}']), problems), 'c.jsonl:1 (T/0)', "'completion'");
   expectInputError(() => readSamples(write('d.jsonl', ['[1, 2]']), problems), 'd.jsonl:1', 'JSON object');
   expectInputError(() => readSamples(write('e.jsonl', ['']), problems), 'e.jsonl', 'no samples');
@@ -91,27 +138,46 @@ test('samples files: extra keys kept, bad lines named by file:line', () => {
 test('problem records: an entry point that is not a Python name is refused with its line and task', () => {
   const dir = tempDir('he-prob');
   const f = path.join(dir, 'p.jsonl');
-  const rec = { task_id: 'T/1', prompt: 'def f():\n', entry_point: 'f); import os; (', canonical_solution: '    return 1\n', test: 'def check(c): pass' };
+  const rec = {
+    task_id: 'T/1',
+    prompt: 'def f():\n',
+    entry_point: 'f); import os; (',
+    canonical_solution: '    return 1\n',
+    test: 'def check(c): pass',
+  };
   fs.writeFileSync(f, `${JSON.stringify(rec)}\n`);
   expectInputError(() => readProblems(f), 'p.jsonl:1 (T/1)', 'entry_point');
 });
 
 test('a problems "path" that is a number is refused, never read as a file descriptor (found by the fuzz tier: the engine hung)', async () => {
   // humaneval/problems {"path": 4} made readFileSync(4) block on the engine's own pipe.
-  for (const bad of [4, 0, '', null, {}]) expectInputError(() => readProblems(bad as unknown as string), 'problems', 'expected the path of a .jsonl or .jsonl.gz file');
-  await assert.rejects(resolveProblemsFile({ file: 4 as unknown as string }), (e: unknown) => e instanceof InputError && /^problems: expected the path/.test((e as Error).message));
+  for (const bad of [4, 0, '', null, {}])
+    expectInputError(() => readProblems(bad as unknown as string), 'problems', 'expected the path of a .jsonl or .jsonl.gz file');
+  await assert.rejects(
+    resolveProblemsFile({ file: 4 as unknown as string }),
+    (e: unknown) => e instanceof InputError && /^problems: expected the path/.test((e as Error).message),
+  );
   expectInputError(() => readJsonFile(3 as unknown as string), '3', 'expected a file path');
 });
 
 test('without --problems the set is downloaded once, validated, then read from the cache', async () => {
   const dir = tempDir('he-dl');
-  const good = zlib.gzipSync(`${JSON.stringify({ task_id: 'T/0', prompt: 'def f():\n', entry_point: 'f', canonical_solution: '    return 1\n', test: 'def check(c):\n    assert c() == 1\n' })}\n`);
+  const good = zlib.gzipSync(
+    `${JSON.stringify({ task_id: 'T/0', prompt: 'def f():\n', entry_point: 'f', canonical_solution: '    return 1\n', test: 'def check(c):\n    assert c() == 1\n' })}\n`,
+  );
   let hits = 0;
   const server = http.createServer((req, res) => {
     hits++;
-    if (req.url === '/data/HumanEval.jsonl.gz') { res.writeHead(200); res.end(good); }
-    else if (req.url === '/broken/HumanEval.jsonl.gz') { res.writeHead(200); res.end('<html>not gzip</html>'); }
-    else { res.writeHead(404); res.end(); }
+    if (req.url === '/data/HumanEval.jsonl.gz') {
+      res.writeHead(200);
+      res.end(good);
+    } else if (req.url === '/broken/HumanEval.jsonl.gz') {
+      res.writeHead(200);
+      res.end('<html>not gzip</html>');
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
@@ -127,19 +193,34 @@ test('without --problems the set is downloaded once, validated, then read from t
     assert.equal(hits, 1);
     // A broken download is an error and is not cached; so is a failed one.
     const brokenCache = path.join(dir, 'cache2');
-    await assert.rejects(resolveProblemsFile({ url: `${base}/broken/HumanEval.jsonl.gz`, cacheDir: brokenCache }), (e: unknown) => e instanceof InputError && /not a HumanEval problem set/.test((e as Error).message));
+    await assert.rejects(
+      resolveProblemsFile({ url: `${base}/broken/HumanEval.jsonl.gz`, cacheDir: brokenCache }),
+      (e: unknown) => e instanceof InputError && /not a HumanEval problem set/.test((e as Error).message),
+    );
     assert.deepEqual(fs.readdirSync(brokenCache), []);
-    await assert.rejects(resolveProblemsFile({ url: `${base}/missing/HumanEval.jsonl.gz`, cacheDir: brokenCache }), (e: unknown) => e instanceof InputError && /--problems.*HTTP 404.*--problems/.test((e as Error).message));
+    await assert.rejects(
+      resolveProblemsFile({ url: `${base}/missing/HumanEval.jsonl.gz`, cacheDir: brokenCache }),
+      (e: unknown) => e instanceof InputError && /--problems.*HTTP 404.*--problems/.test((e as Error).message),
+    );
   } finally {
     server.close();
   }
 });
 
 test('chat format: the template renders the instruction, then the answer starts with a fence and the prompt', () => {
-  const tok = { config: { chat_template: '{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}</{{ m.role }}>{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}', bos_token: '<s>' } };
+  const tok = {
+    config: {
+      chat_template:
+        '{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}</{{ m.role }}>{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}',
+      bos_token: '<s>',
+    },
+  };
   const m = { dir: '/models/chat', tokenizer: tok } as unknown as LoadedModel;
   const prompt = 'def f(x):\n    """Twice x."""\n';
-  assert.equal(chatPrompt(m, prompt), `<s><user>${CHAT_INSTRUCTION}\n\n\`\`\`python\n${prompt}\`\`\`</user><assistant>\`\`\`python\n${prompt}`);
+  assert.equal(
+    chatPrompt(m, prompt),
+    `<s><user>${CHAT_INSTRUCTION}\n\n\`\`\`python\n${prompt}\`\`\`</user><assistant>\`\`\`python\n${prompt}`,
+  );
   const plain = { dir: '/models/base', tokenizer: { config: {} } } as unknown as LoadedModel;
   expectInputError(() => chatPrompt(plain, prompt), path.join('/models/base', 'tokenizer_config.json'), 'no chat_template');
 });

@@ -33,9 +33,17 @@ test('the next top-level statement ends a completion, indented code and closing 
 
 test('bad problem files are named by line and task', () => {
   const dir = tempDir('he');
-  const write = (name: string, lines: string[]) => { const f = path.join(dir, name); fs.writeFileSync(f, lines.join('\n')); return f; };
+  const write = (name: string, lines: string[]) => {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, lines.join('\n'));
+    return f;
+  };
   const rec = { task_id: 'T/1', prompt: 'def f():\n', entry_point: 'f', canonical_solution: '    return 1\n', test: 'def check(c): pass' };
-  const expectError = (f: string, re: RegExp) => assert.throws(() => readProblems(f), (e: unknown) => e instanceof InputError && re.test((e as Error).message));
+  const expectError = (f: string, re: RegExp) =>
+    assert.throws(
+      () => readProblems(f),
+      (e: unknown) => e instanceof InputError && re.test((e as Error).message),
+    );
   expectError(write('a.jsonl', [JSON.stringify(rec), '{not json']), /a\.jsonl:2: not valid JSON/);
   expectError(write('b.jsonl', [JSON.stringify({ ...rec, test: 3 })]), /b\.jsonl:1 \(T\/1\): field 'test'/);
   expectError(write('c.jsonl', [JSON.stringify(rec), JSON.stringify(rec)]), /c\.jsonl:2 \(T\/1\): duplicate task_id/);

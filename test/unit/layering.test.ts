@@ -47,17 +47,30 @@ describe('layering', () => {
       { file: 'protocol/transport/stream.ts', text: "import { InputError } from '../../engine/errors';" },
     ];
     const found = violations(planted);
-    for (const p of planted) assert.ok(found.some((v) => v.startsWith(`${p.file} imports`)), `not caught: ${p.file}: ${p.text}\n${found.join('\n')}`);
+    for (const p of planted)
+      assert.ok(
+        found.some((v) => v.startsWith(`${p.file} imports`)),
+        `not caught: ${p.file}: ${p.text}\n${found.join('\n')}`,
+      );
     assert.equal(found.length, planted.length, found.join('\n'));
   });
 
   it('lets the allowed imports through', () => {
     const fine = [
-      { file: 'engine/server/session.ts', text: "import { trainAdapter } from '../api';\nimport * as fs from 'fs';\nimport { MessageConnection } from 'vscode-jsonrpc';" },
+      {
+        file: 'engine/server/session.ts',
+        text: "import { trainAdapter } from '../api';\nimport * as fs from 'fs';\nimport { MessageConnection } from 'vscode-jsonrpc';",
+      },
       { file: 'engine/cli/main.ts', text: "import { serve } from '../server/serve';" },
-      { file: 'extension/engine/connection.ts', text: "import WebSocket from 'ws';\nimport { spawn } from 'child_process';\nimport { Rpc } from '../../protocol/engine';\nimport { streamTransport } from '../../protocol/transport/stream';" },
+      {
+        file: 'extension/engine/connection.ts',
+        text: "import WebSocket from 'ws';\nimport { spawn } from 'child_process';\nimport { Rpc } from '../../protocol/engine';\nimport { streamTransport } from '../../protocol/transport/stream';",
+      },
       { file: 'extension/main.ts', text: "import * as vscode from 'vscode';\nimport { EngineHost } from './engine/engine-host';" },
-      { file: 'webview/attention/main.ts', text: "import { el } from '../dom';\nimport type { ModelAttention } from '../../protocol/attention';\nimport * as d3 from 'd3';" },
+      {
+        file: 'webview/attention/main.ts',
+        text: "import { el } from '../dom';\nimport type { ModelAttention } from '../../protocol/attention';\nimport * as d3 from 'd3';",
+      },
       { file: 'protocol/transport/websocket.ts', text: "import type WebSocket from 'ws';\nimport { decodeFrame } from '../wire';" },
       { file: 'protocol/engine.ts', text: "import type { TrainEvent } from './training';" },
     ];

@@ -10,7 +10,17 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, initBackend } from '../../engine/backend';
 import { loadNativeAddon, NativeAddon } from '../../engine/backends/native-addon';
-import { adamwUpdate, AdamWStep, addLowRank, attentionProbabilities, crossEntropy, differentialAttention, rmsNorm, rope, swiglu } from '../../engine/model/fused';
+import {
+  adamwUpdate,
+  AdamWStep,
+  addLowRank,
+  attentionProbabilities,
+  crossEntropy,
+  differentialAttention,
+  rmsNorm,
+  rope,
+  swiglu,
+} from '../../engine/model/fused';
 import { inverseFrequencies, ropeTables, rotateHalfMatrix } from '../../engine/model/rope';
 import { nativeSkip } from '../helpers/native';
 
@@ -54,7 +64,8 @@ function assertClose(native: Out[], cpu: Out[], what: string, rtol = 1e-5): void
     assert.deepEqual(n.shape, c.shape, `${what}: shape`);
     assert.equal(n.dtype, c.dtype, `${what}: dtype`);
     for (let i = 0; i < c.data.length; i++) {
-      const x = n.data[i], y = c.data[i];
+      const x = n.data[i],
+        y = c.data[i];
       if (Number.isNaN(y) || !Number.isFinite(y)) {
         assert.ok(Object.is(x, y) || (Number.isNaN(x) && Number.isNaN(y)), `${what}[${i}]: native ${x}, cpu ${y}`);
       } else {
@@ -87,20 +98,34 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
     const a = addon as unknown as Record<string, unknown>;
     for (const k of Object.keys(a)) {
       const f = a[k];
-      if (typeof f === 'function') a[k] = (...args: unknown[]) => { calls.set(k, (calls.get(k) ?? 0) + 1); return f(...args); };
+      if (typeof f === 'function')
+        a[k] = (...args: unknown[]) => {
+          calls.set(k, (calls.get(k) ?? 0) + 1);
+          return f(...args);
+        };
     }
     await initBackend('native', () => {});
     await ensureGradients();
   });
 
   test('matMul: every transpose combination, rank 2 and 3, with size-0 and size-1 dimensions', async () => {
-    for (const [m, n, k] of [[5, 7, 3], [1, 4, 9], [6, 1, 1], [33, 17, 64], [0, 4, 3], [3, 0, 4], [3, 4, 0]]) {
+    for (const [m, n, k] of [
+      [5, 7, 3],
+      [1, 4, 9],
+      [6, 1, 1],
+      [33, 17, 64],
+      [0, 4, 3],
+      [3, 0, 4],
+      [3, 4, 0],
+    ]) {
       for (const ta of [false, true]) {
         for (const tb of [false, true]) {
           for (const batch of [[], [3]]) {
             const a = () => rand([...batch, ...(ta ? [k, m] : [m, k])], m * 31 + k);
             const b = () => rand([...batch, ...(tb ? [n, k] : [k, n])], n * 17 + k + 1);
-            await same(`matMul ${batch} m${m} n${n} k${k} tA ${ta} tB ${tb}`, m * n * k > 0 ? 'matMul' : null, () => tf.matMul(a(), b(), ta, tb));
+            await same(`matMul ${batch} m${m} n${n} k${k} tA ${ta} tB ${tb}`, m * n * k > 0 ? 'matMul' : null, () =>
+              tf.matMul(a(), b(), ta, tb),
+            );
           }
         }
       }
@@ -108,7 +133,28 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
   });
 
   test('matMul: batch dimensions broadcast', async () => {
-    const cases: [number[], number[]][] = [[[4, 5, 6], [1, 6, 3]], [[1, 5, 6], [4, 6, 3]], [[2, 3, 5, 6], [6, 3]], [[5, 6], [2, 3, 6, 3]], [[2, 1, 5, 6], [3, 6, 2]]];
+    const cases: [number[], number[]][] = [
+      [
+        [4, 5, 6],
+        [1, 6, 3],
+      ],
+      [
+        [1, 5, 6],
+        [4, 6, 3],
+      ],
+      [
+        [2, 3, 5, 6],
+        [6, 3],
+      ],
+      [
+        [5, 6],
+        [2, 3, 6, 3],
+      ],
+      [
+        [2, 1, 5, 6],
+        [3, 6, 2],
+      ],
+    ];
     for (const [sa, sb] of cases) await same(`matMul ${sa} x ${sb}`, 'matMul', () => tf.matMul(rand(sa, 1), rand(sb, 2)));
   });
 
@@ -119,32 +165,81 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
   test('fused matMul: bias and each activation', async () => {
     for (const activation of ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu', 'prelu'] as const) {
       for (const biasShape of [[7], [5, 7], null]) {
-        for (const [ta, tb] of [[false, false], [true, true]]) {
+        for (const [ta, tb] of [
+          [false, false],
+          [true, true],
+        ]) {
           await same(`fused ${activation} bias ${biasShape} ${ta}/${tb}`, 'matMul', () =>
             tf.fused.matMul({
-              a: rand(ta ? [4, 5] : [5, 4], 5, { scale: 3 }), b: rand(tb ? [7, 4] : [4, 7], 6, { scale: 3 }),
-              transposeA: ta, transposeB: tb, bias: biasShape ? rand(biasShape, 7) : undefined, activation,
-              preluActivationWeights: activation === 'prelu' ? rand([7], 8) : undefined, leakyreluAlpha: 0.3,
-            }));
+              a: rand(ta ? [4, 5] : [5, 4], 5, { scale: 3 }),
+              b: rand(tb ? [7, 4] : [4, 7], 6, { scale: 3 }),
+              transposeA: ta,
+              transposeB: tb,
+              bias: biasShape ? rand(biasShape, 7) : undefined,
+              activation,
+              preluActivationWeights: activation === 'prelu' ? rand([7], 8) : undefined,
+              leakyreluAlpha: 0.3,
+            }),
+          );
         }
       }
     }
   });
 
   const binaryOps: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
-    ['add', tf.add], ['sub', tf.sub], ['mul', tf.mul], ['div', tf.div], ['maximum', tf.maximum], ['minimum', tf.minimum],
-    ['squaredDifference', tf.squaredDifference], ['prelu', tf.prelu],
+    ['add', tf.add],
+    ['sub', tf.sub],
+    ['mul', tf.mul],
+    ['div', tf.div],
+    ['maximum', tf.maximum],
+    ['minimum', tf.minimum],
+    ['squaredDifference', tf.squaredDifference],
+    ['prelu', tf.prelu],
   ];
   const shapePairs: [number[], number[]][] = [
-    [[2, 3, 4], [2, 3, 4]], [[2, 3, 4], [4]], [[4], [2, 3, 4]], [[2, 1, 4], [1, 3, 1]], [[], [2, 3]], [[3, 1], []], [[], []],
-    [[0, 3], [1, 3]], [[2, 0, 3], [1, 1, 3]], [[1], [5]], [[4, 1, 1, 5], [3, 1]], [[3, 4], [2, 3, 4]], [[1, 1], [1, 1]],
+    [
+      [2, 3, 4],
+      [2, 3, 4],
+    ],
+    [[2, 3, 4], [4]],
+    [[4], [2, 3, 4]],
+    [
+      [2, 1, 4],
+      [1, 3, 1],
+    ],
+    [[], [2, 3]],
+    [[3, 1], []],
+    [[], []],
+    [
+      [0, 3],
+      [1, 3],
+    ],
+    [
+      [2, 0, 3],
+      [1, 1, 3],
+    ],
+    [[1], [5]],
+    [
+      [4, 1, 1, 5],
+      [3, 1],
+    ],
+    [
+      [3, 4],
+      [2, 3, 4],
+    ],
+    [
+      [1, 1],
+      [1, 1],
+    ],
   ];
 
   test('binary ops: broadcasting, scalars, size-0 and size-1 dimensions', async () => {
     for (const [name, op] of binaryOps) {
       for (const [sa, sb] of shapePairs) {
         const size = [...tf.backend_util.assertAndGetBroadcastShape(sa, sb)].reduce((x, y) => x * y, 1);
-        await same(`${name} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, size > 0 ? 'binary' : null, () => op(rand(sa, 11, { scale: 4 }), rand(sb, 12, { scale: 4 })));
+        await same(`${name} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, size > 0 ? 'binary' : null, () =>
+          op(rand(sa, 11, { scale: 4 }), rand(sb, 12, { scale: 4 })),
+        );
       }
     }
   });
@@ -158,21 +253,51 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
 
   test('unary ops, with non-finite inputs', async () => {
     const ops: [string, (x: tf.Tensor) => tf.Tensor, { positive?: boolean; scale?: number }][] = [
-      ['exp', tf.exp, { scale: 20 }], ['neg', tf.neg, {}], ['rsqrt', tf.rsqrt, { positive: true, scale: 50 }], ['rsqrt of negatives', tf.rsqrt, {}],
-      ['sqrt', tf.sqrt, { positive: true }], ['square', tf.square, { scale: 1e3 }], ['sigmoid', tf.sigmoid, { scale: 30 }], ['relu', tf.relu, {}],
-      ['relu6', tf.relu6, { scale: 10 }], ['elu', tf.elu, { scale: 5 }], ['leakyRelu', (x) => tf.leakyRelu(x, 0.2), {}], ['log', tf.log, { positive: true, scale: 1e4 }],
-      ['log of negatives', tf.log, {}], ['tanh', tf.tanh, { scale: 5 }], ['abs', tf.abs, {}], ['floor', tf.floor, { scale: 10 }], ['reciprocal', tf.reciprocal, {}],
+      ['exp', tf.exp, { scale: 20 }],
+      ['neg', tf.neg, {}],
+      ['rsqrt', tf.rsqrt, { positive: true, scale: 50 }],
+      ['rsqrt of negatives', tf.rsqrt, {}],
+      ['sqrt', tf.sqrt, { positive: true }],
+      ['square', tf.square, { scale: 1e3 }],
+      ['sigmoid', tf.sigmoid, { scale: 30 }],
+      ['relu', tf.relu, {}],
+      ['relu6', tf.relu6, { scale: 10 }],
+      ['elu', tf.elu, { scale: 5 }],
+      ['leakyRelu', (x) => tf.leakyRelu(x, 0.2), {}],
+      ['log', tf.log, { positive: true, scale: 1e4 }],
+      ['log of negatives', tf.log, {}],
+      ['tanh', tf.tanh, { scale: 5 }],
+      ['abs', tf.abs, {}],
+      ['floor', tf.floor, { scale: 10 }],
+      ['reciprocal', tf.reciprocal, {}],
     ];
     for (const [name, op, opts] of ops) {
       await same(name, 'unary', () => op(rand([3, 50], 21, opts)));
       await same(`${name} specials`, 'unary', () => op(rand([60], 22, { ...opts, specials: true })));
       await same(`${name} scalar and size 0`, 'unary', () => [op(rand([], 23, opts)), op(rand([0, 4], 24, opts))]);
     }
-    assert.deepEqual(addon.unaryOps.slice().sort(), ['Abs', 'Elu', 'Exp', 'Floor', 'LeakyRelu', 'Log', 'Neg', 'Reciprocal', 'Relu', 'Relu6', 'Rsqrt', 'Sigmoid', 'Sqrt', 'Square', 'Tanh']);
+    assert.deepEqual(addon.unaryOps.slice().sort(), [
+      'Abs',
+      'Elu',
+      'Exp',
+      'Floor',
+      'LeakyRelu',
+      'Log',
+      'Neg',
+      'Reciprocal',
+      'Relu',
+      'Relu6',
+      'Rsqrt',
+      'Sigmoid',
+      'Sqrt',
+      'Square',
+      'Tanh',
+    ]);
   });
 
   test('transpose: every permutation of a rank-4 tensor, and size-0 / size-1 dimensions', async () => {
-    for (const perm of permutations([0, 1, 2, 3])) await same(`transpose ${perm}`, 'transpose', () => tf.transpose(rand([2, 3, 4, 5], 31), perm));
+    for (const perm of permutations([0, 1, 2, 3]))
+      await same(`transpose ${perm}`, 'transpose', () => tf.transpose(rand([2, 3, 4, 5], 31), perm));
     await same('transpose 2-D', 'transpose', () => tf.transpose(rand([37, 53], 32)));
     await same('transpose with size-1 dims', 'transpose', () => tf.transpose(rand([1, 3, 1, 5], 33), [3, 2, 0, 1]));
     await same('transpose with a size-0 dim', 'transpose', () => tf.transpose(rand([0, 3, 2], 34), [2, 0, 1]));
@@ -181,7 +306,10 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
   test('softmax: masked entries, large values, non-finite rows, size-1 last axis', async () => {
     const masked = () => {
       const x = rand([6, 10], 41, { scale: 5 });
-      const mask = tf.tensor2d(Array.from({ length: 60 }, (_, i) => (i % 10 > Math.floor(i / 10) + 2 ? -1e9 : 0)), [6, 10]);
+      const mask = tf.tensor2d(
+        Array.from({ length: 60 }, (_, i) => (i % 10 > Math.floor(i / 10) + 2 ? -1e9 : 0)),
+        [6, 10],
+      );
       return tf.add(x, mask);
     };
     await same('softmax causal mask -1e9', 'softmax', () => tf.softmax(masked()));
@@ -192,12 +320,19 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
   });
 
   test('reductions: sum, max, min, mean over inner, outer and middle axes, keepDims, size 0', async () => {
-    const reducers: [string, (x: tf.Tensor, axis?: number | number[], keep?: boolean) => tf.Tensor][] = [['sum', tf.sum], ['max', tf.max], ['min', tf.min], ['mean', tf.mean]];
+    const reducers: [string, (x: tf.Tensor, axis?: number | number[], keep?: boolean) => tf.Tensor][] = [
+      ['sum', tf.sum],
+      ['max', tf.max],
+      ['min', tf.min],
+      ['mean', tf.mean],
+    ];
     const axesList: (number | number[] | undefined)[] = [-1, 0, 1, [1, 2], [0, 1], undefined, [], [0, 1, 2]];
     for (const [name, r] of reducers) {
       for (const axis of axesList) {
         for (const keep of [false, true]) {
-          await same(`${name} axis ${JSON.stringify(axis)} keepDims ${keep}`, 'reduce', () => r(rand([4, 5, 6], 51, { scale: 3 }), axis, keep));
+          await same(`${name} axis ${JSON.stringify(axis)} keepDims ${keep}`, 'reduce', () =>
+            r(rand([4, 5, 6], 51, { scale: 3 }), axis, keep),
+          );
         }
       }
       await same(`${name} non-consecutive axes (cpu path)`, null, () => r(rand([4, 5, 6], 52), [0, 2]));
@@ -208,7 +343,16 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
   });
 
   test('gather: axis 0 and 1, indices of rank 2; out-of-range indices fail as on cpu', async () => {
-    const idx = () => tf.tensor2d([[3, 0], [1, 3], [2, 2]], [3, 2], 'int32');
+    const idx = () =>
+      tf.tensor2d(
+        [
+          [3, 0],
+          [1, 3],
+          [2, 2],
+        ],
+        [3, 2],
+        'int32',
+      );
     await same('gather axis 0', 'gather', () => tf.gather(rand([4, 6], 61), idx()));
     await same('gather axis 1', 'gather', () => tf.gather(rand([2, 4, 5], 62), idx(), 1));
     await same('gather embedding rows', 'gather', () => tf.gather(rand([50, 8], 63), tf.tensor1d([49, 0, 7, 7], 'int32')));
@@ -222,7 +366,9 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
     for (const axis of [0, 1, 2]) {
       const shape = (w: number) => [2, 3, 4].map((d, i) => (i === axis ? w : d));
       await same(`concat axis ${axis}`, 'concat', () => tf.concat([rand(shape(2), 71), rand(shape(1), 72), rand(shape(3), 73)], axis));
-      await same(`concat axis ${axis} with an empty part`, 'concat', () => tf.concat([rand(shape(2), 74), rand(shape(0), 75), rand(shape(3), 76)], axis));
+      await same(`concat axis ${axis} with an empty part`, 'concat', () =>
+        tf.concat([rand(shape(2), 74), rand(shape(0), 75), rand(shape(3), 76)], axis),
+      );
     }
     await same('concat single part', null, () => tf.concat([rand([2, 3], 77)], 1));
     await same('concat all empty', null, () => tf.concat([rand([0, 3], 78), rand([0, 3], 79)], 0));
@@ -243,28 +389,46 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
       return tf.sum(tf.add(tf.mul(p, tf.transpose(tf.transpose(n))), tf.maximum(h, 0.1)));
     };
     await same('grad of a composite', 'matMul', () => tf.grads(f)([rand([6, 8], 91), rand([5, 8], 92), rand([5], 93)]), 1e-4);
-    await same('grad through gather and batched matMul', 'gather', () =>
-      tf.grads((t: tf.Tensor, q: tf.Tensor) => tf.sum(tf.matMul(tf.reshape(tf.gather(t, tf.tensor1d([2, 0, 2], 'int32')), [3, 2, 2]), q as tf.Tensor3D)))(
-        [rand([4, 4], 94), rand([3, 2, 5], 95)]), 1e-4);
+    await same(
+      'grad through gather and batched matMul',
+      'gather',
+      () =>
+        tf.grads((t: tf.Tensor, q: tf.Tensor) =>
+          tf.sum(tf.matMul(tf.reshape(tf.gather(t, tf.tensor1d([2, 0, 2], 'int32')), [3, 2, 2]), q as tf.Tensor3D)),
+        )([rand([4, 4], 94), rand([3, 2, 5], 95)]),
+      1e-4,
+    );
   });
   /** A causal mask [M, N] (-1e9 above the diagonal, offset so the last query sees every key), row `full` masked everywhere. */
   const causal = (M: number, N: number, full = -1) => {
     const off = N - M;
-    return tf.tensor2d(Array.from({ length: M * N }, (_, i) => {
-      const r = Math.floor(i / N), c = i % N;
-      return r === full || c > r + off ? -1e9 : 0;
-    }), [M, N]);
+    return tf.tensor2d(
+      Array.from({ length: M * N }, (_, i) => {
+        const r = Math.floor(i / N),
+          c = i % N;
+        return r === full || c > r + off ? -1e9 : 0;
+      }),
+      [M, N],
+    );
   };
 
   /** Attention cases: batch dims, M, N, d, mask shape ('2d' [M, N], 'lead1' [1, M, N], 'full' the output's shape). */
   const attentionCases: [number[], number, number, number, '2d' | 'lead1' | 'full'][] = [
-    [[3], 5, 7, 4, '2d'], [[], 6, 6, 8, '2d'], [[1], 1, 1, 1, '2d'], [[2, 2], 4, 9, 3, 'full'], [[4], 1, 5, 2, 'lead1'],
-    [[2], 7, 3, 1, '2d'], [[1], 12, 12, 16, 'full'], [[3], 2, 1, 5, 'lead1'],
+    [[3], 5, 7, 4, '2d'],
+    [[], 6, 6, 8, '2d'],
+    [[1], 1, 1, 1, '2d'],
+    [[2, 2], 4, 9, 3, 'full'],
+    [[4], 1, 5, 2, 'lead1'],
+    [[2], 7, 3, 1, '2d'],
+    [[1], 12, 12, 16, 'full'],
+    [[3], 2, 1, 5, 'lead1'],
   ];
   const attentionInputs = ([batch, M, N, d, maskKind]: (typeof attentionCases)[number], seed: number) => {
-    const q = rand([...batch, M, d], seed, { scale: 3 }), kT = rand([...batch, d, N], seed + 1, { scale: 3 });
+    const q = rand([...batch, M, d], seed, { scale: 3 }),
+      kT = rand([...batch, d, N], seed + 1, { scale: 3 });
     const m2 = causal(M, N, M > 2 ? 1 : -1); // with M > 2, row 1 is fully masked
-    const full = () => tf.add(tf.zeros([...batch, M, N]), tf.mul(m2, tf.cast(tf.greater(rand([...batch, M, N], seed + 2), -0.8), 'float32')));
+    const full = () =>
+      tf.add(tf.zeros([...batch, M, N]), tf.mul(m2, tf.cast(tf.greater(rand([...batch, M, N], seed + 2), -0.8), 'float32')));
     const mask = maskKind === '2d' ? m2 : maskKind === 'lead1' ? tf.reshape(m2, [1, M, N]) : full();
     return { q, kT, mask, weights: rand([...batch, M, N], seed + 3) };
   };
@@ -282,7 +446,9 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
   test('fused attentionProbabilities: masked entries exactly 0, a fully masked row finite', async () => {
     await initBackend('native', () => {});
     calls.clear();
-    const p = tf.tidy(() => attentionProbabilities(rand([2, 5, 8], 201, { scale: 30 }), rand([2, 8, 6], 202, { scale: 30 }), 0.125, causal(5, 6, 2)));
+    const p = tf.tidy(() =>
+      attentionProbabilities(rand([2, 5, 8], 201, { scale: 30 }), rand([2, 8, 6], 202, { scale: 30 }), 0.125, causal(5, 6, 2)),
+    );
     assert.ok((calls.get('attentionProbabilities') ?? 0) > 0, 'the native kernel ran');
     const v = p.dataSync();
     p.dispose();
@@ -291,7 +457,10 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
         const row = Array.from(v.subarray((b * 5 + r) * 6, (b * 5 + r + 1) * 6));
         assert.ok(row.every(Number.isFinite), `row ${r} finite: ${row}`);
         assert.ok(Math.abs(row.reduce((x, y) => x + y, 0) - 1) < 1e-5, `row ${r} sums to 1`);
-        if (r !== 2) row.forEach((x, c) => { if (c > r + 1) assert.equal(x, 0, `masked [${b}, ${r}, ${c}] is exactly 0`); });
+        if (r !== 2)
+          row.forEach((x, c) => {
+            if (c > r + 1) assert.equal(x, 0, `masked [${b}, ${r}, ${c}] is exactly 0`);
+          });
       }
     }
   });
@@ -300,10 +469,19 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
     for (const [i, c] of attentionCases.entries()) {
       const scale = 1 / Math.sqrt(c[3]);
       calls.clear();
-      await same(`attentionProbabilities grads ${JSON.stringify(c)}`, 'attentionProbabilitiesGrad', () => {
-        const { q, kT, mask, weights } = attentionInputs(c, 300 + 10 * i);
-        return tf.grads((a: tf.Tensor, b: tf.Tensor, m: tf.Tensor) => tf.sum(tf.mul(attentionProbabilities(a, b, scale, m), weights)))([q, kT, mask]);
-      }, 1e-4);
+      await same(
+        `attentionProbabilities grads ${JSON.stringify(c)}`,
+        'attentionProbabilitiesGrad',
+        () => {
+          const { q, kT, mask, weights } = attentionInputs(c, 300 + 10 * i);
+          return tf.grads((a: tf.Tensor, b: tf.Tensor, m: tf.Tensor) => tf.sum(tf.mul(attentionProbabilities(a, b, scale, m), weights)))([
+            q,
+            kT,
+            mask,
+          ]);
+        },
+        1e-4,
+      );
     }
   });
 
@@ -312,11 +490,13 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
     for (const [i, shape] of shapes.entries()) {
       const D = shape[shape.length - 1];
       for (const eps of [1e-6, 1e-5, 0.5]) {
-        const x = () => rand(shape, 400 + i, { scale: i % 2 ? 40 : 2 }), w = () => rand([D], 450 + i, { scale: 2 });
+        const x = () => rand(shape, 400 + i, { scale: i % 2 ? 40 : 2 }),
+          w = () => rand([D], 450 + i, { scale: 2 });
         const size = shape.reduce((a, b) => a * b, 1);
         await same(`rmsNorm ${JSON.stringify(shape)} eps ${eps}`, size > 0 ? 'rmsNorm' : null, () => rmsNorm(x(), w() as tf.Tensor1D, eps));
         if (size === 0) continue;
-        const grads = () => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(rmsNorm(a, b as tf.Tensor1D, eps), rand(shape, 470 + i))))([x(), w()]);
+        const grads = () =>
+          tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(rmsNorm(a, b as tf.Tensor1D, eps), rand(shape, 470 + i))))([x(), w()]);
         await same(`rmsNorm grads ${JSON.stringify(shape)} eps ${eps}`, 'rmsNormGradX', grads, 1e-4);
         await same(`rmsNorm grad w ${JSON.stringify(shape)} eps ${eps}`, 'rmsNormGradW', grads, 1e-4);
       }
@@ -326,14 +506,32 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
   });
 
   test('fused addLowRank = base + s xa bT: values (size 0/1, non-finite) and gradients w.r.t. base, xa and bT', async () => {
-    const cases = [[5, 3, 7], [1, 1, 1], [16, 8, 24], [0, 2, 3], [4, 0, 6], [3, 2, 0]];
+    const cases = [
+      [5, 3, 7],
+      [1, 1, 1],
+      [16, 8, 24],
+      [0, 2, 3],
+      [4, 0, 6],
+      [3, 2, 0],
+    ];
     for (const [i, [n, r, cols]] of cases.entries()) {
       for (const specials of [false, true]) {
-        const inputs = () => [rand([n, cols], 960 + i, { specials }), rand([n, r], 965 + i, { specials }), rand([r, cols], 970 + i)] as tf.Tensor2D[];
-        await same(`addLowRank ${n}x${r}x${cols} specials ${specials}`, 'addLowRank', () => { const [b, x, bt] = inputs(); return addLowRank(b, x, bt, 0.75); });
+        const inputs = () =>
+          [rand([n, cols], 960 + i, { specials }), rand([n, r], 965 + i, { specials }), rand([r, cols], 970 + i)] as tf.Tensor2D[];
+        await same(`addLowRank ${n}x${r}x${cols} specials ${specials}`, 'addLowRank', () => {
+          const [b, x, bt] = inputs();
+          return addLowRank(b, x, bt, 0.75);
+        });
         if (n * cols === 0 || specials) continue;
-        await same(`addLowRank grads ${n}x${r}x${cols}`, 'addLowRank', () =>
-          tf.grads((b: tf.Tensor, x: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(addLowRank(b as tf.Tensor2D, x as tf.Tensor2D, bt as tf.Tensor2D, 2.5), rand([n, cols], 975 + i))))(inputs()), 1e-4);
+        await same(
+          `addLowRank grads ${n}x${r}x${cols}`,
+          'addLowRank',
+          () =>
+            tf.grads((b: tf.Tensor, x: tf.Tensor, bt: tf.Tensor) =>
+              tf.sum(tf.mul(addLowRank(b as tf.Tensor2D, x as tf.Tensor2D, bt as tf.Tensor2D, 2.5), rand([n, cols], 975 + i))),
+            )(inputs()),
+          1e-4,
+        );
       }
     }
   });
@@ -345,8 +543,11 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
       for (const relu of [false, true]) {
         for (const lam of [0.3, -0.7, 0]) {
           for (const specials of [false, true]) {
-            await same(`differentialAttention ${JSON.stringify(shape)} relu ${relu} lambda ${lam} specials ${specials}`, n > 0 ? 'differentialAttention' : null,
-              () => differentialAttention(rand(shape, 500 + i, { specials }), rand(shape, 510 + i, { specials }), tf.scalar(lam), relu));
+            await same(
+              `differentialAttention ${JSON.stringify(shape)} relu ${relu} lambda ${lam} specials ${specials}`,
+              n > 0 ? 'differentialAttention' : null,
+              () => differentialAttention(rand(shape, 500 + i, { specials }), rand(shape, 510 + i, { specials }), tf.scalar(lam), relu),
+            );
           }
         }
       }
@@ -354,12 +555,23 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
   });
 
   test('fused differentialAttention: gradients w.r.t. A1, A2 and lambda (as the composite on cpu)', async () => {
-    for (const [i, shape] of [[2, 3, 5], [1, 1], [3, 17], [2, 2, 4, 4]].entries()) {
+    for (const [i, shape] of [
+      [2, 3, 5],
+      [1, 1],
+      [3, 17],
+      [2, 2, 4, 4],
+    ].entries()) {
       for (const relu of [false, true]) {
         for (const specials of [false, true]) {
-          await same(`differentialAttention grads ${JSON.stringify(shape)} relu ${relu} specials ${specials}`, 'differentialAttentionGrad', () =>
-            tf.grads((a: tf.Tensor, b: tf.Tensor, l: tf.Tensor) => tf.sum(tf.mul(differentialAttention(a, b, l as tf.Scalar, relu), rand(shape, 530 + i))))(
-              [rand(shape, 520 + i, { specials }), rand(shape, 525 + i, { specials }), tf.scalar(0.4 - 0.3 * i)]), 1e-4);
+          await same(
+            `differentialAttention grads ${JSON.stringify(shape)} relu ${relu} specials ${specials}`,
+            'differentialAttentionGrad',
+            () =>
+              tf.grads((a: tf.Tensor, b: tf.Tensor, l: tf.Tensor) =>
+                tf.sum(tf.mul(differentialAttention(a, b, l as tf.Scalar, relu), rand(shape, 530 + i))),
+              )([rand(shape, 520 + i, { specials }), rand(shape, 525 + i, { specials }), tf.scalar(0.4 - 0.3 * i)]),
+            1e-4,
+          );
         }
       }
     }
@@ -370,17 +582,28 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
     for (const [i, shape] of shapes.entries()) {
       const n = shape.reduce((a, b) => a * b, 1);
       for (const specials of [false, true]) {
-        const gate = () => rand(shape, 600 + i, { scale: 12, specials }), up = () => rand(shape, 610 + i, { scale: 3, specials });
+        const gate = () => rand(shape, 600 + i, { scale: 12, specials }),
+          up = () => rand(shape, 610 + i, { scale: 3, specials });
         await same(`swiglu ${JSON.stringify(shape)} specials ${specials}`, n > 0 ? 'swiglu' : null, () => swiglu(gate(), up()));
         if (n === 0) continue;
-        await same(`swiglu grads ${JSON.stringify(shape)} specials ${specials}`, 'swigluGrad',
-          () => tf.grads((g: tf.Tensor, u: tf.Tensor) => tf.sum(tf.mul(swiglu(g, u), rand(shape, 620 + i))))([gate(), up()]), 1e-4);
+        await same(
+          `swiglu grads ${JSON.stringify(shape)} specials ${specials}`,
+          'swigluGrad',
+          () => tf.grads((g: tf.Tensor, u: tf.Tensor) => tf.sum(tf.mul(swiglu(g, u), rand(shape, 620 + i))))([gate(), up()]),
+          1e-4,
+        );
       }
     }
   });
 
   // x [B, T, heads, d] and the model's own tables for positions offset .. offset + T.
-  const ropeCases: [number[], number][] = [[[2, 3, 4, 8], 0], [[1, 1, 1, 2], 5], [[1, 6, 3, 16], 40], [[0, 2, 2, 4], 0], [[3, 1, 2, 64], 1000]];
+  const ropeCases: [number[], number][] = [
+    [[2, 3, 4, 8], 0],
+    [[1, 1, 1, 2], 5],
+    [[1, 6, 3, 16], 40],
+    [[0, 2, 2, 4], 0],
+    [[3, 1, 2, 64], 1000],
+  ];
   const ropeInputs = ([B, T, n, d]: number[], offset: number, seed: number, specials = false) => {
     const { cos, sin } = ropeTables(inverseFrequencies(d, 10000), offset, T);
     return { x: rand([B, T, n, d], seed, { scale: 4, specials }) as tf.Tensor4D, cos, sin, rotate: rotateHalfMatrix(d) };
@@ -414,17 +637,31 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
   test('fused rope: gradients w.r.t. x, cos and sin', async () => {
     for (const [i, [shape, offset]] of ropeCases.entries()) {
       if (shape.reduce((a, b) => a * b, 1) === 0) continue;
-      await same(`rope grads ${JSON.stringify(shape)}`, 'rope', () => {
-        const { x, cos, sin, rotate } = ropeInputs(shape, offset, 760 + i);
-        return tf.grads((a: tf.Tensor, c: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(rope(a as tf.Tensor4D, c as tf.Tensor3D, s as tf.Tensor3D, rotate), rand(shape, 770 + i))))([x, cos, sin]);
-      }, 1e-4);
+      await same(
+        `rope grads ${JSON.stringify(shape)}`,
+        'rope',
+        () => {
+          const { x, cos, sin, rotate } = ropeInputs(shape, offset, 760 + i);
+          return tf.grads((a: tf.Tensor, c: tf.Tensor, s: tf.Tensor) =>
+            tf.sum(tf.mul(rope(a as tf.Tensor4D, c as tf.Tensor3D, s as tf.Tensor3D, rotate), rand(shape, 770 + i))),
+          )([x, cos, sin]);
+        },
+        1e-4,
+      );
     }
   });
 
   // logits [rows..., V], labels (one outside [0, V) where asked) and weights with zeros.
-  const ceCases: { shape: number[]; outside?: boolean }[] = [{ shape: [6, 11] }, { shape: [2, 3, 11], outside: true }, { shape: [4, 2] }, { shape: [1, 300] }, { shape: [5, 2048] }];
+  const ceCases: { shape: number[]; outside?: boolean }[] = [
+    { shape: [6, 11] },
+    { shape: [2, 3, 11], outside: true },
+    { shape: [4, 2] },
+    { shape: [1, 300] },
+    { shape: [5, 2048] },
+  ];
   const ceInputs = (shape: number[], outside: boolean | undefined, seed: number, specials = false) => {
-    const V = shape[shape.length - 1], rows = shape.reduce((a, b) => a * b, 1) / V;
+    const V = shape[shape.length - 1],
+      rows = shape.reduce((a, b) => a * b, 1) / V;
     const labels = Array.from({ length: rows }, (_, r) => (outside && r === 1 ? V + 2 : (r * 7 + seed) % V));
     const weights = Array.from({ length: rows }, (_, r) => (r % 3 === 2 ? 0 : (r + 1) / 10));
     return { logits: rand(shape, seed, { scale: 20, specials }), labels: tf.tensor1d(labels, 'int32'), weights: tf.tensor1d(weights) };
@@ -432,27 +669,44 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
 
   test('fused crossEntropy = -sum w log softmax(logits)[label]: values and gradient', async () => {
     for (const [i, { shape, outside }] of ceCases.entries()) {
-      await same(`crossEntropy ${JSON.stringify(shape)}`, 'crossEntropy', () => {
-        const { logits, labels, weights } = ceInputs(shape, outside, 800 + i);
-        return crossEntropy(logits, labels, weights);
-      }, 1e-5);
-      await same(`crossEntropy grad ${JSON.stringify(shape)}`, 'crossEntropyGrad', () => {
-        const { logits, labels, weights } = ceInputs(shape, outside, 800 + i);
-        return tf.grad((x: tf.Tensor) => tf.mul(crossEntropy(x, labels, weights), 1.7))(logits);
-      }, 1e-5);
+      await same(
+        `crossEntropy ${JSON.stringify(shape)}`,
+        'crossEntropy',
+        () => {
+          const { logits, labels, weights } = ceInputs(shape, outside, 800 + i);
+          return crossEntropy(logits, labels, weights);
+        },
+        1e-5,
+      );
+      await same(
+        `crossEntropy grad ${JSON.stringify(shape)}`,
+        'crossEntropyGrad',
+        () => {
+          const { logits, labels, weights } = ceInputs(shape, outside, 800 + i);
+          return tf.grad((x: tf.Tensor) => tf.mul(crossEntropy(x, labels, weights), 1.7))(logits);
+        },
+        1e-5,
+      );
     }
   });
 
   test('fused crossEntropy: non-finite logits (NaN loss as the composite), a -1e9 masked logit, one row', async () => {
-    for (const [i, shape] of [[6, 11], [3, 5]].entries()) {
+    for (const [i, shape] of [
+      [6, 11],
+      [3, 5],
+    ].entries()) {
       await same(`crossEntropy specials ${JSON.stringify(shape)}`, 'crossEntropy', () => {
         const { logits, labels, weights } = ceInputs(shape, false, 850 + i, true);
         return [crossEntropy(logits, labels, weights), tf.grad((x: tf.Tensor) => crossEntropy(x, labels, weights))(logits)];
       });
     }
     await same('crossEntropy with -1e9 logits', 'crossEntropy', () => {
-      const logits = tf.tensor2d([[0, -1e9, 2, -1e9], [-1e9, 1, 1, 1]]);
-      const labels = tf.tensor1d([1, 3], 'int32'), weights = tf.tensor1d([0.5, 0.25]);
+      const logits = tf.tensor2d([
+        [0, -1e9, 2, -1e9],
+        [-1e9, 1, 1, 1],
+      ]);
+      const labels = tf.tensor1d([1, 3], 'int32'),
+        weights = tf.tensor1d([0.5, 0.25]);
       return [crossEntropy(logits, labels, weights), tf.grad((x: tf.Tensor) => crossEntropy(x, labels, weights))(logits)];
     });
   });
@@ -466,11 +720,21 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
       const n = shape.reduce((a, b) => a * b, 1);
       for (const [j, s] of steps.entries()) {
         for (const specials of [false, true]) {
-          await same(`adamw ${JSON.stringify(shape)} step ${j} specials ${specials}`, n > 0 ? 'adamw' : null, () => {
-            const { w, m, v } = adamwUpdate(rand(shape, 900 + i, { specials }), rand(shape, 910 + i, { scale: 1e-2, specials }), rand(shape, 920 + i, { scale: 1e-2 }),
-              rand(shape, 930 + i, { positive: true, scale: 1e-4 }), s);
-            return [w, m, v];
-          }, 1e-6);
+          await same(
+            `adamw ${JSON.stringify(shape)} step ${j} specials ${specials}`,
+            n > 0 ? 'adamw' : null,
+            () => {
+              const { w, m, v } = adamwUpdate(
+                rand(shape, 900 + i, { specials }),
+                rand(shape, 910 + i, { scale: 1e-2, specials }),
+                rand(shape, 920 + i, { scale: 1e-2 }),
+                rand(shape, 930 + i, { positive: true, scale: 1e-4 }),
+                s,
+              );
+              return [w, m, v];
+            },
+            1e-6,
+          );
         }
       }
     }
@@ -479,13 +743,21 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
   test('fused ops work under tf.variableGrads and tf.grad on native', async () => {
     await initBackend('native', () => {});
     calls.clear();
-    const x = tf.variable(rand([3, 8], 490)), w = tf.variable(rand([8], 491));
-    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(rmsNorm(x, w as unknown as tf.Tensor1D, 1e-5), rand([3, 8], 492))) as tf.Scalar, [x, w]);
+    const x = tf.variable(rand([3, 8], 490)),
+      w = tf.variable(rand([8], 491));
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(tf.mul(rmsNorm(x, w as unknown as tf.Tensor1D, 1e-5), rand([3, 8], 492))) as tf.Scalar,
+      [x, w],
+    );
     assert.ok((calls.get('rmsNormGradX') ?? 0) > 0 && (calls.get('rmsNormGradW') ?? 0) > 0);
     assert.deepEqual(grads[x.name].shape, [3, 8]);
     assert.deepEqual(grads[w.name].shape, [8]);
     tf.dispose([value, ...Object.values(grads), x, w]);
-    const g = tf.tidy(() => tf.grad((q: tf.Tensor) => tf.sum(tf.mul(attentionProbabilities(q, rand([2, 4, 5], 494), 0.5, causal(3, 5)), rand([2, 3, 5], 495))))(rand([2, 3, 4], 493)));
+    const g = tf.tidy(() =>
+      tf.grad((q: tf.Tensor) => tf.sum(tf.mul(attentionProbabilities(q, rand([2, 4, 5], 494), 0.5, causal(3, 5)), rand([2, 3, 5], 495))))(
+        rand([2, 3, 4], 493),
+      ),
+    );
     assert.deepEqual(g.shape, [2, 3, 4]);
     assert.ok(Array.from(g.dataSync()).every(Number.isFinite));
     g.dispose();

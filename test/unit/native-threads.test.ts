@@ -5,14 +5,25 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNativeAddon } from '../../engine/backends/native-addon';
-import { applyThreads, chooseThreads, describeThreads, MIN_WORK_FOR_THREADS, setRequestedThreads, THREADS_ENV } from '../../engine/backends/native';
+import {
+  applyThreads,
+  chooseThreads,
+  describeThreads,
+  MIN_WORK_FOR_THREADS,
+  setRequestedThreads,
+  THREADS_ENV,
+} from '../../engine/backends/native';
 import { nativeSkip } from '../helpers/native';
 
 describe('the thread default', () => {
   test('by core count: 1 core one thread; more, up to 8 for large GEMMs and 1 for small ones', () => {
     delete process.env[THREADS_ENV];
     assert.deepEqual({ ...chooseThreads(1), why: '' }, { threads: 1, why: '' });
-    for (const [cores, threads] of [[2, 2], [4, 4], [16, 8]]) {
+    for (const [cores, threads] of [
+      [2, 2],
+      [4, 4],
+      [16, 8],
+    ]) {
       const c = chooseThreads(cores);
       assert.equal(c.threads, threads, `${cores} cores`);
       assert.equal(c.minWork, MIN_WORK_FOR_THREADS);

@@ -81,7 +81,10 @@ function assertRounded(got: Float32Array, input: Float32Array, dtype: 'F16' | 'B
       continue;
     }
     const want = Math.fround(REF[dtype](x));
-    assert.ok(Object.is(got[i], want), `${dtype}: ${x} (bits ${new Uint32Array(new Float32Array([x]).buffer)[0].toString(16)}) -> ${got[i]}, expected ${want}`);
+    assert.ok(
+      Object.is(got[i], want),
+      `${dtype}: ${x} (bits ${new Uint32Array(new Float32Array([x]).buffer)[0].toString(16)}) -> ${got[i]}, expected ${want}`,
+    );
   }
 }
 
@@ -107,10 +110,18 @@ describe('dtype codecs', () => {
 
   for (const dtype of ['F16', 'BF16'] as const) {
     test(`${dtype} round trip gives the round-to-nearest-even float32 of each value`, () => {
-      const parts = [randomBits(4096, 11), randomUniform(2048, 3, -70000, 70000), randomUniform(2048, 4, -1e-4, 1e-4), randomUniform(1024, 5, -1e-7, 1e-7)];
+      const parts = [
+        randomBits(4096, 11),
+        randomUniform(2048, 3, -70000, 70000),
+        randomUniform(2048, 4, -1e-4, 1e-4),
+        randomUniform(1024, 5, -1e-7, 1e-7),
+      ];
       const data = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
       let o = 0;
-      for (const p of parts) { data.set(p, o); o += p.length; }
+      for (const p of parts) {
+        data.set(p, o);
+        o += p.length;
+      }
       assertRounded(roundTripFile(dir, `${dtype}.safetensors`, data, dtype), data, dtype);
     });
 
@@ -191,11 +202,17 @@ describe('dtype codecs', () => {
     data.writeFloatLE(1.5, 2);
     data.writeFloatLE(-2.25, 6);
     data.writeUInt16LE(0xc040, 10); // bf16 -3
-    const file = craft(dir, 'unaligned.safetensors', {
-      a: { dtype: 'F16', shape: [1], data_offsets: [0, 2] },
-      b: { dtype: 'F32', shape: [2], data_offsets: [2, 10] },
-      c: { dtype: 'BF16', shape: [1, 1], data_offsets: [10, 12] },
-    }, data, undefined);
+    const file = craft(
+      dir,
+      'unaligned.safetensors',
+      {
+        a: { dtype: 'F16', shape: [1], data_offsets: [0, 2] },
+        b: { dtype: 'F32', shape: [2], data_offsets: [2, 10] },
+        c: { dtype: 'BF16', shape: [1, 1], data_offsets: [10, 12] },
+      },
+      data,
+      undefined,
+    );
     const h = readSafetensorsHeader(file).tensors;
     assert.deepEqual([...readTensorFloat32(h.get('a')!)], [1]);
     assert.deepEqual([...readTensorFloat32(h.get('b')!)], [1.5, -2.25]);
@@ -244,7 +261,15 @@ describe('writeSafetensors', () => {
     writeSafetensors(file, [{ name: 'a', shape: [2], data: new Float32Array([1, 2]) }], 'F32');
     const before = fs.readFileSync(file);
     assert.throws(
-      () => writeSafetensors(file, [{ name: 'a', shape: [2], data: new Float32Array([1, 2]) }, { name: 'bad', shape: [2, 2], data: new Float32Array(3) }], 'F32'),
+      () =>
+        writeSafetensors(
+          file,
+          [
+            { name: 'a', shape: [2], data: new Float32Array([1, 2]) },
+            { name: 'bad', shape: [2, 2], data: new Float32Array(3) },
+          ],
+          'F32',
+        ),
       (e: Error) => e.message.includes('bad') && e.message.includes('[2,2]') && e.message.includes('3'),
     );
     assert.deepEqual(fs.readFileSync(file), before);
@@ -254,7 +279,11 @@ describe('writeSafetensors', () => {
 
 describe('malformed safetensors files', () => {
   const dir = tempDir('st-bad');
-  const f32 = (shape: number[], begin: number) => ({ dtype: 'F32', shape, data_offsets: [begin, begin + 4 * shape.reduce((a, b) => a * b, 1)] });
+  const f32 = (shape: number[], begin: number) => ({
+    dtype: 'F32',
+    shape,
+    data_offsets: [begin, begin + 4 * shape.reduce((a, b) => a * b, 1)],
+  });
 
   test('missing file', () => {
     expectInputError(() => readSafetensorsHeader(path.join(dir, 'nothere.safetensors')), 'nothere.safetensors', 'not found');
@@ -299,7 +328,13 @@ describe('malformed safetensors files', () => {
 
   test('data truncated: offsets run past the end of the file', () => {
     const file = craft(dir, 'truncated.safetensors', { first: f32([2], 0), 'model.layers.0.mlp.up_proj.weight': f32([4, 4], 8) }, 40);
-    expectInputError(() => readSafetensorsHeader(file), 'truncated.safetensors', "tensor 'model.layers.0.mlp.up_proj.weight'", '[8, 72]', 'run past the end of the data (40 bytes)');
+    expectInputError(
+      () => readSafetensorsHeader(file),
+      'truncated.safetensors',
+      "tensor 'model.layers.0.mlp.up_proj.weight'",
+      '[8, 72]',
+      'run past the end of the data (40 bytes)',
+    );
   });
 
   test('file cut after the header was read: reading the tensor says so', () => {
@@ -336,14 +371,30 @@ describe('malformed safetensors files', () => {
 
   for (const dtype of ['I8', 'F64', 'f32', 'U8', 42, undefined]) {
     test(`unsupported dtype ${JSON.stringify(dtype)}`, () => {
-      const file = craft(dir, `dtype-${String(dtype)}.safetensors`, { 'model.embed_tokens.weight': { dtype, shape: [2], data_offsets: [0, 8] } }, 8);
-      expectInputError(() => readSafetensorsHeader(file), `dtype-${String(dtype)}.safetensors`, "tensor 'model.embed_tokens.weight'", 'unsupported dtype', 'F32, F16, BF16');
+      const file = craft(
+        dir,
+        `dtype-${String(dtype)}.safetensors`,
+        { 'model.embed_tokens.weight': { dtype, shape: [2], data_offsets: [0, 8] } },
+        8,
+      );
+      expectInputError(
+        () => readSafetensorsHeader(file),
+        `dtype-${String(dtype)}.safetensors`,
+        "tensor 'model.embed_tokens.weight'",
+        'unsupported dtype',
+        'F32, F16, BF16',
+      );
     });
   }
 
   test('shape disagreeing with the byte length', () => {
     const file = craft(dir, 'shape.safetensors', { 'w.v': { dtype: 'BF16', shape: [3, 3], data_offsets: [0, 16] } }, 16);
-    expectInputError(() => readSafetensorsHeader(file), 'shape.safetensors', "tensor 'w.v'", 'shape [3, 3] in BF16 needs 18 bytes but data_offsets span 16');
+    expectInputError(
+      () => readSafetensorsHeader(file),
+      'shape.safetensors',
+      "tensor 'w.v'",
+      'shape [3, 3] in BF16 needs 18 bytes but data_offsets span 16',
+    );
   });
 
   // Found by the fuzz tier (test/fuzz/safetensors.test.ts): each was a bare EISDIR, a non-object
@@ -357,7 +408,13 @@ describe('malformed safetensors files', () => {
     writeSafetensors(path.join(model, 'model-00001-of-00001.safetensors'), [{ name: 'a', shape: [1], data: new Float32Array(1) }], 'F32');
     for (const shard of ['', '..']) {
       fs.writeFileSync(path.join(model, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { a: shard } }));
-      expectInputError(() => TensorStore.openFolder(model, 'model.safetensors'), 'model.safetensors.index.json', `shard ${JSON.stringify(shard)}`, "tensor 'a'", 'is not a file');
+      expectInputError(
+        () => TensorStore.openFolder(model, 'model.safetensors'),
+        'model.safetensors.index.json',
+        `shard ${JSON.stringify(shard)}`,
+        "tensor 'a'",
+        'is not a file',
+      );
     }
     fs.writeFileSync(path.join(model, 'model.safetensors.index.json'), 'null');
     expectInputError(() => TensorStore.openFolder(model, 'model.safetensors'), 'model.safetensors.index.json', 'expected a JSON object');
@@ -386,7 +443,12 @@ describe('malformed safetensors files', () => {
   test('shape not a list of non-negative integers', () => {
     for (const [i, shape] of [[2, -2], [1.5], '4', null].entries()) {
       const file = craft(dir, `badshape${i}.safetensors`, { 'w.o': { dtype: 'F32', shape, data_offsets: [0, 16] } }, 16);
-      expectInputError(() => readSafetensorsHeader(file), `badshape${i}.safetensors`, "tensor 'w.o'", 'is not a list of non-negative integers');
+      expectInputError(
+        () => readSafetensorsHeader(file),
+        `badshape${i}.safetensors`,
+        "tensor 'w.o'",
+        'is not a list of non-negative integers',
+      );
     }
   });
 });
@@ -400,7 +462,10 @@ describe('TensorStore (single file and shards)', () => {
     fs.mkdirSync(dir);
     writeSafetensors(path.join(dir, 'model-00001-of-00002.safetensors'), [t('a', 2), t('b', 3)], 'F32');
     writeSafetensors(path.join(dir, 'model-00002-of-00002.safetensors'), [t('c', 4)], 'BF16');
-    fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: 36 }, weight_map: weightMap }));
+    fs.writeFileSync(
+      path.join(dir, 'model.safetensors.index.json'),
+      JSON.stringify({ metadata: { total_size: 36 }, weight_map: weightMap }),
+    );
     return dir;
   }
   const GOOD_MAP = { a: 'model-00001-of-00002.safetensors', b: 'model-00001-of-00002.safetensors', c: 'model-00002-of-00002.safetensors' };
@@ -414,42 +479,75 @@ describe('TensorStore (single file and shards)', () => {
 
   test('the index names a tensor its shard lacks', () => {
     const dir = sharded('lacks', { ...GOOD_MAP, 'model.layers.3.mlp.down_proj.weight': 'model-00002-of-00002.safetensors' });
-    expectInputError(() => TensorStore.openFolder(dir, 'model.safetensors'),
-      'model.safetensors.index.json', "tensor 'model.layers.3.mlp.down_proj.weight'", 'model-00002-of-00002.safetensors', 'does not contain it');
+    expectInputError(
+      () => TensorStore.openFolder(dir, 'model.safetensors'),
+      'model.safetensors.index.json',
+      "tensor 'model.layers.3.mlp.down_proj.weight'",
+      'model-00002-of-00002.safetensors',
+      'does not contain it',
+    );
   });
 
   test('a shard file named by the index is missing', () => {
     const dir = sharded('noshard', { ...GOOD_MAP, d: 'model-00003-of-00003.safetensors' });
-    expectInputError(() => TensorStore.openFolder(dir, 'model.safetensors'),
-      'model.safetensors.index.json', 'model-00003-of-00003.safetensors', "tensor 'd'", 'not found');
+    expectInputError(
+      () => TensorStore.openFolder(dir, 'model.safetensors'),
+      'model.safetensors.index.json',
+      'model-00003-of-00003.safetensors',
+      "tensor 'd'",
+      'not found',
+    );
   });
 
   test('a malformed shard names the shard and the tensor', () => {
     const dir = sharded('badshard', GOOD_MAP);
     const shard = path.join(dir, 'model-00002-of-00002.safetensors');
     fs.truncateSync(shard, fs.statSync(shard).size - 2);
-    expectInputError(() => TensorStore.openFolder(dir, 'model.safetensors'), 'model-00002-of-00002.safetensors', "tensor 'c'", 'run past the end');
+    expectInputError(
+      () => TensorStore.openFolder(dir, 'model.safetensors'),
+      'model-00002-of-00002.safetensors',
+      "tensor 'c'",
+      'run past the end',
+    );
   });
 
   test('index without weight_map, not JSON, or with a non-string shard', () => {
-    expectInputError(() => TensorStore.openFolder(sharded('nomap', undefined), 'model.safetensors'), 'model.safetensors.index.json', "missing 'weight_map'");
+    expectInputError(
+      () => TensorStore.openFolder(sharded('nomap', undefined), 'model.safetensors'),
+      'model.safetensors.index.json',
+      "missing 'weight_map'",
+    );
     const dir = sharded('notjson', GOOD_MAP);
     fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), '{"weight_map": {');
     expectInputError(() => TensorStore.openFolder(dir, 'model.safetensors'), 'model.safetensors.index.json', 'not valid JSON');
-    expectInputError(() => TensorStore.openFolder(sharded('numshard', { a: 3 }), 'model.safetensors'), 'model.safetensors.index.json', "tensor 'a'", 'not a file name');
+    expectInputError(
+      () => TensorStore.openFolder(sharded('numshard', { a: 3 }), 'model.safetensors'),
+      'model.safetensors.index.json',
+      "tensor 'a'",
+      'not a file name',
+    );
   });
 
   test('neither the file nor an index', () => {
     const dir = path.join(base, 'nothing');
     fs.mkdirSync(dir);
-    expectInputError(() => TensorStore.openFolder(dir, 'adapter_model.safetensors'), dir, 'neither adapter_model.safetensors nor adapter_model.safetensors.index.json found');
+    expectInputError(
+      () => TensorStore.openFolder(dir, 'adapter_model.safetensors'),
+      dir,
+      'neither adapter_model.safetensors nor adapter_model.safetensors.index.json found',
+    );
   });
 
   test('read: a missing tensor and a shape that disagrees with the configuration', () => {
     const dir = sharded('read', GOOD_MAP);
     const store = TensorStore.openFolder(dir, 'model.safetensors');
     expectInputError(() => store.read('lm_head.weight'), 'model.safetensors.index.json', "missing tensor 'lm_head.weight'");
-    expectInputError(() => store.read('b', [3, 1]), 'model-00001-of-00002.safetensors', "tensor 'b'", 'shape [3] disagrees with the configuration, which implies [3, 1]');
+    expectInputError(
+      () => store.read('b', [3, 1]),
+      'model-00001-of-00002.safetensors',
+      "tensor 'b'",
+      'shape [3] disagrees with the configuration, which implies [3, 1]',
+    );
     expectInputError(() => store.read('b', [4]), "tensor 'b'", 'shape [3]', '[4]');
   });
 });
@@ -462,30 +560,42 @@ describe('the native reader (the addon reads and widens by offset)', { skip: nat
   /** A file whose tensor 'w' starts 2 bytes past an 8-byte boundary (a one-element F16 tensor before it). */
   function fileWith(name: string, dtype: DType, rows: number, cols: number, data: Float32Array): TensorEntry {
     const file = path.join(dir, name);
-    writeSafetensors(file, [{ name: 'pad', shape: [1], data: new Float32Array([1]) }, { name: 'w', shape: [rows, cols], data }], dtype);
+    writeSafetensors(
+      file,
+      [
+        { name: 'pad', shape: [1], data: new Float32Array([1]) },
+        { name: 'w', shape: [rows, cols], data },
+      ],
+      dtype,
+    );
     return readSafetensorsHeader(file).tensors.get('w')!;
   }
 
   for (const dtype of ['F32', 'F16', 'BF16'] as const) {
     test(`${dtype}: as stored and transposed, bit for bit the JavaScript reader's values (blocks cut mid-row)`, () => {
-      const rows = 67, cols = 131; // not multiples of the 64-row blocks
+      const rows = 67,
+        cols = 131; // not multiples of the 64-row blocks
       const data = randomBits(rows * cols, 7);
       const entry = fileWith(`odd-${dtype}.safetensors`, dtype, rows, cols, data);
-      const plain = read()(entry), t = read()(entry, true);
+      const plain = read()(entry),
+        t = read()(entry, true);
       assert.deepEqual(bits(plain), bits(readTensorFloat32(entry)));
       assert.deepEqual(bits(t), bits(readTensorFloat32(entry, true)));
       // Independent of either reader: the stored values are the float32 ones rounded (F32: the same bits).
       if (dtype === 'F32') assert.deepEqual(bits(plain), bits(data));
       else assertRounded(plain, data, dtype);
-      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) assert.ok(Object.is(t[c * rows + r], plain[r * cols + c]), `[${r}, ${c}]`);
+      for (let r = 0; r < rows; r++)
+        for (let c = 0; c < cols; c++) assert.ok(Object.is(t[c * rows + r], plain[r * cols + c]), `[${r}, ${c}]`);
     });
   }
 
   test('a tensor larger than one read chunk (8 MiB): every chunk lands in place, transposed too', () => {
-    const rows = 4100, cols = 1100; // BF16: 1920 rows a chunk, three chunks, the last one partial
+    const rows = 4100,
+      cols = 1100; // BF16: 1920 rows a chunk, three chunks, the last one partial
     const data = randomUniform(rows * cols, 3, -4, 4);
     const entry = fileWith('chunks.safetensors', 'BF16', rows, cols, data);
-    const plain = read()(entry), t = read()(entry, true);
+    const plain = read()(entry),
+      t = read()(entry, true);
     assertRounded(plain, data, 'BF16');
     assert.deepEqual(bits(t), bits(readTensorFloat32(entry, true)));
   });
@@ -510,7 +620,14 @@ describe('the native reader (the addon reads and widens by offset)', { skip: nat
 
   test('transposing what is not a matrix, and empty tensors', () => {
     const file = path.join(dir, 'shapes.safetensors');
-    writeSafetensors(file, [{ name: 'v', shape: [3], data: new Float32Array([1, 2, 3]) }, { name: 'e', shape: [0, 4], data: new Float32Array(0) }], 'BF16');
+    writeSafetensors(
+      file,
+      [
+        { name: 'v', shape: [3], data: new Float32Array([1, 2, 3]) },
+        { name: 'e', shape: [0, 4], data: new Float32Array(0) },
+      ],
+      'BF16',
+    );
     const h = readSafetensorsHeader(file).tensors;
     expectInputError(() => read()(h.get('v')!, true), 'shapes.safetensors', "tensor 'v'", 'shape [3] is not a matrix');
     assert.deepEqual([...read()(h.get('v')!)], [1, 2, 3]);
@@ -522,6 +639,10 @@ describe('the native reader (the addon reads and widens by offset)', { skip: nat
     writeSafetensors(file, [{ name: 'w', shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) }], 'F32');
     const store = TensorStore.openFile(file, read());
     assert.deepEqual([...store.readTransposed('w', 2, 3)], [1, 4, 2, 5, 3, 6]);
-    expectInputError(() => store.readTransposed('w', 3, 2), "tensor 'w'", 'shape [2, 3] disagrees with the configuration, which implies [3, 2]');
+    expectInputError(
+      () => store.readTransposed('w', 3, 2),
+      "tensor 'w'",
+      'shape [2, 3] disagrees with the configuration, which implies [3, 2]',
+    );
   });
 });

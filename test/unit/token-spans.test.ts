@@ -37,7 +37,7 @@ describe('analyses', () => {
     assert.deepEqual(Array.from(bosMass(layer)), [1, 0]);
   });
 
-  it('span mass: the last query\'s weight on a key range; differential maps win over positive', () => {
+  it("span mass: the last query's weight on a key range; differential maps win over positive", () => {
     assert.deepEqual(Array.from(spanMass(layer, 2, 3)), [0, 1]);
     const differential = positive.map((v) => v * -0.5);
     assert.deepEqual(Array.from(spanMass({ ...layer, differential }, 0, 1)), [-0.5, 0]);

@@ -53,12 +53,18 @@ test('labels decode one token each and join back to the text', () => {
 
 test('empty text is refused with a clear error', () => {
   const tok = TextTokenizer.fromFolder(llama3Folder());
-  assert.throws(() => tok?.encode(''), (e: unknown) => e instanceof InputError && /empty text/.test((e as Error).message));
+  assert.throws(
+    () => tok?.encode(''),
+    (e: unknown) => e instanceof InputError && /empty text/.test((e as Error).message),
+  );
 });
 
 test('a folder without tokenizer.json has no tokenizer; a broken one is named', () => {
   const dir = tempDir('notok');
   assert.equal(TextTokenizer.fromFolder(dir), undefined);
   fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{"model": ');
-  assert.throws(() => TextTokenizer.fromFolder(dir), (e: unknown) => e instanceof InputError && (e as Error).message.includes('tokenizer.json'));
+  assert.throws(
+    () => TextTokenizer.fromFolder(dir),
+    (e: unknown) => e instanceof InputError && (e as Error).message.includes('tokenizer.json'),
+  );
 });

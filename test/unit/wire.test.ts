@@ -6,7 +6,12 @@ import { decodeLayerMaps, encodedRow, encodeLayerMaps, MapPackError, wireBytes }
 
 describe('frames', () => {
   it('round-trips nested typed arrays of every kind (as bytes, not JSON numbers)', () => {
-    const msg = { id: 1, a: new Float32Array([1.5, -2, 3e-8]), nested: [{ b: new Uint16Array([0, 65535]) }, new Uint8Array([7]), new Int32Array([-5, 6, 7])], s: 'text' };
+    const msg = {
+      id: 1,
+      a: new Float32Array([1.5, -2, 3e-8]),
+      nested: [{ b: new Uint16Array([0, 65535]) }, new Uint8Array([7]), new Int32Array([-5, 6, 7])],
+      s: 'text',
+    };
     const bytes = encodeFrame(msg);
     const json = new TextDecoder().decode(bytes.subarray(4, 4 + new DataView(bytes.buffer).getUint32(0, true)));
     assert.doesNotMatch(json, /1\.5|65535/, 'numbers of arrays must not be in the JSON');
@@ -23,7 +28,11 @@ describe('frames', () => {
   });
 
   it('rejects malformed frames with the reason', () => {
-    const bad = (b: Uint8Array, re: RegExp) => assert.throws(() => decodeFrame(b), (e: Error) => e instanceof FrameError && re.test(e.message));
+    const bad = (b: Uint8Array, re: RegExp) =>
+      assert.throws(
+        () => decodeFrame(b),
+        (e: Error) => e instanceof FrameError && re.test(e.message),
+      );
     bad(new Uint8Array([1, 2]), /too short for its header/);
     bad(new Uint8Array([200, 0, 0, 0, 1]), /JSON has 200 bytes, but the frame has 5/);
     const notJson = new TextEncoder().encode('{oops');
@@ -39,7 +48,10 @@ describe('frames', () => {
       const inherited = new TextEncoder().encode(`{"a":{"$bin":["${name}",0,0]}}`);
       bad(new Uint8Array([inherited.length, 0, 0, 0, ...inherited]), /bad array reference/);
     }
-    assert.throws(() => decodeFrame(new Uint8Array([2, 0, 0, 0, 0x0a, 0x00])), (e: Error) => e instanceof FrameError && /does not parse/.test(e.message) && !e.message.includes('\n'));
+    assert.throws(
+      () => decodeFrame(new Uint8Array([2, 0, 0, 0, 0x0a, 0x00])),
+      (e: Error) => e instanceof FrameError && /does not parse/.test(e.message) && !e.message.includes('\n'),
+    );
   });
 });
 
@@ -47,12 +59,13 @@ describe('frames', () => {
 function causal(T: number, heads: number, seed: number): Float32Array {
   const a = new Float32Array(heads * T * T);
   let s = seed;
-  const rnd = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
-  for (let h = 0; h < heads; h++) for (let q = 0; q < T; q++) {
-    let sum = 0;
-    for (let k = 0; k <= q; k++) sum += (a[(h * T + q) * T + k] = rnd());
-    for (let k = 0; k <= q; k++) a[(h * T + q) * T + k] /= sum;
-  }
+  const rnd = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  for (let h = 0; h < heads; h++)
+    for (let q = 0; q < T; q++) {
+      let sum = 0;
+      for (let k = 0; k <= q; k++) sum += a[(h * T + q) * T + k] = rnd();
+      for (let k = 0; k <= q; k++) a[(h * T + q) * T + k] /= sum;
+    }
   return a;
 }
 
@@ -65,8 +78,8 @@ describe('map packing', () => {
 
   it('16-bit: error below (max - min) / 131070, lower triangle only, exact zeros above the diagonal', () => {
     const w = encodeLayerMaps(layer, 'u16');
-    assert.equal(w.maps.positive!.data.length, 2 * (T * (T + 1)) / 2);
-    assert.equal(wireBytes(w), 3 * 2 * 2 * (T * (T + 1)) / 2);
+    assert.equal(w.maps.positive!.data.length, (2 * (T * (T + 1))) / 2);
+    assert.equal(wireBytes(w), (3 * 2 * 2 * (T * (T + 1))) / 2);
     const d = decodeLayerMaps(w);
     for (const k of ['positive', 'negative', 'differential'] as const) {
       const src = layer[k];
@@ -98,18 +111,57 @@ describe('map packing', () => {
 
   it('fields of the wrong type or size are a MapPackError naming the layer (found by the fuzz tier: they were TypeErrors or RangeErrors)', () => {
     const cases: [(w: Record<string, any>) => void, RegExp][] = [
-      [(w) => { w.heads = 3; }, /layer 2: 'heads' must be a list/],
-      [(w) => { w.tq = -1; }, /layer 2: 'tq' must be an integer >= 0/],
-      [(w) => { w.maps = null; }, /layer 2: 'maps' must be an object/],
-      [(w) => { w.maps.positive.data = [1, 2]; }, /layer 2 positive: a u16 block needs a Uint16Array/],
-      [(w) => { w.maps.negative.encoding = 'f64'; }, /layer 2 negative: unknown encoding "f64"/],
-      [(w) => { w.maps.positive.min = null; }, /layer 2 positive: a u16 block needs finite min and scale/],
-      [(w) => { w.layer = '2'; }, /layer maps: 'layer' must be an integer/],
+      [
+        (w) => {
+          w.heads = 3;
+        },
+        /layer 2: 'heads' must be a list/,
+      ],
+      [
+        (w) => {
+          w.tq = -1;
+        },
+        /layer 2: 'tq' must be an integer >= 0/,
+      ],
+      [
+        (w) => {
+          w.maps = null;
+        },
+        /layer 2: 'maps' must be an object/,
+      ],
+      [
+        (w) => {
+          w.maps.positive.data = [1, 2];
+        },
+        /layer 2 positive: a u16 block needs a Uint16Array/,
+      ],
+      [
+        (w) => {
+          w.maps.negative.encoding = 'f64';
+        },
+        /layer 2 negative: unknown encoding "f64"/,
+      ],
+      [
+        (w) => {
+          w.maps.positive.min = null;
+        },
+        /layer 2 positive: a u16 block needs finite min and scale/,
+      ],
+      [
+        (w) => {
+          w.layer = '2';
+        },
+        /layer maps: 'layer' must be an integer/,
+      ],
     ];
     for (const [edit, re] of cases) {
       const w = encodeLayerMaps(layer, 'u16') as unknown as Record<string, any>;
       edit(w);
-      assert.throws(() => decodeLayerMaps(w as never), (e: Error) => e instanceof MapPackError && re.test(e.message), String(re));
+      assert.throws(
+        () => decodeLayerMaps(w as never),
+        (e: Error) => e instanceof MapPackError && re.test(e.message),
+        String(re),
+      );
     }
     const w = encodeLayerMaps(layer, 'u16');
     assert.throws(() => encodedRow(w.maps.positive!, 2, T, T, 0), /encoded row: row 0 of head 2 ends at \d+, past the block's 1406 values/);

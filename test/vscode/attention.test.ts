@@ -29,9 +29,12 @@ async function tintState(vs: VSCode): Promise<{ status?: string; tinted: number;
   return vs.page.evaluate(() => {
     const w = globalThis as any;
     const d = w.document;
-    const status = (Array.from(d.querySelectorAll('.statusbar-item')) as any[]).map((e) => (e.textContent as string).trim()).find((t) => t.includes('tint:'));
+    const status = (Array.from(d.querySelectorAll('.statusbar-item')) as any[])
+      .map((e) => (e.textContent as string).trim())
+      .find((t) => t.includes('tint:'));
     let tinted = 0;
-    for (const e of Array.from(d.querySelectorAll('.monaco-editor .view-overlays div')) as any[]) if (/255, 140, 0/.test(w.getComputedStyle(e).backgroundColor)) tinted++;
+    for (const e of Array.from(d.querySelectorAll('.monaco-editor .view-overlays div')) as any[])
+      if (/255, 140, 0/.test(w.getComputedStyle(e).backgroundColor)) tinted++;
     let label = '';
     for (const e of Array.from(d.querySelectorAll('.monaco-editor .view-lines span')) as any[]) {
       const after = w.getComputedStyle(e, '::after').content as string;
@@ -47,7 +50,14 @@ async function panelState(vs: VSCode): Promise<{ models: { label: string; kind: 
   const frame = await vs.webviewFrame('DiffLoRA Attention');
   return frame.locator('body').evaluate(() => {
     const models = ((globalThis as any).DiffLoRALens?.panel?.models ?? []) as any[];
-    return { models: models.map((m: any) => ({ label: m.meta.label, kind: m.meta.kind, layers: Array.from(m.layerLoaded as Uint8Array).filter(Boolean).length, tokens: m.meta.tokens.length })) };
+    return {
+      models: models.map((m: any) => ({
+        label: m.meta.label,
+        kind: m.meta.kind,
+        layers: Array.from(m.layerLoaded as Uint8Array).filter(Boolean).length,
+        tokens: m.meta.tokens.length,
+      })),
+    };
   });
 }
 
@@ -65,22 +75,35 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
       label: 'attention',
     });
   });
-  after(async () => { await vs?.close(); });
+  after(async () => {
+    await vs?.close();
+  });
 
   it('shows the base and DiffLoRA maps of the selection, streamed into the panel', async () => {
     await vs.openFile('demo.py');
     await vs.selectLines(1, 4);
     const t0 = Date.now();
     await vs.runCommand('DiffLoRA: Show Attention for Selection');
-    const state = await waitFor(async () => {
-      const s = await panelState(vs).catch(() => undefined);
-      return s && s.models.length === 2 && s.models.every((m) => m.layers === 4) ? s : undefined;
-    }, 'both models with all 4 layers in the panel', 180_000, 500);
+    const state = await waitFor(
+      async () => {
+        const s = await panelState(vs).catch(() => undefined);
+        return s && s.models.length === 2 && s.models.every((m) => m.layers === 4) ? s : undefined;
+      },
+      'both models with all 4 layers in the panel',
+      180_000,
+      500,
+    );
     console.log(`command -> full overview in the panel: ${Date.now() - t0} ms (includes the engine start and model load)`);
-    assert.deepEqual(state.models.map((m) => [m.label, m.kind]), [['base', 'base'], ['DiffLoRA', 'difflora']]);
+    assert.deepEqual(
+      state.models.map((m) => [m.label, m.kind]),
+      [
+        ['base', 'base'],
+        ['DiffLoRA', 'difflora'],
+      ],
+    );
     assert.ok(state.models[0].tokens > 10);
     const frame = await vs.webviewFrame('DiffLoRA Attention');
-    assert.ok(await frame.locator('canvas').count() > 0);
+    assert.ok((await frame.locator('canvas').count()) > 0);
     await vs.screenshot('panel');
     // Base | DiffLoRA side by side in the panel beside the editor.
     await frame.locator('.dl-beside input[value="1"]').check();
@@ -88,7 +111,9 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     const titles = await frame.locator('.dl-pane-title').allTextContents();
     assert.match(titles[0], /^base · attention A/);
     assert.match(titles[1], /^DiffLoRA · positive A₁/);
-    const rows = await frame.locator('.dl-pane .dl-heatmap-canvas').evaluateAll((cs: any[]) => cs.map((c) => Math.round(c.getBoundingClientRect().top)));
+    const rows = await frame
+      .locator('.dl-pane .dl-heatmap-canvas')
+      .evaluateAll((cs: any[]) => cs.map((c) => Math.round(c.getBoundingClientRect().top)));
     assert.equal(rows.length, 2);
     assert.equal(rows[0], rows[1], 'the two heatmaps side by side (one row) in the panel beside the editor');
     await vs.screenshot('side-by-side');
@@ -110,14 +135,25 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     await vs.screenshot('hover');
   });
 
-  it('the editor tint: labelled with its model and scope, outlives the hover, follows the panel\'s head and back to the mean; a cursor move or a new inspection clears it', async () => {
+  it("the editor tint: labelled with its model and scope, outlives the hover, follows the panel's head and back to the mean; a cursor move or a new inspection clears it", async () => {
     await vs.goTo(3, 14);
     await vs.hover();
-    const t1 = await waitFor(async () => { const t = await tintState(vs); return t.status && t.tinted > 0 ? t : undefined; }, 'the tint and its status bar label', 10_000);
+    const t1 = await waitFor(
+      async () => {
+        const t = await tintState(vs);
+        return t.status && t.tinted > 0 ? t : undefined;
+      },
+      'the tint and its status bar label',
+      10_000,
+    );
     assert.match(t1.status!, /tint: DiffLoRA · mean over all layers and heads/);
     assert.match(t1.label, /attention of DiffLoRA · mean over all layers and heads/);
     await vs.page.keyboard.press('Escape');
-    await vs.page.locator('.monaco-hover:not(.hidden) .monaco-hover-content').first().waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
+    await vs.page
+      .locator('.monaco-hover:not(.hidden) .monaco-hover-content')
+      .first()
+      .waitFor({ state: 'hidden', timeout: 5_000 })
+      .catch(() => undefined);
     assert.ok((await tintState(vs)).tinted > 0, 'the tint stays when the hover closes');
     await vs.screenshot('tint');
 
@@ -130,7 +166,7 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     let text = await vs.hover();
     assert.match(text, /layer 1, head 2/);
     assert.match(text, /Editor hover/, 'the hover says how to go back to the mean');
-    assert.match((await waitFor(async () => (await tintState(vs)).status, 'the tint label', 10_000)), /tint: DiffLoRA · layer 1, head 2/);
+    assert.match(await waitFor(async () => (await tintState(vs)).status, 'the tint label', 10_000), /tint: DiffLoRA · layer 1, head 2/);
     await vs.screenshot('tint-head');
     frame = await vs.webviewFrame('DiffLoRA Attention');
     await frame.locator('.dl-editor-hover select').selectOption('mean');
@@ -142,7 +178,14 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     // A cursor move clears the tint.
     await vs.page.keyboard.press('Escape');
     await vs.goTo(1, 1);
-    const cleared = await waitFor(async () => { const t = await tintState(vs); return !t.status && t.tinted === 0 ? t : undefined; }, 'no tint after the cursor moved', 10_000);
+    const cleared = await waitFor(
+      async () => {
+        const t = await tintState(vs);
+        return !t.status && t.tinted === 0 ? t : undefined;
+      },
+      'no tint after the cursor moved',
+      10_000,
+    );
     assert.equal(cleared.label, '');
 
     // A new inspection clears it as it starts.
@@ -151,11 +194,23 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     await waitFor(async () => ((await tintState(vs)).tinted > 0 ? true : undefined), 'the tint again', 10_000);
     await vs.page.keyboard.press('Escape');
     await vs.runCommand('DiffLoRA: Show Attention for Selection');
-    await waitFor(async () => { const t = await tintState(vs); return !t.status && t.tinted === 0 ? true : undefined; }, 'no tint once a new inspection starts', 10_000);
-    await waitFor(async () => {
-      const s = await panelState(vs).catch(() => undefined);
-      return s && s.models.length === 2 && s.models.every((m) => m.layers === 4) && s.models[0].tokens < 15 ? s : undefined;
-    }, 'the new (one line) inspection in the panel', 120_000, 500);
+    await waitFor(
+      async () => {
+        const t = await tintState(vs);
+        return !t.status && t.tinted === 0 ? true : undefined;
+      },
+      'no tint once a new inspection starts',
+      10_000,
+    );
+    await waitFor(
+      async () => {
+        const s = await panelState(vs).catch(() => undefined);
+        return s && s.models.length === 2 && s.models.every((m) => m.layers === 4) && s.models[0].tokens < 15 ? s : undefined;
+      },
+      'the new (one line) inspection in the panel',
+      120_000,
+      500,
+    );
     await vs.openFile('demo.py');
   });
 
@@ -175,10 +230,19 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     await vs.runCommand('DiffLoRA: Show Attention for Selection');
     const layers = async () => (await panelState(vs).catch(() => undefined))?.models.reduce((a, m) => a + m.layers, 0) ?? 0;
     // The panel is reset for the new request, then learns its tokens before any layer.
-    await waitFor(async () => { const s = await panelState(vs).catch(() => undefined); return s && s.models[0]?.tokens > 300 ? true : undefined; }, 'the long text in the panel', 120_000, 100);
+    await waitFor(
+      async () => {
+        const s = await panelState(vs).catch(() => undefined);
+        return s && s.models[0]?.tokens > 300 ? true : undefined;
+      },
+      'the long text in the panel',
+      120_000,
+      100,
+    );
     // The progress notification (in the notification centre when no toast is up) has the Cancel button.
     const item = vs.page.locator('.notification-toast, .notifications-center .notification-list-item', { hasText: 'DiffLoRA attention' });
-    if (!(await item.first().isVisible())) await vs.page.locator('[id="status.notifications"] a, [id="status.notifications"]').first().click();
+    if (!(await item.first().isVisible()))
+      await vs.page.locator('[id="status.notifications"] a, [id="status.notifications"]').first().click();
     await item.locator('.monaco-button', { hasText: 'Cancel' }).first().click({ timeout: 10_000 });
     const atCancel = await layers();
     await vs.page.waitForTimeout(4000);
@@ -201,10 +265,15 @@ describe('attention in VS Code', { timeout: 600_000 }, () => {
     const next = await waitFor(() => enginePids().find((p) => p !== pid), 'a new engine process', 60_000);
     assert.notEqual(next, pid);
     await vs.runCommand('DiffLoRA: Show Attention for Selection');
-    await waitFor(async () => {
-      const s = await panelState(vs).catch(() => undefined);
-      return s && s.models.length === 2 && s.models.every((m) => m.layers === 4) ? s : undefined;
-    }, 'the maps after the restart', 120_000, 500);
+    await waitFor(
+      async () => {
+        const s = await panelState(vs).catch(() => undefined);
+        return s && s.models.length === 2 && s.models.every((m) => m.layers === 4) ? s : undefined;
+      },
+      'the maps after the restart',
+      120_000,
+      500,
+    );
     const log = await vs.outputChannelText('DiffLoRA Engine');
     assert.match(log, /engine: crashed/);
     await vs.screenshot('after-restart');

@@ -18,7 +18,11 @@ const FILES = { 'notes.txt': 'alpha beta gamma\nsecond line here\nthird line\n',
 /** Runs fn, logging how long it took (the harness's timings are part of what these tests report). */
 async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
   const t = Date.now();
-  try { return await fn(); } finally { console.log(`  ${what}: ${Date.now() - t} ms`); }
+  try {
+    return await fn();
+  } finally {
+    console.log(`  ${what}: ${Date.now() - t} ms`);
+  }
 }
 
 describe('VS Code harness, extension from source', { timeout: 240_000 }, () => {
@@ -36,9 +40,15 @@ describe('VS Code harness, extension from source', { timeout: 240_000 }, () => {
     }
     await vs?.close();
   });
-  const test = (name: string, fn: () => Promise<void>) => it(name, async () => {
-    try { await timed(name, fn); } catch (e) { failed = true; throw e; }
-  });
+  const test = (name: string, fn: () => Promise<void>) =>
+    it(name, async () => {
+      try {
+        await timed(name, fn);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    });
 
   test('activates the development extension', async () => {
     await vs.waitForExtension(FIXTURE_ID);
@@ -104,7 +114,9 @@ describe('VS Code harness, extension installed from a .vsix', { timeout: 240_000
   let vs: VSCode | undefined;
   let tmp: string;
 
-  before(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'difflora-vsix-')); });
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'difflora-vsix-'));
+  });
   after(async () => {
     await vs?.close();
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -114,7 +126,10 @@ describe('VS Code harness, extension installed from a .vsix', { timeout: 240_000
     const vsix = await timed('vsce package', async () => packageVsix(FIXTURE, path.join(tmp, 'fixture.vsix')));
     vs = await timed('install + launch to workbench', () => launchVSCode({ vsix: [vsix], files: FILES, label: 'smoke-vsix' }));
     console.log('  timings', JSON.stringify(vs.timings));
-    assert.ok(vs.listExtensions().some((e) => e.startsWith(`${FIXTURE_ID}@0.0.1`)), 'installed');
+    assert.ok(
+      vs.listExtensions().some((e) => e.startsWith(`${FIXTURE_ID}@0.0.1`)),
+      'installed',
+    );
     await vs.waitForExtension(FIXTURE_ID);
     assert.equal(await vs.waitForExtensionHostConsole(/activated/), 'difflora-fixture: activated');
     await vs.runCommand('Harness Fixture: Show Webview');

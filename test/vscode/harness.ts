@@ -55,7 +55,9 @@ export function vscodeSetup(): VSCodeSetup {
   }
   const browser = process.env.CHROMIUM_PATH || s.chromium || '/usr/bin/chromium';
   if (!fs.existsSync(browser)) {
-    throw new Error(`Chromium not found at ${browser}: install Debian's chromium (\`bash scripts/setup.sh --test\` does, as root) or set CHROMIUM_PATH`);
+    throw new Error(
+      `Chromium not found at ${browser}: install Debian's chromium (\`bash scripts/setup.sh --test\` does, as root) or set CHROMIUM_PATH`,
+    );
   }
   return { node: s.node!, codeServer: s.codeServer!, codeServerVersion: s.codeServerVersion ?? '?', chromium: browser };
 }
@@ -82,7 +84,11 @@ export interface VSCodeOptions {
   verbose?: boolean;
 }
 
-export interface ConsoleEntry { type: string; text: string; time: number }
+export interface ConsoleEntry {
+  type: string;
+  text: string;
+  time: number;
+}
 
 /** Settings that keep a fresh profile quiet and fast: no chat, no git, no welcome page, no update checks. */
 export const DEFAULT_SETTINGS: Record<string, unknown> = {
@@ -126,7 +132,12 @@ async function freePort(): Promise<number> {
 export class WaitAbort extends Error {}
 
 /** Polls fn until it returns a value other than undefined/false, or throws `what` after timeoutMs. */
-export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string | (() => string), timeoutMs = 30_000, everyMs = 250): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  what: string | (() => string),
+  timeoutMs = 30_000,
+  everyMs = 250,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let lastErr: unknown;
   for (;;) {
@@ -139,7 +150,9 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | 
     }
     if (Date.now() > end) {
       const w = typeof what === 'function' ? what() : what;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${w}${lastErr ? ` (last error: ${String(lastErr).split('\n')[0]})` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${w}${lastErr ? ` (last error: ${String(lastErr).split('\n')[0]})` : ''}`,
+      );
     }
     await sleep(everyMs);
   }
@@ -163,9 +176,14 @@ function installExitHook() {
   exitHookInstalled = true;
   // Last resort when a test ends without close(): kill code-server's process group, remove temp dirs.
   // (Chromium, a child of this process on a pipe, goes with it.)
-  process.on('exit', () => { for (const v of live) v.killSync(); });
+  process.on('exit', () => {
+    for (const v of live) v.killSync();
+  });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => { for (const v of live) v.killSync(); process.kill(process.pid, sig); });
+    process.once(sig, () => {
+      for (const v of live) v.killSync();
+      process.kill(process.pid, sig);
+    });
   }
 }
 
@@ -204,14 +222,18 @@ export class VSCode {
     this.extensionsDir = path.join(this.tmp, 'extensions');
     this.profileDir = path.join(this.tmp, 'chromium');
     this.workspace = opts.folder ? path.resolve(opts.folder) : path.join(this.tmp, 'workspace');
-    for (const d of [this.userDataDir, this.extensionsDir, this.profileDir, this.workspace, path.join(this.tmp, 'xdg')]) fs.mkdirSync(d, { recursive: true });
+    for (const d of [this.userDataDir, this.extensionsDir, this.profileDir, this.workspace, path.join(this.tmp, 'xdg')])
+      fs.mkdirSync(d, { recursive: true });
     for (const [rel, content] of Object.entries(opts.files ?? {})) {
       const p = path.join(this.workspace, rel);
       fs.mkdirSync(path.dirname(p), { recursive: true });
       fs.writeFileSync(p, content);
     }
     fs.mkdirSync(path.join(this.userDataDir, 'User'), { recursive: true });
-    fs.writeFileSync(path.join(this.userDataDir, 'User', 'settings.json'), JSON.stringify({ ...DEFAULT_SETTINGS, ...opts.settings }, null, 2));
+    fs.writeFileSync(
+      path.join(this.userDataDir, 'User', 'settings.json'),
+      JSON.stringify({ ...DEFAULT_SETTINGS, ...opts.settings }, null, 2),
+    );
     // An empty config file: code-server would otherwise write ~/.config/code-server/config.yaml (with a password).
     fs.writeFileSync(path.join(this.tmp, 'config.yaml'), 'auth: none\n');
     this.shotsDir = path.resolve(opts.shotsDir ?? process.env.VSCODE_SHOTS_DIR ?? path.join(ROOT, 'out', 'test-shots', 'vscode'));
@@ -235,7 +257,11 @@ export class VSCode {
     for (const [k, v] of Object.entries(process.env)) {
       // VSCODE_IPC_HOOK_CLI would make code-server open the folder in another instance; PORT, PASSWORD, ...
       // override its flags; NODE_TEST_CONTEXT is node:test's.
-      if (/^(VSCODE_|CODE_SERVER_|CS_)/.test(k) || ['PORT', 'PASSWORD', 'HASHED_PASSWORD', 'GITHUB_TOKEN', 'LOG_LEVEL', 'NODE_TEST_CONTEXT'].includes(k)) continue;
+      if (
+        /^(VSCODE_|CODE_SERVER_|CS_)/.test(k) ||
+        ['PORT', 'PASSWORD', 'HASHED_PASSWORD', 'GITHUB_TOKEN', 'LOG_LEVEL', 'NODE_TEST_CONTEXT'].includes(k)
+      )
+        continue;
       env[k] = v;
     }
     const xdg = path.join(this.tmp, 'xdg');
@@ -243,7 +269,15 @@ export class VSCode {
   }
 
   private baseArgs(): string[] {
-    return [this.setup.codeServer, '--config', path.join(this.tmp, 'config.yaml'), '--user-data-dir', this.userDataDir, '--extensions-dir', this.extensionsDir];
+    return [
+      this.setup.codeServer,
+      '--config',
+      path.join(this.tmp, 'config.yaml'),
+      '--user-data-dir',
+      this.userDataDir,
+      '--extensions-dir',
+      this.extensionsDir,
+    ];
   }
 
   /** Installs a .vsix into this instance's (temporary) extensions dir. Before start(). */
@@ -251,7 +285,7 @@ export class VSCode {
   updateSettings(patch: Record<string, unknown>): void {
     const file = path.join(this.workspace, '.vscode', 'settings.json');
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    const now = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> : {};
+    const now = fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
     fs.writeFileSync(file, JSON.stringify({ ...now, ...patch }, null, 2));
   }
 
@@ -260,7 +294,11 @@ export class VSCode {
     const abs = path.resolve(vsix);
     if (!fs.existsSync(abs)) throw new Error(`no such .vsix: ${abs}`);
     const t = Date.now();
-    const r = spawnSync(this.setup.node, [...this.baseArgs(), '--install-extension', abs, '--force'], { env: this.env(), encoding: 'utf8', timeout: 180_000 });
+    const r = spawnSync(this.setup.node, [...this.baseArgs(), '--install-extension', abs, '--force'], {
+      env: this.env(),
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
     const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
     if (r.status !== 0 || !/successfully installed/i.test(out)) {
       throw new Error(`code-server --install-extension ${abs} failed (exit ${r.status ?? r.signal}):\n${out.trim()}`);
@@ -270,8 +308,15 @@ export class VSCode {
 
   /** Installed extensions (id@version), as code-server lists them. */
   listExtensions(): string[] {
-    const r = spawnSync(this.setup.node, [...this.baseArgs(), '--list-extensions', '--show-versions'], { env: this.env(), encoding: 'utf8', timeout: 60_000 });
-    return r.stdout.split('\n').map((s) => s.trim()).filter((s) => /^[\w-]+\.[\w-]+@/.test(s));
+    const r = spawnSync(this.setup.node, [...this.baseArgs(), '--list-extensions', '--show-versions'], {
+      env: this.env(),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    return r.stdout
+      .split('\n')
+      .map((s) => s.trim())
+      .filter((s) => /^[\w-]+\.[\w-]+@/.test(s));
   }
 
   /** Starts code-server and Chromium, opens the workspace (with the development extension, if any), waits for the workbench. */
@@ -286,13 +331,23 @@ export class VSCode {
     for (let attempt = 0; ; attempt++) {
       this.port = await freePort();
       const args = [
-        ...this.baseArgs(), '--auth', 'none', '--bind-addr', `127.0.0.1:${this.port}`,
-        '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override',
-        '--disable-file-downloads', '--ignore-last-opened',
+        ...this.baseArgs(),
+        '--auth',
+        'none',
+        '--bind-addr',
+        `127.0.0.1:${this.port}`,
+        '--disable-telemetry',
+        '--disable-update-check',
+        '--disable-workspace-trust',
+        '--disable-getting-started-override',
+        '--disable-file-downloads',
+        '--ignore-last-opened',
         // Safety net: if this process dies without close() (SIGKILL), the browser goes and so, idle, does the server.
-        '--idle-timeout-seconds', '300',
+        '--idle-timeout-seconds',
+        '300',
         // Without it the extensionDevelopmentPath payload of the URL is silently ignored.
-        '--vscode-option', 'enable-smoke-test-driver',
+        '--vscode-option',
+        'enable-smoke-test-driver',
         this.workspace,
       ];
       const child = spawn(this.setup.node, args, { env: this.env(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -307,12 +362,19 @@ export class VSCode {
       child.stdout!.on('data', onData);
       child.stderr!.on('data', onData);
       let exited = false;
-      child.once('exit', () => { exited = true; });
-      const ok = await waitFor(async () => {
-        if (this.serverOutput.includes(`listening on http://127.0.0.1:${this.port}`)) return true;
-        if (exited) return 'exited';
-        return undefined;
-      }, () => `code-server to listen on 127.0.0.1:${this.port}; its output:\n${this.serverOutput}`, 60_000, 50);
+      child.once('exit', () => {
+        exited = true;
+      });
+      const ok = await waitFor(
+        async () => {
+          if (this.serverOutput.includes(`listening on http://127.0.0.1:${this.port}`)) return true;
+          if (exited) return 'exited';
+          return undefined;
+        },
+        () => `code-server to listen on 127.0.0.1:${this.port}; its output:\n${this.serverOutput}`,
+        60_000,
+        50,
+      );
       if (ok === true) break;
       this.server = undefined;
       if (/EADDRINUSE/.test(this.serverOutput) && attempt < 3) continue;
@@ -327,7 +389,9 @@ export class VSCode {
     if (this.opts.extensionDevelopmentPath) {
       const dev = path.resolve(this.opts.extensionDevelopmentPath);
       if (!fs.existsSync(path.join(dev, 'package.json'))) throw new Error(`extensionDevelopmentPath has no package.json: ${dev}`);
-      q.push(`payload=${encodeURIComponent(JSON.stringify([['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${this.port}${dev}`]]))}`);
+      q.push(
+        `payload=${encodeURIComponent(JSON.stringify([['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${this.port}${dev}`]]))}`,
+      );
     }
     return `http://127.0.0.1:${this.port}/?${q.join('&')}`;
   }
@@ -339,10 +403,19 @@ export class VSCode {
       headless: true,
       viewport: vp,
       deviceScaleFactor: 1,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-default-apps'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-dev-shm-usage',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-default-apps',
+      ],
     });
-    const page = this.context.pages()[0] ?? await this.context.newPage();
+    const page = this.context.pages()[0] ?? (await this.context.newPage());
     this._page = page;
     page.setDefaultTimeout(30_000);
     page.on('console', (m) => {
@@ -351,7 +424,9 @@ export class VSCode {
       if (this.console.length > 20_000) this.console.splice(0, 10_000);
       if (this.verbose && e.text.startsWith('%c[Extension Host]')) process.stderr.write(`[extension host] ${cleanExtHost(e.text)}\n`);
     });
-    page.on('pageerror', (e) => { this.pageErrors.push(String(e?.stack ?? e)); });
+    page.on('pageerror', (e) => {
+      this.pageErrors.push(String(e?.stack ?? e));
+    });
     await page.goto(this.url(), { waitUntil: 'domcontentloaded', timeout: 60_000 });
     this.timings.pageLoaded = Date.now() - this.t0;
   }
@@ -367,7 +442,9 @@ export class VSCode {
   /** The directory of the newest extension host's logs (server side), if any. */
   private extHostLogDir(): string | undefined {
     const logs = path.join(this.userDataDir, 'logs');
-    const dirs = listFiles(logs).filter((f) => path.basename(f) === 'remoteexthost.log').map((f) => path.dirname(f));
+    const dirs = listFiles(logs)
+      .filter((f) => path.basename(f) === 'remoteexthost.log')
+      .map((f) => path.dirname(f));
     dirs.sort((a, b) => fs.statSync(path.join(b, 'remoteexthost.log')).mtimeMs - fs.statSync(path.join(a, 'remoteexthost.log')).mtimeMs);
     return dirs[0];
   }
@@ -388,19 +465,38 @@ export class VSCode {
 
   /** Waits for a line of the extension host's console (see extensionHostConsole) that matches, returns it. */
   async waitForExtensionHostConsole(re: RegExp, timeoutMs = 30_000): Promise<string> {
-    return waitFor(() => this.extensionHostConsole().find((l) => re.test(l)),
-      () => `an extension host console line matching ${re} (got: ${JSON.stringify(this.extensionHostConsole().slice(-10))})`, timeoutMs);
+    return waitFor(
+      () => this.extensionHostConsole().find((l) => re.test(l)),
+      () => `an extension host console line matching ${re} (got: ${JSON.stringify(this.extensionHostConsole().slice(-10))})`,
+      timeoutMs,
+    );
   }
 
   /** Waits until the extension host activated extension `id` (publisher.name); throws on an activation error. */
   async waitForExtension(id: string, timeoutMs = 60_000): Promise<void> {
     const idl = id.toLowerCase();
-    await waitFor(() => {
-      const log = this.extensionHostLog();
-      const failed = log.split('\n').findIndex((l) => l.toLowerCase().includes(`activating extension ${idl} failed`) || l.toLowerCase().includes(`activating extension '${idl}' failed`));
-      if (failed >= 0) throw new WaitAbort(`extension ${id} failed to activate:\n${log.split('\n').slice(failed, failed + 15).join('\n')}`);
-      return log.toLowerCase().includes(`_doactivateextension ${idl},`) || undefined;
-    }, () => `extension ${id} to activate; extension host log:\n${this.extensionHostLog()}`, timeoutMs);
+    await waitFor(
+      () => {
+        const log = this.extensionHostLog();
+        const failed = log
+          .split('\n')
+          .findIndex(
+            (l) =>
+              l.toLowerCase().includes(`activating extension ${idl} failed`) ||
+              l.toLowerCase().includes(`activating extension '${idl}' failed`),
+          );
+        if (failed >= 0)
+          throw new WaitAbort(
+            `extension ${id} failed to activate:\n${log
+              .split('\n')
+              .slice(failed, failed + 15)
+              .join('\n')}`,
+          );
+        return log.toLowerCase().includes(`_doactivateextension ${idl},`) || undefined;
+      },
+      () => `extension ${id} to activate; extension host log:\n${this.extensionHostLog()}`,
+      timeoutMs,
+    );
     // Activation started; let activate() run to its end (commands registered).
     await sleep(300);
   }
@@ -427,7 +523,9 @@ export class VSCode {
         await input.waitFor({ state: 'visible', timeout: 3_000 });
         const v = await input.inputValue();
         if (v.startsWith(prefix)) return;
-      } catch { /* retry */ }
+      } catch {
+        /* retry */
+      }
     }
     throw new Error(`the quick input did not open with ${key}`);
   }
@@ -457,7 +555,8 @@ export class VSCode {
     let seen: string[] = [];
     for (;;) {
       const dialogs = await this.dialogs();
-      if (dialogs.length) throw new Error(`cannot run "${title}": a modal dialog is open (dismissDialog() closes it): ${JSON.stringify(dialogs)}`);
+      if (dialogs.length)
+        throw new Error(`cannot run "${title}": a modal dialog is open (dismissDialog() closes it): ${JSON.stringify(dialogs)}`);
       await this.openQuickInput('F1', '>');
       await p.locator('.quick-input-widget input.input').first().fill(`>${title}`);
       // The list filters asynchronously (and gains contributed commands when the extension host registers them).
@@ -466,19 +565,34 @@ export class VSCode {
       while (Date.now() < pickEnd && !row) {
         const rows = await this.quickPickRows();
         seen = rows.map((r) => r.label);
-        row = rows.find((r) => r.label === title) ?? (() => {
-          const m = rows.filter((r) => r.label.endsWith(`: ${title}`));
-          return m.length === 1 ? m[0] : undefined;
-        })();
+        row =
+          rows.find((r) => r.label === title) ??
+          (() => {
+            const m = rows.filter((r) => r.label.endsWith(`: ${title}`));
+            return m.length === 1 ? m[0] : undefined;
+          })();
         if (!row) await sleep(150);
       }
       // A stale row (the list re-rendered) is retried rather than waited on.
-      if (row && await p.locator(`.quick-input-widget .quick-input-list .monaco-list-row[data-index="${row.index}"]`).click({ timeout: 3_000 }).then(() => true, () => false)) {
-        await p.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
+      if (
+        row &&
+        (await p
+          .locator(`.quick-input-widget .quick-input-list .monaco-list-row[data-index="${row.index}"]`)
+          .click({ timeout: 3_000 })
+          .then(
+            () => true,
+            () => false,
+          ))
+      ) {
+        await p
+          .locator('.quick-input-widget')
+          .waitFor({ state: 'hidden', timeout: 10_000 })
+          .catch(() => undefined);
         return;
       }
       await p.keyboard.press('Escape');
-      if (Date.now() > end) throw new Error(`command "${title}" not found in the palette after ${timeoutMs} ms; it showed: ${JSON.stringify(seen)}`);
+      if (Date.now() > end)
+        throw new Error(`command "${title}" not found in the palette after ${timeoutMs} ms; it showed: ${JSON.stringify(seen)}`);
       await sleep(500);
     }
   }
@@ -488,20 +602,41 @@ export class VSCode {
     const p = this.page;
     const base = path.basename(rel);
     const relDir = path.dirname(rel) === '.' ? '' : path.dirname(rel);
-    await waitFor(async () => {
-      await this.openQuickInput('Control+P', '');
-      const input = p.locator('.quick-input-widget input.input').first();
-      await input.fill(rel);
-      const row = await waitFor(async () => {
-        const rows = await this.quickPickRows();
-        return rows.find((r) => r.label === base && (relDir === '' || r.description.replace(/\\/g, '/').endsWith(relDir)));
-      }, `"${rel}" in Quick Open`, 5_000).catch(() => undefined);
-      if (!row) { await p.keyboard.press('Escape'); return undefined; }
-      // A short click timeout: the list re-renders as results arrive, and a stale row is retried, not waited on.
-      const clicked = await p.locator(`.quick-input-widget .quick-input-list .monaco-list-row[data-index="${row.index}"]`).click({ timeout: 3_000 }).then(() => true, () => false);
-      if (!clicked) { await p.keyboard.press('Escape'); return undefined; }
-      return true;
-    }, `Quick Open to offer ${rel}`, timeoutMs, 500);
+    await waitFor(
+      async () => {
+        await this.openQuickInput('Control+P', '');
+        const input = p.locator('.quick-input-widget input.input').first();
+        await input.fill(rel);
+        const row = await waitFor(
+          async () => {
+            const rows = await this.quickPickRows();
+            return rows.find((r) => r.label === base && (relDir === '' || r.description.replace(/\\/g, '/').endsWith(relDir)));
+          },
+          `"${rel}" in Quick Open`,
+          5_000,
+        ).catch(() => undefined);
+        if (!row) {
+          await p.keyboard.press('Escape');
+          return undefined;
+        }
+        // A short click timeout: the list re-renders as results arrive, and a stale row is retried, not waited on.
+        const clicked = await p
+          .locator(`.quick-input-widget .quick-input-list .monaco-list-row[data-index="${row.index}"]`)
+          .click({ timeout: 3_000 })
+          .then(
+            () => true,
+            () => false,
+          );
+        if (!clicked) {
+          await p.keyboard.press('Escape');
+          return undefined;
+        }
+        return true;
+      },
+      `Quick Open to offer ${rel}`,
+      timeoutMs,
+      500,
+    );
     await p.locator(`.tabs-container .tab.active[data-resource-name="${base}"]`).first().waitFor({ state: 'visible', timeout: timeoutMs });
     await p.locator('.editor-group-container.active .monaco-editor .view-lines').first().waitFor({ state: 'visible', timeout: timeoutMs });
   }
@@ -515,11 +650,20 @@ export class VSCode {
   private async settledSelectionStatus(re: RegExp, what: string): Promise<string> {
     let last = '';
     let since = Date.now();
-    return waitFor(async () => {
-      const s = await this.selectionStatus();
-      if (s !== last) { last = s; since = Date.now(); return undefined; }
-      return re.test(s) && Date.now() - since >= 300 ? s : undefined;
-    }, () => `${what} (status bar: "${last}")`, 10_000, 100);
+    return waitFor(
+      async () => {
+        const s = await this.selectionStatus();
+        if (s !== last) {
+          last = s;
+          since = Date.now();
+          return undefined;
+        }
+        return re.test(s) && Date.now() - since >= 300 ? s : undefined;
+      },
+      () => `${what} (status bar: "${last}")`,
+      10_000,
+      100,
+    );
   }
 
   /**
@@ -562,7 +706,10 @@ export class VSCode {
     await input.fill(`:${from}:1`);
     await sleep(100);
     await input.press('Enter');
-    await p.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
+    await p
+      .locator('.quick-input-widget')
+      .waitFor({ state: 'hidden', timeout: 5_000 })
+      .catch(() => undefined);
     await this.settledSelectionStatus(new RegExp(`^Ln ${from}, Col 1\\b`), `the cursor at line ${from}`);
     for (let i = from; i < to; i++) await p.keyboard.press('Shift+ArrowDown');
     await p.keyboard.press('Shift+End');
@@ -579,22 +726,38 @@ export class VSCode {
     await input.fill(`:${line}:${column}`);
     await sleep(100);
     await input.press('Enter');
-    await p.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
+    await p
+      .locator('.quick-input-widget')
+      .waitFor({ state: 'hidden', timeout: 5_000 })
+      .catch(() => undefined);
     await this.settledSelectionStatus(new RegExp(`^Ln ${line}, Col ${column}\\b`), `the cursor at ${line}:${column}`);
   }
 
   /** Gives the keyboard to the active editor's text area (without moving its cursor). */
   async focusEditor(): Promise<void> {
     await this.focusWorkbench();
-    const ta = this.page.locator('.editor-group-container.active .monaco-editor textarea.inputarea, .editor-group-container.active .monaco-editor .native-edit-context').first();
+    const ta = this.page
+      .locator(
+        '.editor-group-container.active .monaco-editor textarea.inputarea, .editor-group-container.active .monaco-editor .native-edit-context',
+      )
+      .first();
     await ta.focus();
   }
 
   /** The active text editor's visible lines (Monaco renders only what is on screen). */
   async editorText(): Promise<string> {
-    const lines = await this.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().evaluate((el: any) =>
-      Array.from(el.querySelectorAll('.view-line')).map((l: any) => ({ top: parseFloat(l.style.top), text: l.textContent as string })));
-    return plain(lines.sort((a, b) => a.top - b.top).map((l) => l.text).join('\n'));
+    const lines = await this.page
+      .locator('.editor-group-container.active .monaco-editor .view-lines')
+      .first()
+      .evaluate((el: any) =>
+        Array.from(el.querySelectorAll('.view-line')).map((l: any) => ({ top: parseFloat(l.style.top), text: l.textContent as string })),
+      );
+    return plain(
+      lines
+        .sort((a, b) => a.top - b.top)
+        .map((l) => l.text)
+        .join('\n'),
+    );
   }
 
   /** Shows the hover at the cursor ("Show or Focus Hover") and returns its text. */
@@ -603,10 +766,14 @@ export class VSCode {
     const h = this.page.locator('.monaco-hover:not(.hidden) .monaco-hover-content').first();
     await h.waitFor({ state: 'visible', timeout: timeoutMs });
     // Providers answer asynchronously ("Loading..." first).
-    return waitFor(async () => {
-      const t = plain(await h.innerText()).trim();
-      return t && !/^Loading\.*$/.test(t) ? t : undefined;
-    }, 'hover content', timeoutMs);
+    return waitFor(
+      async () => {
+        const t = plain(await h.innerText()).trim();
+        return t && !/^Loading\.*$/.test(t) ? t : undefined;
+      },
+      'hover content',
+      timeoutMs,
+    );
   }
 
   /**
@@ -616,58 +783,67 @@ export class VSCode {
    */
   async webviewFrame(title?: string, timeoutMs = 30_000): Promise<FrameLocator> {
     const p = this.page;
-    const name = await waitFor(async () => {
-      if (title !== undefined) {
-        // An editor tab with that title: activate it (a webview in a hidden tab has no frame on screen).
-        const titles = this.lastTabs = await this.tabTitles();
-        const i = titles.indexOf(title) >= 0 ? titles.indexOf(title) : titles.findIndex((t) => t.includes(title));
-        if (i >= 0) {
-          const tab = p.locator('.tabs-container .tab').nth(i);
-          if (!(await tab.evaluate((t: any) => t.classList.contains('active')))) await tab.click();
+    const name = await waitFor(
+      async () => {
+        if (title !== undefined) {
+          // An editor tab with that title: activate it (a webview in a hidden tab has no frame on screen).
+          const titles = (this.lastTabs = await this.tabTitles());
+          const i = titles.indexOf(title) >= 0 ? titles.indexOf(title) : titles.findIndex((t) => t.includes(title));
+          if (i >= 0) {
+            const tab = p.locator('.tabs-container .tab').nth(i);
+            if (!(await tab.evaluate((t: any) => t.classList.contains('active')))) await tab.click();
+          }
         }
-      }
-      const found = await p.evaluate((title: string | null) => {
-        const d = (globalThis as any).document;
-        const visible = (e: any) => {
-          const r = e.getBoundingClientRect();
-          const cs = (globalThis as any).getComputedStyle(e.parentElement ?? e);
-          return r.width > 0 && r.height > 0 && cs.visibility !== 'hidden' && cs.display !== 'none';
-        };
-        const frames = (Array.from(d.querySelectorAll('iframe.webview.ready')) as any[]).filter(visible);
-        if (title === null) return frames.length === 1 ? frames[0].getAttribute('name') : frames.length > 1 ? { many: frames.length } : undefined;
-        // Where the titled webview is: the editor area of the group whose active tab has that title, else the
-        // body of a view (sidebar or panel) with that title. The webview is the one whose centre lies inside.
-        const text = (e: any) => (e?.textContent ?? '').replace(/\u00a0/g, ' ').trim();
-        const label = (t: any) => (text(t.querySelector('.monaco-icon-name-container')) + text(t.querySelector('.monaco-icon-suffix-container'))).trim();
-        const pick = <T,>(items: T[], get: (x: T) => string): T[] => {
-          const exact = items.filter((x) => get(x) === title);
-          return exact.length ? exact : items.filter((x) => get(x).includes(title));
-        };
-        const regions: any[] = [];
-        for (const t of pick(Array.from(d.querySelectorAll('.tabs-container .tab.active')) as any[], label)) {
-          regions.push(t.closest('.editor-group-container')?.querySelector('.editor-container'));
-        }
-        for (const pane of pick(Array.from(d.querySelectorAll('.pane')) as any[], (x) => text(x.querySelector('.pane-header .title')))) {
-          regions.push(pane.querySelector('.pane-body'));
-        }
-        for (const part of pick(Array.from(d.querySelectorAll('.part.sidebar, .part.panel, .part.auxiliarybar')) as any[], (x) => text(x.querySelector('.composite.title .title-label')))) {
-          regions.push(part.querySelector('.content'));
-        }
-        for (const g of regions) {
-          if (!g) continue;
-          const gr = g.getBoundingClientRect();
-          const f = frames.find((f) => {
-            const r = f.getBoundingClientRect();
-            const cx = r.left + r.width / 2, cy = r.top + r.height / 2;
-            return cx >= gr.left && cx <= gr.right && cy >= gr.top && cy <= gr.bottom;
-          });
-          if (f) return f.getAttribute('name');
-        }
-        return undefined;
-      }, title ?? null);
-      if (found && typeof found === 'object') throw new WaitAbort(`${found.many} webviews are visible: pass the title of one`);
-      return found as string | undefined;
-    }, () => `a webview${title !== undefined ? ` titled "${title}"` : ''} (tabs: ${JSON.stringify(this.lastTabs)})`, timeoutMs);
+        const found = await p.evaluate((title: string | null) => {
+          const d = (globalThis as any).document;
+          const visible = (e: any) => {
+            const r = e.getBoundingClientRect();
+            const cs = (globalThis as any).getComputedStyle(e.parentElement ?? e);
+            return r.width > 0 && r.height > 0 && cs.visibility !== 'hidden' && cs.display !== 'none';
+          };
+          const frames = (Array.from(d.querySelectorAll('iframe.webview.ready')) as any[]).filter(visible);
+          if (title === null)
+            return frames.length === 1 ? frames[0].getAttribute('name') : frames.length > 1 ? { many: frames.length } : undefined;
+          // Where the titled webview is: the editor area of the group whose active tab has that title, else the
+          // body of a view (sidebar or panel) with that title. The webview is the one whose centre lies inside.
+          const text = (e: any) => (e?.textContent ?? '').replace(/\u00a0/g, ' ').trim();
+          const label = (t: any) =>
+            (text(t.querySelector('.monaco-icon-name-container')) + text(t.querySelector('.monaco-icon-suffix-container'))).trim();
+          const pick = <T>(items: T[], get: (x: T) => string): T[] => {
+            const exact = items.filter((x) => get(x) === title);
+            return exact.length ? exact : items.filter((x) => get(x).includes(title));
+          };
+          const regions: any[] = [];
+          for (const t of pick(Array.from(d.querySelectorAll('.tabs-container .tab.active')) as any[], label)) {
+            regions.push(t.closest('.editor-group-container')?.querySelector('.editor-container'));
+          }
+          for (const pane of pick(Array.from(d.querySelectorAll('.pane')) as any[], (x) => text(x.querySelector('.pane-header .title')))) {
+            regions.push(pane.querySelector('.pane-body'));
+          }
+          for (const part of pick(Array.from(d.querySelectorAll('.part.sidebar, .part.panel, .part.auxiliarybar')) as any[], (x) =>
+            text(x.querySelector('.composite.title .title-label')),
+          )) {
+            regions.push(part.querySelector('.content'));
+          }
+          for (const g of regions) {
+            if (!g) continue;
+            const gr = g.getBoundingClientRect();
+            const f = frames.find((f) => {
+              const r = f.getBoundingClientRect();
+              const cx = r.left + r.width / 2,
+                cy = r.top + r.height / 2;
+              return cx >= gr.left && cx <= gr.right && cy >= gr.top && cy <= gr.bottom;
+            });
+            if (f) return f.getAttribute('name');
+          }
+          return undefined;
+        }, title ?? null);
+        if (found && typeof found === 'object') throw new WaitAbort(`${found.many} webviews are visible: pass the title of one`);
+        return found as string | undefined;
+      },
+      () => `a webview${title !== undefined ? ` titled "${title}"` : ''} (tabs: ${JSON.stringify(this.lastTabs)})`,
+      timeoutMs,
+    );
     const frame = p.frameLocator(`iframe.webview.ready[name="${name}"]`).frameLocator('#active-frame');
     await frame.locator('body').waitFor({ state: 'attached', timeout: timeoutMs });
     return frame;
@@ -675,10 +851,12 @@ export class VSCode {
 
   /** Titles of the open editor tabs (all groups), e.g. 'notes.txt', 'DiffLoRA Attention'. */
   async tabTitles(): Promise<string[]> {
-    return this.page.locator('.tabs-container .tab').evaluateAll((tabs: any[]) => tabs.map((t) => {
-      const part = (sel: string) => t.querySelector(sel)?.textContent ?? '';
-      return (part('.monaco-icon-name-container') + part('.monaco-icon-suffix-container')).replace(/\u00a0/g, ' ').trim();
-    }));
+    return this.page.locator('.tabs-container .tab').evaluateAll((tabs: any[]) =>
+      tabs.map((t) => {
+        const part = (sel: string) => t.querySelector(sel)?.textContent ?? '';
+        return (part('.monaco-icon-name-container') + part('.monaco-icon-suffix-container')).replace(/\u00a0/g, ' ').trim();
+      }),
+    );
   }
 
   /**
@@ -698,8 +876,9 @@ export class VSCode {
       else await this.runCommand('Notifications: Show Notifications');
       await center.waitFor({ state: 'visible', timeout: 10_000 });
     }
-    const texts = await p.locator('.notifications-center .notification-list-item-message').evaluateAll((els: any[]) =>
-      els.map((e) => (e.textContent ?? '').replace(/\u00a0/g, ' ').trim()));
+    const texts = await p
+      .locator('.notifications-center .notification-list-item-message')
+      .evaluateAll((els: any[]) => els.map((e) => (e.textContent ?? '').replace(/\u00a0/g, ' ').trim()));
     if (!wasOpen) {
       const bell = p.locator('[id="status.notifications"] a, [id="status.notifications"]').first();
       if (await bell.count()) await bell.click();
@@ -712,22 +891,37 @@ export class VSCode {
   /** Waits for a notification whose text matches, returns its text. */
   async waitForNotification(re: RegExp, timeoutMs = 30_000): Promise<string> {
     let seen: string[] = [];
-    return waitFor(async () => {
-      seen = await this.notifications();
-      return seen.find((t) => re.test(t));
-    }, () => `a notification matching ${re} (notifications: ${JSON.stringify(seen)})`, timeoutMs, 1_000);
+    return waitFor(
+      async () => {
+        seen = await this.notifications();
+        return seen.find((t) => re.test(t));
+      },
+      () => `a notification matching ${re} (notifications: ${JSON.stringify(seen)})`,
+      timeoutMs,
+      1_000,
+    );
   }
 
   /** Texts of the modal dialogs on screen (e.g. "Command 'X' resulted in an error" + its message). */
   async dialogs(): Promise<string[]> {
-    return this.page.locator('.monaco-dialog-box').evaluateAll((els: any[]) => els.map((e) =>
-      [e.querySelector('.dialog-message-text')?.textContent, e.querySelector('.dialog-message-detail')?.textContent]
-        .filter((x: string | undefined) => x).join('\n').replace(/\u00a0/g, ' ').trim()));
+    return this.page.locator('.monaco-dialog-box').evaluateAll((els: any[]) =>
+      els.map((e) =>
+        [e.querySelector('.dialog-message-text')?.textContent, e.querySelector('.dialog-message-detail')?.textContent]
+          .filter((x: string | undefined) => x)
+          .join('\n')
+          .replace(/\u00a0/g, ' ')
+          .trim(),
+      ),
+    );
   }
 
   /** Waits for a modal dialog whose text matches, returns its text. */
   async waitForDialog(re: RegExp, timeoutMs = 30_000): Promise<string> {
-    return waitFor(async () => (await this.dialogs()).find((t) => re.test(t)), () => `a dialog matching ${re}`, timeoutMs);
+    return waitFor(
+      async () => (await this.dialogs()).find((t) => re.test(t)),
+      () => `a dialog matching ${re}`,
+      timeoutMs,
+    );
   }
 
   /** Closes the modal dialog by its button `button` (default: the first, e.g. OK) or by its close button. */
@@ -735,7 +929,10 @@ export class VSCode {
     const p = this.page;
     const box = p.locator('.monaco-dialog-box').first();
     if (!(await box.count())) return;
-    const b = button !== undefined ? box.locator('.dialog-buttons .monaco-button', { hasText: button }).first() : box.locator('.dialog-buttons .monaco-button').first();
+    const b =
+      button !== undefined
+        ? box.locator('.dialog-buttons .monaco-button', { hasText: button }).first()
+        : box.locator('.dialog-buttons .monaco-button').first();
     if (await b.count()) await b.click();
     else await box.locator('.dialog-close-action, .codicon-dialog-close, [aria-label="Close Dialog"]').first().click();
     await box.waitFor({ state: 'detached', timeout: 5_000 }).catch(() => undefined);
@@ -751,8 +948,19 @@ export class VSCode {
     if (!d) return [];
     // Plain channels in output_logging_*/N-name.log; log channels ({ log: true }) in <publisher.extension>/name.log.
     return listFiles(d)
-      .filter((f) => /(^|[\\/])output_logging_[^\\/]+[\\/]\d+-.+\.log$/.test(f) || path.relative(d, f).split(path.sep).length === 2 && /^[^.\\/]+\.[^\\/]+$/.test(path.basename(path.dirname(f))))
-      .map((f) => ({ name: path.basename(f).replace(/^\d+-/, '').replace(/\.log$/, ''), file: f, mtime: fs.statSync(f).mtimeMs }))
+      .filter(
+        (f) =>
+          /(^|[\\/])output_logging_[^\\/]+[\\/]\d+-.+\.log$/.test(f) ||
+          (path.relative(d, f).split(path.sep).length === 2 && /^[^.\\/]+\.[^\\/]+$/.test(path.basename(path.dirname(f)))),
+      )
+      .map((f) => ({
+        name: path
+          .basename(f)
+          .replace(/^\d+-/, '')
+          .replace(/\.log$/, ''),
+        file: f,
+        mtime: fs.statSync(f).mtimeMs,
+      }))
       .sort((a, b) => b.mtime - a.mtime);
   }
 
@@ -763,12 +971,16 @@ export class VSCode {
    * Waits up to timeoutMs for the channel to exist (and, with `until`, for its text to match).
    */
   async outputChannelText(name: string, until?: RegExp, timeoutMs = 15_000): Promise<string> {
-    return waitFor(() => {
-      const f = this.outputChannelFiles().find((c) => c.name === name);
-      if (!f) return undefined;
-      const t = fs.readFileSync(f.file, 'utf8');
-      return !until || until.test(t) ? t : undefined;
-    }, () => `output channel "${name}"${until ? ` matching ${until}` : ''} (channels: ${JSON.stringify(this.outputChannels())})`, timeoutMs);
+    return waitFor(
+      () => {
+        const f = this.outputChannelFiles().find((c) => c.name === name);
+        if (!f) return undefined;
+        const t = fs.readFileSync(f.file, 'utf8');
+        return !until || until.test(t) ? t : undefined;
+      },
+      () => `output channel "${name}"${until ? ` matching ${until}` : ''} (channels: ${JSON.stringify(this.outputChannels())})`,
+      timeoutMs,
+    );
   }
 
   /** Text of the Output panel as shown (visible lines of the selected channel), e.g. after the extension's channel.show(). */
@@ -776,10 +988,26 @@ export class VSCode {
     const p = this.page;
     const panel = p.locator('.part.panel .pane-body.output-view, .part.panel .output-view').first();
     await panel.waitFor({ state: 'visible', timeout: 15_000 });
-    const channel = await p.locator('.part.panel .monaco-select-box, .part.panel select').first().evaluate((e: any) => e.value ?? e.title ?? e.textContent).catch(() => '');
-    const text = await panel.locator('.view-lines').first().evaluate((el: any) =>
-      Array.from(el.querySelectorAll('.view-line')).map((l: any) => ({ top: parseFloat(l.style.top), text: l.textContent as string })));
-    return { channel: plain(String(channel)), text: plain(text.sort((a, b) => a.top - b.top).map((l) => l.text).join('\n')) };
+    const channel = await p
+      .locator('.part.panel .monaco-select-box, .part.panel select')
+      .first()
+      .evaluate((e: any) => e.value ?? e.title ?? e.textContent)
+      .catch(() => '');
+    const text = await panel
+      .locator('.view-lines')
+      .first()
+      .evaluate((el: any) =>
+        Array.from(el.querySelectorAll('.view-line')).map((l: any) => ({ top: parseFloat(l.style.top), text: l.textContent as string })),
+      );
+    return {
+      channel: plain(String(channel)),
+      text: plain(
+        text
+          .sort((a, b) => a.top - b.top)
+          .map((l) => l.text)
+          .join('\n'),
+      ),
+    };
   }
 
   /** Text of a log file an extension wrote in its log folder (context.logUri, e.g. a LogOutputChannel). */
@@ -803,7 +1031,10 @@ export class VSCode {
   /** A short digest for a failing test: server output tail, extension host log tail, console errors. */
   diagnostics(): string {
     const tail = (s: string, n: number) => s.split('\n').slice(-n).join('\n');
-    const errors = this.console.filter((e) => e.type === 'error').map((e) => e.text.split('\n')[0]).slice(-20);
+    const errors = this.console
+      .filter((e) => e.type === 'error')
+      .map((e) => e.text.split('\n')[0])
+      .slice(-20);
     return [
       `--- code-server output (tail) ---\n${tail(this.serverOutput, 30)}`,
       `--- extension host log (tail) ---\n${tail(this.extensionHostLog(), 30)}`,
@@ -822,11 +1053,21 @@ export class VSCode {
     } finally {
       const srv = this.server;
       if (srv?.pid && srv.exitCode === null && srv.signalCode === null) {
-        try { process.kill(-srv.pid, 'SIGTERM'); } catch { /* gone */ }
+        try {
+          process.kill(-srv.pid, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
         await Promise.race([this.serverExited, sleep(3_000)]);
       }
       // The extension host and other helpers may outlive code-server's main process: kill the whole group.
-      if (srv?.pid) { try { process.kill(-srv.pid, 'SIGKILL'); } catch { /* gone */ } }
+      if (srv?.pid) {
+        try {
+          process.kill(-srv.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
       this.removeTemp();
       live.delete(this);
     }
@@ -834,7 +1075,13 @@ export class VSCode {
 
   /** Synchronous last-resort cleanup (process exit). */
   killSync(): void {
-    if (this.server?.pid) { try { process.kill(-this.server.pid, 'SIGKILL'); } catch { /* gone */ } }
+    if (this.server?.pid) {
+      try {
+        process.kill(-this.server.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
     this.removeTemp();
   }
 
@@ -845,7 +1092,12 @@ export class VSCode {
     }
     // (A folder given as opts.folder is not under tmp: it stays.)
     for (let i = 0; i < 3; i++) {
-      try { fs.rmSync(this.tmp, { recursive: true, force: true }); break; } catch { /* a process still writing: retry */ }
+      try {
+        fs.rmSync(this.tmp, { recursive: true, force: true });
+        break;
+      } catch {
+        /* a process still writing: retry */
+      }
     }
   }
 }
@@ -871,7 +1123,10 @@ export async function launchVSCode(opts: VSCodeOptions = {}): Promise<VSCode> {
   } catch (e) {
     const diag = vs.serverOutput ? `\n${vs.diagnostics()}` : '';
     await vs.close();
-    if (e instanceof Error) { e.message += diag; throw e; }
+    if (e instanceof Error) {
+      e.message += diag;
+      throw e;
+    }
     throw new Error(String(e) + diag);
   }
 }
@@ -883,7 +1138,11 @@ export async function launchVSCode(opts: VSCodeOptions = {}): Promise<VSCode> {
 export function packageVsix(extensionDir: string, out: string): string {
   const vsce = path.join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce');
   fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-  const r = spawnSync(process.execPath, [vsce, 'package', '--no-dependencies', '--skip-license', '--allow-missing-repository', '-o', path.resolve(out)], { cwd: extensionDir, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(
+    process.execPath,
+    [vsce, 'package', '--no-dependencies', '--skip-license', '--allow-missing-repository', '-o', path.resolve(out)],
+    { cwd: extensionDir, encoding: 'utf8', timeout: 120_000 },
+  );
   if (r.status !== 0) throw new Error(`vsce package in ${extensionDir} failed (exit ${r.status ?? r.signal}):\n${r.stdout}${r.stderr}`);
   return path.resolve(out);
 }

@@ -12,26 +12,51 @@ const DEMO = 'def add(a, b):\n    return a + b\n';
 const ROUNDS = Number(process.env.DIFFLORA_VSCODE_SOAK_ROUNDS ?? 12);
 const RESTARTS = 5;
 
-interface Diagnostics { tensors: number; handles: Record<string, number>; children: number; panels: number; line: string }
+interface Diagnostics {
+  tensors: number;
+  handles: Record<string, number>;
+  children: number;
+  panels: number;
+  line: string;
+}
 
 describe('a long editor session', { timeout: 900_000 }, () => {
   let vs: VSCode;
 
   before(async () => {
-    vs = await launchVSCode({ extensionDevelopmentPath: ROOT, files: { 'demo.py': DEMO }, settings: { 'difflora.backend': 'wasm' }, label: 'soak' });
+    vs = await launchVSCode({
+      extensionDevelopmentPath: ROOT,
+      files: { 'demo.py': DEMO },
+      settings: { 'difflora.backend': 'wasm' },
+      label: 'soak',
+    });
   });
-  after(async () => { await vs?.close(); });
+  after(async () => {
+    await vs?.close();
+  });
 
   let seen = 0;
   async function diagnostics(): Promise<Diagnostics> {
     await vs.runCommand('DiffLoRA: Show Diagnostics');
-    const line = await waitFor(async () => {
-      const all = (await vs.outputChannelText('DiffLoRA Engine')).split('\n').filter((l) => l.includes('diagnostics: engine'));
-      return all.length > seen ? all[all.length - 1] : undefined;
-    }, 'a diagnostics line in the log', 60_000);
+    const line = await waitFor(
+      async () => {
+        const all = (await vs.outputChannelText('DiffLoRA Engine')).split('\n').filter((l) => l.includes('diagnostics: engine'));
+        return all.length > seen ? all[all.length - 1] : undefined;
+      },
+      'a diagnostics line in the log',
+      60_000,
+    );
     seen++;
-    const handles = Object.fromEntries([...(/handles ([^,]*),/.exec(line)?.[1] ?? '').matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1], Number(m[2])]));
-    return { tensors: Number(/(\d+) tensors/.exec(line)![1]), handles, children: Number(/child processes (\d+)/.exec(line)![1]), panels: Number(/panels (\d+)/.exec(line)![1]), line };
+    const handles = Object.fromEntries(
+      [...(/handles ([^,]*),/.exec(line)?.[1] ?? '').matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1], Number(m[2])]),
+    );
+    return {
+      tensors: Number(/(\d+) tensors/.exec(line)![1]),
+      handles,
+      children: Number(/child processes (\d+)/.exec(line)![1]),
+      panels: Number(/panels (\d+)/.exec(line)![1]),
+      line,
+    };
   }
 
   async function showAndCloseAttention(): Promise<void> {
@@ -61,7 +86,10 @@ describe('a long editor session', { timeout: 900_000 }, () => {
     for (const kind of ['ProcessWrap', 'PipeWrap', 'TCPSocketWrap', 'Timeout']) {
       // Timers come and go with the workbench's own traffic: a few either way, never one per round.
       const slack = kind === 'Timeout' ? 3 : 0;
-      assert.ok((last.handles[kind] ?? 0) <= (first.handles[kind] ?? 0) + slack, `${kind}: ${first.handles[kind] ?? 0} -> ${last.handles[kind] ?? 0}`);
+      assert.ok(
+        (last.handles[kind] ?? 0) <= (first.handles[kind] ?? 0) + slack,
+        `${kind}: ${first.handles[kind] ?? 0} -> ${last.handles[kind] ?? 0}`,
+      );
     }
   });
 });

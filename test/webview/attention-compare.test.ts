@@ -25,11 +25,20 @@ const SHOTS = process.env.WEBVIEW_SHOTS_DIR ?? '/tmp';
 let browser: Browser;
 let assets: { js: string; css: string };
 
-async function open(models: ModelAttention[], opts: { width?: number; height?: number; dark?: boolean } = {}): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport: { width: opts.width ?? 1500, height: opts.height ?? 1100 }, deviceScaleFactor: 1, colorScheme: opts.dark ? 'dark' : 'light' });
+async function open(
+  models: ModelAttention[],
+  opts: { width?: number; height?: number; dark?: boolean } = {},
+): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({
+    viewport: { width: opts.width ?? 1500, height: opts.height ?? 1100 },
+    deviceScaleFactor: 1,
+    colorScheme: opts.dark ? 'dark' : 'light',
+  });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
   await page.setContent(reportHtml(models, { title: 'compare' }, assets), { waitUntil: 'load' });
   await page.waitForFunction(() => !!(globalThis as any).DiffLoRALens?.panel);
   await page.evaluate(() => (globalThis as any).DiffLoRALens.panel.whenIdle());
@@ -38,37 +47,54 @@ async function open(models: ModelAttention[], opts: { width?: number; height?: n
 
 /** Page coordinates of a cell's centre in heatmap `pane` (-1: the main one, else a side pane). */
 async function cellPoint(page: Page, pane: number, q: number, k: number): Promise<[number, number]> {
-  return page.evaluate(({ pane, q, k }) => {
-    const p = (globalThis as any).DiffLoRALens.panel;
-    p.renderIfDirty();
-    const h = pane < 0 ? p.heatmap : p.side.panes[pane].heatmap;
-    const r = h.canvas.getBoundingClientRect();
-    const [x, y] = h.cellCenter({ q, k });
-    return [r.left + x, r.top + y] as [number, number];
-  }, { pane, q, k });
+  return page.evaluate(
+    ({ pane, q, k }) => {
+      const p = (globalThis as any).DiffLoRALens.panel;
+      p.renderIfDirty();
+      const h = pane < 0 ? p.heatmap : p.side.panes[pane].heatmap;
+      const r = h.canvas.getBoundingClientRect();
+      const [x, y] = h.cellCenter({ q, k });
+      return [r.left + x, r.top + y] as [number, number];
+    },
+    { pane, q, k },
+  );
 }
 
 /** Every readout in the detail card, in pane order (main first). */
 async function readouts(page: Page): Promise<{ q: number; k: number; value: number; pinned: boolean }[]> {
-  return page.evaluate(() => Array.from((globalThis as any).document.querySelectorAll('.dl-detail .dl-readout')).map((r: any) => ({
-    q: Number(r.dataset.q), k: Number(r.dataset.k), value: Number(r.dataset.value), pinned: r.classList.contains('dl-pinned') as boolean,
-  })));
+  return page.evaluate(() =>
+    Array.from((globalThis as any).document.querySelectorAll('.dl-detail .dl-readout')).map((r: any) => ({
+      q: Number(r.dataset.q),
+      k: Number(r.dataset.k),
+      value: Number(r.dataset.value),
+      pinned: r.classList.contains('dl-pinned') as boolean,
+    })),
+  );
 }
 
 /** The pixel at a cell of a heatmap (device pixels = CSS pixels here). */
 async function pixel(page: Page, pane: number, q: number, k: number): Promise<[number, number, number]> {
-  return page.evaluate(({ pane, q, k }) => {
-    const p = (globalThis as any).DiffLoRALens.panel;
-    p.renderIfDirty();
-    const h = pane < 0 ? p.heatmap : p.side.panes[pane].heatmap;
-    const [x, y] = h.cellCenter({ q, k });
-    return Array.from(h.canvas.getContext('2d').getImageData(Math.floor(x), Math.floor(y), 1, 1).data).slice(0, 3) as [number, number, number];
-  }, { pane, q, k });
+  return page.evaluate(
+    ({ pane, q, k }) => {
+      const p = (globalThis as any).DiffLoRALens.panel;
+      p.renderIfDirty();
+      const h = pane < 0 ? p.heatmap : p.side.panes[pane].heatmap;
+      const [x, y] = h.cellCenter({ q, k });
+      return Array.from(h.canvas.getContext('2d').getImageData(Math.floor(x), Math.floor(y), 1, 1).data).slice(0, 3) as [
+        number,
+        number,
+        number,
+      ];
+    },
+    { pane, q, k },
+  );
 }
 
 /** Hue in degrees of an RGB colour (NaN for greys). */
 function hue([r, g, b]: number[]): number {
-  const max = Math.max(r, g, b), min = Math.min(r, g, b), d = max - min;
+  const max = Math.max(r, g, b),
+    min = Math.min(r, g, b),
+    d = max - min;
   if (d < 8) return NaN;
   const h = max === r ? ((g - b) / d) % 6 : max === g ? (b - r) / d + 2 : (r - g) / d + 4;
   return (h * 60 + 360) % 360;
@@ -87,13 +113,24 @@ describe('attention panel: models side by side, difference defaults, labels (web
     assets = { js: fs.readFileSync(BUNDLE, 'utf8'), css: fs.readFileSync(CSS, 'utf8') };
     fs.mkdirSync(SHOTS, { recursive: true });
     browser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
-  after(async () => { await browser?.close(); });
+  after(async () => {
+    await browser?.close();
+  });
 
-  it('base | LoRA | DiffLoRA side by side: one head, one zoom, one hovered cell; each pane shows its own model\'s values', async () => {
+  it("base | LoRA | DiffLoRA side by side: one head, one zoom, one hovered cell; each pane shows its own model's values", async () => {
     const models = syntheticModels(CODE_TOKENS, 4, 4);
     const { page, errors } = await open(models);
     await page.evaluate(() => {
@@ -102,25 +139,41 @@ describe('attention panel: models side by side, difference defaults, labels (web
       p.setBeside([0, 1]);
       p.renderIfDirty();
     });
-    const panes = await page.evaluate(() => Array.from((globalThis as any).document.querySelectorAll('.dl-pane')).map((e: any) => ({
-      title: e.querySelector('.dl-pane-title').textContent as string, hidden: e.querySelector('.dl-pane-title').hidden as boolean,
-      box: e.getBoundingClientRect().toJSON() as { left: number; right: number; top: number },
-    })));
+    const panes = await page.evaluate(() =>
+      Array.from((globalThis as any).document.querySelectorAll('.dl-pane')).map((e: any) => ({
+        title: e.querySelector('.dl-pane-title').textContent as string,
+        hidden: e.querySelector('.dl-pane-title').hidden as boolean,
+        box: e.getBoundingClientRect().toJSON() as { left: number; right: number; top: number },
+      })),
+    );
     assert.equal(panes.length, 3);
     assert.match(panes[0].title, /^DiffLoRA r=8 · positive A₁/);
     assert.match(panes[1].title, /^base · attention A/);
     assert.match(panes[2].title, /^LoRA r=16 · attention A/);
     assert.ok(panes.every((p) => !p.hidden));
     // At 1500 px the three panes sit in one row, inside the window.
-    assert.ok(panes.every((p) => Math.abs(p.box.top - panes[0].box.top) < 1), `one row: ${JSON.stringify(panes.map((p) => p.box))}`);
-    assert.ok(panes.every((p) => p.box.right <= 1500), 'no pane past the right edge');
+    assert.ok(
+      panes.every((p) => Math.abs(p.box.top - panes[0].box.top) < 1),
+      `one row: ${JSON.stringify(panes.map((p) => p.box))}`,
+    );
+    assert.ok(
+      panes.every((p) => p.box.right <= 1500),
+      'no pane past the right edge',
+    );
 
     // Hover a cell of the main pane: every pane's readout follows, each with its model's own value.
     const [q, k] = [30, 17];
     const [x, y] = await cellPoint(page, -1, q, k);
     await page.mouse.move(x, y);
     let r = await readouts(page);
-    assert.deepEqual(r.map((o) => [o.q, o.k]), [[q, k], [q, k], [q, k]]);
+    assert.deepEqual(
+      r.map((o) => [o.q, o.k]),
+      [
+        [q, k],
+        [q, k],
+        [q, k],
+      ],
+    );
     assert.equal(r[0].value, at(models[2], 'positive', 2, 3, q, k));
     assert.equal(r[1].value, at(models[0], 'positive', 2, 3, q, k));
     assert.equal(r[2].value, at(models[1], 'positive', 2, 3, q, k));
@@ -128,37 +181,71 @@ describe('attention panel: models side by side, difference defaults, labels (web
     const [x2, y2] = await cellPoint(page, 1, 12, 5);
     await page.mouse.move(x2, y2);
     r = await readouts(page);
-    assert.deepEqual(r.map((o) => [o.q, o.k]), [[12, 5], [12, 5], [12, 5]]);
+    assert.deepEqual(
+      r.map((o) => [o.q, o.k]),
+      [
+        [12, 5],
+        [12, 5],
+        [12, 5],
+      ],
+    );
     assert.equal(r[0].value, at(models[2], 'positive', 2, 3, 12, 5));
     await page.mouse.down();
     await page.mouse.up();
     r = await readouts(page);
-    assert.ok(r.every((o) => o.pinned), 'pinned in every pane');
+    assert.ok(
+      r.every((o) => o.pinned),
+      'pinned in every pane',
+    );
     await page.keyboard.press('Escape');
 
     // One colour scale for the three panes: each cell's colour is the scale's colour for that model's value.
-    const want = await page.evaluate(({ vals }) => {
-      const w = globalThis as any;
-      const sc = w.DiffLoRALens.panel.colorScale();
-      const c = w.document.createElement('canvas').getContext('2d');
-      return vals.map((v: number) => { c.fillStyle = sc.scale(v); c.fillRect(0, 0, 1, 1); return Array.from(c.getImageData(0, 0, 1, 1).data).slice(0, 3) as number[]; });
-    }, { vals: [at(models[2], 'positive', 2, 3, q, k), at(models[0], 'positive', 2, 3, q, k), at(models[1], 'positive', 2, 3, q, k)] });
+    const want = await page.evaluate(
+      ({ vals }) => {
+        const w = globalThis as any;
+        const sc = w.DiffLoRALens.panel.colorScale();
+        const c = w.document.createElement('canvas').getContext('2d');
+        return vals.map((v: number) => {
+          c.fillStyle = sc.scale(v);
+          c.fillRect(0, 0, 1, 1);
+          return Array.from(c.getImageData(0, 0, 1, 1).data).slice(0, 3) as number[];
+        });
+      },
+      { vals: [at(models[2], 'positive', 2, 3, q, k), at(models[0], 'positive', 2, 3, q, k), at(models[1], 'positive', 2, 3, q, k)] },
+    );
     const got = [await pixel(page, -1, q, k), await pixel(page, 0, q, k), await pixel(page, 1, q, k)];
-    got.forEach((g, i) => assert.ok(g.every((c, j) => Math.abs(c - want[i][j]) <= 3), `pane ${i}: rgb(${g}) want rgb(${want[i]})`));
+    got.forEach((g, i) =>
+      assert.ok(
+        g.every((c, j) => Math.abs(c - want[i][j]) <= 3),
+        `pane ${i}: rgb(${g}) want rgb(${want[i]})`,
+      ),
+    );
 
     // Zoom the main pane: the side panes take the same window; select another head: all panes follow.
     const zoom = await page.evaluate(() => {
       const p = (globalThis as any).DiffLoRALens.panel;
       p.heatmap.zoomTo(20, 36, 4, 20);
       p.renderIfDirty();
-      const t = (h: any) => { const z = h.zoomTransform; return [z.k, z.x, z.y]; };
-      return { main: t(p.heatmap), side: p.side.panes.map((s: any) => t(s.heatmap)), ranges: [p.heatmap, ...p.side.panes.map((s: any) => s.heatmap)].map((h: any) => h.visibleRange()) };
+      const t = (h: any) => {
+        const z = h.zoomTransform;
+        return [z.k, z.x, z.y];
+      };
+      return {
+        main: t(p.heatmap),
+        side: p.side.panes.map((s: any) => t(s.heatmap)),
+        ranges: [p.heatmap, ...p.side.panes.map((s: any) => s.heatmap)].map((h: any) => h.visibleRange()),
+      };
     });
     assert.ok(zoom.main[0] > 1);
     for (const s of zoom.side) assert.deepEqual(s, zoom.main);
     for (const rg of zoom.ranges) assert.deepEqual(rg, zoom.ranges[0]);
     await page.screenshot({ path: path.join(SHOTS, 'webview-side-by-side.png'), fullPage: true });
-    await page.evaluate(() => { const p = (globalThis as any).DiffLoRALens.panel; p.heatmap.resetZoom(); p.select({ layer: 1, head: 0 }); p.renderIfDirty(); });
+    await page.evaluate(() => {
+      const p = (globalThis as any).DiffLoRALens.panel;
+      p.heatmap.resetZoom();
+      p.select({ layer: 1, head: 0 });
+      p.renderIfDirty();
+    });
     const [x3, y3] = await cellPoint(page, 0, 8, 8);
     await page.mouse.move(x3, y3);
     r = await readouts(page);
@@ -170,15 +257,22 @@ describe('attention panel: models side by side, difference defaults, labels (web
       const p = w.DiffLoRALens.panel;
       p.renderIfDirty();
       // Where the export puts the second side pane: after the overview, the main heatmap and the first pane.
-      const pad = 16, titleH = 30, gap = 16, paneTitle = 18;
-      const ov = p.overview.layout, hm = p.heatmap.layout, p0 = p.side.panes[0].heatmap.layout, p1 = p.side.panes[1].heatmap;
+      const pad = 16,
+        titleH = 30,
+        gap = 16,
+        paneTitle = 18;
+      const ov = p.overview.layout,
+        hm = p.heatmap.layout,
+        p0 = p.side.panes[0].heatmap.layout,
+        p1 = p.side.panes[1].heatmap;
       const [cx, cy] = p1.cellCenter({ q: 8, k: 8 });
       const x = pad + ov.width + pad * 2 + hm.left + hm.width + 8 + gap + p0.left + p0.width + 8 + gap + p1.layout.left + cx;
       const y = pad + titleH + paneTitle + p1.layout.top + cy;
       const screen = Array.from(p1.canvas.getContext('2d').getImageData(Math.floor(cx), Math.floor(cy), 1, 1).data).slice(0, 3) as number[];
       const one = await w.createImageBitmap(await p.exportPng(1));
       const c = w.document.createElement('canvas');
-      c.width = one.width; c.height = one.height;
+      c.width = one.width;
+      c.height = one.height;
       const ctx = c.getContext('2d');
       ctx.drawImage(one, 0, 0);
       const got = Array.from(ctx.getImageData(Math.floor(x), Math.floor(y), 1, 1).data).slice(0, 3) as number[];
@@ -189,9 +283,16 @@ describe('attention panel: models side by side, difference defaults, labels (web
       return { width: one.width as number, alone: alone.width as number, got, screen };
     });
     assert.ok(png.width > png.alone + 200, `the PNG widens for the panes: ${png.width} vs ${png.alone}`);
-    assert.ok(png.got.every((c: number, j: number) => Math.abs(c - png.screen[j]) <= 3), `PNG pane pixel rgb(${png.got}) vs screen rgb(${png.screen})`);
+    assert.ok(
+      png.got.every((c: number, j: number) => Math.abs(c - png.screen[j]) <= 3),
+      `PNG pane pixel rgb(${png.got}) vs screen rgb(${png.screen})`,
+    );
     // Back to one model: the side panes go.
-    await page.evaluate(() => { const p = (globalThis as any).DiffLoRALens.panel; p.setBeside([]); p.renderIfDirty(); });
+    await page.evaluate(() => {
+      const p = (globalThis as any).DiffLoRALens.panel;
+      p.setBeside([]);
+      p.renderIfDirty();
+    });
     assert.equal(await page.locator('.dl-pane-side').count(), 0);
     assert.deepEqual(errors, []);
     await page.close();
@@ -199,16 +300,34 @@ describe('attention panel: models side by side, difference defaults, labels (web
 
   it('three models side by side in a 900 px window: the side panes leave the query labels to the first; none past the right edge', async () => {
     const { page, errors } = await open(syntheticModels(CODE_TOKENS, 2, 2), { width: 900, height: 1400 });
-    await page.evaluate(() => { const p = (globalThis as any).DiffLoRALens.panel; p.setBeside([1, 2]); p.renderIfDirty(); });
-    const panes = await page.evaluate(() => Array.from((globalThis as any).document.querySelectorAll('.dl-pane')).map((e: any) => ({
-      right: e.getBoundingClientRect().right as number, top: e.getBoundingClientRect().top as number, queryLabels: e.querySelectorAll('.dl-labels-q text').length as number,
-    })));
+    await page.evaluate(() => {
+      const p = (globalThis as any).DiffLoRALens.panel;
+      p.setBeside([1, 2]);
+      p.renderIfDirty();
+    });
+    const panes = await page.evaluate(() =>
+      Array.from((globalThis as any).document.querySelectorAll('.dl-pane')).map((e: any) => ({
+        right: e.getBoundingClientRect().right as number,
+        top: e.getBoundingClientRect().top as number,
+        queryLabels: e.querySelectorAll('.dl-labels-q text').length as number,
+      })),
+    );
     assert.equal(panes.length, 3);
     const width = await page.evaluate(() => (globalThis as any).document.documentElement.clientWidth as number);
-    assert.ok(panes.every((p) => p.right <= width), `pane right edges ${panes.map((p) => p.right)} within ${width}`);
-    assert.ok(panes.every((p) => Math.abs(p.top - panes[0].top) < 1), 'one row');
+    assert.ok(
+      panes.every((p) => p.right <= width),
+      `pane right edges ${panes.map((p) => p.right)} within ${width}`,
+    );
+    assert.ok(
+      panes.every((p) => Math.abs(p.top - panes[0].top) < 1),
+      'one row',
+    );
     assert.ok(panes[0].queryLabels > 0);
-    assert.deepEqual(panes.slice(1).map((p) => p.queryLabels), [0, 0], 'the side panes leave the query labels to the first');
+    assert.deepEqual(
+      panes.slice(1).map((p) => p.queryLabels),
+      [0, 0],
+      'the side panes leave the query labels to the first',
+    );
     await page.screenshot({ path: path.join(SHOTS, 'webview-side-by-side-narrow.png'), fullPage: true });
     assert.deepEqual(errors, []);
     await page.close();
@@ -218,9 +337,29 @@ describe('attention panel: models side by side, difference defaults, labels (web
     const toks = ['<s>', 'The', ' cat', ' sat'];
     const POS = [1, 0, 0, 0, 0.7, 0.3, 0, 0, 0.5, 0.2, 0.3, 0, 0.1, 0.2, 0.3, 0.4];
     const SMALL = [0, 0, 0, 0, -0.02, 0.02, 0, 0, 0.01, -0.02, 0.01, 0, 0.02, -0.01, 0, -0.01]; // rows still sum to 1
-    const one = (label: string, kind: ModelAttention['kind'], v: number[]): ModelAttention =>
-      ({ label, kind, tokens: toks, tq: 4, tk: 4, numLayers: 1, numHeads: 1, layers: [{ layer: 0, heads: [{ head: 0, positive: new Float32Array(v) }] }] });
-    const models = [one('base', 'base', POS), one('lora-a', 'lora', POS.map((v, i) => v + SMALL[i])), one('lora-b', 'lora', POS.map((v, i) => v - SMALL[i]))];
+    const one = (label: string, kind: ModelAttention['kind'], v: number[]): ModelAttention => ({
+      label,
+      kind,
+      tokens: toks,
+      tq: 4,
+      tk: 4,
+      numLayers: 1,
+      numHeads: 1,
+      layers: [{ layer: 0, heads: [{ head: 0, positive: new Float32Array(v) }] }],
+    });
+    const models = [
+      one('base', 'base', POS),
+      one(
+        'lora-a',
+        'lora',
+        POS.map((v, i) => v + SMALL[i]),
+      ),
+      one(
+        'lora-b',
+        'lora',
+        POS.map((v, i) => v - SMALL[i]),
+      ),
+    ];
     const { page, errors } = await open(models);
     const st = await page.evaluate(() => {
       const p = (globalThis as any).DiffLoRALens.panel;
@@ -228,7 +367,14 @@ describe('attention panel: models side by side, difference defaults, labels (web
       p.setMode('difference');
       p.renderIfDirty();
       const sc = p.colorScale();
-      return { a: p.state.a, b: p.state.b, range: p.state.range, domain: sc.domain as number[], t: sc.t(Math.fround(0.02)) as number, op: [(globalThis as any).document.querySelector('.dl-op-a').value, (globalThis as any).document.querySelector('.dl-op-b').value] };
+      return {
+        a: p.state.a,
+        b: p.state.b,
+        range: p.state.range,
+        domain: sc.domain as number[],
+        t: sc.t(Math.fround(0.02)) as number,
+        op: [(globalThis as any).document.querySelector('.dl-op-a').value, (globalThis as any).document.querySelector('.dl-op-b').value],
+      };
     });
     assert.deepEqual(st.a, { model: 1, kind: 'positive' }, 'the selected adapter');
     assert.deepEqual(st.b, { model: 0, kind: 'positive' }, 'minus the base');
@@ -238,17 +384,33 @@ describe('attention panel: models side by side, difference defaults, labels (web
     assert.ok(st.domain[1] >= 0.3, `difference domain ${st.domain}`);
     assert.ok(Math.abs(st.t - 0.5) < 0.3, `a change of 0.02 sits near the neutral middle (t=${st.t})`);
     // The values are adapter minus base, cell by cell (hover readout, exact float32 arithmetic).
-    for (const [q, k] of [[1, 0], [2, 1], [3, 3]]) {
+    for (const [q, k] of [
+      [1, 0],
+      [2, 1],
+      [3, 3],
+    ]) {
       const [x, y] = await cellPoint(page, -1, q, k);
       await page.mouse.move(x, y);
       const [r] = await readouts(page);
       assert.equal(r.value, Math.fround(Math.fround(POS[q * 4 + k] + SMALL[q * 4 + k]) - Math.fround(POS[q * 4 + k])), `cell (${q},${k})`);
     }
     // Per head instead: the same change saturates (why "as the maps" is the difference's default).
-    const perHead = await page.evaluate(() => { const p = (globalThis as any).DiffLoRALens.panel; p.setColor('head'); p.renderIfDirty(); return p.colorScale().t(Math.fround(0.02)) as number; });
+    const perHead = await page.evaluate(() => {
+      const p = (globalThis as any).DiffLoRALens.panel;
+      p.setColor('head');
+      p.renderIfDirty();
+      return p.colorScale().t(Math.fround(0.02)) as number;
+    });
     assert.ok(Math.abs(perHead - 0.5) > 0.45, `per head, 0.02 is near full colour (t=${perHead})`);
     // Another adapter selected: the default follows it.
-    const b2 = await page.evaluate(() => { const p = (globalThis as any).DiffLoRALens.panel; p.setMode('positive'); p.select({ model: 2 }); p.setMode('difference'); p.renderIfDirty(); return p.state.a; });
+    const b2 = await page.evaluate(() => {
+      const p = (globalThis as any).DiffLoRALens.panel;
+      p.setMode('positive');
+      p.select({ model: 2 });
+      p.setMode('difference');
+      p.renderIfDirty();
+      return p.state.a;
+    });
     assert.deepEqual(b2, { model: 2, kind: 'positive' });
     assert.deepEqual(errors, []);
     await page.close();
@@ -258,11 +420,22 @@ describe('attention panel: models side by side, difference defaults, labels (web
     const toks = ['<|begin_of_text|>', 'def', ' f', '():', '\n', '    ', 'return', ' 1', '\t', ' ', ' a_rather_long_identifier_name'];
     const models = syntheticModels(toks, 1, 1);
     const { page, errors } = await open([models[0], models[2]]);
-    await page.evaluate(() => { const p = (globalThis as any).DiffLoRALens.panel; p.select({ model: 1 }); p.setMode('positive'); p.setColor('head-max', 'linear'); p.renderIfDirty(); });
+    await page.evaluate(() => {
+      const p = (globalThis as any).DiffLoRALens.panel;
+      p.select({ model: 1 });
+      p.setMode('positive');
+      p.setColor('head-max', 'linear');
+      p.renderIfDirty();
+    });
     const posPx = await pixel(page, -1, 5, 0);
-    await page.evaluate(() => { const p = (globalThis as any).DiffLoRALens.panel; p.setMode('negative'); p.renderIfDirty(); });
+    await page.evaluate(() => {
+      const p = (globalThis as any).DiffLoRALens.panel;
+      p.setMode('negative');
+      p.renderIfDirty();
+    });
     const negPx = await pixel(page, -1, 5, 0);
-    const hp = hue(posPx), hn = hue(negPx);
+    const hp = hue(posPx),
+      hn = hue(negPx);
     assert.ok(hp > 190 && hp < 235, `A₁ in blue: rgb(${posPx}) hue ${hp}`);
     assert.ok(hn > 250 && hn < 320, `λ·A₂ in purple: rgb(${negPx}) hue ${hn}`);
     await page.screenshot({ path: path.join(SHOTS, 'webview-negative.png'), fullPage: true });
@@ -270,12 +443,19 @@ describe('attention panel: models side by side, difference defaults, labels (web
     const dom = await page.evaluate(() => {
       const d = (globalThis as any).document;
       const host = d.querySelector('.dl-pane-main .dl-heatmap').getBoundingClientRect();
-      const texts = Array.from(d.querySelectorAll('.dl-pane-main .dl-labels-k text, .dl-pane-main .dl-labels-q text, .dl-pane-main .dl-axis-title')) as any[];
+      const texts = Array.from(
+        d.querySelectorAll('.dl-pane-main .dl-labels-k text, .dl-pane-main .dl-labels-q text, .dl-pane-main .dl-axis-title'),
+      ) as any[];
       return {
         titles: Array.from(d.querySelectorAll('.dl-pane-main .dl-axis-title')).map((t: any) => t.textContent as string),
         keys: Array.from(d.querySelectorAll('.dl-pane-main .dl-labels-k text')).map((t: any) => t.textContent as string),
         queries: Array.from(d.querySelectorAll('.dl-pane-main .dl-labels-q text')).map((t: any) => t.textContent as string),
-        outside: texts.map((t) => ({ text: t.textContent as string, b: t.getBoundingClientRect() })).filter(({ b }) => b.left < host.left - 0.5 || b.right > host.right + 0.5 || b.top < host.top - 0.5 || b.bottom > host.bottom + 0.5).map((x) => x.text),
+        outside: texts
+          .map((t) => ({ text: t.textContent as string, b: t.getBoundingClientRect() }))
+          .filter(
+            ({ b }) => b.left < host.left - 0.5 || b.right > host.right + 0.5 || b.top < host.top - 0.5 || b.bottom > host.bottom + 0.5,
+          )
+          .map((x) => x.text),
       };
     });
     assert.deepEqual(dom.titles, ['key →', 'query ↓']);
@@ -291,11 +471,14 @@ describe('attention panel: models side by side, difference defaults, labels (web
     await page.close();
   });
 
-  it('token lines over 100 tokens: the hovered row\'s strongest keys; a window of masked cells says why it has none', async () => {
+  it("token lines over 100 tokens: the hovered row's strongest keys; a window of masked cells says why it has none", async () => {
     const toks = Array.from({ length: 100 }, (_, i) => (i === 0 ? '<s>' : ` t${i}`));
     const models = syntheticModels(toks, 1, 2);
     const { page, errors } = await open([models[0]]);
-    const before = await page.evaluate(() => ({ note: (globalThis as any).document.querySelector('.dl-lines .dl-note').textContent as string, lines: (globalThis as any).document.querySelectorAll('.dl-links line').length as number }));
+    const before = await page.evaluate(() => ({
+      note: (globalThis as any).document.querySelector('.dl-lines .dl-note').textContent as string,
+      lines: (globalThis as any).document.querySelectorAll('.dl-links line').length as number,
+    }));
     assert.match(before.note, /hover a heatmap row/);
     const q = 70;
     const [x, y] = await cellPoint(page, -1, q, 3);
@@ -313,8 +496,15 @@ describe('attention panel: models side by side, difference defaults, labels (web
     assert.deepEqual(row.queries, [toks[q]]);
     // Its 24 strongest keys, in key order (reference: the synthetic map's row, sorted here).
     const r = Array.from({ length: q + 1 }, (_, k) => ({ k, v: at(models[0], 'positive', 0, 0, q, k) }));
-    const top = r.sort((a, b) => b.v - a.v).slice(0, 24).map((e) => e.k).sort((a, b) => a - b);
-    assert.deepEqual(row.keys, top.map((k) => toks[k]));
+    const top = r
+      .sort((a, b) => b.v - a.v)
+      .slice(0, 24)
+      .map((e) => e.k)
+      .sort((a, b) => a - b);
+    assert.deepEqual(
+      row.keys,
+      top.map((k) => toks[k]),
+    );
     assert.ok(row.lines > 0 && row.lines <= 24);
     assert.match(row.note, /query 70's 24 strongest keys/);
     // Thinned-out labels (with their positions) stay inside the heatmap's box too.
@@ -323,7 +513,8 @@ describe('attention panel: models side by side, difference defaults, labels (web
       const host = d.querySelector('.dl-pane-main .dl-heatmap').getBoundingClientRect();
       return (Array.from(d.querySelectorAll('.dl-pane-main .dl-labels-k text, .dl-pane-main .dl-labels-q text')) as any[])
         .map((t) => ({ text: t.textContent as string, b: t.getBoundingClientRect() }))
-        .filter(({ b }) => b.left < host.left - 0.5 || b.right > host.right + 0.5 || b.top < host.top - 0.5 || b.bottom > host.bottom + 0.5).map((x) => x.text);
+        .filter(({ b }) => b.left < host.left - 0.5 || b.right > host.right + 0.5 || b.top < host.top - 0.5 || b.bottom > host.bottom + 0.5)
+        .map((x) => x.text);
     });
     assert.deepEqual(outside, [], 'labels cut by the heatmap box (100 tokens)');
     // Pinned, the row's lines stay for the (full page) screenshot.
@@ -339,7 +530,11 @@ describe('attention panel: models side by side, difference defaults, labels (web
       const p = w.DiffLoRALens.panel;
       p.heatmap.zoomTo(0, 20, 60, 80);
       p.renderIfDirty();
-      return { range: p.heatmap.visibleRange(), note: w.document.querySelector('.dl-lines .dl-note').textContent as string, lines: w.document.querySelectorAll('.dl-links line').length as number };
+      return {
+        range: p.heatmap.visibleRange(),
+        note: w.document.querySelector('.dl-lines .dl-note').textContent as string,
+        lines: w.document.querySelectorAll('.dl-links line').length as number,
+      };
     });
     assert.ok(masked.range.q1 <= masked.range.k0, `window ${JSON.stringify(masked.range)}`);
     assert.equal(masked.lines, 0);

@@ -14,17 +14,28 @@ start(() => {
   const vscode = vscodeApi<AnalysisViewMessage>();
   const post = (m: AnalysisViewMessage) => vscode?.postMessage(m);
   const panel = new AnalysisPanel(rootElement(), {
-    onRun: (analysis, options) => post(analysis === 'bos' ? { type: 'analysis.run', analysis } : { type: 'analysis.run', analysis, options: options ?? {} }),
+    onRun: (analysis, options) =>
+      post(analysis === 'bos' ? { type: 'analysis.run', analysis } : { type: 'analysis.run', analysis, options: options ?? {} }),
     onSelect: (analysis, model, layer, head) => post({ type: 'analysis.select', analysis, model, layer, head }),
   });
   api.panel = panel;
   onHostMessage<AnalysisHostMessage>('analysis.', (m) => {
     switch (m.type) {
-      case 'analysis.models': panel.setModels(m.models); break;
-      case 'analysis.bos': panel.setBos(m.result); break;
-      case 'analysis.needle': panel.setNeedle(m.result); break;
-      case 'analysis.progress': panel.setProgress(m.analysis, m.text, m.fraction); break;
-      case 'analysis.error': panel.setError(m.analysis, m.error); break;
+      case 'analysis.models':
+        panel.setModels(m.models);
+        break;
+      case 'analysis.bos':
+        panel.setBos(m.result);
+        break;
+      case 'analysis.needle':
+        panel.setNeedle(m.result);
+        break;
+      case 'analysis.progress':
+        panel.setProgress(m.analysis, m.text, m.fraction);
+        break;
+      case 'analysis.error':
+        panel.setError(m.analysis, m.error);
+        break;
     }
   });
   post({ type: 'analysis.ready' });

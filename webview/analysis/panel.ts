@@ -19,16 +19,37 @@ export interface AnalysisPanelOptions {
 }
 
 interface SectionUi {
-  title: HTMLElement; card: HTMLElement; run: HTMLButtonElement; progress: HTMLElement; progressFill: HTMLElement; progressText: HTMLElement; message: HTMLElement;
-  results: HTMLElement; meta: HTMLElement; readout: HTMLElement; maps: HTMLElement; legend: Legend; chart: MetricChart; gamma: HTMLSelectElement;
+  title: HTMLElement;
+  card: HTMLElement;
+  run: HTMLButtonElement;
+  progress: HTMLElement;
+  progressFill: HTMLElement;
+  progressText: HTMLElement;
+  message: HTMLElement;
+  results: HTMLElement;
+  meta: HTMLElement;
+  readout: HTMLElement;
+  maps: HTMLElement;
+  legend: Legend;
+  chart: MetricChart;
+  gamma: HTMLSelectElement;
   extra: HTMLElement;
 }
 
 /** The shared colour scale of a set of maps: sequential from 0, or diverging when a value is negative. */
 export function sharedScale(models: LayerHeadValues[], gamma: Gamma, theme: Theme): ColorScale {
-  let lo = Infinity, hi = -Infinity;
-  for (const m of models) for (const v of m.values) if (v === v) { if (v < lo) lo = v; if (v > hi) hi = v; }
-  if (!(hi >= lo)) { lo = 0; hi = 1; }
+  let lo = Infinity,
+    hi = -Infinity;
+  for (const m of models)
+    for (const v of m.values)
+      if (v === v) {
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+  if (!(hi >= lo)) {
+    lo = 0;
+    hi = 1;
+  }
   return lo < 0 ? makeScale('diverging', gamma, [lo, hi], theme) : makeScale('sequential', gamma, [0, hi > 0 ? hi : 1], theme);
 }
 
@@ -52,38 +73,83 @@ export class AnalysisPanel {
   private readonly needleOpts: { length: HTMLSelectElement; depth: HTMLSelectElement };
   private readonly modelsLine: HTMLElement;
 
-  constructor(host: HTMLElement, private readonly opts: AnalysisPanelOptions = {}) {
+  constructor(
+    host: HTMLElement,
+    private readonly opts: AnalysisPanelOptions = {},
+  ) {
     this.root = el('div', 'dl-panel dl-analysis', undefined, host);
     this.schedule = frameThrottle(() => this.render());
-    this.theme = watchTheme(this.root, (t) => { this.theme = t; this.invalidate('bos'); this.invalidate('needle'); });
+    this.theme = watchTheme(this.root, (t) => {
+      this.theme = t;
+      this.invalidate('bos');
+      this.invalidate('needle');
+    });
     const bar = el('header', 'dl-toolbar', undefined, this.root);
     const brand = el('div', 'dl-brand', undefined, bar);
     el('span', 'dl-logo', 'DiffLoRA Lens', brand);
     el('span', 'dl-title', 'Analyses', brand);
     this.modelsLine = el('span', 'dl-status', '', brand);
 
-    const bos = this.section('bos', 'Attention on the first token',
-      'Per head, the mean attention weight that queries put on the first token: the "attention sink". Differential attention is expected to lower it.', 'linear');
-    const nd = this.section('needle', 'Magic-number needle probe',
-      'A number is hidden in long filler text and asked for at the end. Per head, the attention mass from the final query position onto the number\'s tokens, and what each model answers.', 'sqrt');
+    const bos = this.section(
+      'bos',
+      'Attention on the first token',
+      'Per head, the mean attention weight that queries put on the first token: the "attention sink". Differential attention is expected to lower it.',
+      'linear',
+    );
+    const nd = this.section(
+      'needle',
+      'Magic-number needle probe',
+      "A number is hidden in long filler text and asked for at the end. Per head, the attention mass from the final query position onto the number's tokens, and what each model answers.",
+      'sqrt',
+    );
     const tools = nd.run.parentElement!;
     const sel = (label: string, values: [string, string][], value: string) => {
       const g = el('label', 'dl-group', undefined, tools);
       el('span', 'dl-group-label', label, g);
       const s = el('select', 'dl-select', undefined, g);
-      for (const [v, t] of values) { const o = el('option', undefined, t, s); o.value = v; }
+      for (const [v, t] of values) {
+        const o = el('option', undefined, t, s);
+        o.value = v;
+      }
       s.value = value;
       tools.insertBefore(g, nd.run);
       return s;
     };
     this.needleOpts = {
-      length: sel('Length', [['512', '512 tokens'], ['1024', '1k tokens'], ['2048', '2k tokens'], ['4096', '4k tokens'], ['8192', '8k tokens']], '1024'),
-      depth: sel('Depth', [['0.1', '10%'], ['0.25', '25%'], ['0.5', '50%'], ['0.75', '75%'], ['0.9', '90%']], '0.5'),
+      length: sel(
+        'Length',
+        [
+          ['512', '512 tokens'],
+          ['1024', '1k tokens'],
+          ['2048', '2k tokens'],
+          ['4096', '4k tokens'],
+          ['8192', '8k tokens'],
+        ],
+        '1024',
+      ),
+      depth: sel(
+        'Depth',
+        [
+          ['0.1', '10%'],
+          ['0.25', '25%'],
+          ['0.5', '50%'],
+          ['0.75', '75%'],
+          ['0.9', '90%'],
+        ],
+        '0.5',
+      ),
     };
     this.ui = { bos, needle: nd };
     if (typeof ResizeObserver !== 'undefined') {
       let lastW = 0;
-      new ResizeObserver(() => { const w = this.root.clientWidth; if (w !== lastW) { lastW = w; this.invalidate('bos'); this.invalidate('needle'); } }).observe(this.root);
+      new ResizeObserver(() => {
+        const w = this.root.clientWidth;
+        if (w !== lastW) {
+          lastW = w;
+          this.invalidate('bos');
+          this.invalidate('needle');
+        }
+      }).observe(this.root);
     }
     this.schedule();
   }
@@ -115,16 +181,39 @@ export class AnalysisPanel {
     const gl = el('label', 'dl-group', undefined, foot);
     el('span', 'dl-group-label', 'Colour', gl);
     const gamma = el('select', 'dl-select dl-gamma', undefined, gl);
-    for (const [v, t] of [['sqrt', '√ scale'], ['linear', 'linear']]) { const o = el('option', undefined, t, gamma); o.value = v; }
+    for (const [v, t] of [
+      ['sqrt', '√ scale'],
+      ['linear', 'linear'],
+    ]) {
+      const o = el('option', undefined, t, gamma);
+      o.value = v;
+    }
     gamma.value = gammaDefault;
     gamma.addEventListener('change', () => this.invalidate(name));
     const chart = new MetricChart(el('div', 'dl-results-chart', undefined, main), 'Per layer: mean over heads (line), each head (dots)', {
-      emptyText: '', yMin: 0,
+      emptyText: '',
+      yMin: 0,
       onSelect: (s) => this.setHover(name, { layer: s.layer, head: s.head }),
     });
     const extra = el('div', 'dl-extra', undefined, results);
     results.hidden = true;
-    return { title: titleEl, card, run, progress, progressFill, progressText, message, results, meta, readout, maps, legend, chart, gamma, extra };
+    return {
+      title: titleEl,
+      card,
+      run,
+      progress,
+      progressFill,
+      progressText,
+      message,
+      results,
+      meta,
+      readout,
+      maps,
+      legend,
+      chart,
+      gamma,
+      extra,
+    };
   }
 
   // ---- data ---------------------------------------------------------------------------------------
@@ -140,7 +229,10 @@ export class AnalysisPanel {
     this.ui.bos.title.textContent = r.firstTokenIsBos ? 'Attention on the first token (BOS)' : 'Attention on the first token';
     this.finish('bos');
   }
-  setNeedle(r: NeedleAnalysis): void { this.needle = r; this.finish('needle'); }
+  setNeedle(r: NeedleAnalysis): void {
+    this.needle = r;
+    this.finish('needle');
+  }
 
   setProgress(name: AnalysisName, text: string, fraction?: number): void {
     this.progress[name] = { text, fraction };
@@ -164,20 +256,28 @@ export class AnalysisPanel {
 
   /** The Run button: asks the host (the view shows "starting" until progress or results arrive). */
   run(name: AnalysisName): void {
-    const options: NeedleOptions | undefined = name === 'needle' ? { length: Number(this.needleOpts.length.value), depth: Number(this.needleOpts.depth.value) } : undefined;
+    const options: NeedleOptions | undefined =
+      name === 'needle' ? { length: Number(this.needleOpts.length.value), depth: Number(this.needleOpts.depth.value) } : undefined;
     this.progress[name] = { text: 'Starting…' };
     this.errors[name] = undefined;
     this.opts.onRun?.(name, options);
     this.invalidate(name);
   }
 
-  private result(name: AnalysisName): BosAnalysis | NeedleAnalysis | undefined { return name === 'bos' ? this.bos : this.needle; }
+  private result(name: AnalysisName): BosAnalysis | NeedleAnalysis | undefined {
+    return name === 'bos' ? this.bos : this.needle;
+  }
 
   // ---- rendering ----------------------------------------------------------------------------------
 
-  private invalidate(name: AnalysisName): void { this.dirty.add(name); this.schedule(); }
+  private invalidate(name: AnalysisName): void {
+    this.dirty.add(name);
+    this.schedule();
+  }
 
-  renderIfDirty(): void { if (this.dirty.size) this.render(); }
+  renderIfDirty(): void {
+    if (this.dirty.size) this.render();
+  }
 
   private render(): void {
     for (const name of this.dirty) this.renderSection(name);
@@ -188,7 +288,8 @@ export class AnalysisPanel {
 
   private renderSection(name: AnalysisName): void {
     const u = this.ui[name];
-    const pr = this.progress[name], err = this.errors[name];
+    const pr = this.progress[name],
+      err = this.errors[name];
     u.progress.hidden = !pr;
     u.progressText.textContent = pr?.text ?? '';
     u.progressFill.style.width = pr?.fraction !== undefined ? `${(Math.max(0, Math.min(1, pr.fraction)) * 100).toFixed(2)}%` : '100%';
@@ -203,9 +304,10 @@ export class AnalysisPanel {
     const models = r.models;
     const scale = sharedScale(models, u.gamma.value as Gamma, this.theme);
     this.scales[name] = scale;
-    u.meta.textContent = name === 'bos'
-      ? `${(r as BosAnalysis).numTokens} tokens${(r as BosAnalysis).note ? ` · ${(r as BosAnalysis).note}` : ''} · ${models.length} models · one colour scale for all`
-      : `${r.numTokens} tokens · needle ${JSON.stringify((r as NeedleAnalysis).needle)}${(r as NeedleAnalysis).depth !== undefined ? ` at ${Math.round((r as NeedleAnalysis).depth! * 100)}% depth` : ''} · one colour scale for all`;
+    u.meta.textContent =
+      name === 'bos'
+        ? `${(r as BosAnalysis).numTokens} tokens${(r as BosAnalysis).note ? ` · ${(r as BosAnalysis).note}` : ''} · ${models.length} models · one colour scale for all`
+        : `${r.numTokens} tokens · needle ${JSON.stringify((r as NeedleAnalysis).needle)}${(r as NeedleAnalysis).depth !== undefined ? ` at ${Math.round((r as NeedleAnalysis).depth! * 100)}% depth` : ''} · one colour scale for all`;
 
     // Heatmaps, side by side, same cell size.
     const avail = Math.max(240, (u.card.clientWidth || 1000) - 26);
@@ -218,10 +320,12 @@ export class AnalysisPanel {
     while (maps.length > models.length) maps.pop()!.root.remove();
     while (maps.length < models.length) {
       const i = maps.length;
-      maps.push(new LayerHeadMap(u.maps, {
-        onHover: (c) => this.setHover(name, c),
-        onClick: (c) => this.opts.onSelect?.(name, i, c.layer, c.head),
-      }));
+      maps.push(
+        new LayerHeadMap(u.maps, {
+          onHover: (c) => this.setHover(name, c),
+          onClick: (c) => this.opts.onSelect?.(name, i, c.layer, c.head),
+        }),
+      );
     }
     models.forEach((m, i) => {
       if (m.values.length !== m.numLayers * m.numHeads) {
@@ -233,10 +337,21 @@ export class AnalysisPanel {
       maps[i].render(m, scale, cell, `${m.label} · ${m.kind}${m.map && m.kind === 'difflora' ? ` (${m.map})` : ''}`);
       maps[i].root.style.setProperty('--dl-model-color', modelColor(i));
     });
-    const caption = name === 'bos' ? 'attention on token 0, mean over queries' : 'attention from the last query onto the needle (sum over its tokens)';
+    const caption =
+      name === 'bos' ? 'attention on token 0, mean over queries' : 'attention from the last query onto the needle (sum over its tokens)';
     u.legend.render(scale, `${caption} · ${scale.gamma === 'sqrt' ? '√ ramp' : 'linear'}`, Math.min(300, avail - 40));
-    u.chart.render(models.map((m, i) => ({ model: i, label: m.label, color: modelColor(i), numLayers: m.numLayers, numHeads: m.numHeads, values: m.values })),
-      this.hover[name] ? { model: 0, ...this.hover[name]! } : undefined, Math.min(440, avail));
+    u.chart.render(
+      models.map((m, i) => ({
+        model: i,
+        label: m.label,
+        color: modelColor(i),
+        numLayers: m.numLayers,
+        numHeads: m.numHeads,
+        values: m.values,
+      })),
+      this.hover[name] ? { model: 0, ...this.hover[name]! } : undefined,
+      Math.min(440, avail),
+    );
     this.renderReadout(name);
     if (name === 'needle') this.renderNeedleExtra(r as NeedleAnalysis, u.extra);
     else u.extra.textContent = '';
@@ -249,11 +364,18 @@ export class AnalysisPanel {
   }
 
   private renderReadout(name: AnalysisName): void {
-    const u = this.ui[name], c = this.hover[name], r = this.result(name);
+    const u = this.ui[name],
+      c = this.hover[name],
+      r = this.result(name);
     u.readout.textContent = '';
     if (!r) return;
     if (!c) {
-      el('span', 'dl-readout-hint', 'Hover a cell: every model\'s value for that layer and head. Click: open it in the attention panel.', u.readout);
+      el(
+        'span',
+        'dl-readout-hint',
+        "Hover a cell: every model's value for that layer and head. Click: open it in the attention panel.",
+        u.readout,
+      );
       delete u.readout.dataset.layer;
       return;
     }
@@ -279,18 +401,22 @@ export class AnalysisPanel {
       row.dataset.model = String(i);
       el('span', 'dl-swatch', undefined, row).style.background = modelColor(i);
       el('span', 'dl-answer-label', m.label, row);
-      if (m.correct !== undefined) el('span', `dl-badge dl-exec dl-exec-${m.correct ? 'passed' : 'failed'}`, m.correct ? '✓ found' : '✗ missed', row);
+      if (m.correct !== undefined)
+        el('span', `dl-badge dl-exec dl-exec-${m.correct ? 'passed' : 'failed'}`, m.correct ? '✓ found' : '✗ missed', row);
       el('span', 'dl-answer-text', m.answer, row);
     });
     const t = el('div', 'dl-needle-box', undefined, host);
     const th = el('h3', undefined, 'The prompt, with the needle marked', t);
     el('span', 'dl-card-sub', ` · ${r.text.length.toLocaleString()} characters`, th);
     const pre = el('pre', 'dl-needle-text', undefined, t);
-    const a = Math.max(0, Math.min(r.text.length, r.needleStart)), b = Math.max(a, Math.min(r.text.length, r.needleEnd));
+    const a = Math.max(0, Math.min(r.text.length, r.needleStart)),
+      b = Math.max(a, Math.min(r.text.length, r.needleEnd));
     pre.append(document.createTextNode(r.text.slice(0, a)));
     const mark = el('mark', 'dl-needle', r.text.slice(a, b), pre);
     pre.append(document.createTextNode(r.text.slice(b)));
     // Scroll the needle into the middle of the box (not the page).
-    requestAnimationFrame(() => { pre.scrollTop = Math.max(0, mark.offsetTop - pre.clientHeight / 2); });
+    requestAnimationFrame(() => {
+      pre.scrollTop = Math.max(0, mark.offsetTop - pre.clientHeight / 2);
+    });
   }
 }

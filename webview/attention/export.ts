@@ -36,12 +36,15 @@ export interface ExportView {
 }
 
 /** Gap between side-by-side heatmaps in the PNG, and room for their titles. */
-const PANE_GAP = 16, PANE_TITLE_H = 18;
+const PANE_GAP = 16,
+  PANE_TITLE_H = 18;
 
 export function renderPng(v: ExportView, scale = 2): Promise<Blob> {
   const c = document.createElement('canvas');
-  const pad = 16, titleH = 30;
-  const ov = v.overview.layout, hm = v.heatmap.layout;
+  const pad = 16,
+    titleH = 30;
+  const ov = v.overview.layout,
+    hm = v.heatmap.layout;
   const ovH = ov.height + 70;
   const titled = v.panes.length > 0;
   const tH = titled ? PANE_TITLE_H : 0;
@@ -53,7 +56,8 @@ export function renderPng(v: ExportView, scale = 2): Promise<Blob> {
   c.height = Math.round(H * scale);
   const ctx = c.getContext('2d')!;
   ctx.scale(scale, scale);
-  const fg = v.theme.foreground, bg = v.theme.background;
+  const fg = v.theme.foreground,
+    bg = v.theme.background;
   const font = getComputedStyle(v.root).getPropertyValue('--dl-font').trim() || 'sans-serif';
   const mono = getComputedStyle(v.root).getPropertyValue('--dl-mono').trim() || 'monospace';
   ctx.fillStyle = bg;
@@ -62,15 +66,23 @@ export function renderPng(v: ExportView, scale = 2): Promise<Blob> {
   ctx.font = `600 14px ${font}`;
   ctx.textBaseline = 'middle';
   const st = v.state;
-  ctx.fillText(`DiffLoRA Lens${v.title ? ` — ${v.title}` : ''} — Layer ${st.layer} · Head ${st.head} — ${v.source?.label ?? ''}`, pad, pad + 10);
+  ctx.fillText(
+    `DiffLoRA Lens${v.title ? ` — ${v.title}` : ''} — Layer ${st.layer} · Head ${st.head} — ${v.source?.label ?? ''}`,
+    pad,
+    pad + 10,
+  );
   const y0 = pad + titleH;
   // Overview with its axis labels.
   ctx.drawImage(v.overview.canvas, pad, y0, ov.width, ov.height);
   ctx.font = `10px ${font}`;
   ctx.globalAlpha = 0.75;
   v.root.querySelectorAll<SVGTextElement>('.dl-overview-svg text').forEach((t) => {
-    ctx.textAlign = (t.getAttribute('text-anchor') === 'end' ? 'right' : 'center');
-    ctx.fillText(t.textContent ?? '', pad + Number(t.getAttribute('x')), y0 + Number(t.getAttribute('y')) + (t.getAttribute('dy') ? 0 : -3));
+    ctx.textAlign = t.getAttribute('text-anchor') === 'end' ? 'right' : 'center';
+    ctx.fillText(
+      t.textContent ?? '',
+      pad + Number(t.getAttribute('x')),
+      y0 + Number(t.getAttribute('y')) + (t.getAttribute('dy') ? 0 : -3),
+    );
   });
   ctx.globalAlpha = 1;
   // Legend under the overview.
@@ -81,7 +93,8 @@ export function renderPng(v: ExportView, scale = 2): Promise<Blob> {
   const sc = v.scale;
   if (sc) {
     ctx.textAlign = 'center';
-    for (const x of d3.ticks(sc.domain[0], sc.domain[1], 5)) ctx.fillText(d3.format('.2~g')(x), pad + 12 + sc.t(x) * v.legend.width, ly + 34);
+    for (const x of d3.ticks(sc.domain[0], sc.domain[1], 5))
+      ctx.fillText(d3.format('.2~g')(x), pad + 12 + sc.t(x) * v.legend.width, ly + 34);
   }
   // Heatmaps with token labels: the main one, then those beside it.
   let hx = pad + ov.width + pad * 2;
@@ -94,12 +107,25 @@ export function renderPng(v: ExportView, scale = 2): Promise<Blob> {
     hx += p.heatmap.layout.left + p.heatmap.layout.width + 8;
   }
   const r = v.heatmap.readoutText();
-  if (r) { ctx.font = `12px ${mono}`; ctx.textAlign = 'left'; ctx.fillText(r, pad + ov.width + pad * 2 + hm.left, hy + paneH + 20); }
+  if (r) {
+    ctx.font = `12px ${mono}`;
+    ctx.textAlign = 'left';
+    ctx.fillText(r, pad + ov.width + pad * 2 + hm.left, hy + paneH + 20);
+  }
   return new Promise((res, rej) => c.toBlob((b) => (b ? res(b) : rej(new Error('PNG encoding failed'))), 'image/png'));
 }
 
 /** One heatmap (its canvas, frame, token labels and title) with its top-left corner at (x, y). */
-function drawHeatmap(ctx: CanvasRenderingContext2D, h: Heatmap, x: number, y: number, fg: string, mono: string, title: string | undefined, font: string): void {
+function drawHeatmap(
+  ctx: CanvasRenderingContext2D,
+  h: Heatmap,
+  x: number,
+  y: number,
+  fg: string,
+  mono: string,
+  title: string | undefined,
+  font: string,
+): void {
   const hm = h.layout;
   if (title) {
     ctx.font = `600 12px ${font}`;
@@ -127,17 +153,35 @@ function drawHeatmap(ctx: CanvasRenderingContext2D, h: Heatmap, x: number, y: nu
 
 /** JSON of the selected head's current map ('head', numbers) or of every map ('all', base64 float32). */
 export function renderJson(v: ExportView, scope: 'head' | 'all'): string {
-  if (scope === 'all') return JSON.stringify(serializeModels(v.models.map((s) => s.meta), v.title));
-  const src = v.source, st = v.state, s = v.store;
+  if (scope === 'all')
+    return JSON.stringify(
+      serializeModels(
+        v.models.map((s) => s.meta),
+        v.title,
+      ),
+    );
+  const src = v.source,
+    st = v.state,
+    s = v.store;
   const data = src?.map(v.index);
   const rows: number[][] = [];
   if (src && data) for (let q = 0; q < src.tq; q++) rows.push(Array.from(data.subarray(q * src.tk, (q + 1) * src.tk)));
   return JSON.stringify({
-    format: 'difflora-lens-head', version: 1, title: v.title, map: src?.label, mode: st.mode,
+    format: 'difflora-lens-head',
+    version: 1,
+    title: v.title,
+    map: src?.label,
+    mode: st.mode,
     model: st.mode === 'difference' ? undefined : s?.meta.label,
     difference: st.mode === 'difference' ? { a: st.a, b: st.b } : undefined,
-    layer: st.layer, head: st.head, lambda: s && s.lambda[st.layer] === s.lambda[st.layer] ? s.lambda[st.layer] : undefined,
-    tq: src?.tq, tk: src?.tk, queryTokens: src?.queryTokens, keyTokens: src?.keyTokens, values: rows,
+    layer: st.layer,
+    head: st.head,
+    lambda: s && s.lambda[st.layer] === s.lambda[st.layer] ? s.lambda[st.layer] : undefined,
+    tq: src?.tq,
+    tk: src?.tk,
+    queryTokens: src?.queryTokens,
+    keyTokens: src?.keyTokens,
+    values: rows,
   });
 }
 

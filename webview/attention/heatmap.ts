@@ -9,8 +9,16 @@ import { colorize, formatValue, type ColorScale } from '../colors';
 import { el, sizeCanvas, svgEl, tokenDisplay, truncate } from '../dom';
 import type { ViewSource } from './source';
 
-export interface Cell { q: number; k: number }
-export interface HeatmapLayout { left: number; top: number; width: number; height: number }
+export interface Cell {
+  q: number;
+  k: number;
+}
+export interface HeatmapLayout {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
 
 let uid = 0;
 
@@ -36,12 +44,16 @@ export class Heatmap {
   private quiet = false;
   private showQ = true;
 
-  constructor(private readonly host: HTMLElement, private readonly readout: HTMLElement, private readonly cb: {
-    /** The pointer (or a key) chose a cell; not called for showCell(). */
-    onCell: (cell: Cell | undefined, pinned: boolean) => void;
-    /** The zoom or pan changed; not called for setTransform(). */
-    onView: (t: d3.ZoomTransform) => void;
-  }) {
+  constructor(
+    private readonly host: HTMLElement,
+    private readonly readout: HTMLElement,
+    private readonly cb: {
+      /** The pointer (or a key) chose a cell; not called for showCell(). */
+      onCell: (cell: Cell | undefined, pinned: boolean) => void;
+      /** The zoom or pan changed; not called for setTransform(). */
+      onView: (t: d3.ZoomTransform) => void;
+    },
+  ) {
     host.classList.add('dl-heatmap');
     this.canvas = el('canvas', 'dl-heatmap-canvas', undefined, host);
     this.svg = svgEl('svg', 'dl-heatmap-svg', host);
@@ -52,10 +64,12 @@ export class Heatmap {
     s.append('defs').append('clipPath').attr('id', this.clipId).append('rect');
     s.append('g').attr('class', 'dl-labels dl-labels-k');
     s.append('g').attr('class', 'dl-labels dl-labels-q');
-    s.append('g').attr('class', 'dl-axis-titles').call((g) => {
-      g.append('text').attr('class', 'dl-axis-title dl-axis-k').attr('text-anchor', 'end').text('key →');
-      g.append('text').attr('class', 'dl-axis-title dl-axis-q').attr('text-anchor', 'end').text('query ↓');
-    });
+    s.append('g')
+      .attr('class', 'dl-axis-titles')
+      .call((g) => {
+        g.append('text').attr('class', 'dl-axis-title dl-axis-k').attr('text-anchor', 'end').text('key →');
+        g.append('text').attr('class', 'dl-axis-title dl-axis-q').attr('text-anchor', 'end').text('query ↓');
+      });
     const plot = s.append('g').attr('class', 'dl-plot');
     plot.append('rect').attr('class', 'dl-plot-frame');
     const cross = plot.append('g').attr('class', 'dl-cross').attr('clip-path', `url(#${this.clipId})`).attr('visibility', 'hidden');
@@ -63,10 +77,23 @@ export class Heatmap {
     cross.append('rect').attr('class', 'dl-cross-col');
     cross.append('rect').attr('class', 'dl-cross-cell');
     const hit = plot.append('rect').attr('class', 'dl-hit').attr('fill', 'transparent');
-    s.append('g').attr('class', 'dl-flag dl-flag-q').attr('visibility', 'hidden').call((g) => { g.append('rect'); g.append('text'); });
-    s.append('g').attr('class', 'dl-flag dl-flag-k').attr('visibility', 'hidden').call((g) => { g.append('rect'); g.append('text'); });
+    s.append('g')
+      .attr('class', 'dl-flag dl-flag-q')
+      .attr('visibility', 'hidden')
+      .call((g) => {
+        g.append('rect');
+        g.append('text');
+      });
+    s.append('g')
+      .attr('class', 'dl-flag dl-flag-k')
+      .attr('visibility', 'hidden')
+      .call((g) => {
+        g.append('rect');
+        g.append('text');
+      });
 
-    this.zoom = d3.zoom<SVGRectElement, unknown>()
+    this.zoom = d3
+      .zoom<SVGRectElement, unknown>()
       .filter((ev: Event) => (ev.type === 'wheel' || (ev as MouseEvent).button === 0) && ev.type !== 'dblclick')
       .clickDistance(4)
       .on('zoom', (ev: d3.D3ZoomEvent<SVGRectElement, unknown>) => {
@@ -75,8 +102,13 @@ export class Heatmap {
         if (!this.quiet) this.cb.onView(ev.transform);
       });
     hit.call(this.zoom).on('dblclick.zoom', null);
-    hit.on('pointermove', (ev: PointerEvent) => { if (!this.pinned) this.setHover(this.cellAt(ev)); })
-      .on('pointerleave', () => { if (!this.pinned) this.setHover(undefined); })
+    hit
+      .on('pointermove', (ev: PointerEvent) => {
+        if (!this.pinned) this.setHover(this.cellAt(ev));
+      })
+      .on('pointerleave', () => {
+        if (!this.pinned) this.setHover(undefined);
+      })
       .on('click', (ev: MouseEvent) => {
         const c = this.cellAt(ev);
         if (!c) return;
@@ -114,7 +146,9 @@ export class Heatmap {
     this.imageValid = false;
   }
 
-  invalidate(): void { this.imageValid = false; }
+  invalidate(): void {
+    this.imageValid = false;
+  }
 
   private measureLabels(src: ViewSource): void {
     const ctx = document.createElement('canvas').getContext('2d')!;
@@ -135,8 +169,10 @@ export class Heatmap {
     if (!src) return { q0: 0, q1: 0, k0: 0, k1: 0 };
     const clamp = (v: number, n: number) => Math.max(0, Math.min(n, v));
     return {
-      k0: clamp(Math.floor(zx.invert(0) + 1e-6), src.tk), k1: clamp(Math.ceil(zx.invert(this.layout.width) - 1e-6), src.tk),
-      q0: clamp(Math.floor(zy.invert(0) + 1e-6), src.tq), q1: clamp(Math.ceil(zy.invert(this.layout.height) - 1e-6), src.tq),
+      k0: clamp(Math.floor(zx.invert(0) + 1e-6), src.tk),
+      k1: clamp(Math.ceil(zx.invert(this.layout.width) - 1e-6), src.tk),
+      q0: clamp(Math.floor(zy.invert(0) + 1e-6), src.tq),
+      q1: clamp(Math.ceil(zy.invert(this.layout.height) - 1e-6), src.tq),
     };
   }
 
@@ -155,8 +191,14 @@ export class Heatmap {
 
   private scales() {
     const src = this.src;
-    const x0 = d3.scaleLinear().domain([0, src?.tk ?? 1]).range([0, this.layout.width]);
-    const y0 = d3.scaleLinear().domain([0, src?.tq ?? 1]).range([0, this.layout.height]);
+    const x0 = d3
+      .scaleLinear()
+      .domain([0, src?.tk ?? 1])
+      .range([0, this.layout.width]);
+    const y0 = d3
+      .scaleLinear()
+      .domain([0, src?.tq ?? 1])
+      .range([0, this.layout.height]);
     return { zx: this.transform.rescaleX(x0), zy: this.transform.rescaleY(y0) };
   }
 
@@ -165,7 +207,8 @@ export class Heatmap {
     const plot = this.svg.querySelector('.dl-plot') as SVGGElement;
     const [px, py] = d3.pointer(ev, plot);
     const { zx, zy } = this.scales();
-    const k = Math.floor(zx.invert(px)), q = Math.floor(zy.invert(py));
+    const k = Math.floor(zx.invert(px)),
+      q = Math.floor(zy.invert(py));
     if (q < 0 || k < 0 || q >= this.src.tq || k >= this.src.tk) return undefined;
     return { q, k };
   }
@@ -204,7 +247,9 @@ export class Heatmap {
     }
   }
 
-  get zoomTransform(): d3.ZoomTransform { return this.transform; }
+  get zoomTransform(): d3.ZoomTransform {
+    return this.transform;
+  }
 
   /** The value at a cell of the current map. */
   valueAt(c: Cell): number {
@@ -246,7 +291,9 @@ export class Heatmap {
    */
   set queryLabels(on: boolean) {
     this.showQ = on;
-    d3.select(this.svg).select('.dl-axis-titles').attr('visibility', on ? 'visible' : 'hidden');
+    d3.select(this.svg)
+      .select('.dl-axis-titles')
+      .attr('visibility', on ? 'visible' : 'hidden');
   }
 
   /** The room around the plot (labels, axis titles) for the current source, px. */
@@ -270,33 +317,54 @@ export class Heatmap {
     const { left, top, right } = this.margins();
     const avail = Math.max(120, Math.min(width - left - right, 820));
     // Cells keep the map's aspect, but a few query rows (decoding) still get legible rows.
-    const W = Math.floor(avail), H = Math.floor(Math.min(820, Math.max(avail * (src.tq / src.tk), Math.min(src.tq * 14, 820))));
+    const W = Math.floor(avail),
+      H = Math.floor(Math.min(820, Math.max(avail * (src.tq / src.tk), Math.min(src.tq * 14, 820))));
     if (W !== this.layout.width || H !== this.layout.height) {
       this.transform = d3.zoomIdentity;
       d3.select(this.svg).select<SVGRectElement>('.dl-hit').property('__zoom', d3.zoomIdentity);
     }
     this.layout = { left, top, width: W, height: H };
-    const s = d3.select(this.svg).attr('width', left + W + right).attr('height', top + H + 8);
-    s.select('.dl-axis-k').attr('x', left - 6).attr('y', top - 20);
-    s.select('.dl-axis-q').attr('x', left - 6).attr('y', top - 6);
+    const s = d3
+      .select(this.svg)
+      .attr('width', left + W + right)
+      .attr('height', top + H + 8);
+    s.select('.dl-axis-k')
+      .attr('x', left - 6)
+      .attr('y', top - 20);
+    s.select('.dl-axis-q')
+      .attr('x', left - 6)
+      .attr('y', top - 6);
     s.select(`#${this.clipId} rect`).attr('width', W).attr('height', H);
     s.select('.dl-plot').attr('transform', `translate(${left},${top})`);
     s.select('.dl-plot-frame').attr('width', W).attr('height', H);
     s.select('.dl-hit').attr('width', W).attr('height', H);
     this.canvas.style.left = `${left}px`;
     this.canvas.style.top = `${top}px`;
-    this.zoom.extent([[0, 0], [W, H]]).translateExtent([[0, 0], [W, H]]).scaleExtent([1, Math.max(1, Math.max(src.tk, src.tq) / 4)]);
+    this.zoom
+      .extent([
+        [0, 0],
+        [W, H],
+      ])
+      .translateExtent([
+        [0, 0],
+        [W, H],
+      ])
+      .scaleExtent([1, Math.max(1, Math.max(src.tk, src.tq) / 4)]);
     this.host.style.width = `${left + W + right}px`;
     this.host.style.height = `${top + H + 8}px`;
     this.draw();
   }
 
   private colorImage(): void {
-    const src = this.src!, scale = this.scale!;
+    const src = this.src!,
+      scale = this.scale!;
     const t0 = performance.now();
     const d = src.map(this.index);
     this.data = d ? Float32Array.from(d) : undefined; // the difference buffer is shared: keep our own copy
-    if (this.img.width !== src.tk || this.img.height !== src.tq) { this.img.width = src.tk; this.img.height = src.tq; }
+    if (this.img.width !== src.tk || this.img.height !== src.tq) {
+      this.img.width = src.tk;
+      this.img.height = src.tq;
+    }
     const ctx = this.img.getContext('2d')!;
     const im = ctx.createImageData(src.tk, src.tq);
     const u32 = new Uint32Array(im.data.buffer);
@@ -305,10 +373,16 @@ export class Heatmap {
       // The causal mask: query q sees keys up to q + (tk - tq). Those cells get their own colour, so that
       // "masked" never reads as "0" (the neutral middle of a diverging map).
       // (Only where the map is causal: every such cell 0.)
-      const off = src.tk - src.tq, d = this.data;
+      const off = src.tk - src.tq,
+        d = this.data;
       const from = (q: number) => q * src.tk + Math.max(0, q + off + 1);
       let causal = true;
-      for (let q = 0; q < src.tq && causal; q++) for (let j = from(q), e = (q + 1) * src.tk; j < e; j++) if (d[j] !== 0) { causal = false; break; }
+      for (let q = 0; q < src.tq && causal; q++)
+        for (let j = from(q), e = (q + 1) * src.tk; j < e; j++)
+          if (d[j] !== 0) {
+            causal = false;
+            break;
+          }
       if (causal) for (let q = 0; q < src.tq; q++) u32.fill(scale.masked, from(q), (q + 1) * src.tk);
     } else u32.fill(scale.missing);
     ctx.putImageData(im, 0, 0);
@@ -344,51 +418,111 @@ export class Heatmap {
     const { left, top } = this.layout;
     const { zx, zy } = this.scales();
     const { q0, q1, k0, k1 } = this.visibleRange();
-    const cellX = zx(1) - zx(0), cellY = zy(1) - zy(0);
+    const cellX = zx(1) - zx(0),
+      cellY = zy(1) - zy(0);
     // Rotated key labels need a little more room than the horizontal query labels.
-    const stepK = Math.max(1, Math.ceil(14 / cellX)), stepQ = Math.max(1, Math.ceil(12 / cellY));
+    const stepK = Math.max(1, Math.ceil(14 / cellX)),
+      stepQ = Math.max(1, Math.ceil(12 / cellY));
     const ks = d3.range(Math.ceil(k0 / stepK) * stepK, k1, stepK);
     const qs = d3.range(Math.ceil(q0 / stepQ) * stepQ, q1, stepQ);
     const s = d3.select(this.svg);
     const lab = (toks: string[], i: number) => truncate(tokenDisplay(toks[i] ?? ''), 18);
     // When labels are thinned out, each carries its position (muted, next to the plot).
     const showIdx = stepK > 1 || stepQ > 1;
-    const fill = (t: d3.Selection<SVGTextElement, number, d3.BaseType, unknown>, parts: (i: number) => [string, string][]) => t.each(function (i) {
-      const sel = d3.select(this);
-      sel.selectAll('tspan').remove();
-      for (const [text, cls] of parts(i)) sel.append('tspan').attr('class', cls).text(text);
-    });
-    s.select('.dl-labels-k').selectAll<SVGTextElement, number>('text').data(ks, (d) => d).join('text')
+    const fill = (t: d3.Selection<SVGTextElement, number, d3.BaseType, unknown>, parts: (i: number) => [string, string][]) =>
+      t.each(function (i) {
+        const sel = d3.select(this);
+        sel.selectAll('tspan').remove();
+        for (const [text, cls] of parts(i)) sel.append('tspan').attr('class', cls).text(text);
+      });
+    s.select('.dl-labels-k')
+      .selectAll<SVGTextElement, number>('text')
+      .data(ks, (d) => d)
+      .join('text')
       .attr('transform', (k) => `translate(${left + zx(k + 0.5)},${top - 5}) rotate(-60)`)
       .attr('dy', '0.35em')
-      .call(fill, (k) => (showIdx ? [[`${k} `, 'dl-idx'], [lab(src.keyTokens, k), 'dl-tok-label']] : [[lab(src.keyTokens, k), 'dl-tok-label']]));
-    s.select('.dl-labels-q').selectAll<SVGTextElement, number>('text').data(this.showQ ? qs : [], (d) => d).join('text')
-      .attr('x', left - 6).attr('y', (q) => top + zy(q + 0.5)).attr('dy', '0.35em').attr('text-anchor', 'end')
-      .call(fill, (q) => (showIdx ? [[lab(src.queryTokens, q), 'dl-tok-label'], [` ${q}`, 'dl-idx']] : [[lab(src.queryTokens, q), 'dl-tok-label']]));
+      .call(fill, (k) =>
+        showIdx
+          ? [
+              [`${k} `, 'dl-idx'],
+              [lab(src.keyTokens, k), 'dl-tok-label'],
+            ]
+          : [[lab(src.keyTokens, k), 'dl-tok-label']],
+      );
+    s.select('.dl-labels-q')
+      .selectAll<SVGTextElement, number>('text')
+      .data(this.showQ ? qs : [], (d) => d)
+      .join('text')
+      .attr('x', left - 6)
+      .attr('y', (q) => top + zy(q + 0.5))
+      .attr('dy', '0.35em')
+      .attr('text-anchor', 'end')
+      .call(fill, (q) =>
+        showIdx
+          ? [
+              [lab(src.queryTokens, q), 'dl-tok-label'],
+              [` ${q}`, 'dl-idx'],
+            ]
+          : [[lab(src.queryTokens, q), 'dl-tok-label']],
+      );
   }
 
   private drawCross(): void {
     const s = d3.select(this.svg);
     const c = this.hover;
     const cross = s.select('.dl-cross');
-    const fq = s.select('.dl-flag-q'), fk = s.select('.dl-flag-k');
-    if (!c || !this.src) { cross.attr('visibility', 'hidden'); fq.attr('visibility', 'hidden'); fk.attr('visibility', 'hidden'); return; }
+    const fq = s.select('.dl-flag-q'),
+      fk = s.select('.dl-flag-k');
+    if (!c || !this.src) {
+      cross.attr('visibility', 'hidden');
+      fq.attr('visibility', 'hidden');
+      fk.attr('visibility', 'hidden');
+      return;
+    }
     const { zx, zy } = this.scales();
     const { left, top, width: W, height: H } = this.layout;
-    const x = zx(c.k), y = zy(c.q), w = Math.max(1, zx(c.k + 1) - x), h = Math.max(1, zy(c.q + 1) - y);
+    const x = zx(c.k),
+      y = zy(c.q),
+      w = Math.max(1, zx(c.k + 1) - x),
+      h = Math.max(1, zy(c.q + 1) - y);
     cross.attr('visibility', 'visible').classed('dl-pinned', !!this.pinned);
     cross.select('.dl-cross-row').attr('x', 0).attr('y', y).attr('width', W).attr('height', h);
     cross.select('.dl-cross-col').attr('x', x).attr('y', 0).attr('width', w).attr('height', H);
-    cross.select('.dl-cross-cell').attr('x', x - 0.5).attr('y', y - 0.5).attr('width', w + 1).attr('height', h + 1);
+    cross
+      .select('.dl-cross-cell')
+      .attr('x', x - 0.5)
+      .attr('y', y - 0.5)
+      .attr('width', w + 1)
+      .attr('height', h + 1);
     // Flags: the hovered tokens, always legible even when the axis labels are thinned out.
-    const flag = (g: d3.Selection<d3.BaseType, unknown, null, undefined>, text: string, tx: number, ty: number, anchor: 'end' | 'middle', visible: boolean) => {
+    const flag = (
+      g: d3.Selection<d3.BaseType, unknown, null, undefined>,
+      text: string,
+      tx: number,
+      ty: number,
+      anchor: 'end' | 'middle',
+      visible: boolean,
+    ) => {
       g.attr('visibility', visible ? 'visible' : 'hidden');
       const t = g.select<SVGTextElement>('text').attr('x', tx).attr('y', ty).attr('dy', '0.35em').attr('text-anchor', anchor).text(text);
       const b = (t.node() as SVGTextElement).getBBox();
-      g.select('rect').attr('x', b.x - 4).attr('y', b.y - 2).attr('width', b.width + 8).attr('height', b.height + 4).attr('rx', 3);
+      g.select('rect')
+        .attr('x', b.x - 4)
+        .attr('y', b.y - 2)
+        .attr('width', b.width + 8)
+        .attr('height', b.height + 4)
+        .attr('rx', 3);
     };
-    const yc = top + y + h / 2, xc = left + x + w / 2;
-    flag(fq, `${c.q} ${truncate(tokenDisplay(this.src.queryTokens[c.q] ?? ''), 18)}`, left - 6, yc, 'end', this.showQ && yc >= top && yc <= top + H);
+    const yc = top + y + h / 2,
+      xc = left + x + w / 2;
+    flag(
+      fq,
+      `${c.q} ${truncate(tokenDisplay(this.src.queryTokens[c.q] ?? ''), 18)}`,
+      left - 6,
+      yc,
+      'end',
+      this.showQ && yc >= top && yc <= top + H,
+    );
     flag(fk, `${c.k} ${truncate(tokenDisplay(this.src.keyTokens[c.k] ?? ''), 18)}`, xc, top - 12, 'middle', xc >= left && xc <= left + W);
   }
 
@@ -400,7 +534,8 @@ export class Heatmap {
 
   /** The readout as one line of text (for export). */
   readoutText(): string {
-    const c = this.hover, src = this.src;
+    const c = this.hover,
+      src = this.src;
     if (!c || !src) return '';
     const ex = src.explain?.(this.index, c.q, c.k);
     return `query ${c.q} ${JSON.stringify(src.queryTokens[c.q] ?? '')} → key ${c.k} ${JSON.stringify(src.keyTokens[c.k] ?? '')} = ${formatValue(this.valueAt(c))}${ex ? ` (${ex})` : ''}${this.pinned ? '  [pinned]' : ''}`;
@@ -408,7 +543,10 @@ export class Heatmap {
 
   /** The label texts currently shown (for export). */
   labels(): { q: { text: string; y: number }[]; k: { text: string; x: number }[] } {
-    const q = [...this.svg.querySelectorAll<SVGTextElement>('.dl-labels-q text')].map((t) => ({ text: t.textContent ?? '', y: Number(t.getAttribute('y')) }));
+    const q = [...this.svg.querySelectorAll<SVGTextElement>('.dl-labels-q text')].map((t) => ({
+      text: t.textContent ?? '',
+      y: Number(t.getAttribute('y')),
+    }));
     const k = [...this.svg.querySelectorAll<SVGTextElement>('.dl-labels-k text')].map((t) => {
       const m = /translate\(([-\d.e]+),/.exec(t.getAttribute('transform') ?? '');
       return { text: t.textContent ?? '', x: m ? Number(m[1]) : 0 };
@@ -416,5 +554,7 @@ export class Heatmap {
     return { q, k };
   }
 
-  get element(): SVGSVGElement { return this.svg; }
+  get element(): SVGSVGElement {
+    return this.svg;
+  }
 }

@@ -13,7 +13,17 @@ import { formatValue, makeScale } from '../colors';
 import { start, vscodeApi } from '../host';
 import { AttentionPanel, type ExportEvent, type PanelOptions } from './panel';
 
-export { AttentionPanel, MAP_KINDS, base64ToFloat32, deserializeModels, float32ToBase64, formatValue, makeScale, serializeModels, unpackLayerMaps };
+export {
+  AttentionPanel,
+  MAP_KINDS,
+  base64ToFloat32,
+  deserializeModels,
+  float32ToBase64,
+  formatValue,
+  makeScale,
+  serializeModels,
+  unpackLayerMaps,
+};
 
 export function createPanel(host: HTMLElement, opts?: PanelOptions): AttentionPanel {
   return new AttentionPanel(host, opts);
@@ -37,21 +47,23 @@ function boot(): AttentionPanel {
   }
   const vscode = vscodeApi<AttentionViewMessage>();
   if (!vscode) return new AttentionPanel(host);
-  const make = (title?: string) => new AttentionPanel(host, {
-    title,
-    onExport: async (e: ExportEvent) => {
-      const data = e.format === 'png' ? await blobToBase64(e.blob) : await e.blob.text();
-      vscode.postMessage({ type: 'attention.export', format: e.format, filename: e.filename, data });
-      return true;
-    },
-    onFocus: (focus) => vscode.postMessage({ type: 'attention.focus', focus }),
-  });
+  const make = (title?: string) =>
+    new AttentionPanel(host, {
+      title,
+      onExport: async (e: ExportEvent) => {
+        const data = e.format === 'png' ? await blobToBase64(e.blob) : await e.blob.text();
+        vscode.postMessage({ type: 'attention.export', format: e.format, filename: e.filename, data });
+        return true;
+      },
+      onFocus: (focus) => vscode.postMessage({ type: 'attention.focus', focus }),
+    });
   let panel = make();
   const notice = document.createElement('div');
   notice.className = 'dl-notice';
   notice.setAttribute('role', 'status');
   notice.hidden = true;
-  if (host === document.body) host.prepend(notice); else host.before(notice);
+  if (host === document.body) host.prepend(notice);
+  else host.before(notice);
   window.addEventListener('message', (ev: MessageEvent<AttentionHostMessage>) => {
     const m = ev.data;
     if (!m || typeof m !== 'object') return;
@@ -63,10 +75,17 @@ function boot(): AttentionPanel {
         api.panel = panel;
         break;
       }
-      case 'attention.model': panel.addModel(m.model); break;
-      case 'attention.layer': panel.addLayer(m.model, m.layer); break;
-      case 'attention.wireLayer': panel.addLayer(m.model, unpackLayerMaps(decodeLayerMaps(m.maps))); break;
-      case 'attention.done': break;
+      case 'attention.model':
+        panel.addModel(m.model);
+        break;
+      case 'attention.layer':
+        panel.addLayer(m.model, m.layer);
+        break;
+      case 'attention.wireLayer':
+        panel.addLayer(m.model, unpackLayerMaps(decodeLayerMaps(m.maps)));
+        break;
+      case 'attention.done':
+        break;
       case 'attention.notice':
         notice.textContent = m.text ?? '';
         notice.hidden = m.text === null;
@@ -88,8 +107,20 @@ const api: {
   unpackLayerMaps: typeof unpackLayerMaps;
   makeScale: typeof makeScale;
   formatValue: typeof formatValue;
-} = { AttentionPanel, createPanel, deserializeModels, serializeModels, float32ToBase64, base64ToFloat32, unpackLayerMaps, makeScale, formatValue };
+} = {
+  AttentionPanel,
+  createPanel,
+  deserializeModels,
+  serializeModels,
+  float32ToBase64,
+  base64ToFloat32,
+  unpackLayerMaps,
+  makeScale,
+  formatValue,
+};
 
 (window as unknown as { DiffLoRALens: typeof api }).DiffLoRALens = api;
 
-start(() => { api.panel = boot(); });
+start(() => {
+  api.panel = boot();
+});

@@ -8,9 +8,19 @@ import { colorize, pack, type ColorScale } from '../colors';
 import { el, sizeCanvas, svgEl } from '../dom';
 import type { ViewSource } from './source';
 
-export interface OverviewScale { scale: ColorScale; norm: (i: number) => number }
+export interface OverviewScale {
+  scale: ColorScale;
+  norm: (i: number) => number;
+}
 
-export interface OverviewLayout { left: number; top: number; cell: number; gap: number; width: number; height: number }
+export interface OverviewLayout {
+  left: number;
+  top: number;
+  cell: number;
+  gap: number;
+  width: number;
+  height: number;
+}
 
 export class Overview {
   readonly canvas: HTMLCanvasElement;
@@ -29,10 +39,13 @@ export class Overview {
   lastRenderMs = 0;
   totalRenderMs = 0;
 
-  constructor(private readonly host: HTMLElement, private readonly cb: {
-    onSelect: (layer: number, head: number) => void;
-    describe: (layer: number, head: number) => string;
-  }) {
+  constructor(
+    private readonly host: HTMLElement,
+    private readonly cb: {
+      onSelect: (layer: number, head: number) => void;
+      describe: (layer: number, head: number) => string;
+    },
+  ) {
     host.classList.add('dl-overview-plot');
     this.canvas = el('canvas', 'dl-overview-canvas', undefined, host);
     this.svg = svgEl('svg', 'dl-overview-svg', host);
@@ -43,10 +56,18 @@ export class Overview {
     s.append('g').attr('class', 'dl-axis dl-axis-layers');
     s.append('rect').attr('class', 'dl-ov-hover').attr('visibility', 'hidden');
     s.append('rect').attr('class', 'dl-ov-selected').attr('visibility', 'hidden');
-    s.append('rect').attr('class', 'dl-ov-hit').attr('fill', 'transparent')
+    s.append('rect')
+      .attr('class', 'dl-ov-hit')
+      .attr('fill', 'transparent')
       .on('pointermove', (ev: PointerEvent) => this.onMove(ev))
-      .on('pointerleave', () => { this.tip.hidden = true; d3.select(this.svg).select('.dl-ov-hover').attr('visibility', 'hidden'); })
-      .on('click', (ev: MouseEvent) => { const c = this.cellAt(ev); if (c) this.cb.onSelect(c.layer, c.head); });
+      .on('pointerleave', () => {
+        this.tip.hidden = true;
+        d3.select(this.svg).select('.dl-ov-hover').attr('visibility', 'hidden');
+      })
+      .on('click', (ev: MouseEvent) => {
+        const c = this.cellAt(ev);
+        if (c) this.cb.onSelect(c.layer, c.head);
+      });
   }
 
   setSource(src: ViewSource, sc: OverviewScale, placeholderCss: string): void {
@@ -57,14 +78,19 @@ export class Overview {
     this.dirty.clear();
   }
 
-  markDirty(indices: Iterable<number>): void { for (const i of indices) this.dirty.add(i); }
-  markAllDirty(): void { this.allDirty = true; }
+  markDirty(indices: Iterable<number>): void {
+    for (const i of indices) this.dirty.add(i);
+  }
+  markAllDirty(): void {
+    this.allDirty = true;
+  }
 
   private cellAt(ev: MouseEvent): { layer: number; head: number } | undefined {
     if (!this.src) return undefined;
     const [x, y] = d3.pointer(ev, this.svg);
     const { left, top, cell } = this.layout;
-    const head = Math.floor((x - left) / cell), layer = Math.floor((y - top) / cell);
+    const head = Math.floor((x - left) / cell),
+      layer = Math.floor((y - top) / cell);
     if (head < 0 || layer < 0 || head >= this.src.numHeads || layer >= this.src.numLayers) return undefined;
     return { layer, head };
   }
@@ -72,9 +98,18 @@ export class Overview {
   private onMove(ev: PointerEvent): void {
     const c = this.cellAt(ev);
     const hov = d3.select(this.svg).select('.dl-ov-hover');
-    if (!c) { this.tip.hidden = true; hov.attr('visibility', 'hidden'); return; }
+    if (!c) {
+      this.tip.hidden = true;
+      hov.attr('visibility', 'hidden');
+      return;
+    }
     const { left, top, cell } = this.layout;
-    hov.attr('visibility', 'visible').attr('x', left + c.head * cell - 0.5).attr('y', top + c.layer * cell - 0.5).attr('width', cell).attr('height', cell);
+    hov
+      .attr('visibility', 'visible')
+      .attr('x', left + c.head * cell - 0.5)
+      .attr('y', top + c.layer * cell - 0.5)
+      .attr('width', cell)
+      .attr('height', cell);
     this.tip.textContent = this.cb.describe(c.layer, c.head);
     this.tip.hidden = false;
     const [x, y] = d3.pointer(ev, this.host);
@@ -85,11 +120,14 @@ export class Overview {
 
   /** Lays out for the available width, recolours dirty heads, redraws. */
   render(width: number, selected: { layer: number; head: number } | undefined): void {
-    const src = this.src, sc = this.sc;
+    const src = this.src,
+      sc = this.sc;
     if (!src || !sc) return;
     const t0 = performance.now();
-    const L = src.numLayers, H = src.numHeads;
-    const left = 30, top = 18;
+    const L = src.numLayers,
+      H = src.numHeads;
+    const left = 30,
+      top = 18;
     const cell = Math.max(5, Math.min(64, Math.floor((width - left - 6) / H)));
     const gap = cell >= 10 ? 1 : 0;
     const layout: OverviewLayout = { left, top, cell, gap, width: left + cell * H + 2, height: top + cell * L + 2 };
@@ -98,7 +136,8 @@ export class Overview {
 
     // Atlas: one pixel per pooled bin.
     const { pq, pk } = src.bins;
-    const AW = H * pk, AH = L * pq;
+    const AW = H * pk,
+      AH = L * pq;
     if (!this.atlasImg || this.atlasImg.width !== AW || this.atlasImg.height !== AH) {
       this.atlas.width = AW;
       this.atlas.height = AH;
@@ -108,9 +147,11 @@ export class Overview {
     }
     const a32 = this.atlas32!;
     const paint = (i: number) => {
-      const layer = Math.floor(i / H), head = i % H;
+      const layer = Math.floor(i / H),
+        head = i % H;
       const p = src.pooled(i);
-      const x0 = head * pk, y0 = layer * pq;
+      const x0 = head * pk,
+        y0 = layer * pq;
       if (!p) {
         for (let r = 0; r < pq; r++) a32.fill(this.placeholder, (y0 + r) * AW + x0, (y0 + r) * AW + x0 + pk);
         return;
@@ -141,8 +182,10 @@ export class Overview {
     const s = d3.select(this.svg);
     s.select('.dl-ov-selected')
       .attr('visibility', selected ? 'visible' : 'hidden')
-      .attr('x', selected ? left + selected.head * cell - 1 : 0).attr('y', selected ? top + selected.layer * cell - 1 : 0)
-      .attr('width', cell + 1).attr('height', cell + 1);
+      .attr('x', selected ? left + selected.head * cell - 1 : 0)
+      .attr('y', selected ? top + selected.layer * cell - 1 : 0)
+      .attr('width', cell + 1)
+      .attr('height', cell + 1);
     this.lastRenderMs = performance.now() - t0;
     this.totalRenderMs += this.lastRenderMs;
   }
@@ -151,14 +194,31 @@ export class Overview {
     const src = this.src!;
     const { left, top, cell, width, height } = this.layout;
     const s = d3.select(this.svg).attr('width', width).attr('height', height);
-    s.select('.dl-ov-hit').attr('x', left).attr('y', top).attr('width', cell * src.numHeads).attr('height', cell * src.numLayers);
+    s.select('.dl-ov-hit')
+      .attr('x', left)
+      .attr('y', top)
+      .attr('width', cell * src.numHeads)
+      .attr('height', cell * src.numLayers);
     const hStep = Math.max(1, Math.ceil(16 / cell));
     const heads = d3.range(0, src.numHeads).filter((h) => h % hStep === 0);
-    s.select('.dl-axis-heads').selectAll('text').data(heads).join('text')
-      .attr('x', (h) => left + h * cell + cell / 2).attr('y', top - 5).attr('text-anchor', 'middle').text((h) => String(h));
+    s.select('.dl-axis-heads')
+      .selectAll('text')
+      .data(heads)
+      .join('text')
+      .attr('x', (h) => left + h * cell + cell / 2)
+      .attr('y', top - 5)
+      .attr('text-anchor', 'middle')
+      .text((h) => String(h));
     const lStep = Math.max(1, Math.ceil(12 / cell));
     const layers = d3.range(0, src.numLayers).filter((l) => l % lStep === 0);
-    s.select('.dl-axis-layers').selectAll('text').data(layers).join('text')
-      .attr('x', left - 5).attr('y', (l) => top + l * cell + cell / 2).attr('dy', '0.35em').attr('text-anchor', 'end').text((l) => `L${l}`);
+    s.select('.dl-axis-layers')
+      .selectAll('text')
+      .data(layers)
+      .join('text')
+      .attr('x', left - 5)
+      .attr('y', (l) => top + l * cell + cell / 2)
+      .attr('dy', '0.35em')
+      .attr('text-anchor', 'end')
+      .text((l) => `L${l}`);
   }
 }

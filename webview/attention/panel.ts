@@ -21,7 +21,11 @@ import { Toolbar } from './toolbar';
 
 export type { MetricMaps, PanelState, RangeMode } from './state';
 
-export interface ExportEvent { format: 'png' | 'json'; filename: string; blob: Blob }
+export interface ExportEvent {
+  format: 'png' | 'json';
+  filename: string;
+  blob: Blob;
+}
 
 export interface PanelOptions {
   title?: string;
@@ -58,7 +62,14 @@ export class AttentionPanel {
   readonly root: HTMLElement;
   readonly models: ModelStore[] = [];
   readonly state: PanelState = initialState();
-  readonly timings: PanelTimings = { ingestMs: 0, overviewRenderMs: 0, lastOverviewRenderMs: 0, heatmapColorMs: 0, heatmapDrawMs: 0, renders: 0 };
+  readonly timings: PanelTimings = {
+    ingestMs: 0,
+    overviewRenderMs: 0,
+    lastOverviewRenderMs: 0,
+    heatmapColorMs: 0,
+    heatmapDrawMs: 0,
+    renders: 0,
+  };
   private theme: Theme;
   private readonly jobs: Jobs;
   private diff?: DifferenceStore;
@@ -82,8 +93,17 @@ export class AttentionPanel {
   /** The user chose the difference's operands / a colour range: defaults no longer apply. */
   private chose = { operands: false, range: false };
   private readonly ui: {
-    detailTitle: HTMLElement; detailSub: HTMLElement; overviewSub: HTMLElement; message: HTMLElement; mainTitle: HTMLElement; maskSwatch: HTMLElement; editorHover?: HTMLSelectElement;
-    overviewCard: HTMLElement; detailCard: HTMLElement; linesCard: HTMLElement; metricsCard: HTMLElement;
+    detailTitle: HTMLElement;
+    detailSub: HTMLElement;
+    overviewSub: HTMLElement;
+    message: HTMLElement;
+    mainTitle: HTMLElement;
+    maskSwatch: HTMLElement;
+    editorHover?: HTMLSelectElement;
+    overviewCard: HTMLElement;
+    detailCard: HTMLElement;
+    linesCard: HTMLElement;
+    metricsCard: HTMLElement;
   };
   readonly overview: Overview;
   readonly heatmap: Heatmap;
@@ -93,7 +113,10 @@ export class AttentionPanel {
   private readonly resizeObserver?: ResizeObserver;
   private readonly themeObserver?: MutationObserver;
 
-  constructor(host: HTMLElement, private readonly opts: PanelOptions = {}) {
+  constructor(
+    host: HTMLElement,
+    private readonly opts: PanelOptions = {},
+  ) {
     this.root = el('div', 'dl-panel', undefined, host);
     this.theme = readTheme(this.root);
     this.schedule = frameThrottle(() => this.render());
@@ -110,9 +133,15 @@ export class AttentionPanel {
     this.toolbar = new Toolbar(this.root, {
       onModel: (model) => this.select({ model }),
       onMode: (mode) => this.setMode(mode),
-      onDifference: (a, b) => { this.chose.operands = true; this.setDifference(a, b); },
+      onDifference: (a, b) => {
+        this.chose.operands = true;
+        this.setDifference(a, b);
+      },
       onBeside: (models) => this.setBeside(models),
-      onRange: (range) => { this.chose.range = true; this.setColor(range); },
+      onRange: (range) => {
+        this.chose.range = true;
+        this.setColor(range);
+      },
       onGamma: (gamma) => this.setColor(this.state.range, gamma),
       onExport: (what) => void (what === 'png' ? this.downloadPng() : this.downloadJson(what)),
     });
@@ -138,7 +167,13 @@ export class AttentionPanel {
       const g = el('label', 'dl-group dl-editor-hover', undefined, dt.h);
       el('span', 'dl-group-label', 'Editor hover', g);
       editorHover = el('select', 'dl-select', undefined, g);
-      for (const [v, t] of [['mean', 'mean of all heads'], ['head', 'this head']]) { const o = el('option', undefined, t, editorHover); o.value = v; }
+      for (const [v, t] of [
+        ['mean', 'mean of all heads'],
+        ['head', 'this head'],
+      ]) {
+        const o = el('option', undefined, t, editorHover);
+        o.value = v;
+      }
       editorHover.title = 'What the hover and the tint in the editor show: the mean over all layers and heads, or the head selected here';
       editorHover.addEventListener('change', () => this.setEditorHover(editorHover!.value as 'mean' | 'head'));
     }
@@ -160,29 +195,58 @@ export class AttentionPanel {
     fit.addEventListener('click', () => this.heatmap.resetZoom());
     const mt = card('dl-metrics', 'Per-head metrics');
     const metricMaps = el('select', 'dl-select dl-metric-maps', undefined, mt.h);
-    for (const [v, t] of [['effective', 'effective maps (A for DiffLoRA)'], ['positive', 'positive maps A₁']]) { const o = el('option', undefined, t, metricMaps); o.value = v; }
-    metricMaps.addEventListener('change', () => { this.state.metricMaps = metricMaps.value as MetricMaps; this.dirty.charts = this.forceCharts = true; this.schedule(); });
+    for (const [v, t] of [
+      ['effective', 'effective maps (A for DiffLoRA)'],
+      ['positive', 'positive maps A₁'],
+    ]) {
+      const o = el('option', undefined, t, metricMaps);
+      o.value = v;
+    }
+    metricMaps.addEventListener('change', () => {
+      this.state.metricMaps = metricMaps.value as MetricMaps;
+      this.dirty.charts = this.forceCharts = true;
+      this.schedule();
+    });
     const chartsHost = el('div', 'dl-charts', undefined, mt.c);
     const ln = card('dl-lines-card', 'Token lines');
     const linesHost = el('div', undefined, undefined, ln.c);
 
     this.ui = {
-      detailTitle: dt.h2, detailSub: dt.sub, overviewSub: ov.sub, message, mainTitle, maskSwatch, editorHover,
-      overviewCard: ov.c, detailCard: dt.c, linesCard: ln.c, metricsCard: mt.c,
+      detailTitle: dt.h2,
+      detailSub: dt.sub,
+      overviewSub: ov.sub,
+      message,
+      mainTitle,
+      maskSwatch,
+      editorHover,
+      overviewCard: ov.c,
+      detailCard: dt.c,
+      linesCard: ln.c,
+      metricsCard: mt.c,
     };
     this.overview = new Overview(overviewHost, {
       onSelect: (layer, head) => this.select({ layer, head }),
       describe: (layer, head) => this.describeHead(layer, head),
     });
-    const linesChanged = () => { this.dirty.lines = true; this.schedule(); };
+    const linesChanged = () => {
+      this.dirty.lines = true;
+      this.schedule();
+    };
     this.heatmap = new Heatmap(heatHost, readout, {
-      onCell: (c, pinned) => { this.side.cellFrom(this.heatmap, c, pinned); linesChanged(); },
-      onView: (t) => { this.side.viewFrom(this.heatmap, t); linesChanged(); },
+      onCell: (c, pinned) => {
+        this.side.cellFrom(this.heatmap, c, pinned);
+        linesChanged();
+      },
+      onView: (t) => {
+        this.side.viewFrom(this.heatmap, t);
+        linesChanged();
+      },
     });
     this.side = new SidePanes(panesHost, this.heatmap, mainPane, linesChanged);
     this.legend = new Legend(legendHost);
     this.lines = new TokenLines(linesHost, { onQuery: (q) => this.heatmap.pin({ q, k: this.heatmap.pinned?.k ?? 0 }) });
-    const onSelect = (s: { model: number; layer: number; head: number }) => this.select(this.state.mode === 'difference' ? { layer: s.layer, head: s.head } : s);
+    const onSelect = (s: { model: number; layer: number; head: number }) =>
+      this.select(this.state.mode === 'difference' ? { layer: s.layer, head: s.head } : s);
     this.charts = new MetricCharts(chartsHost, mt.sub, onSelect);
 
     if (typeof ResizeObserver !== 'undefined') {
@@ -245,14 +309,24 @@ export class AttentionPanel {
     this.metricsVersion++;
     // Exact thumbnails (large maps get a strided first pass) and entropy: in background slices.
     for (const i of filled) this.queueRefine(modelIndex, i);
-    const shown = this.state.mode === 'difference' ? this.state.a.model === modelIndex || this.state.b.model === modelIndex : this.state.model === modelIndex;
+    const shown =
+      this.state.mode === 'difference'
+        ? this.state.a.model === modelIndex || this.state.b.model === modelIndex
+        : this.state.model === modelIndex;
     if (shown) {
       if (this.state.mode === 'difference') this.scheduleDiff();
       else if (this.state.range === 'shared') this.overview.markAllDirty();
       else this.overview.markDirty(filled);
       const sel = s.index(this.state.layer, this.state.head);
-      if (filled.includes(sel)) { this.heatmap.invalidate(); this.dirty.heatmap = true; this.dirty.lines = true; }
-      if (this.state.range === 'shared') { this.dirty.heatmap = true; this.heatmap.invalidate(); }
+      if (filled.includes(sel)) {
+        this.heatmap.invalidate();
+        this.dirty.heatmap = true;
+        this.dirty.lines = true;
+      }
+      if (this.state.range === 'shared') {
+        this.dirty.heatmap = true;
+        this.heatmap.invalidate();
+      }
       this.dirty.overview = true;
     }
     if (this.state.mode !== 'difference' && this.state.beside.includes(modelIndex)) this.dirty.heatmap = true;
@@ -326,7 +400,10 @@ export class AttentionPanel {
    */
   private defaultDifference(): { a: Operand; b: Operand } {
     const ms = this.models;
-    const base = Math.max(0, ms.findIndex((m) => m.meta.kind === 'base'));
+    const base = Math.max(
+      0,
+      ms.findIndex((m) => m.meta.kind === 'base'),
+    );
     let a = ms[this.state.model]?.meta.kind !== 'base' ? this.state.model : -1;
     for (let i = ms.length - 1; a < 0 && i >= 0; i--) if (ms[i].meta.kind !== 'base') a = i;
     if (a < 0 || a === base) a = ms.length - 1 === base ? 0 : ms.length - 1;
@@ -356,11 +433,19 @@ export class AttentionPanel {
   }
 
   /** The large heatmap's colour scale (D3 scale + lookup table). */
-  colorScale(): ColorScale | undefined { this.renderIfDirty(); return this.scales.heat; }
-  viewSource(): ViewSource | undefined { this.renderIfDirty(); return this.source; }
+  colorScale(): ColorScale | undefined {
+    this.renderIfDirty();
+    return this.scales.heat;
+  }
+  viewSource(): ViewSource | undefined {
+    this.renderIfDirty();
+    return this.source;
+  }
 
   /** Synchronous render of whatever is pending (normally done once per animation frame). */
-  renderIfDirty(): void { if (Object.values(this.dirty).some(Boolean)) this.render(); }
+  renderIfDirty(): void {
+    if (Object.values(this.dirty).some(Boolean)) this.render();
+  }
 
   private currentStore(): ModelStore | undefined {
     return this.models[this.state.mode === 'difference' ? this.state.a.model : this.state.model];
@@ -368,7 +453,9 @@ export class AttentionPanel {
 
   private operands(): Operand[] {
     const out: Operand[] = [];
-    this.models.forEach((s, model) => { for (const kind of MAP_KINDS) if (s.kinds.has(kind) || (kind === 'positive')) out.push({ model, kind }); });
+    this.models.forEach((s, model) => {
+      for (const kind of MAP_KINDS) if (s.kinds.has(kind) || kind === 'positive') out.push({ model, kind });
+    });
     return out;
   }
 
@@ -396,7 +483,8 @@ export class AttentionPanel {
     this.showMessage('');
     let src: ViewSource | undefined;
     if (st.mode === 'difference') {
-      const A = this.models[st.a.model], B = this.models[st.b.model];
+      const A = this.models[st.a.model],
+        B = this.models[st.b.model];
       const key = operandKey(st.a, st.b);
       if (A && B) {
         if (this.diffKey !== key) {
@@ -410,7 +498,9 @@ export class AttentionPanel {
             this.showMessage((e as Error).message);
           }
           // Re-queue the background work that clear() dropped.
-          this.models.forEach((s, m) => { for (let i = 0; i < s.heads.length; i++) if (s.needsRefine(i)) this.queueRefine(m, i); });
+          this.models.forEach((s, m) => {
+            for (let i = 0; i < s.heads.length; i++) if (s.needsRefine(i)) this.queueRefine(m, i);
+          });
           this.scheduleDiff();
         }
         if (this.diff) src = differenceSource(this.diff, operandLabel);
@@ -420,7 +510,10 @@ export class AttentionPanel {
       if (s) src = modelSource(s, s.has(st.mode) ? st.mode : 'positive');
     }
     const newKey = `${st.mode}|${st.model}|${operandKey(st.a, st.b)}`;
-    if (newKey !== this.sourceKey) { this.overviewWasComplete = false; this.sourceKey = newKey; }
+    if (newKey !== this.sourceKey) {
+      this.overviewWasComplete = false;
+      this.sourceKey = newKey;
+    }
     this.source = src;
     this.dirty.source = false;
   }
@@ -444,7 +537,10 @@ export class AttentionPanel {
   private scheduleDiff(): void {
     this.diff?.schedule(this.jobs, (i) => {
       this.overview.markDirty([i]);
-      if (i === this.selectedIndex()) { this.heatmap.invalidate(); this.dirty.heatmap = this.dirty.lines = true; }
+      if (i === this.selectedIndex()) {
+        this.heatmap.invalidate();
+        this.dirty.heatmap = this.dirty.lines = true;
+      }
     });
   }
 
@@ -452,10 +548,12 @@ export class AttentionPanel {
   private besideSources(): { model: number; src: ViewSource }[] {
     const st = this.state;
     if (st.mode === 'difference') return [];
-    return st.beside.filter((m) => this.models[m]).map((model) => {
-      const s = this.models[model];
-      return { model, src: modelSource(s, s.has(st.mode as MapKind) ? (st.mode as MapKind) : 'positive') };
-    });
+    return st.beside
+      .filter((m) => this.models[m])
+      .map((model) => {
+        const s = this.models[model];
+        return { model, src: modelSource(s, s.has(st.mode as MapKind) ? (st.mode as MapKind) : 'positive') };
+      });
   }
 
   private selectedIndex(): number {
@@ -486,7 +584,14 @@ export class AttentionPanel {
       const i = this.selectedIndex();
       const st = this.state;
       const beside = this.besideSources();
-      const changed = this.scales.update(src, i, st, this.theme, this.sourceKey, beside.map((b) => b.src));
+      const changed = this.scales.update(
+        src,
+        i,
+        st,
+        this.theme,
+        this.sourceKey,
+        beside.map((b) => b.src),
+      );
       if (changed.heat) d.heatmap = d.lines = true;
       if (changed.overview) {
         this.overview.setSource(src, this.scales.overview!, this.theme.dark ? '#2b2d31' : '#eceef1');
@@ -498,7 +603,10 @@ export class AttentionPanel {
         this.timings.overviewRenderMs += this.overview.lastRenderMs;
         this.timings.lastOverviewRenderMs = this.overview.lastRenderMs;
         this.checkOverviewComplete(src);
-        this.ui.overviewSub.textContent = st.range === 'shared' || st.range === 'maps' ? 'one colour range for all heads · click a head' : 'each head scaled to its own range · click a head';
+        this.ui.overviewSub.textContent =
+          st.range === 'shared' || st.range === 'maps'
+            ? 'one colour range for all heads · click a head'
+            : 'each head scaled to its own range · click a head';
       }
       if (d.overview) stage.overview = this.overview.lastRenderMs;
       if (d.heatmap) {
@@ -531,7 +639,15 @@ export class AttentionPanel {
       if (d.lines) {
         const l0 = performance.now();
         const range = this.heatmap.visibleRange();
-        this.lines.render(src, i, this.scales.heat, range, this.heatmap.pinned?.q, this.width(this.ui.linesCard, 480), this.heatmap.hover?.q);
+        this.lines.render(
+          src,
+          i,
+          this.scales.heat,
+          range,
+          this.heatmap.pinned?.q,
+          this.width(this.ui.linesCard, 480),
+          this.heatmap.hover?.q,
+        );
         stage.lines = performance.now() - l0;
       }
     }
@@ -547,7 +663,10 @@ export class AttentionPanel {
         this.forceCharts = false;
       } else {
         chartsLater = true;
-        this.chartTimer ??= setTimeout(() => { this.chartTimer = undefined; this.schedule(); }, wait);
+        this.chartTimer ??= setTimeout(() => {
+          this.chartTimer = undefined;
+          this.schedule();
+        }, wait);
       }
     }
     d.overview = d.heatmap = d.lines = d.toolbar = false;
@@ -585,7 +704,10 @@ export class AttentionPanel {
 
   private updateStatus(): void {
     const s = this.currentStore();
-    if (!s) { this.toolbar.status.textContent = 'waiting for maps…'; return; }
+    if (!s) {
+      this.toolbar.status.textContent = 'waiting for maps…';
+      return;
+    }
     const parts = [`${s.layersLoaded}/${s.numLayers} layers`, `${s.numHeads} heads`, `${s.meta.tk} tokens`];
     if (this.jobs.pending) parts.push(`computing… ${this.jobs.pending}`);
     this.toolbar.status.textContent = parts.join(' · ');
@@ -624,10 +746,21 @@ export class AttentionPanel {
 
   private exportView(): ExportView {
     return {
-      root: this.root, title: this.opts.title, state: this.state, theme: this.theme, source: this.source, scale: this.scales.heat,
-      models: this.models, store: this.currentStore(), index: this.selectedIndex(),
-      overview: this.overview, heatmap: this.heatmap, legend: this.legend, subtitle: this.ui.detailSub.textContent ?? '',
-      panes: this.side.panes.map((p) => ({ title: p.title.textContent ?? '', heatmap: p.heatmap })), mainTitle: this.ui.mainTitle.textContent ?? '',
+      root: this.root,
+      title: this.opts.title,
+      state: this.state,
+      theme: this.theme,
+      source: this.source,
+      scale: this.scales.heat,
+      models: this.models,
+      store: this.currentStore(),
+      index: this.selectedIndex(),
+      overview: this.overview,
+      heatmap: this.heatmap,
+      legend: this.legend,
+      subtitle: this.ui.detailSub.textContent ?? '',
+      panes: this.side.panes.map((p) => ({ title: p.title.textContent ?? '', heatmap: p.heatmap })),
+      mainTitle: this.ui.mainTitle.textContent ?? '',
     };
   }
 

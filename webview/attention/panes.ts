@@ -24,7 +24,12 @@ export class SidePanes {
   readonly panes: Pane[] = [];
 
   /** `host` holds the main pane (`mainRoot`) first; `onChange` reports a side pane's hover, pin or zoom (the lines follow). */
-  constructor(private readonly host: HTMLElement, private readonly main: Heatmap, private readonly mainRoot: HTMLElement, private readonly onChange: () => void) {}
+  constructor(
+    private readonly host: HTMLElement,
+    private readonly main: Heatmap,
+    private readonly mainRoot: HTMLElement,
+    private readonly onChange: () => void,
+  ) {}
 
   /** Keeps one pane per model of `models`, in that order. */
   set(models: readonly number[]): void {
@@ -37,8 +42,14 @@ export class SidePanes {
       const title = el('div', 'dl-pane-title', undefined, root);
       const readout = el('div', 'dl-readout', undefined, root);
       const heatmap: Heatmap = new Heatmap(el('div', undefined, undefined, root), readout, {
-        onCell: (c, pinned) => { this.cellFrom(heatmap, c, pinned); this.onChange(); },
-        onView: (t) => { this.viewFrom(heatmap, t); this.onChange(); },
+        onCell: (c, pinned) => {
+          this.cellFrom(heatmap, c, pinned);
+          this.onChange();
+        },
+        onView: (t) => {
+          this.viewFrom(heatmap, t);
+          this.onChange();
+        },
       });
       this.panes.push({ model, root, title, heatmap });
     }
@@ -52,8 +63,16 @@ export class SidePanes {
   layout(width: number): void {
     const all = [this.main, ...this.panes.map((p) => p.heatmap)];
     const roots = [this.mainRoot, ...this.panes.map((p) => p.root)];
-    all.forEach((h, i) => { h.queryLabels = i === 0; });
-    const room = all.reduce((sum, h) => { const m = h.margins(); return sum + m.left + m.right; }, GAP_PX * (all.length - 1));
+    all.forEach((h, i) => {
+      h.queryLabels = i === 0;
+    });
+    const room = all.reduce(
+      (sum, h) => {
+        const m = h.margins();
+        return sum + m.left + m.right;
+      },
+      GAP_PX * (all.length - 1),
+    );
     const plot = Math.floor((width - room) / all.length);
     const oneRow = all.length > 1 && plot >= MIN_PLOT_PX;
     all.forEach((h, i) => {

@@ -18,14 +18,23 @@ export class PanelScales {
   private readonly robustCache = new Map<string, number>();
 
   /** Forget the built scales (a new source). */
-  reset(): void { this.heatKey = this.overviewKey = ''; }
+  reset(): void {
+    this.heatKey = this.overviewKey = '';
+  }
 
   /**
    * Rebuilds the scales if the sources' ranges, the state's colour options or the theme changed. `others`
    * are the maps shown beside `src` (side by side): one scale spans them all, so that colours compare.
    * Returns which scales changed. `sourceKey` names the source (for the per-head cache).
    */
-  update(src: ViewSource, i: number, st: PanelState, theme: Theme, sourceKey: string, others: ViewSource[] = []): { heat: boolean; overview: boolean } {
+  update(
+    src: ViewSource,
+    i: number,
+    st: PanelState,
+    theme: Theme,
+    sourceKey: string,
+    others: ViewSource[] = [],
+  ): { heat: boolean; overview: boolean } {
     const all = [src, ...others];
     // One range for every head: "shared", or "maps" (a difference scaled like the maps it subtracts).
     const oneRange = st.range === 'shared' || st.range === 'maps';
@@ -36,7 +45,9 @@ export class PanelScales {
     const key = `${base}|${oneRange ? tops.join(',') : all.map((s) => `${s.min(i)},${s.max(i)}`).join(';')}|${others.length}`;
     if (key === this.heatKey) return { heat: false, overview: false };
     const seq = kind === 'sequential';
-    let top = oneRange ? Math.max(...tops) : Math.max(...all.map((s, j) => this.headTop(s, i, st, j === 0 ? sourceKey : `${sourceKey}|beside${j}`)));
+    let top = oneRange
+      ? Math.max(...tops)
+      : Math.max(...all.map((s, j) => this.headTop(s, i, st, j === 0 ? sourceKey : `${sourceKey}|beside${j}`)));
     if (!(top > 0)) top = 1;
     this.heat = makeScale(kind, st.gamma, seq ? [0, top] : [-top, top], theme, ramp);
     if (oneRange) {
@@ -44,9 +55,12 @@ export class PanelScales {
     } else {
       const unit = makeScale(src.scaleKind, st.gamma, src.scaleKind === 'sequential' ? [0, 1] : [-1, 1], theme, src.ramp);
       const maxAbs = (j: number) => Math.max(Math.abs(src.min(j)), Math.abs(src.max(j)));
-      const norm = st.range === 'head'
-        ? (j: number) => src.robust(j) || maxAbs(j)
-        : src.scaleKind === 'sequential' ? (j: number) => src.max(j) : maxAbs;
+      const norm =
+        st.range === 'head'
+          ? (j: number) => src.robust(j) || maxAbs(j)
+          : src.scaleKind === 'sequential'
+            ? (j: number) => src.max(j)
+            : maxAbs;
       this.overview = { scale: unit, norm };
     }
     this.heatKey = key;
@@ -85,9 +99,14 @@ export class PanelScales {
   /** The legend's caption: which range, which ramp, and what saturates. */
   caption(src: ViewSource, i: number, st: PanelState): string {
     const what = src.scaleKind === 'diverging' ? 'diverging, 0 = neutral' : 'sequential';
-    const range = st.range === 'head' ? "this head's 99.5th percentile (first-token column aside)"
-      : st.range === 'head-max' ? "this head's full range"
-      : st.range === 'maps' && src.operands ? 'the range of the maps subtracted (all heads)' : 'shared range (all heads)';
+    const range =
+      st.range === 'head'
+        ? "this head's 99.5th percentile (first-token column aside)"
+        : st.range === 'head-max'
+          ? "this head's full range"
+          : st.range === 'maps' && src.operands
+            ? 'the range of the maps subtracted (all heads)'
+            : 'shared range (all heads)';
     const parts = [range, what, st.gamma === 'sqrt' ? '√ ramp' : 'linear ramp'];
     const sc = this.heat;
     const m = Math.max(Math.abs(src.min(i)), Math.abs(src.max(i)));
@@ -100,6 +119,9 @@ export class PanelScales {
 /** The shared range: the largest per-head robust magnitude over loaded heads. */
 function sharedRobust(src: ViewSource): number {
   let m = 0;
-  for (let i = 0, n = src.numLayers * src.numHeads; i < n; i++) { const r = src.robust(i); if (r > m) m = r; }
+  for (let i = 0, n = src.numLayers * src.numHeads; i < n; i++) {
+    const r = src.robust(i);
+    if (r > m) m = r;
+  }
   return m || 1;
 }

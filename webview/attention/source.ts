@@ -60,10 +60,17 @@ export function modelSource(s: ModelStore, kind: MapKind): ViewSource {
   return {
     label: `${s.meta.label} · ${kindLabel(s, kind)}`,
     // A learned lambda can be negative, which makes the "negative" map negative: then go diverging.
-    get scaleKind(): ScaleKind { return kind === 'differential' || s.range(kind)[0] < 0 ? 'diverging' : 'sequential'; },
+    get scaleKind(): ScaleKind {
+      return kind === 'differential' || s.range(kind)[0] < 0 ? 'diverging' : 'sequential';
+    },
     ramp: kind === 'negative' ? 'negative' : 'default',
-    numLayers: s.numLayers, numHeads: s.numHeads, tq: s.meta.tq, tk: s.meta.tk, bins: s.bins,
-    queryTokens, keyTokens,
+    numLayers: s.numLayers,
+    numHeads: s.numHeads,
+    tq: s.meta.tq,
+    tk: s.meta.tk,
+    bins: s.bins,
+    queryTokens,
+    keyTokens,
     loaded: (i) => !!s.heads[i]?.[kind],
     pooled: (i) => st.pooled[i],
     min: (i) => st.min[i],
@@ -81,8 +88,13 @@ export function differenceSource(d: DifferenceStore, label: (s: ModelStore, k: M
     label: `${label(d.a, d.ak)} − ${label(d.b, d.bk)}`,
     scaleKind: 'diverging',
     ramp: 'default',
-    numLayers: d.a.numLayers, numHeads: d.a.numHeads, tq: d.tq, tk: d.tk, bins: d.bins,
-    queryTokens, keyTokens,
+    numLayers: d.a.numLayers,
+    numHeads: d.a.numHeads,
+    tq: d.tq,
+    tk: d.tk,
+    bins: d.bins,
+    queryTokens,
+    keyTokens,
     loaded: (i) => !!st.pooled[i],
     pooled: (i) => st.pooled[i],
     min: (i) => st.min[i],
@@ -92,13 +104,16 @@ export function differenceSource(d: DifferenceStore, label: (s: ModelStore, k: M
     range: () => d.range(),
     operands: [modelSource(d.a, d.ak), modelSource(d.b, d.bk)],
     explain: (i, q, k) => {
-      const x = d.a.heads[i]?.[d.ak]?.[q * d.tk + k], y = d.b.heads[i]?.[d.bk]?.[q * d.tk + k];
+      const x = d.a.heads[i]?.[d.ak]?.[q * d.tk + k],
+        y = d.b.heads[i]?.[d.bk]?.[q * d.tk + k];
       return x === undefined || y === undefined ? '' : `${fmt(x)} − ${fmt(y)}`;
     },
   };
 }
 
-function fmt(v: number): string { return Math.abs(v) < 1e-4 && v !== 0 ? v.toExponential(3) : v.toPrecision(4); }
+function fmt(v: number): string {
+  return Math.abs(v) < 1e-4 && v !== 0 ? v.toExponential(3) : v.toPrecision(4);
+}
 
 export function operandLabel(s: ModelStore, k: MapKind): string {
   return `${s.meta.label} ${s.meta.kind === 'difflora' ? KIND_SHORT[k] : 'A'}`;

@@ -29,8 +29,17 @@ export interface PanelState {
 
 export function initialState(): PanelState {
   return {
-    model: 0, mode: 'positive', a: { model: 0, kind: 'positive' }, b: { model: 0, kind: 'positive' }, beside: [],
-    layer: 0, head: 0, range: 'head', gamma: 'sqrt', metricMaps: 'effective', editorHover: 'mean',
+    model: 0,
+    mode: 'positive',
+    a: { model: 0, kind: 'positive' },
+    b: { model: 0, kind: 'positive' },
+    beside: [],
+    layer: 0,
+    head: 0,
+    range: 'head',
+    gamma: 'sqrt',
+    metricMaps: 'effective',
+    editorHover: 'mean',
   };
 }
 

@@ -18,17 +18,24 @@ export class Jobs {
   private queue: (() => void)[] = [];
   private scheduled = false;
   private idleWaiters: (() => void)[] = [];
-  constructor(private readonly budgetMs = 12, private readonly onSlice?: () => void) {}
+  constructor(
+    private readonly budgetMs = 12,
+    private readonly onSlice?: () => void,
+  ) {}
   push(fn: () => void): void {
     this.queue.push(fn);
     this.schedule();
   }
-  get pending(): number { return this.queue.length; }
+  get pending(): number {
+    return this.queue.length;
+  }
   idle(): Promise<void> {
     if (!this.queue.length && !this.scheduled) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
-  clear(): void { this.queue = []; }
+  clear(): void {
+    this.queue = [];
+  }
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
@@ -41,18 +48,32 @@ export class Jobs {
     const t0 = performance.now();
     while (this.queue.length && performance.now() - t0 < this.budgetMs) {
       const fn = this.queue.shift()!;
-      try { fn(); } catch (e) { console.error(e); }
+      try {
+        fn();
+      } catch (e) {
+        console.error(e);
+      }
     }
     this.onSlice?.();
     if (this.queue.length) this.schedule();
-    else { const w = this.idleWaiters; this.idleWaiters = []; for (const r of w) r(); }
+    else {
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const r of w) r();
+    }
   }
 }
 
-export interface Bins { pq: number; pk: number; rowBin: Int32Array; colStart: Int32Array }
+export interface Bins {
+  pq: number;
+  pk: number;
+  rowBin: Int32Array;
+  colStart: Int32Array;
+}
 
 export function makeBins(tq: number, tk: number): Bins {
-  const pq = Math.min(POOL, tq), pk = Math.min(POOL, tk);
+  const pq = Math.min(POOL, tq),
+    pk = Math.min(POOL, tk);
   const rowBin = new Int32Array(tq);
   for (let q = 0; q < tq; q++) rowBin[q] = Math.floor((q * pq) / tq);
   const colStart = new Int32Array(pk + 1);
@@ -60,7 +81,11 @@ export function makeBins(tq: number, tk: number): Bins {
   return { pq, pk, rowBin, colStart };
 }
 
-export interface PoolResult { min: number; max: number; bos: number }
+export interface PoolResult {
+  min: number;
+  max: number;
+  bos: number;
+}
 
 /**
  * One pass over a tq x tk map: the signed value of largest magnitude in each thumbnail bin (so a thin
@@ -72,14 +97,18 @@ export interface PoolResult { min: number; max: number; bos: number }
 export function poolMap(src: Float32Array, tq: number, tk: number, bins: Bins, out: Float32Array, rowStep = 1): PoolResult {
   const { pk, rowBin, colStart } = bins;
   out.fill(0);
-  let gmin = Infinity, gmax = -Infinity, bos = 0, rows = 0;
+  let gmin = Infinity,
+    gmax = -Infinity,
+    bos = 0,
+    rows = 0;
   const stride = tk * rowStep;
   for (let q = 0, base = 0; q < tq; q += rowStep, base += stride) {
     bos += src[base];
     rows++;
     const pr = rowBin[q] * pk;
     for (let b = 0; b < pk; b++) {
-      let lo = Infinity, hi = -Infinity;
+      let lo = Infinity,
+        hi = -Infinity;
       const end = base + colStart[b + 1];
       for (let i = base + colStart[b]; i < end; i++) {
         const v = src[i];
@@ -148,11 +177,15 @@ export function meanRowEntropy(src: Float32Array, tq: number, tk: number): numbe
   let total = 0;
   const LOG2E = Math.LOG2E;
   for (let q = 0, base = 0; q < tq; q++, base += tk) {
-    let s = 0, e = 0;
+    let s = 0,
+      e = 0;
     for (let i = base, end = base + tk; i < end; i++) {
       let v = src[i];
       if (v < 0) v = -v;
-      if (v > 0) { s += v; e += v * Math.log(v); }
+      if (v > 0) {
+        s += v;
+        e += v * Math.log(v);
+      }
     }
     if (s > 0) total += Math.log(s) - e / s;
   }
@@ -172,7 +205,15 @@ export interface KindStats {
 }
 
 function kindStats(n: number): KindStats {
-  return { pooled: new Array(n), exact: new Uint8Array(n), robust: new Float32Array(n).fill(NaN), min: new Float32Array(n).fill(NaN), max: new Float32Array(n).fill(NaN), bos: new Float32Array(n).fill(NaN), entropy: new Float32Array(n).fill(NaN) };
+  return {
+    pooled: new Array(n),
+    exact: new Uint8Array(n),
+    robust: new Float32Array(n).fill(NaN),
+    min: new Float32Array(n).fill(NaN),
+    max: new Float32Array(n).fill(NaN),
+    bos: new Float32Array(n).fill(NaN),
+    entropy: new Float32Array(n).fill(NaN),
+  };
 }
 
 export class ModelStore {
@@ -186,20 +227,35 @@ export class ModelStore {
   ingestMs = 0;
   constructor(readonly meta: ModelAttention) {
     const n = meta.numLayers * meta.numHeads;
-    if (meta.tokens.length !== meta.tk && meta.tokens.length !== meta.tq) throw new Error(`${meta.label}: ${meta.tokens.length} tokens for a ${meta.tq} x ${meta.tk} map`);
+    if (meta.tokens.length !== meta.tk && meta.tokens.length !== meta.tq)
+      throw new Error(`${meta.label}: ${meta.tokens.length} tokens for a ${meta.tq} x ${meta.tk} map`);
     this.bins = makeBins(meta.tq, meta.tk);
     this.heads = new Array(n);
     this.lambda = new Float64Array(meta.numLayers).fill(NaN);
     this.layerLoaded = new Uint8Array(meta.numLayers);
     this.stats = { positive: kindStats(n), negative: kindStats(n), differential: kindStats(n) };
   }
-  get numLayers(): number { return this.meta.numLayers; }
-  get numHeads(): number { return this.meta.numHeads; }
-  index(layer: number, head: number): number { return layer * this.meta.numHeads + head; }
-  map(layer: number, head: number, kind: MapKind): Float32Array | undefined { return this.heads[this.index(layer, head)]?.[kind]; }
+  get numLayers(): number {
+    return this.meta.numLayers;
+  }
+  get numHeads(): number {
+    return this.meta.numHeads;
+  }
+  index(layer: number, head: number): number {
+    return layer * this.meta.numHeads + head;
+  }
+  map(layer: number, head: number, kind: MapKind): Float32Array | undefined {
+    return this.heads[this.index(layer, head)]?.[kind];
+  }
   /** Whether the model has (or, for DiffLoRA before any layer arrives, will have) maps of this kind. */
-  has(kind: MapKind): boolean { return kind === 'positive' || this.kinds.has(kind) || (this.meta.kind === 'difflora' && this.loadedHeads === 0); }
-  get layersLoaded(): number { let c = 0; for (const v of this.layerLoaded) c += v; return c; }
+  has(kind: MapKind): boolean {
+    return kind === 'positive' || this.kinds.has(kind) || (this.meta.kind === 'difflora' && this.loadedHeads === 0);
+  }
+  get layersLoaded(): number {
+    let c = 0;
+    for (const v of this.layerLoaded) c += v;
+    return c;
+  }
 
   /**
    * Ingests a layer: one pooling pass per head and kind (strided for large maps: see refine()).
@@ -237,7 +293,8 @@ export class ModelStore {
     this.layerLoaded[l.layer] = 1;
     if (!this.meta.layers.includes(l)) {
       const at = this.meta.layers.findIndex((x) => x.layer === l.layer);
-      if (at >= 0) this.meta.layers[at] = l; else this.meta.layers.push(l);
+      if (at >= 0) this.meta.layers[at] = l;
+      else this.meta.layers.push(l);
     }
     this.ingestMs += performance.now() - t0;
     return filled;
@@ -279,14 +336,23 @@ export class ModelStore {
   /** Range over every loaded head of a kind: [min, max]. */
   range(kind: MapKind): [number, number] {
     const s = this.stats[kind];
-    let lo = Infinity, hi = -Infinity;
-    for (let i = 0; i < s.min.length; i++) { if (s.min[i] < lo) lo = s.min[i]; if (s.max[i] > hi) hi = s.max[i]; }
+    let lo = Infinity,
+      hi = -Infinity;
+    for (let i = 0; i < s.min.length; i++) {
+      if (s.min[i] < lo) lo = s.min[i];
+      if (s.max[i] > hi) hi = s.max[i];
+    }
     return lo <= hi ? [lo, hi] : [0, 1];
   }
 }
 
-export interface Operand { model: number; kind: MapKind }
-export function operandKey(a: Operand, b: Operand): string { return `${a.model}:${a.kind}-${b.model}:${b.kind}`; }
+export interface Operand {
+  model: number;
+  kind: MapKind;
+}
+export function operandKey(a: Operand, b: Operand): string {
+  return `${a.model}:${a.kind}-${b.model}:${b.kind}`;
+}
 
 /** A - B, head by head, for two models over the same tokens. Pooled lazily through Jobs. */
 export class DifferenceStore {
@@ -297,9 +363,16 @@ export class DifferenceStore {
   private readonly queued: Uint8Array;
   private scratch: Float32Array;
   private cacheIndex = -1;
-  constructor(readonly a: ModelStore, readonly ak: MapKind, readonly b: ModelStore, readonly bk: MapKind) {
+  constructor(
+    readonly a: ModelStore,
+    readonly ak: MapKind,
+    readonly b: ModelStore,
+    readonly bk: MapKind,
+  ) {
     if (a.meta.tq !== b.meta.tq || a.meta.tk !== b.meta.tk || a.numLayers !== b.numLayers || a.numHeads !== b.numHeads) {
-      throw new Error(`cannot subtract ${b.meta.label} (${b.meta.tq}x${b.meta.tk}, ${b.numLayers}x${b.numHeads}) from ${a.meta.label} (${a.meta.tq}x${a.meta.tk}, ${a.numLayers}x${a.numHeads})`);
+      throw new Error(
+        `cannot subtract ${b.meta.label} (${b.meta.tq}x${b.meta.tk}, ${b.numLayers}x${b.numHeads}) from ${a.meta.label} (${a.meta.tq}x${a.meta.tk}, ${a.numLayers}x${a.numHeads})`,
+      );
     }
     const n = a.numLayers * a.numHeads;
     this.tq = a.meta.tq;
@@ -311,7 +384,8 @@ export class DifferenceStore {
   }
   /** Full-resolution difference of one head (a reused buffer: copy it to keep it), or undefined. */
   map(index: number): Float32Array | undefined {
-    const x = this.a.heads[index]?.[this.ak], y = this.b.heads[index]?.[this.bk];
+    const x = this.a.heads[index]?.[this.ak],
+      y = this.b.heads[index]?.[this.bk];
     if (!x || !y) return undefined;
     if (this.cacheIndex !== index) {
       const d = this.scratch;
@@ -320,7 +394,10 @@ export class DifferenceStore {
     }
     return this.scratch;
   }
-  invalidate(index: number): void { this.queued[index] = 0; if (this.cacheIndex === index) this.cacheIndex = -1; }
+  invalidate(index: number): void {
+    this.queued[index] = 0;
+    if (this.cacheIndex === index) this.cacheIndex = -1;
+  }
   /** Queues the heads that both models now have; `done(i)` is called as each one is pooled. */
   schedule(jobs: Jobs, done: (index: number) => void): void {
     for (let i = 0; i < this.queued.length; i++) {
@@ -343,8 +420,12 @@ export class DifferenceStore {
   }
   range(): [number, number] {
     const s = this.stats;
-    let lo = Infinity, hi = -Infinity;
-    for (let i = 0; i < s.min.length; i++) { if (s.min[i] < lo) lo = s.min[i]; if (s.max[i] > hi) hi = s.max[i]; }
+    let lo = Infinity,
+      hi = -Infinity;
+    for (let i = 0; i < s.min.length; i++) {
+      if (s.min[i] < lo) lo = s.min[i];
+      if (s.max[i] > hi) hi = s.max[i];
+    }
     return lo <= hi ? [lo, hi] : [-1, 1];
   }
 }

@@ -54,13 +54,18 @@ export class Toolbar {
     this.status = el('span', 'dl-status', '', brand);
     this.status.setAttribute('role', 'status');
     const controls = el('div', 'dl-controls', undefined, bar);
-    const group = (label: string) => { const g = el('label', 'dl-group', undefined, controls); el('span', 'dl-group-label', label, g); return g; };
+    const group = (label: string) => {
+      const g = el('label', 'dl-group', undefined, controls);
+      el('span', 'dl-group-label', label, g);
+      return g;
+    };
     this.model = el('select', 'dl-select dl-model', undefined, group('Model'));
     this.model.title = 'Model whose maps are shown';
     this.beside = el('div', 'dl-beside', undefined, controls);
     this.beside.title = 'Show other models beside this one: same layer, head, zoom and hover, one colour scale';
-    this.beside.addEventListener('change', () => h.onBeside(
-      [...this.beside.querySelectorAll<HTMLInputElement>('input:checked')].map((x) => Number(x.value))));
+    this.beside.addEventListener('change', () =>
+      h.onBeside([...this.beside.querySelectorAll<HTMLInputElement>('input:checked')].map((x) => Number(x.value))),
+    );
     const seg = el('div', 'dl-seg', undefined, controls);
     seg.setAttribute('role', 'radiogroup');
     seg.setAttribute('aria-label', 'Map');
@@ -80,11 +85,26 @@ export class Toolbar {
     this.a.title = 'Minuend';
     this.b.title = 'Subtrahend';
     this.range = el('select', 'dl-select dl-range', undefined, group('Colour'));
-    for (const [v, t] of [['head', 'per head'], ['head-max', 'per head, full'], ['shared', 'shared'], ['maps', 'as the maps']]) { const o = el('option', undefined, t, this.range); o.value = v; }
+    for (const [v, t] of [
+      ['head', 'per head'],
+      ['head-max', 'per head, full'],
+      ['shared', 'shared'],
+      ['maps', 'as the maps'],
+    ]) {
+      const o = el('option', undefined, t, this.range);
+      o.value = v;
+    }
     this.mapsOption = this.range.options[3];
-    this.range.title = 'Per head: each map scaled to the 99.5th percentile of its values outside the first-token column (larger values, e.g. an attention sink, saturate). Per head, full: min to max. Shared: one range for every head, so heads compare. As the maps (difference): the range of the two maps subtracted, so a small change stays faint.';
+    this.range.title =
+      'Per head: each map scaled to the 99.5th percentile of its values outside the first-token column (larger values, e.g. an attention sink, saturate). Per head, full: min to max. Shared: one range for every head, so heads compare. As the maps (difference): the range of the two maps subtracted, so a small change stays faint.';
     this.gamma = el('select', 'dl-select dl-gamma', undefined, controls);
-    for (const [v, t] of [['sqrt', '√ scale'], ['linear', 'linear']]) { const o = el('option', undefined, t, this.gamma); o.value = v; }
+    for (const [v, t] of [
+      ['sqrt', '√ scale'],
+      ['linear', 'linear'],
+    ]) {
+      const o = el('option', undefined, t, this.gamma);
+      o.value = v;
+    }
     this.gamma.title = 'Colour ramp: square root (shows small weights) or linear';
     const exports = el('div', 'dl-exports', undefined, controls);
     const btn = (text: string, tip: string, what: 'png' | 'head' | 'all') => {
@@ -94,7 +114,7 @@ export class Toolbar {
       x.addEventListener('click', () => h.onExport(what));
     };
     btn('PNG', 'Export the current view as a PNG image', 'png');
-    btn('JSON', 'Export the selected head\'s map (numbers, with its tokens) as JSON', 'head');
+    btn('JSON', "Export the selected head's map (numbers, with its tokens) as JSON", 'head');
     btn('All maps', 'Export every captured map (base64 float32) as JSON', 'all');
 
     this.model.addEventListener('change', () => h.onModel(Number(this.model.value)));
@@ -110,7 +130,14 @@ export class Toolbar {
     // Model options (text only).
     const labels = v.models.map((s) => `${s.meta.label} (${s.meta.kind})`);
     if (this.model.options.length !== labels.length || labels.some((l, i) => this.model.options[i].text !== l)) {
-      this.model.replaceChildren(...labels.map((l, i) => { const o = document.createElement('option'); o.value = String(i); o.text = l; return o; }));
+      this.model.replaceChildren(
+        ...labels.map((l, i) => {
+          const o = document.createElement('option');
+          o.value = String(i);
+          o.text = l;
+          return o;
+        }),
+      );
     }
     this.model.value = String(st.model);
     this.model.disabled = v.models.length < 2;

@@ -27,7 +27,8 @@ function splitLines(t: string): string[] {
 
 /** 2 x common characters / total length: 1 for equal lines, 0 for nothing in common. */
 function similarity(a: string, b: string): number {
-  const x = a.trim(), y = b.trim();
+  const x = a.trim(),
+    y = b.trim();
   if (!x.length && !y.length) return 1;
   let common = 0;
   for (const c of diffWordsWithSpace(x, y)) if (!c.added && !c.removed) common += c.value.length;
@@ -39,7 +40,8 @@ function similarity(a: string, b: string): number {
  * dynamic programming on the summed similarity. Returns, per added line, the removed line it replaces or -1.
  */
 function pairLines(removed: string[], added: string[]): number[] {
-  const R = removed.length, A = added.length;
+  const R = removed.length,
+    A = added.length;
   const pair = new Array<number>(A).fill(-1);
   if (R * A > 2500) return pair;
   const sim = removed.map((r) => added.map((x) => similarity(r, x)));
@@ -52,8 +54,11 @@ function pairLines(removed: string[], added: string[]): number[] {
   }
   for (let i = R, j = A; i > 0 && j > 0;) {
     const s = sim[i - 1][j - 1];
-    if (s >= 0.4 && f[i][j] === f[i - 1][j - 1] + s) { pair[j - 1] = i - 1; i--; j--; }
-    else if (f[i][j] === f[i - 1][j]) i--;
+    if (s >= 0.4 && f[i][j] === f[i - 1][j - 1] + s) {
+      pair[j - 1] = i - 1;
+      i--;
+      j--;
+    } else if (f[i][j] === f[i - 1][j]) i--;
     else j--;
   }
   return pair;
@@ -68,24 +73,42 @@ export function diffAgainst(reference: string, text: string): DiffMarks {
   const inserted = new Uint8Array(text.length);
   const addedLines = new Set<number>();
   const deleted: DiffMarks['deleted'] = [];
-  let pos = 0, line = 0, ins = 0, del = 0;
-  const addWhole = (t: string) => { inserted.fill(1, pos, pos + t.length); ins += t.length; pos += t.length; addedLines.add(line++); };
-  const remove = (t: string) => { deleted.push({ at: pos, text: t }); del += t.length; };
+  let pos = 0,
+    line = 0,
+    ins = 0,
+    del = 0;
+  const addWhole = (t: string) => {
+    inserted.fill(1, pos, pos + t.length);
+    ins += t.length;
+    pos += t.length;
+    addedLines.add(line++);
+  };
+  const remove = (t: string) => {
+    deleted.push({ at: pos, text: t });
+    del += t.length;
+  };
   const parts: Change[] = diffLines(reference, text);
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i];
     if (p.removed && parts[i + 1]?.added) {
-      const rs = splitLines(p.value), as = splitLines(parts[++i].value);
+      const rs = splitLines(p.value),
+        as = splitLines(parts[++i].value);
       const pair = pairLines(rs, as);
       let r = 0;
       as.forEach((a, j) => {
         const k = pair[j];
-        if (k < 0) { addWhole(a); return; }
+        if (k < 0) {
+          addWhole(a);
+          return;
+        }
         for (; r < k; r++) remove(rs[r]);
         r = k + 1;
         for (const w of diffWordsWithSpace(rs[k], a)) {
-          if (w.added) { inserted.fill(1, pos, pos + w.value.length); pos += w.value.length; ins += w.value.length; }
-          else if (w.removed) remove(w.value);
+          if (w.added) {
+            inserted.fill(1, pos, pos + w.value.length);
+            pos += w.value.length;
+            ins += w.value.length;
+          } else if (w.removed) remove(w.value);
           else pos += w.value.length;
         }
         line++;
@@ -127,7 +150,8 @@ export function renderCode(host: HTMLElement, text: string, o: CodeOptions = {})
   const ctx = o.context ?? '';
   const syn = new Array<string | undefined>(text.length);
   for (const s of highlightPython(ctx + text)) {
-    const a = Math.max(0, s.start - ctx.length), b = Math.min(text.length, s.end - ctx.length);
+    const a = Math.max(0, s.start - ctx.length),
+      b = Math.min(text.length, s.end - ctx.length);
     if (b <= a) continue;
     const cls = scopeClass(s.scope);
     for (let i = a; i < b; i++) syn[i] = cls;
@@ -146,7 +170,9 @@ export function renderCode(host: HTMLElement, text: string, o: CodeOptions = {})
     code = el('span', 'dl-lc', undefined, line);
     lineChanged = false;
   };
-  const endLine = () => { if (lineChanged) line.classList.add('dl-line-changed'); };
+  const endLine = () => {
+    if (lineChanged) line.classList.add('dl-line-changed');
+  };
   const delMark = (at: number) => {
     const t = dels.get(at);
     if (t === undefined) return;
@@ -162,13 +188,35 @@ export function renderCode(host: HTMLElement, text: string, o: CodeOptions = {})
   while (i < end) {
     delMark(i);
     const c = text[i];
-    if (c === '\n') { endLine(); newLine(); i++; continue; }
-    const k = charClass(c), s = syn[i], d = ins?.[i] ?? 0;
+    if (c === '\n') {
+      endLine();
+      newLine();
+      i++;
+      continue;
+    }
+    const k = charClass(c),
+      s = syn[i],
+      d = ins?.[i] ?? 0;
     let j = i + 1;
-    while (j < end && text[j] !== '\n' && syn[j] === s && (ins?.[j] ?? 0) === d && !dels.has(j) && charClass(text[j]) === k && (k !== 3 || j - i < 3)) j++;
+    while (
+      j < end &&
+      text[j] !== '\n' &&
+      syn[j] === s &&
+      (ins?.[j] ?? 0) === d &&
+      !dels.has(j) &&
+      charClass(text[j]) === k &&
+      (k !== 3 || j - i < 3)
+    )
+      j++;
     const span = el('span', s, text.slice(i, j), code!);
-    if (d) { span.classList.add('dl-ins'); lineChanged = true; }
-    if (o.clickable && k !== 1) { span.classList.add('dl-tok-click'); span.dataset.o = String(i); }
+    if (d) {
+      span.classList.add('dl-ins');
+      lineChanged = true;
+    }
+    if (o.clickable && k !== 1) {
+      span.classList.add('dl-tok-click');
+      span.dataset.o = String(i);
+    }
     i = j;
   }
   for (let p = end; p <= text.length; p++) delMark(p);

@@ -9,7 +9,11 @@ import python from 'highlight.js/lib/languages/python';
 hljs.registerLanguage('python', python);
 
 /** A highlighted range [start, end) of the code, with its innermost scope (e.g. "keyword", "string"). */
-export interface SyntaxSpan { start: number; end: number; scope: string }
+export interface SyntaxSpan {
+  start: number;
+  end: number;
+  scope: string;
+}
 
 type TreeNode = string | { scope?: string; children?: TreeNode[] };
 

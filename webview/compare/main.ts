@@ -22,14 +22,30 @@ start(() => {
   api.panel = panel;
   onHostMessage<CompareHostMessage>('compare.', (m) => {
     switch (m.type) {
-      case 'compare.problems': panel.setProblems(m.items, m.index); break;
-      case 'compare.problem': panel.upsertProblem(m.item); break;
-      case 'compare.status': panel.setExecStatus(m.taskId, m.model, m.status, m.reason); break;
-      case 'compare.run': panel.setRun(m.run); break;
-      case 'compare.runResults': panel.addRunResults(m.results); break;
-      case 'compare.runProgress': panel.setRunProgress(m.progress); break;
-      case 'compare.runStatus': panel.setRunStatus(m.status, m.error); break;
-      case 'compare.mode': panel.setMode(m.mode); break;
+      case 'compare.problems':
+        panel.setProblems(m.items, m.index);
+        break;
+      case 'compare.problem':
+        panel.upsertProblem(m.item);
+        break;
+      case 'compare.status':
+        panel.setExecStatus(m.taskId, m.model, m.status, m.reason);
+        break;
+      case 'compare.run':
+        panel.setRun(m.run);
+        break;
+      case 'compare.runResults':
+        panel.addRunResults(m.results);
+        break;
+      case 'compare.runProgress':
+        panel.setRunProgress(m.progress);
+        break;
+      case 'compare.runStatus':
+        panel.setRunStatus(m.status, m.error);
+        break;
+      case 'compare.mode':
+        panel.setMode(m.mode);
+        break;
     }
   });
   post({ type: 'compare.ready' });

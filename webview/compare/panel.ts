@@ -4,7 +4,15 @@
  * word-level differences against a chosen reference column; "open in diff editor" per pair; a click on
  * a token names (model, character offset). Run: the RunView (pass@k, per problem, progress).
  */
-import type { CompareItem, CompareMode, ExecStatus, HumanEvalRunInfo, ModelProgress, ProblemResult, RunStatus } from '../../protocol/compare';
+import type {
+  CompareItem,
+  CompareMode,
+  ExecStatus,
+  HumanEvalRunInfo,
+  ModelProgress,
+  ProblemResult,
+  RunStatus,
+} from '../../protocol/compare';
 import { modelColor, watchTheme, type Theme } from '../colors';
 import { button, el, frameThrottle } from '../dom';
 import { diffAgainst, renderCode } from './code';
@@ -17,7 +25,13 @@ export interface ComparePanelOptions {
   onShowing?: (taskId: string) => void;
 }
 
-const STATUS_TEXT: Record<ExecStatus | 'none', string> = { passed: '✓ passed', failed: '✗ failed', 'timed-out': '◷ timed out', pending: '… running', none: 'not run' };
+const STATUS_TEXT: Record<ExecStatus | 'none', string> = {
+  passed: '✓ passed',
+  failed: '✗ failed',
+  'timed-out': '◷ timed out',
+  pending: '… running',
+  none: 'not run',
+};
 
 export class ComparePanel {
   readonly root: HTMLElement;
@@ -33,15 +47,34 @@ export class ComparePanel {
   private dirty = { problem: true, run: true, chrome: true };
   private readonly schedule: () => void;
   private readonly ui: {
-    tabs: Map<CompareMode, HTMLButtonElement>; prev: HTMLButtonElement; next: HTMLButtonElement; select: HTMLSelectElement; pos: HTMLElement;
-    problemView: HTMLElement; taskTitle: HTMLElement; entry: HTMLElement; promptBox: HTMLDetailsElement; promptSummary: HTMLElement; prompt: HTMLElement;
-    columns: HTMLElement; empty: HTMLElement; nav: HTMLElement;
+    tabs: Map<CompareMode, HTMLButtonElement>;
+    prev: HTMLButtonElement;
+    next: HTMLButtonElement;
+    select: HTMLSelectElement;
+    pos: HTMLElement;
+    problemView: HTMLElement;
+    taskTitle: HTMLElement;
+    entry: HTMLElement;
+    promptBox: HTMLDetailsElement;
+    promptSummary: HTMLElement;
+    prompt: HTMLElement;
+    columns: HTMLElement;
+    empty: HTMLElement;
+    nav: HTMLElement;
   };
 
-  constructor(host: HTMLElement, private readonly opts: ComparePanelOptions = {}) {
+  constructor(
+    host: HTMLElement,
+    private readonly opts: ComparePanelOptions = {},
+  ) {
     this.root = el('div', 'dl-panel dl-compare', undefined, host);
     this.schedule = frameThrottle(() => this.render());
-    this.theme = watchTheme(this.root, (t) => { this.theme = t; this.runView.setTheme(t); this.dirty.run = true; this.schedule(); });
+    this.theme = watchTheme(this.root, (t) => {
+      this.theme = t;
+      this.runView.setTheme(t);
+      this.dirty.run = true;
+      this.schedule();
+    });
 
     const bar = el('header', 'dl-toolbar', undefined, this.root);
     const brand = el('div', 'dl-brand', undefined, bar);
@@ -58,7 +91,10 @@ export class ComparePanel {
     const seg = el('div', 'dl-seg', undefined, controls);
     seg.setAttribute('role', 'tablist');
     const tabs = new Map<CompareMode, HTMLButtonElement>();
-    for (const [m, t] of [['problem', 'Side by side'], ['run', 'HumanEval run']] as const) {
+    for (const [m, t] of [
+      ['problem', 'Side by side'],
+      ['run', 'HumanEval run'],
+    ] as const) {
       const b = el('button', 'dl-seg-btn', t, seg);
       b.type = 'button';
       b.dataset.mode = m;
@@ -102,7 +138,8 @@ export class ComparePanel {
   /** Adds the problem or replaces the one with the same task_id, and shows it. */
   upsertProblem(item: CompareItem): void {
     const i = this.items.findIndex((x) => x.problem.task_id === item.problem.task_id);
-    if (i >= 0) this.items[i] = item; else this.items.push(item);
+    if (i >= 0) this.items[i] = item;
+    else this.items.push(item);
     this.index = i >= 0 ? i : this.items.length - 1;
     this.mode = 'problem';
     this.invalidate(true);
@@ -146,21 +183,44 @@ export class ComparePanel {
     this.schedule();
   }
 
-  current(): CompareItem | undefined { return this.items[this.index]; }
+  current(): CompareItem | undefined {
+    return this.items[this.index];
+  }
 
   private openProblem(taskId: string): void {
     this.opts.onOpenProblem?.(taskId);
     // Shown at once when the view has it; otherwise the host answers with compare.problem.
     const i = this.items.findIndex((x) => x.problem.task_id === taskId);
-    if (i >= 0) { this.index = i; this.setMode('problem'); this.invalidate(true); }
+    if (i >= 0) {
+      this.index = i;
+      this.setMode('problem');
+      this.invalidate(true);
+    }
   }
 
   // ---- run ----------------------------------------------------------------------------------------
 
-  setRun(run: HumanEvalRunInfo): void { this.runView.setRun(run); this.mode = 'run'; this.dirty.run = this.dirty.chrome = true; this.schedule(); }
-  addRunResults(rs: ProblemResult[]): void { this.runView.addResults(rs); this.dirty.run = true; this.schedule(); }
-  setRunProgress(ps: ModelProgress[]): void { this.runView.setProgress(ps); this.dirty.run = true; this.schedule(); }
-  setRunStatus(s: RunStatus, error?: string): void { this.runView.setStatus(s, error); this.dirty.run = true; this.schedule(); }
+  setRun(run: HumanEvalRunInfo): void {
+    this.runView.setRun(run);
+    this.mode = 'run';
+    this.dirty.run = this.dirty.chrome = true;
+    this.schedule();
+  }
+  addRunResults(rs: ProblemResult[]): void {
+    this.runView.addResults(rs);
+    this.dirty.run = true;
+    this.schedule();
+  }
+  setRunProgress(ps: ModelProgress[]): void {
+    this.runView.setProgress(ps);
+    this.dirty.run = true;
+    this.schedule();
+  }
+  setRunStatus(s: RunStatus, error?: string): void {
+    this.runView.setStatus(s, error);
+    this.dirty.run = true;
+    this.schedule();
+  }
 
   // ---- rendering ----------------------------------------------------------------------------------
 
@@ -170,13 +230,21 @@ export class ComparePanel {
     this.schedule();
   }
 
-  renderIfDirty(): void { if (this.dirty.problem || this.dirty.run || this.dirty.chrome) this.render(); }
+  renderIfDirty(): void {
+    if (this.dirty.problem || this.dirty.run || this.dirty.chrome) this.render();
+  }
 
   private render(): void {
     const d = this.dirty;
     if (d.chrome) this.renderChrome();
-    if (d.problem && this.mode === 'problem') { this.renderProblem(); d.problem = false; }
-    if (d.run && this.mode === 'run') { this.runView.render(); d.run = false; }
+    if (d.problem && this.mode === 'problem') {
+      this.renderProblem();
+      d.problem = false;
+    }
+    if (d.run && this.mode === 'run') {
+      this.runView.render();
+      d.run = false;
+    }
     d.chrome = false;
   }
 
@@ -201,7 +269,9 @@ export class ComparePanel {
       u.select.dataset.key = key;
       u.select.textContent = '';
       this.items.forEach((it, i) => {
-        const marks = it.completions.map((c) => (c.status === 'passed' ? '✓' : c.status === 'failed' ? '✗' : c.status === 'timed-out' ? '◷' : '·')).join('');
+        const marks = it.completions
+          .map((c) => (c.status === 'passed' ? '✓' : c.status === 'failed' ? '✗' : c.status === 'timed-out' ? '◷' : '·'))
+          .join('');
         const o = el('option', undefined, `${it.problem.task_id}  ${marks}`, u.select);
         o.value = String(i);
       });
@@ -253,7 +323,10 @@ export class ComparePanel {
       el('span', 'dl-group-label', 'reference', rl);
       const diffSum = el('span', 'dl-note dl-diff-sum', '', tools);
       if (!isRef && ref) {
-        const b = button('Open in diff editor', tools, () => this.opts.onOpenDiff?.(p.task_id, this.reference, i), { cls: 'dl-open-diff', title: `${ref.label} (left) against ${c.label} (right) in VS Code's diff editor` });
+        const b = button('Open in diff editor', tools, () => this.opts.onOpenDiff?.(p.task_id, this.reference, i), {
+          cls: 'dl-open-diff',
+          title: `${ref.label} (left) against ${c.label} (right) in VS Code's diff editor`,
+        });
         b.dataset.a = String(this.reference);
         b.dataset.b = String(i);
       }
@@ -266,7 +339,11 @@ export class ComparePanel {
       renderCode(pre, c.completion, { context: p.prompt, diff, firstLine, clickable: true });
       if (!c.completion) el('div', 'dl-note', '(empty completion)', col);
       if (isRef) diffSum.textContent = 'the others are compared with this one';
-      else if (diff) diffSum.textContent = diff.insertedChars || diff.deletedChars ? `+${diff.insertedChars} / −${diff.deletedChars} chars vs ${ref.label}` : `identical to ${ref.label}`;
+      else if (diff)
+        diffSum.textContent =
+          diff.insertedChars || diff.deletedChars
+            ? `+${diff.insertedChars} / −${diff.deletedChars} chars vs ${ref.label}`
+            : `identical to ${ref.label}`;
     });
     this.lastRenderMs = performance.now() - t0;
   }

@@ -10,7 +10,11 @@ import { el, formatPercent } from '../dom';
 
 export type RowFilter = 'all' | 'failed' | 'disagree';
 
-interface Row { tr: HTMLTableRowElement; cells: HTMLTableCellElement[]; version: string }
+interface Row {
+  tr: HTMLTableRowElement;
+  cells: HTMLTableCellElement[];
+  version: string;
+}
 
 export class RunView {
   readonly root: HTMLElement;
@@ -22,13 +26,24 @@ export class RunView {
   progress: ModelProgress[] = [];
   filter: RowFilter = 'all';
   private readonly ui: {
-    title: HTMLElement; sub: HTMLElement; message: HTMLElement; progress: HTMLElement; passTable: HTMLTableElement;
-    problemTable: HTMLTableElement; problemBody: HTMLTableSectionElement; filter: HTMLSelectElement; count: HTMLElement;
+    title: HTMLElement;
+    sub: HTMLElement;
+    message: HTMLElement;
+    progress: HTMLElement;
+    passTable: HTMLTableElement;
+    problemTable: HTMLTableElement;
+    problemBody: HTMLTableSectionElement;
+    filter: HTMLSelectElement;
+    count: HTMLElement;
   };
   private rows = new Map<string, Row>();
   private rowsFor?: HumanEvalRunInfo;
 
-  constructor(host: HTMLElement, private theme: Theme, private readonly cb: { onOpenProblem: (taskId: string) => void }) {
+  constructor(
+    host: HTMLElement,
+    private theme: Theme,
+    private readonly cb: { onOpenProblem: (taskId: string) => void },
+  ) {
     this.root = el('div', 'dl-run-view', undefined, host);
     const head = el('section', 'dl-card dl-run-head', undefined, this.root);
     const h = el('header', 'dl-card-head', undefined, head);
@@ -42,7 +57,12 @@ export class RunView {
     const pk = el('section', 'dl-card dl-passk', undefined, this.root);
     el('h2', undefined, 'pass@k', el('header', 'dl-card-head', undefined, pk));
     const passTable = el('table', 'dl-table dl-passk-table', undefined, pk);
-    el('div', 'dl-note', 'Unbiased estimator 1 − C(n−c, k) / C(n, k) per problem, averaged over the problems with at least k executed samples.', pk);
+    el(
+      'div',
+      'dl-note',
+      'Unbiased estimator 1 − C(n−c, k) / C(n, k) per problem, averaged over the problems with at least k executed samples.',
+      pk,
+    );
 
     const pp = el('section', 'dl-card dl-problems', undefined, this.root);
     const ph = el('header', 'dl-card-head', undefined, pp);
@@ -51,8 +71,18 @@ export class RunView {
     const fl = el('label', 'dl-group dl-card-tools', undefined, ph);
     el('span', 'dl-group-label', 'Show', fl);
     const filter = el('select', 'dl-select dl-row-filter', undefined, fl);
-    for (const [v, t] of [['all', 'all problems'], ['failed', 'a model failed'], ['disagree', 'pass rates differ']]) { const o = el('option', undefined, t, filter); o.value = v; }
-    filter.addEventListener('change', () => { this.filter = filter.value as RowFilter; this.applyFilter(); });
+    for (const [v, t] of [
+      ['all', 'all problems'],
+      ['failed', 'a model failed'],
+      ['disagree', 'pass rates differ'],
+    ]) {
+      const o = el('option', undefined, t, filter);
+      o.value = v;
+    }
+    filter.addEventListener('change', () => {
+      this.filter = filter.value as RowFilter;
+      this.applyFilter();
+    });
     const wrap = el('div', 'dl-table-wrap', undefined, pp);
     const problemTable = el('table', 'dl-table dl-problem-table', undefined, wrap);
     const problemBody = el('tbody', undefined, undefined, problemTable);
@@ -62,12 +92,18 @@ export class RunView {
     });
     problemBody.addEventListener('keydown', (ev) => {
       const tr = (ev.target as Element).closest('tr');
-      if ((ev.key === 'Enter' || ev.key === ' ') && tr?.dataset.task) { ev.preventDefault(); this.cb.onOpenProblem(tr.dataset.task); }
+      if ((ev.key === 'Enter' || ev.key === ' ') && tr?.dataset.task) {
+        ev.preventDefault();
+        this.cb.onOpenProblem(tr.dataset.task);
+      }
     });
     this.ui = { title, sub, message, progress, passTable, problemTable, problemBody, filter, count };
   }
 
-  setTheme(t: Theme): void { this.theme = t; for (const r of this.rows.values()) r.version = ''; }
+  setTheme(t: Theme): void {
+    this.theme = t;
+    for (const r of this.rows.values()) r.version = '';
+  }
 
   setRun(run: HumanEvalRunInfo): void {
     this.run = run;
@@ -82,7 +118,10 @@ export class RunView {
     for (const r of rs) {
       if (r.model < 0 || r.model >= M) continue;
       let a = this.results.get(r.taskId);
-      if (!a) { a = new Array(M).fill(undefined); this.results.set(r.taskId, a); }
+      if (!a) {
+        a = new Array(M).fill(undefined);
+        this.results.set(r.taskId, a);
+      }
       a[r.model] = r;
     }
   }
@@ -93,12 +132,13 @@ export class RunView {
 
   setStatus(status: RunStatus, error?: string): void {
     this.status = status;
-    this.error = status === 'failed' ? error ?? 'The run failed.' : undefined;
+    this.error = status === 'failed' ? (error ?? 'The run failed.') : undefined;
   }
 
   /** pass@k of a model: mean over problems with >= k executed samples, and how many problems that is. */
   passAt(model: number, k: number): { value: number; problems: number } {
-    let sum = 0, n = 0;
+    let sum = 0,
+      n = 0;
     for (const a of this.results.values()) {
       const r = a[model];
       if (!r || r.executed < k) continue;
@@ -111,7 +151,10 @@ export class RunView {
   render(): void {
     const run = this.run;
     const u = this.ui;
-    if (!run) { u.sub.textContent = 'No run yet.'; return; }
+    if (!run) {
+      u.sub.textContent = 'No run yet.';
+      return;
+    }
     u.title.textContent = run.title ?? 'HumanEval run';
     const stLabel = { running: 'running', finished: 'finished', cancelled: 'cancelled', failed: 'failed' }[this.status ?? 'running'];
     u.sub.textContent = `${stLabel} · ${run.models.length} models × ${run.taskIds.length} problems × n = ${run.n}${run.temperature !== undefined ? ` · temperature ${run.temperature}` : ''}`;
@@ -125,17 +168,32 @@ export class RunView {
 
   private renderProgress(run: HumanEvalRunInfo): void {
     const host = this.ui.progress;
-    const rows = d3.select(host).selectAll<HTMLDivElement, ModelProgress>('div.dl-prog-row').data(this.progress, (p) => String(p.model))
-      .join((e) => e.append('div').attr('class', 'dl-prog-row').call((r) => {
-        r.append('span').attr('class', 'dl-prog-label').call((s) => { s.append('span').attr('class', 'dl-swatch'); s.append('span').attr('class', 'dl-prog-name'); });
-        for (const k of ['gen', 'exec']) {
-          r.append('span').attr('class', `dl-prog dl-prog-${k}`).call((s) => {
-            s.append('span').attr('class', 'dl-prog-what');
-            s.append('span').attr('class', 'dl-progress-bar').append('span').attr('class', 'dl-progress-fill');
-            s.append('span').attr('class', 'dl-prog-count');
-          });
-        }
-      }));
+    const rows = d3
+      .select(host)
+      .selectAll<HTMLDivElement, ModelProgress>('div.dl-prog-row')
+      .data(this.progress, (p) => String(p.model))
+      .join((e) =>
+        e
+          .append('div')
+          .attr('class', 'dl-prog-row')
+          .call((r) => {
+            r.append('span')
+              .attr('class', 'dl-prog-label')
+              .call((s) => {
+                s.append('span').attr('class', 'dl-swatch');
+                s.append('span').attr('class', 'dl-prog-name');
+              });
+            for (const k of ['gen', 'exec']) {
+              r.append('span')
+                .attr('class', `dl-prog dl-prog-${k}`)
+                .call((s) => {
+                  s.append('span').attr('class', 'dl-prog-what');
+                  s.append('span').attr('class', 'dl-progress-bar').append('span').attr('class', 'dl-progress-fill');
+                  s.append('span').attr('class', 'dl-prog-count');
+                });
+            }
+          }),
+      );
     rows.select('.dl-swatch').style('background', (p) => modelColor(p.model));
     rows.select('.dl-prog-name').text((p) => run.models[p.model]?.label ?? `model ${p.model}`);
     const part = (k: 'gen' | 'exec', get: (p: ModelProgress) => number, what: string) => {
@@ -162,8 +220,15 @@ export class RunView {
       el('span', undefined, mod.label, name);
       el('span', `dl-kind dl-kind-${mod.kind}`, mod.kind, name);
       el('td', 'dl-num', String(run.n), tr);
-      let executed = 0, done = 0;
-      for (const a of this.results.values()) { const r = a[m]; if (r) { executed += r.executed; if (r.executed >= run.n) done++; } }
+      let executed = 0,
+        done = 0;
+      for (const a of this.results.values()) {
+        const r = a[m];
+        if (r) {
+          executed += r.executed;
+          if (r.executed >= run.n) done++;
+        }
+      }
       el('td', 'dl-num', `${executed} / ${run.taskIds.length * run.n}`, tr);
       el('td', 'dl-num', `${done} / ${run.taskIds.length}`, tr);
       run.ks.forEach((k, j) => {
@@ -171,7 +236,8 @@ export class RunView {
         const td = el('td', 'dl-num dl-passk-cell', formatPercent(p.value), tr);
         td.dataset.k = String(k);
         td.dataset.value = String(p.value);
-        td.title = k > run.n ? `k = ${k} > n = ${run.n}: not defined` : `pass@${k} over ${p.problems} problems with ≥ ${k} executed samples`;
+        td.title =
+          k > run.n ? `k = ${k} > n = ${run.n}: not defined` : `pass@${k} over ${p.problems} problems with ≥ ${k} executed samples`;
         if (p.value === p.value && p.value === best[j] && run.models.length > 1) td.classList.add('dl-best');
       });
     });
@@ -208,7 +274,9 @@ export class RunView {
       const version = a ? a.map((r) => (r ? `${r.executed}/${r.passed}/${r.timedOut ?? 0}` : '-')).join() : '';
       if (version === row.version) continue;
       row.version = version;
-      let anyFail = false, lo = Infinity, hi = -Infinity;
+      let anyFail = false,
+        lo = Infinity,
+        hi = -Infinity;
       row.cells.forEach((td, m) => {
         const r = a?.[m];
         if (!r || r.executed === 0) {

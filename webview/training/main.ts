@@ -20,10 +20,18 @@ start(() => {
   api.panel = panel;
   onHostMessage<TrainingHostMessage>('training.', (m) => {
     switch (m.type) {
-      case 'training.run': panel.setRun(m.run); break;
-      case 'training.event': panel.addEvent(m.event); break;
-      case 'training.events': panel.addEvents(m.events); break;
-      case 'training.status': panel.setStatus(m.status, m.error); break;
+      case 'training.run':
+        panel.setRun(m.run);
+        break;
+      case 'training.event':
+        panel.addEvent(m.event);
+        break;
+      case 'training.events':
+        panel.addEvents(m.events);
+        break;
+      case 'training.status':
+        panel.setStatus(m.status, m.error);
+        break;
     }
   });
   post({ type: 'training.ready' });

@@ -12,18 +12,28 @@ import { button, el, formatDuration, frameThrottle } from '../dom';
 
 const expFormat = d3.format('.2~e');
 /** A learning rate: 2e-4, 3.07e-5; plain 0. */
-export function formatLr(v: number): string { return v === 0 ? '0' : expFormat(v); }
+export function formatLr(v: number): string {
+  return v === 0 ? '0' : expFormat(v);
+}
 
 /** A growable float column. */
 export class Column {
   data = new Float64Array(256);
   n = 0;
   push(v: number): void {
-    if (this.n === this.data.length) { const d = new Float64Array(this.data.length * 2); d.set(this.data); this.data = d; }
+    if (this.n === this.data.length) {
+      const d = new Float64Array(this.data.length * 2);
+      d.set(this.data);
+      this.data = d;
+    }
     this.data[this.n++] = v;
   }
-  truncate(n: number): void { this.n = Math.min(this.n, n); }
-  last(): number { return this.n ? this.data[this.n - 1] : NaN; }
+  truncate(n: number): void {
+    this.n = Math.min(this.n, n);
+  }
+  last(): number {
+    return this.n ? this.data[this.n - 1] : NaN;
+  }
 }
 
 export type ViewStatus = TrainingStatus | 'idle' | 'cancelling';
@@ -74,16 +84,35 @@ export class TrainingPanel {
   private chartTimer?: ReturnType<typeof setTimeout>;
   private readonly schedule: () => void;
   private readonly ui: {
-    title: HTMLElement; badge: HTMLElement; cancel: HTMLButtonElement; resume: HTMLButtonElement;
-    info: HTMLElement; progressBar: HTMLElement; progressFill: HTMLElement; statusLine: HTMLElement; checkpoint: HTMLElement; message: HTMLElement;
-    lossCard: HTMLElement; smallCard: HTMLElement; lambdaCard: HTMLElement; lambdaKey: HTMLElement; log: HTMLInputElement; smoothing: HTMLSelectElement;
+    title: HTMLElement;
+    badge: HTMLElement;
+    cancel: HTMLButtonElement;
+    resume: HTMLButtonElement;
+    info: HTMLElement;
+    progressBar: HTMLElement;
+    progressFill: HTMLElement;
+    statusLine: HTMLElement;
+    checkpoint: HTMLElement;
+    message: HTMLElement;
+    lossCard: HTMLElement;
+    smallCard: HTMLElement;
+    lambdaCard: HTMLElement;
+    lambdaKey: HTMLElement;
+    log: HTMLInputElement;
+    smoothing: HTMLSelectElement;
   };
   readonly charts: { loss: StepChart; lr: StepChart; tps: StepChart; grad: StepChart; lambda: StepChart; lambdaBars: BarChart };
 
-  constructor(host: HTMLElement, private readonly opts: TrainingPanelOptions = {}) {
+  constructor(
+    host: HTMLElement,
+    private readonly opts: TrainingPanelOptions = {},
+  ) {
     this.root = el('div', 'dl-panel dl-training', undefined, host);
     this.schedule = frameThrottle(() => this.render());
-    this.theme = watchTheme(this.root, (t) => { this.theme = t; this.invalidate(); });
+    this.theme = watchTheme(this.root, (t) => {
+      this.theme = t;
+      this.invalidate();
+    });
 
     const bar = el('header', 'dl-toolbar', undefined, this.root);
     const brand = el('div', 'dl-brand', undefined, bar);
@@ -93,7 +122,10 @@ export class TrainingPanel {
     badge.setAttribute('role', 'status');
     const controls = el('div', 'dl-controls', undefined, bar);
     const cancel = button('Cancel', controls, () => this.cancel(), { cls: 'dl-cancel', title: 'Checkpoint and stop the run' });
-    const resume = button('Resume', controls, () => this.resume(), { cls: 'dl-primary dl-resume', title: 'Continue from the last checkpoint' });
+    const resume = button('Resume', controls, () => this.resume(), {
+      cls: 'dl-primary dl-resume',
+      title: 'Continue from the last checkpoint',
+    });
     cancel.hidden = resume.hidden = true;
 
     const message = el('div', 'dl-message', undefined, this.root);
@@ -123,7 +155,10 @@ export class TrainingPanel {
     const smoothLabel = el('label', 'dl-group', undefined, lossOpts);
     el('span', 'dl-group-label', 'Smoothing', smoothLabel);
     const smoothing = el('select', 'dl-select dl-smoothing', undefined, smoothLabel);
-    for (const w of SMOOTHING) { const o = el('option', undefined, w ? String(w) : 'off', smoothing); o.value = String(w); }
+    for (const w of SMOOTHING) {
+      const o = el('option', undefined, w ? String(w) : 'off', smoothing);
+      o.value = String(w);
+    }
     smoothing.value = String(this.smoothing);
     smoothing.title = 'Exponential moving average of the training loss (debiased), drawn over the raw values';
     smoothing.addEventListener('change', () => this.setSmoothing(Number(smoothing.value)));
@@ -131,8 +166,15 @@ export class TrainingPanel {
     const log = el('input', undefined, undefined, logLabel);
     log.type = 'checkbox';
     el('span', 'dl-group-label', 'log scale', logLabel);
-    log.addEventListener('change', () => { this.charts.loss.setLog(log.checked); this.invalidate(); });
-    const loss = new StepChart(lc.c, 'Training loss per step; held-out loss as dots; ▲ checkpoints', { emptyText: 'Waiting for the first step…', height: 220, format: d3.format('.4~g') });
+    log.addEventListener('change', () => {
+      this.charts.loss.setLog(log.checked);
+      this.invalidate();
+    });
+    const loss = new StepChart(lc.c, 'Training loss per step; held-out loss as dots; ▲ checkpoints', {
+      emptyText: 'Waiting for the first step…',
+      height: 220,
+      format: d3.format('.4~g'),
+    });
     const sc = card('dl-small-card', 'Optimizer');
     const smallGrid = el('div', 'dl-charts', undefined, sc.c);
     const lr = new StepChart(smallGrid, 'Learning rate', { emptyText: '—', yMin: 0, format: formatLr });
@@ -141,13 +183,31 @@ export class TrainingPanel {
     const lam = card('dl-lambda-card', 'Lambda per layer · DiffLoRA');
     const lambdaKey = el('div', 'dl-card-sub dl-lambda-key', undefined, lam.h);
     const lamGrid = el('div', 'dl-charts', undefined, lam.c);
-    const lambda = new StepChart(lamGrid, 'λ over steps, one line per layer', { emptyText: 'No λ yet: only DiffLoRA runs have one.', height: 180, format: d3.format('.4~g') });
+    const lambda = new StepChart(lamGrid, 'λ over steps, one line per layer', {
+      emptyText: 'No λ yet: only DiffLoRA runs have one.',
+      height: 180,
+      format: d3.format('.4~g'),
+    });
     const lambdaBars = new BarChart(lamGrid, 'Latest λ per layer', { emptyText: 'No λ yet.', height: 180, format: d3.format('.4~g') });
     lam.c.hidden = true;
 
     this.ui = {
-      title, badge, cancel, resume, info, progressBar, progressFill, statusLine, checkpoint, message,
-      lossCard: lc.c, smallCard: sc.c, lambdaCard: lam.c, lambdaKey, log, smoothing,
+      title,
+      badge,
+      cancel,
+      resume,
+      info,
+      progressBar,
+      progressFill,
+      statusLine,
+      checkpoint,
+      message,
+      lossCard: lc.c,
+      smallCard: sc.c,
+      lambdaCard: lam.c,
+      lambdaKey,
+      log,
+      smoothing,
     };
     this.charts = { loss, lr, tps, grad, lambda, lambdaBars };
 
@@ -157,7 +217,10 @@ export class TrainingPanel {
         let changed = false;
         for (const e of entries) {
           const w = (e.target as HTMLElement).clientWidth;
-          if (this.widths.get(e.target) !== w) { this.widths.set(e.target, w); changed = true; }
+          if (this.widths.get(e.target) !== w) {
+            this.widths.set(e.target, w);
+            changed = true;
+          }
         }
         if (changed) this.invalidate();
       });
@@ -171,7 +234,18 @@ export class TrainingPanel {
   /** A new run: clears everything. */
   setRun(run: TrainingRunInfo): void {
     this.run = run;
-    for (const c of [this.steps, this.loss, this.smooth, this.lr, this.gradNorm, this.tokensPerSec, this.epoch, this.evalSteps, this.evalLoss]) c.truncate(0);
+    for (const c of [
+      this.steps,
+      this.loss,
+      this.smooth,
+      this.lr,
+      this.gradNorm,
+      this.tokensPerSec,
+      this.epoch,
+      this.evalSteps,
+      this.evalLoss,
+    ])
+      c.truncate(0);
     this.lambdas.length = 0;
     this.checkpoints.length = 0;
     this.last = undefined;
@@ -181,7 +255,9 @@ export class TrainingPanel {
     this.invalidate();
   }
 
-  addEvents(events: TrainEvent[]): void { for (const e of events) this.addEvent(e); }
+  addEvents(events: TrainEvent[]): void {
+    for (const e of events) this.addEvent(e);
+  }
 
   addEvent(e: TrainEvent): void {
     this.timings.events++;
@@ -251,7 +327,10 @@ export class TrainingPanel {
   private pushSmooth(i: number): void {
     const w = this.smoothing;
     const v = this.loss.data[i];
-    if (!w) { this.smooth.push(v); return; }
+    if (!w) {
+      this.smooth.push(v);
+      return;
+    }
     // Kept as the biased EMA divided by (1 - w^(i+1)): store the biased one in a side value.
     const prev = i > 0 ? this.emaBiased : 0;
     this.emaBiased = v === v ? w * prev + (1 - w) * v : prev;
@@ -268,7 +347,7 @@ export class TrainingPanel {
 
   setStatus(status: TrainingStatus, error?: string): void {
     this.status = status;
-    this.error = status === 'failed' ? error ?? 'Training failed.' : undefined;
+    this.error = status === 'failed' ? (error ?? 'Training failed.') : undefined;
     this.invalidate();
   }
 
@@ -290,10 +369,15 @@ export class TrainingPanel {
 
   // ---- rendering ----------------------------------------------------------------------------------
 
-  invalidate(): void { this.dirty = this.chartsDirty = true; this.schedule(); }
+  invalidate(): void {
+    this.dirty = this.chartsDirty = true;
+    this.schedule();
+  }
 
   /** Renders now whatever changed, charts included (normally: once per animation frame, charts less often). */
-  renderIfDirty(): void { if (this.dirty || this.chartsDirty) this.render(true); }
+  renderIfDirty(): void {
+    if (this.dirty || this.chartsDirty) this.render(true);
+  }
 
   /** The header's Steps value (the run may start with 0 and learn the total from the first step). */
   private stepsValue?: HTMLElement;
@@ -322,11 +406,17 @@ export class TrainingPanel {
 
   private render(force = false): void {
     const t0 = performance.now();
-    if (this.dirty) { this.dirty = false; this.renderStatus(); }
+    if (this.dirty) {
+      this.dirty = false;
+      this.renderStatus();
+    }
     if (!this.chartsDirty) return;
     const wait = this.lastChartsAt + CHART_INTERVAL_MS - t0;
     if (!force && wait > 0) {
-      this.chartTimer ??= setTimeout(() => { this.chartTimer = undefined; this.schedule(); }, wait);
+      this.chartTimer ??= setTimeout(() => {
+        this.chartTimer = undefined;
+        this.schedule();
+      }, wait);
       return;
     }
     this.chartsDirty = false;
@@ -340,8 +430,17 @@ export class TrainingPanel {
   }
 
   private renderStatus(): void {
-    const st = this.status, u = this.ui, e = this.last;
-    const label: Record<ViewStatus, string> = { idle: 'waiting', running: 'running', cancelling: 'cancelling…', cancelled: 'cancelled', finished: 'finished', failed: 'failed' };
+    const st = this.status,
+      u = this.ui,
+      e = this.last;
+    const label: Record<ViewStatus, string> = {
+      idle: 'waiting',
+      running: 'running',
+      cancelling: 'cancelling…',
+      cancelled: 'cancelled',
+      finished: 'finished',
+      failed: 'failed',
+    };
     u.badge.textContent = label[st];
     u.badge.className = `dl-badge dl-badge-${st}`;
     this.root.dataset.status = st;
@@ -349,7 +448,10 @@ export class TrainingPanel {
     u.cancel.disabled = st === 'cancelling';
     u.cancel.textContent = st === 'cancelling' ? 'Cancelling…' : 'Cancel';
     u.resume.hidden = st !== 'cancelled';
-    if (st !== 'cancelled') { u.resume.disabled = false; u.resume.textContent = 'Resume'; }
+    if (st !== 'cancelled') {
+      u.resume.disabled = false;
+      u.resume.textContent = 'Resume';
+    }
     u.message.hidden = !this.error;
     u.message.textContent = this.error ?? '';
 
@@ -369,7 +471,13 @@ export class TrainingPanel {
       const parts = [
         `step ${nf(step)} / ${nf(total)} (${(frac * 100).toFixed(1)}%)`,
         `epoch ${e.epoch + 1}`,
-        st === 'running' ? `ETA ${formatDuration(e.etaSec)}` : st === 'finished' ? 'done' : st === 'cancelling' ? 'stopping at the next step' : `stopped at step ${nf(step)}`,
+        st === 'running'
+          ? `ETA ${formatDuration(e.etaSec)}`
+          : st === 'finished'
+            ? 'done'
+            : st === 'cancelling'
+              ? 'stopping at the next step'
+              : `stopped at step ${nf(step)}`,
         `loss ${d3.format('.4~f')(e.loss)}`,
         `grad norm ${d3.format('.3~g')(e.gradNorm)}`,
         `lr ${formatLr(e.lr)}`,
@@ -394,14 +502,35 @@ export class TrainingPanel {
     const total = Math.max(this.run?.totalSteps ?? 0, this.last?.totalSteps ?? 0, this.steps.last() || 1);
     const xDomain: [number, number] = [0, total];
     const fg = this.theme.dark ? '#cccccc' : '#1f2328';
-    const lossColor = modelColor(0), evalColor = modelColor(1);
-    const col = (c: Column, label: string, color: string, style?: StepSeries['style'], quiet?: boolean): StepSeries => ({ label, color, xs: this.steps.data, ys: c.data, n: c.n, style, quiet });
+    const lossColor = modelColor(0),
+      evalColor = modelColor(1);
+    const col = (c: Column, label: string, color: string, style?: StepSeries['style'], quiet?: boolean): StepSeries => ({
+      label,
+      color,
+      xs: this.steps.data,
+      ys: c.data,
+      n: c.n,
+      style,
+      quiet,
+    });
     const wLoss = this.width(this.ui.lossCard, 900);
     const lossSeries: StepSeries[] = this.smoothing
       ? [col(this.loss, 'loss', lossColor, 'faint'), col(this.smooth, `loss (EMA ${this.smoothing})`, lossColor)]
       : [col(this.loss, 'loss', lossColor)];
-    lossSeries.push({ label: 'eval loss', color: evalColor, xs: this.evalSteps.data, ys: this.evalLoss.data, n: this.evalLoss.n, style: 'points' });
-    this.charts.loss.render(lossSeries, wLoss, xDomain, this.checkpoints.map((c) => ({ x: c.step, label: `checkpoint at step ${c.step}: ${c.dir}` })));
+    lossSeries.push({
+      label: 'eval loss',
+      color: evalColor,
+      xs: this.evalSteps.data,
+      ys: this.evalLoss.data,
+      n: this.evalLoss.n,
+      style: 'points',
+    });
+    this.charts.loss.render(
+      lossSeries,
+      wLoss,
+      xDomain,
+      this.checkpoints.map((c) => ({ x: c.step, label: `checkpoint at step ${c.step}: ${c.dir}` })),
+    );
     const wSmall = this.chartWidth(this.ui.smallCard, 3);
     this.charts.lr.render([col(this.lr, 'lr', fg)], wSmall, xDomain);
     this.charts.tps.render([col(this.tokensPerSec, 'tokens/s', modelColor(2))], wSmall, xDomain);
@@ -411,8 +540,16 @@ export class TrainingPanel {
     if (L) {
       const colors = ordinalRamp(L, this.theme);
       const wl = this.chartWidth(this.ui.lambdaCard, 2);
-      this.charts.lambda.render(this.lambdas.map((c, l) => col(c, `L${l}`, colors[l], undefined, L > 12)), wl, xDomain);
-      this.charts.lambdaBars.render(this.lambdas.map((c) => c.last()), colors, wl);
+      this.charts.lambda.render(
+        this.lambdas.map((c, l) => col(c, `L${l}`, colors[l], undefined, L > 12)),
+        wl,
+        xDomain,
+      );
+      this.charts.lambdaBars.render(
+        this.lambdas.map((c) => c.last()),
+        colors,
+        wl,
+      );
       this.renderLambdaKey(colors);
     }
   }

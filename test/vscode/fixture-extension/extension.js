@@ -2,7 +2,7 @@
 'use strict';
 const vscode = require('vscode');
 
-const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
 
 function html(title, text) {
   return `<!DOCTYPE html><html><head><meta charset="utf-8">
@@ -48,13 +48,16 @@ function activate(context) {
     vscode.commands.registerCommand('difflora.fixture.fail', () => {
       throw new Error('fixture failure on purpose');
     }),
-    vscode.languages.registerHoverProvider({ language: 'plaintext' }, {
-      provideHover(doc, pos) {
-        const range = doc.getWordRangeAtPosition(pos);
-        const word = range ? doc.getText(range) : '';
-        return new vscode.Hover(new vscode.MarkdownString(`**Fixture hover** for \`${word}\``));
+    vscode.languages.registerHoverProvider(
+      { language: 'plaintext' },
+      {
+        provideHover(doc, pos) {
+          const range = doc.getWordRangeAtPosition(pos);
+          const word = range ? doc.getText(range) : '';
+          return new vscode.Hover(new vscode.MarkdownString(`**Fixture hover** for \`${word}\``));
+        },
       },
-    }),
+    ),
   );
 }
 
