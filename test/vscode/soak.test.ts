@@ -59,6 +59,14 @@ describe('a long editor session', { timeout: 900_000 }, () => {
     };
   }
 
+  const SLACK: Record<string, number> = { ProcessWrap: 0, PipeWrap: 0, TCPSocketWrap: 0, Timeout: 3 };
+  function settled(first: Diagnostics, last: Diagnostics): boolean {
+    return (
+      last.children <= first.children &&
+      Object.entries(SLACK).every(([kind, slack]) => (last.handles[kind] ?? 0) <= (first.handles[kind] ?? 0) + slack)
+    );
+  }
+
   async function showAndCloseAttention(): Promise<void> {
     await vs.openFile('demo.py');
     await vs.selectLines(1, 2);
@@ -78,14 +86,20 @@ describe('a long editor session', { timeout: 900_000 }, () => {
       await vs.waitForNotification(/engine restarted/, 120_000);
     }
     await showAndCloseAttention();
-    const last = await diagnostics();
+    // Other extensions of the workbench (git, the TypeScript server) spawn short-lived children of the
+    // same host: a leak stays, so a count that falls back within ~30 s is not one.
+    let last = await diagnostics();
+    for (let i = 0; i < 6 && !settled(first, last); i++) {
+      await new Promise((r) => setTimeout(r, 5000));
+      last = await diagnostics();
+      console.log(`settling: ${last.line}`);
+    }
     console.log(`before: ${first.line}\nafter:  ${last.line}`);
     assert.equal(last.children, first.children, 'child processes of the extension host');
     assert.equal(last.panels, 0);
     assert.equal(last.tensors, first.tensors, 'live tensors in the (restarted) engine with the same models');
-    for (const kind of ['ProcessWrap', 'PipeWrap', 'TCPSocketWrap', 'Timeout']) {
-      // Timers come and go with the workbench's own traffic: a few either way, never one per round.
-      const slack = kind === 'Timeout' ? 3 : 0;
+    // Timers come and go with the workbench's own traffic: a few either way, never one per round.
+    for (const [kind, slack] of Object.entries(SLACK)) {
       assert.ok(
         (last.handles[kind] ?? 0) <= (first.handles[kind] ?? 0) + slack,
         `${kind}: ${first.handles[kind] ?? 0} -> ${last.handles[kind] ?? 0}`,
