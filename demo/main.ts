@@ -7,15 +7,24 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { attention, Completion, generateCompletions, openModel, pythonStdlib, Target, trainAdapter, trainDefaults } from '../engine/api';
+import {
+  attention,
+  Completion,
+  extractPairs,
+  generateCompletions,
+  loadAdapter,
+  LoadedModel,
+  Method,
+  openModel,
+  pythonStdlib,
+  Target,
+  trainAdapter,
+  trainDefaults,
+} from '../engine/api';
 import { BackendName } from '../engine/backend';
-import { printingContext } from '../engine/cli/output';
+import { printingContext } from '../engine/terminal/output';
 import { Example, loadJsonlDataset } from '../engine/data/examples';
-import { extractFolder } from '../engine/data/extract';
 import { NEXT_TOP_LEVEL, parseChecks } from '../engine/humaneval/syntax-rate';
-import { loadAdapter } from '../engine/model/adapter-weights';
-import { LoadedModel } from '../engine/model/load';
-import { Method } from '../engine/train/presets';
 import { Rng } from '../engine/util/rng';
 import { ModelAttention, unpackLayerMaps } from '../protocol/attention';
 import { reportHtml, ReportSection } from '../webview/report';
@@ -155,7 +164,7 @@ async function main(): Promise<void> {
   const tok = m.tokenizer!;
 
   const pairsFile = path.join(s.out, 'stdlib-pairs.jsonl');
-  log((await extractFolder(pythonStdlib(), pairsFile)).summary);
+  log((await extractPairs({ folder: pythonStdlib(), out: pairsFile })).summary);
   const all = loadJsonlDataset(pairsFile, tok, { maxLength: s.maxLength, onBadLine: 'skip', onTooLong: 'skip' }).examples;
   const picked = sample(all, s.trainExamples + 40, 1);
   const data = picked.slice(0, s.trainExamples),

@@ -4,10 +4,17 @@
  */
 import { completePrompt, STANDARD_STOPS } from '../humaneval/complete';
 import { ExecOutcome, executeSamples, executeSamplesFile, ExecuteFileOptions, SandboxInfo } from '../humaneval/execute';
+import { Problem, ProblemsSource, readProblems, resolveProblemsFile } from '../humaneval/problems';
 import { HumanEvalOptions, HumanEvalReport, runHumanEval } from '../humaneval/run';
 import { LoadedModel } from '../model/load';
 import { Cancelled, emit, isCancelled, logTo, RunContext } from './context';
 import { Target } from './models';
+
+/** The problems of `src.file`, or of the official set (downloaded once and cached) when none is given. */
+export async function humanEvalProblems(src: ProblemsSource = {}): Promise<{ file: string; problems: Problem[] }> {
+  const file = await resolveProblemsFile(src);
+  return { file, problems: readProblems(file) };
+}
 
 export function humanEval(o: HumanEvalOptions, ctx: RunContext = {}): Promise<HumanEvalReport> {
   return runHumanEval(o, {

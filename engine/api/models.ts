@@ -1,7 +1,10 @@
-/** Opening a base model and an adapter for one call, and the models a multi-model call runs over. */
+/**
+ * Opening a base model and an adapter for one call, the models a multi-model call runs over, and the
+ * loading a long-lived caller (the server) does itself: a base model, then adapters on it.
+ */
 import type { ModelKind } from '../../protocol/attention';
 import { BackendInfo, BackendName, initBackend } from '../backend';
-import { Adapter, loadAdapter } from '../model/adapter-weights';
+import { Adapter, disposeAdapter, loadAdapter } from '../model/adapter-weights';
 import { LoadedModel, loadModel } from '../model/load';
 import { emit, logTo, RunContext } from './context';
 
@@ -35,3 +38,6 @@ export async function openModel(o: OpenOptions, ctx: RunContext = {}): Promise<O
   const adapter = o.adapter ? loadAdapter(o.adapter, m.config) : undefined;
   return { backend, m, target: { label: adapter ? 'adapter' : 'base', kind: kindOf(adapter), adapter } };
 }
+
+// What a long-lived caller (the server) loads and frees itself, as the model code names it.
+export { disposeAdapter, loadAdapter, loadModel, type Adapter, type LoadedModel };

@@ -1,7 +1,6 @@
 /** `difflora data mbpp|extract`: training data in the prompt/completion JSONL that `train` reads. */
 import { Command } from 'commander';
-import { extractFolder } from '../data/extract';
-import { convertMbpp } from '../data/mbpp';
+import { convertMbpp, extractPairs } from '../api';
 import { parseInteger } from '../api/parse';
 
 export function registerData(program: Command): void {
@@ -23,7 +22,9 @@ export function registerData(program: Command): void {
     .option('--max-lines <n>', 'skip bodies longer than this', '60')
     .option('--exclude <names>', 'more folder names to skip, comma-separated')
     .action(async (o: { folder: string; out: string; maxLines: string; exclude?: string }) => {
-      const r = await extractFolder(o.folder, o.out, {
+      const r = await extractPairs({
+        folder: o.folder,
+        out: o.out,
         maxLines: parseInteger('--max-lines', o.maxLines, 1),
         exclude: o.exclude?.split(',').filter(Boolean),
       });

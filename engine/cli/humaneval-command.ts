@@ -7,14 +7,11 @@ import * as os from 'os';
 import { Command, Option } from 'commander';
 import { MultiBar, Presets, SingleBar } from 'cli-progress';
 import { HUMANEVAL_DEFAULTS } from '../../protocol/engine';
-import { humanEval, humanEvalExec } from '../api';
+import { ExecProgress, humanEval, humanEvalExec, humanEvalProblems, HumanEvalProgress, ModelSpec, SandboxMode } from '../api';
 import { parseInteger, parseNumber } from '../api/parse';
 import { BackendName } from '../backend';
 import { InputError } from '../errors';
-import { ExecProgress, SandboxMode } from '../humaneval/execute';
-import { loadProblems } from '../humaneval/problems';
-import { HumanEvalProgress, ModelSpec } from '../humaneval/run';
-import { cancelOnSignals } from './output';
+import { cancelOnSignals } from '../terminal/output';
 
 interface RunFlags {
   model: string;
@@ -144,7 +141,7 @@ async function run(f: RunFlags): Promise<void> {
   if (n > 1 && temperature === 0) log(`note: --n ${n} with --temperature 0: every sample is the same greedy completion`);
   const models: ModelSpec[] = [...(f.base ? [{ model: f.model }] : []), ...f.adapter.map((a) => ({ model: f.model, adapter: a }))];
   if (models.length === 0) throw new InputError('--no-base', 'leaves no model to evaluate: add --adapter');
-  const problems = await loadProblems({ file: f.problems, log });
+  const { problems } = await humanEvalProblems({ file: f.problems, log });
   const cancel = cancelOnSignals(log);
   const bars = progress(!!f.quiet);
   let report;
@@ -192,7 +189,7 @@ async function run(f: RunFlags): Promise<void> {
 
 async function exec(f: ExecFlags): Promise<void> {
   const ks = parseKs(f.k);
-  const problems = await loadProblems({
+  const { problems } = await humanEvalProblems({
     file: f.problems,
     log: (l) => {
       if (!f.quiet) process.stderr.write(`${l}\n`);

@@ -1,7 +1,7 @@
 /** Writes the attention JSON file piece by piece, so a long input's maps never sit in one string. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { LayerMaps } from '../model/llama';
+import type { LayerMaps } from '../api';
 
 /** Shortest text that reads back as the same float32 value. */
 function f32(v: number): string {

@@ -1,11 +1,9 @@
 /** `difflora pretrain`: a small Llama-architecture code model from scratch on a folder of Python. */
 import { Command, Option } from 'commander';
-import { pretrainModel, PRETRAIN_DEFAULTS } from '../api';
+import { DType, pretrainModel, PRETRAIN_DEFAULTS, ScheduleKind } from '../api';
 import { BackendName } from '../backend';
-import { DType } from '../formats/dtype';
-import { ScheduleKind } from '../train/schedule';
 import { parseInteger, parseNumber } from '../api/parse';
-import { printingContext } from './output';
+import { printingContext } from '../terminal/output';
 
 interface PretrainFlags {
   corpus?: string;

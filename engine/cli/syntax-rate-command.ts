@@ -1,13 +1,11 @@
 /** `difflora syntax-rate`: the share of HumanEval prompts whose greedy completion parses as Python. */
 import * as fs from 'fs';
 import { Command, Option } from 'commander';
-import { openModel } from '../api';
+import { humanEvalProblems, openModel, syntaxRate } from '../api';
 import { parseInteger } from '../api/parse';
 import { BackendName } from '../backend';
-import { readProblems } from '../humaneval/problems';
-import { syntaxRate } from '../humaneval/syntax-rate';
-import { stderrLog } from './output';
-import { loadProgress } from './progress';
+import { stderrLog } from '../terminal/output';
+import { loadProgress } from '../terminal/progress';
 
 interface Flags {
   model: string;
@@ -22,7 +20,10 @@ interface Flags {
 
 async function run(f: Flags): Promise<void> {
   const log = stderrLog(f.quiet);
-  const problems = readProblems(f.problems).slice(0, f.limit === undefined ? undefined : parseInteger('--limit', f.limit, 1));
+  const problems = (await humanEvalProblems({ file: f.problems })).problems.slice(
+    0,
+    f.limit === undefined ? undefined : parseInteger('--limit', f.limit, 1),
+  );
   const { m, target } = await openModel(
     { model: f.model, adapter: f.adapter, backend: f.backend },
     {

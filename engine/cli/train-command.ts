@@ -1,10 +1,9 @@
 /** `difflora train`: fine-tune a LoRA or DiffLoRA adapter on a frozen base model. */
 import { Command, Option } from 'commander';
-import { openModel, trainAdapter, trainSettings } from '../api';
+import { Method, METHODS, openModel, trainAdapter, trainSettings } from '../api';
 import { BackendName } from '../backend';
-import { Method, METHODS } from '../train/presets';
 import { TRAIN_OPTIONS, trainOptionDefaults } from '../../protocol/training';
-import { printingContext } from './output';
+import { printingContext } from '../terminal/output';
 
 interface TrainFlags {
   model: string;

@@ -5,7 +5,6 @@
  * that progress goes out, engine/status (outside the queue) is answered, and a cancelled request stops
  * at its next layer, token or step. Every request parameter is checked here, at the edge (./params.ts).
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CancellationToken, MessageConnection, ProgressType, ResponseError } from 'vscode-jsonrpc';
@@ -46,27 +45,30 @@ import { trainOptionError, type TrainOptionValues } from '../../protocol/trainin
 import type { CompareItem } from '../../protocol/compare';
 import { encodeLayerMaps } from '../../protocol/map-pack';
 import {
+  Adapter,
   analyze,
   attention,
   Cancelled,
   compareCompletions,
+  dataSummary,
+  disposeAdapter,
   EngineEvent,
+  extractPairs,
   generateCompletions,
   humanEval,
+  humanEvalProblems,
   kindOf,
+  loadAdapter,
+  LoadedModel,
+  loadModel,
+  Method,
   RunContext,
+  tokenSpans,
   trainAdapter,
   trainSettings,
 } from '../api';
-import { readProblems, resolveProblemsFile } from '../humaneval';
 import { BackendInfo } from '../backend';
 import { InputError } from '../errors';
-import { Adapter, disposeAdapter, loadAdapter } from '../model/adapter-weights';
-import { LoadedModel, loadModel } from '../model/load';
-import { tokenSpans } from '../model/token-spans';
-import { Method } from '../train/presets';
-import { loadJsonlDataset } from '../data/examples';
-import { extractFolder } from '../data/extract';
 import { optBoolean, optChoice, optInt, optIntList, optNumber, optStringList } from './params';
 
 export const ENGINE_VERSION = '0.1.0';
@@ -342,32 +344,23 @@ export class EngineSession {
     const { l } = this.need();
     if (typeof p?.data !== 'string' || !p.data) throw new InputError('data', 'which dataset? (a JSONL path)');
     const { maxLength, onTooLong } = trainSettings(checkedTrainOptions(p.options), l.m.config.numLayers);
-    const r = loadJsonlDataset(path.resolve(p.data), l.m.tokenizer!, { maxLength, onBadLine: 'skip', onTooLong });
-    return {
-      format: r.format,
-      kept: r.examples.length,
-      truncated: r.truncated,
-      maxLength,
-      skipped: r.skipped.length,
-      skippedFirst: r.skipped.slice(0, 5),
-    };
+    return dataSummary(l.m, { data: path.resolve(p.data), maxLength, onTooLong });
   }
 
   private async dataExtract(p: DataExtractParams): Promise<DataExtractResult> {
     if (typeof p?.folder !== 'string' || typeof p.out !== 'string') throw new InputError('data/extract', 'expected { folder, out }');
     const out = path.resolve(p.out);
-    fs.mkdirSync(path.dirname(out), { recursive: true });
-    const r = await extractFolder(path.resolve(p.folder), out, {});
+    const r = await extractPairs({ folder: path.resolve(p.folder), out });
     this.log('info', r.summary);
     return { out, pairs: r.pairs, files: r.files, summary: r.summary };
   }
 
   private async problems(p: ProblemsParams): Promise<ProblemsResult> {
     try {
-      const file = await resolveProblemsFile({ file: p?.path || undefined, log: (l) => this.log('info', l) });
+      const { file, problems } = await humanEvalProblems({ file: p?.path || undefined, log: (l) => this.log('info', l) });
       return {
         file,
-        problems: readProblems(file).map(({ task_id, prompt, entry_point, test }) => ({ task_id, prompt, entry_point, test })),
+        problems: problems.map(({ task_id, prompt, entry_point, test }) => ({ task_id, prompt, entry_point, test })),
       };
     } catch (e) {
       if (e instanceof InputError) throw new ResponseError(ErrorCodes.inputError, e.message);
@@ -420,7 +413,7 @@ export class EngineSession {
     const { l, picked } = this.need();
     if (typeof p?.outDir !== 'string' || !p.outDir) throw new InputError('outDir', 'where should the samples and results go?');
     const n = optInt('n', p.n, 1, 1000);
-    const file = await resolveProblemsFile({ file: p.problemsPath || undefined, log: (line) => this.log('info', line) });
+    const { problems } = await humanEvalProblems({ file: p.problemsPath || undefined, log: (line) => this.log('info', line) });
     const r = await humanEval(
       {
         models: picked.map((x) => ({
@@ -430,7 +423,7 @@ export class EngineSession {
           loaded: l.m,
           adapterWeights: x.adapter,
         })),
-        problems: readProblems(file),
+        problems,
         outDir: path.resolve(p.outDir),
         n,
         k: optIntList('k', p.k, 1, n ?? 1000),

@@ -6,7 +6,15 @@
 import * as path from 'path';
 import * as vscode from 'vscode';
 import type { CompareHostMessage, CompareItem, CompareViewMessage, ModelProgress } from '../../protocol/compare';
-import { CompareParams, HumanEvalParams, HumanEvalResult, ProblemRecord, Rpc } from '../../protocol/engine';
+import {
+  CompareParams,
+  HUMANEVAL_DEFAULTS,
+  HUMANEVAL_EDITOR_DEFAULTS,
+  HumanEvalParams,
+  HumanEvalResult,
+  ProblemRecord,
+  Rpc,
+} from '../../protocol/engine';
 import { EngineHost } from '../engine/engine-host';
 import { PanelHost } from '../panels/panel-host';
 import { parseKeyValues } from './key-values';
@@ -174,7 +182,7 @@ export class HumanEvalCommands implements vscode.Disposable {
     if (file === undefined) return;
     const opts = await vscode.window.showInputBox({
       title: 'HumanEval run: settings (key=value)',
-      value: 'n=1 k=1 temperature=0 maxNewTokens=256 limit=164 timeoutSec=3',
+      value: editorDefaults(),
       validateInput: (v) => {
         try {
           parseKeyValues(v);
@@ -216,8 +224,8 @@ export class HumanEvalCommands implements vscode.Disposable {
         title: `HumanEval · ${path.basename(outDir)}`,
         models: loaded.models.map((m) => ({ label: m.label, kind: m.kind })),
         taskIds,
-        n: params.n ?? 1,
-        ks: params.k ?? [1],
+        n: params.n ?? HUMANEVAL_DEFAULTS.n,
+        ks: params.k ?? [...HUMANEVAL_EDITOR_DEFAULTS.k],
         temperature: params.temperature,
       },
     });
@@ -225,7 +233,7 @@ export class HumanEvalCommands implements vscode.Disposable {
       model: i,
       generated: 0,
       executed: 0,
-      total: taskIds.length * (params.n ?? 1),
+      total: taskIds.length * (params.n ?? HUMANEVAL_DEFAULTS.n),
     }));
     try {
       const r = await vscode.window.withProgress(
@@ -295,4 +303,10 @@ export class HumanEvalCommands implements vscode.Disposable {
     this.items.set(taskId, item);
     this.panel().post({ type: 'compare.problem', item });
   }
+}
+
+/** The run's settings box pre-filled from the one table of editor defaults, e.g. 'n=1 k=1 temperature=0 ...'. */
+function editorDefaults(): string {
+  const d = HUMANEVAL_EDITOR_DEFAULTS;
+  return `n=${d.n} k=${d.k.join(',')} temperature=${d.temperature} maxNewTokens=${d.maxNewTokens} timeoutSec=${d.timeoutSec}`;
 }

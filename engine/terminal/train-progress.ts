@@ -1,6 +1,6 @@
 /** Training progress on stderr: a bar with loss, throughput and ETA on a terminal; lines otherwise. */
 import { Presets, SingleBar } from 'cli-progress';
-import { TrainEvent } from '../train/trainer';
+import type { TrainEvent } from '../../protocol/training';
 
 export function trainProgress(label: string, quiet: boolean): { onEvent: (e: TrainEvent) => void; stop: () => void } {
   if (quiet) return { onEvent: () => {}, stop: () => {} };
