@@ -9,20 +9,20 @@ import { TRAIN_OPTIONS, trainOptionDefaults } from '../../protocol/training';
 import { InputError } from '../errors';
 import { loadJsonlDataset } from '../data/examples';
 import { disposeAdapter, saveAdapter } from '../model/adapter-weights';
-import { AdapterConfig, LinearTarget } from '../model/adapter-config';
+import { AdapterConfig } from '../model/adapter-config';
 import { LoadedModel } from '../model/load';
 import { createAdapter } from '../train/adapter-init';
 import { adapterTrainable, evaluateLoss } from '../train/finetune';
 import { installTrainingKernels } from '../train/kernels';
 import { makeBatch } from '../train/loss';
-import { Method, methodConfig, parseTargets } from '../train/presets';
+import { Method, methodConfig, MethodOverrides, parseTargets } from '../train/presets';
 import { ScheduleKind } from '../train/schedule';
 import { train } from '../train/trainer';
 import { emit, isCancelled, logTo, RunContext } from './context';
 import { parseIndexList, parseInteger, parseNumber } from './parse';
 
-/** The run's settings, typed; each is a key of TRAIN_OPTIONS. Undefined: the method preset's value. */
-export interface TrainSettings {
+/** The run's settings, typed; each is a key of TRAIN_OPTIONS. Undefined: the method preset's value (the adapter's knobs). */
+export interface TrainSettings extends MethodOverrides {
   lr: number;
   epochs: number;
   maxSteps?: number;
@@ -37,21 +37,6 @@ export interface TrainSettings {
   maxGradNorm: number;
   onTooLong: 'truncate' | 'skip' | 'error';
   onBadLine: 'stop' | 'skip';
-  r?: number;
-  alpha?: number;
-  dropout?: number;
-  lambda?: number | 'rule';
-  learnLambda?: boolean;
-  groupnorm?: boolean;
-  relu?: boolean;
-  negativeTermLoraOnly?: boolean;
-  fullDim?: boolean;
-  layers?: number[];
-  loraV?: boolean;
-  loraO?: boolean;
-  loraMlp?: boolean;
-  targets?: LinearTarget[];
-  rslora?: boolean;
   evalData?: string;
 }
 

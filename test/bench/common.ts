@@ -124,3 +124,37 @@ export function pythonText(model: string, tokens: number): string {
   while (tok.encode(src.slice(0, n)).length > tokens) n--;
   return src.slice(0, n);
 }
+
+/** The dimensions of a random Llama checkpoint written by test/reference/make_checkpoint.py. */
+export interface CheckpointDims {
+  hidden_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  intermediate_size: number;
+  vocab_size: number;
+}
+
+/** make_checkpoint.py's arguments for a random F32 base model (seed 1) of these dimensions in `out`. */
+export function baseCheckpointArgs(out: string, d: CheckpointDims, tie: boolean): string[] {
+  const dims: [string, number][] = [
+    ['--hidden', d.hidden_size],
+    ['--layers', d.num_hidden_layers],
+    ['--heads', d.num_attention_heads],
+    ['--kv-heads', d.num_key_value_heads],
+    ['--inter', d.intermediate_size],
+    ['--vocab', d.vocab_size],
+  ];
+  return [
+    path.join(ROOT, 'test', 'reference', 'make_checkpoint.py'),
+    'base',
+    '--out',
+    out,
+    '--seed',
+    '1',
+    ...dims.flatMap(([flag, v]) => [flag, String(v)]),
+    ...(tie ? ['--tie'] : []),
+    '--dtype',
+    'F32',
+  ];
+}

@@ -23,7 +23,19 @@ import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
 import { availableBackends, releaseWebgpu } from '../../engine/backend';
-import { BENCH_SRC, BenchBackend, CACHE, ChildRequest, ChildResult, Measurement, median, oneThread, ProfileResult, ROOT } from './common';
+import {
+  BENCH_SRC,
+  BenchBackend,
+  CACHE,
+  ChildRequest,
+  ChildResult,
+  Measurement,
+  median,
+  oneThread,
+  ProfileResult,
+  ROOT,
+  baseCheckpointArgs,
+} from './common';
 import { LLAMA_1B_CONFIG, LLAMA_1B_DIR, llama1b } from '../helpers/llama-1b';
 
 // ---------------------------------------------------------------------------------------------- options
@@ -178,32 +190,7 @@ const MODELS: Record<string, ModelSpec> = {
     ready: () => configMatches(SMALL_DIR, SMALL_DIMS) && fs.existsSync(path.join(SMALL_DIFF_DIR, 'model.safetensors')),
     make: () => {
       const d = SMALL_DIMS;
-      run(
-        PY,
-        [
-          MAKE_CKPT,
-          'base',
-          '--out',
-          SMALL_DIR,
-          '--seed',
-          '1',
-          '--hidden',
-          String(d.hidden_size),
-          '--layers',
-          String(d.num_hidden_layers),
-          '--heads',
-          String(d.num_attention_heads),
-          '--kv-heads',
-          String(d.num_key_value_heads),
-          '--inter',
-          String(d.intermediate_size),
-          '--vocab',
-          String(d.vocab_size),
-          '--dtype',
-          'F32',
-        ],
-        'make_checkpoint.py base',
-      );
+      run(PY, baseCheckpointArgs(SMALL_DIR, d, false), 'make_checkpoint.py base');
       // make_checkpoint.py writes max_position_embeddings 128; the bench runs 512 tokens.
       const cfgFile = path.join(SMALL_DIR, 'config.json');
       const cfg = readJson(cfgFile) ?? {};

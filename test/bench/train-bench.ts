@@ -31,7 +31,7 @@ import * as path from 'path';
 import { loadNativeAddon } from '../../engine/backends/native-addon';
 import { METHODS, Method, methodConfig } from '../../engine/train/presets';
 import { Rng } from '../../engine/util/rng';
-import { BENCH_SRC, CACHE, ROOT } from './common';
+import { baseCheckpointArgs, BENCH_SRC, CACHE, ROOT } from './common';
 import type { TrainChildRequest, TrainChildResult } from './train-bench-child';
 
 interface Options {
@@ -191,33 +191,7 @@ function resolveModel(o: Options): { dir: string; source: string } {
     cfg && fs.existsSync(path.join(RANDOM_DEFAULT, 'model.safetensors')) && Object.entries(DEFAULT_DIMS).every(([k, v]) => cfg[k] === v);
   if (!fresh) {
     const d = DEFAULT_DIMS;
-    run(
-      PY,
-      [
-        path.join(ROOT, 'test', 'reference', 'make_checkpoint.py'),
-        'base',
-        '--out',
-        RANDOM_DEFAULT,
-        '--seed',
-        '1',
-        '--hidden',
-        String(d.hidden_size),
-        '--layers',
-        String(d.num_hidden_layers),
-        '--heads',
-        String(d.num_attention_heads),
-        '--kv-heads',
-        String(d.num_key_value_heads),
-        '--inter',
-        String(d.intermediate_size),
-        '--vocab',
-        String(d.vocab_size),
-        '--tie',
-        '--dtype',
-        'F32',
-      ],
-      'make_checkpoint.py base',
-    );
+    run(PY, baseCheckpointArgs(RANDOM_DEFAULT, d, true), 'make_checkpoint.py base');
     // As the default model: 2048 positions (make_checkpoint.py writes 128).
     const file = path.join(RANDOM_DEFAULT, 'config.json');
     const c = readJson(file) ?? {};
