@@ -30,7 +30,10 @@ export interface NativeAddon {
   slice(x: Float32Array, shape: number[], begin: number[], size: number[], out: Float32Array): void;
   gather(x: Float32Array, indices: Int32Array, out: Float32Array, outer: number, dim: number, slice: number): void;
   concat(parts: Float32Array[], widths: number[], out: Float32Array, rows: number): void;
-  /** softmax(scale * q kT + mask) per batch: q [m, k], kT [k, n], mask [m, n] (or [batch, m, n]). */
+  /**
+   * softmax(scale * q kT + mask) per batch: q [m, k], kT [k, n], mask [maskRows, n] repeating down the
+   * batch * m output rows (row t takes mask row t % maskRows; maskRows divides batch * m).
+   */
   attentionProbabilities(
     q: Float32Array,
     kT: Float32Array,
@@ -40,7 +43,7 @@ export interface NativeAddon {
     m: number,
     n: number,
     k: number,
-    maskPerBatch: boolean,
+    maskRows: number,
     scale: number,
   ): void;
   /** scale * p (dy - rowsum(dy p)) over rows of [rows, cols]. */

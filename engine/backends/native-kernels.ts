@@ -7,6 +7,7 @@
 import { backend_util, NamedAttrMap, slice_util, TensorInfo, util } from '@tensorflow/tfjs-core';
 import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from './native-addon';
+import { NativeBackend } from './native-backend';
 import { FUSED_KERNELS } from '../model/fused';
 
 export interface KernelArgs {
@@ -22,6 +23,11 @@ function values(b: MathBackendCPU, t: TensorInfo): Float32Array | null {
 }
 
 const size = (shape: number[]): number => util.sizeFromShape(shape);
+
+/** A kernel's output buffer, from the backend's pool: its contents are undefined, so write every element. */
+function buffer(b: MathBackendCPU, length: number): Float32Array {
+  return b instanceof NativeBackend ? b.pool.take(length) : new Float32Array(length);
+}
 
 function output(b: MathBackendCPU, shape: number[], out: Float32Array): TensorInfo {
   return b.makeTensorInfo(shape, 'float32', out);
@@ -53,7 +59,7 @@ function matMul(
     batchB = size(bT.shape.slice(0, -2));
   if (batchA === 0 || batchB === 0) return null;
   const shape = [...backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), bT.shape.slice(0, -2)), m, n];
-  const out = new Float32Array(Math.max(batchA, batchB) * m * n);
+  const out = buffer(b, Math.max(batchA, batchB) * m * n);
   addon.matMul(av, bv, out, batchA, batchB, m, n, k, transA, transB);
   return { shape, out };
 }
@@ -63,7 +69,7 @@ function binary(addon: NativeAddon, b: MathBackendCPU, op: string, x: TensorInfo
     yv = values(b, y);
   if (!xv || !yv) return null;
   const shape = backend_util.assertAndGetBroadcastShape(x.shape, y.shape);
-  const out = new Float32Array(size(shape));
+  const out = buffer(b, size(shape));
   addon.binary(op, xv, x.shape, yv, y.shape, out, shape);
   return output(b, shape, out);
 }
@@ -71,7 +77,7 @@ function binary(addon: NativeAddon, b: MathBackendCPU, op: string, x: TensorInfo
 function unary(addon: NativeAddon, b: MathBackendCPU, op: string, x: TensorInfo, alpha = 0): TensorInfo | null {
   const xv = values(b, x);
   if (!xv) return null;
-  const out = new Float32Array(xv.length);
+  const out = buffer(b, xv.length);
   addon.unary(op, xv, out, alpha);
   return output(b, x.shape, out);
 }
@@ -91,7 +97,7 @@ function reduce(addon: NativeAddon, op: string, args: KernelArgs, axisAttr: stri
   const outer = size(x.shape.slice(0, first)),
     r = size(x.shape.slice(first, last + 1)),
     inner = size(x.shape.slice(last + 1));
-  const out = new Float32Array(outer * inner);
+  const out = buffer(args.backend, outer * inner);
   addon.reduce(op, xv, out, outer, r, inner);
   const kept = x.shape.filter((_, d) => !axes.includes(d));
   return output(args.backend, args.attrs?.keepDims ? backend_util.expandShapeToKeepDim(kept, axes) : kept, out);
@@ -150,7 +156,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> 
     const dim = Number(args.attrs?.dim);
     if (!xv || x.shape.length === 0 || (dim !== -1 && dim !== x.shape.length - 1)) return null;
     const cols = x.shape[x.shape.length - 1];
-    const out = new Float32Array(xv.length);
+    const out = buffer(args.backend, xv.length);
     addon.softmax(xv, out, cols === 0 ? 0 : xv.length / cols, cols);
     return output(args.backend, x.shape, out);
   };
@@ -160,7 +166,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> 
     const xv = values(args.backend, x);
     if (!xv) return null;
     const perm = args.attrs?.perm as number[];
-    const out = new Float32Array(xv.length);
+    const out = buffer(args.backend, xv.length);
     addon.transpose(xv, x.shape, perm, out);
     return output(
       args.backend,
@@ -180,7 +186,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> 
     if (iv.some((i) => i < 0 || i >= dim)) return null; // the cpu kernel throws its message
     const outer = size(x.shape.slice(0, axis)),
       slice = size(x.shape.slice(axis + 1));
-    const out = new Float32Array(outer * iv.length * slice);
+    const out = buffer(args.backend, outer * iv.length * slice);
     addon.gather(xv, iv, out, outer, dim, slice);
     return output(args.backend, [...x.shape.slice(0, axis), ...indices.shape, ...x.shape.slice(axis + 1)], out);
   };
@@ -201,7 +207,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> 
     const parts = all.map((t, i) => ({ t, v: vals[i] as Float32Array })).filter((p) => p.v.length > 0);
     if (parts.length < 2) return null; // empty or a single part: the cpu kernel's identity
     const rows = size(shape.slice(0, axis));
-    const out = new Float32Array(size(shape));
+    const out = buffer(args.backend, size(shape));
     addon.concat(
       parts.map((p) => p.v),
       parts.map((p) => size(p.t.shape.slice(axis))),
@@ -218,7 +224,7 @@ export function nativeKernels(addon: NativeAddon): Record<string, NativeKernel> 
     const [begin, sz] = slice_util.parseSliceParams(x, args.attrs?.begin as number[], args.attrs?.size as number[]);
     slice_util.assertParamsValid(x, begin, sz);
     if (slice_util.isSliceContinous(x.shape, begin, sz)) return null; // the cpu kernel's zero-copy view
-    const out = new Float32Array(size(sz));
+    const out = buffer(args.backend, size(sz));
     addon.slice(xv, x.shape, begin, sz, out);
     return output(args.backend, sz, out);
   };
@@ -246,7 +252,7 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
       cos = input(args, 'cos'),
       sin = input(args, 'sin');
     const [outer, t, inner, d] = x.shape;
-    const out = new Float32Array(size(x.shape));
+    const out = buffer(b, size(x.shape));
     addon.rope(f32(b, x, 'x'), f32(b, cos, 'cos'), f32(b, sin, 'sin'), out, outer, t, inner, d, transposed);
     return output(b, x.shape, out);
   };
@@ -262,8 +268,8 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
         n = kT.shape[r - 1];
       const batch = size(q.shape.slice(0, -2));
       const shape = [...q.shape.slice(0, -1), n];
-      const out = new Float32Array(batch * m * n);
-      const maskPerBatch = size(mask.shape) !== m * n;
+      const out = buffer(b, batch * m * n);
+      if (out.length === 0) return output(b, shape, out);
       addon.attentionProbabilities(
         f32(b, q, 'q'),
         f32(b, kT, 'kT'),
@@ -273,7 +279,7 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
         m,
         n,
         k,
-        maskPerBatch,
+        size(mask.shape) / n,
         Number(args.attrs?.scale),
       );
       return output(b, shape, out);
@@ -283,7 +289,7 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
         p = input(args, 'p'),
         dy = input(args, 'dy');
       const cols = p.shape[p.shape.length - 1] ?? 1;
-      const out = new Float32Array(size(p.shape));
+      const out = buffer(b, size(p.shape));
       addon.attentionProbabilitiesGrad(
         f32(b, p, 'p'),
         f32(b, dy, 'dy'),
@@ -299,7 +305,7 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
         x = input(args, 'x'),
         w = input(args, 'w');
       const cols = x.shape[x.shape.length - 1];
-      const out = new Float32Array(size(x.shape));
+      const out = buffer(b, size(x.shape));
       addon.rmsNorm(f32(b, x, 'x'), f32(b, w, 'w'), out, cols === 0 ? 0 : out.length / cols, cols, Number(args.attrs?.eps));
       return output(b, x.shape, out);
     },
@@ -309,7 +315,7 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
         w = input(args, 'w'),
         dy = input(args, 'dy');
       const cols = x.shape[x.shape.length - 1];
-      const out = new Float32Array(size(x.shape));
+      const out = buffer(b, size(x.shape));
       addon.rmsNormGradX(
         f32(b, x, 'x'),
         f32(b, w, 'w'),
@@ -326,7 +332,7 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
         x = input(args, 'x'),
         dy = input(args, 'dy');
       const cols = x.shape[x.shape.length - 1];
-      const out = new Float32Array(cols);
+      const out = buffer(b, cols);
       addon.rmsNormGradW(f32(b, x, 'x'), f32(b, dy, 'dy'), out, cols === 0 ? 0 : size(x.shape) / cols, cols, Number(args.attrs?.eps));
       return output(b, [cols], out);
     },
@@ -337,7 +343,7 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
         bT = input(args, 'bT');
       const [n, cols] = base.shape,
         r = xa.shape[1];
-      const out = new Float32Array(n * cols);
+      const out = buffer(b, n * cols);
       addon.addLowRank(f32(b, base, 'base'), f32(b, xa, 'xa'), f32(b, bT, 'bT'), out, n, r, cols, Number(args.attrs?.scale));
       return output(b, base.shape, out);
     },
@@ -345,7 +351,7 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
       const b = args.backend,
         a1 = input(args, 'a1'),
         a2 = input(args, 'a2');
-      const out = new Float32Array(size(a1.shape));
+      const out = buffer(b, size(a1.shape));
       addon.differentialAttention(
         f32(b, a1, 'a1'),
         f32(b, a2, 'a2'),
@@ -360,8 +366,8 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
       const b = args.backend,
         a2 = input(args, 'a2'),
         lambda = input(args, 'lambda');
-      const da1 = new Float32Array(size(a2.shape)),
-        da2 = new Float32Array(da1.length);
+      const da1 = buffer(b, size(a2.shape)),
+        da2 = buffer(b, da1.length);
       const dLambda = addon.differentialAttentionGrad(
         f32(b, a2, 'a2'),
         f32(b, input(args, 'y'), 'y'),
@@ -377,15 +383,15 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
     [FUSED_KERNELS.swiglu]: (args) => {
       const b = args.backend,
         gate = input(args, 'gate');
-      const out = new Float32Array(size(gate.shape));
+      const out = buffer(b, size(gate.shape));
       addon.swiglu(f32(b, gate, 'gate'), f32(b, input(args, 'up'), 'up'), out, out.length);
       return output(b, gate.shape, out);
     },
     [FUSED_KERNELS.swigluGrad]: (args) => {
       const b = args.backend,
         gate = input(args, 'gate');
-      const dGate = new Float32Array(size(gate.shape)),
-        dUp = new Float32Array(dGate.length);
+      const dGate = buffer(b, size(gate.shape)),
+        dUp = buffer(b, dGate.length);
       addon.swigluGrad(f32(b, gate, 'gate'), f32(b, input(args, 'up'), 'up'), f32(b, input(args, 'dy'), 'dy'), dGate, dUp, dGate.length);
       return [output(b, gate.shape, dGate), output(b, gate.shape, dUp)];
     },
@@ -412,7 +418,7 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
         labels = input(args, 'labels');
       const rows = size(labels.shape),
         cols = logits.shape[logits.shape.length - 1];
-      const dx = new Float32Array(size(logits.shape));
+      const dx = buffer(b, size(logits.shape));
       addon.crossEntropyGrad(
         f32(b, logits, 'logits'),
         i32(b, labels, 'labels'),
@@ -431,7 +437,7 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
       // float32 constants, as the composite's scalar tensors.
       const constants = Float32Array.of(a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.bc1, a.bc2, a.eps, a.lr, a.decay);
       const n = size(w.shape);
-      const outs = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+      const outs = [buffer(b, n), buffer(b, n), buffer(b, n)];
       addon.adamw(
         f32(b, w, 'w'),
         f32(b, input(args, 'g'), 'g'),

@@ -5,8 +5,8 @@
  */
 import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
-import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { NativeAddon } from './native-addon';
+import { NativeBackend } from './native-backend';
 import { fusedKernels, KernelArgs, nativeKernels } from './native-kernels';
 
 export const THREADS_ENV = 'DIFFLORA_THREADS';
@@ -14,12 +14,7 @@ export const THREADS_ENV = 'DIFFLORA_THREADS';
 /** Registers the 'native' backend and its kernels (once per process). */
 export function registerNativeBackend(addon: NativeAddon): void {
   if (tf.findBackendFactory('native')) return;
-  tf.registerBackend('native', () => {
-    const b = new MathBackendCPU();
-    // Silence the cpu backend's "install tfjs-node" banner: this backend is the fast one.
-    (b as unknown as { firstUse: boolean }).firstUse = false;
-    return b;
-  });
+  tf.registerBackend('native', () => new NativeBackend());
   const native = nativeKernels(addon);
   for (const k of tf.getKernelsForBackend('cpu')) {
     const fast = native[k.kernelName];

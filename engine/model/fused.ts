@@ -38,25 +38,35 @@ const sameShape = (a: tf.Tensor, b: tf.Tensor): boolean => tf.util.arraysEqual(a
 
 /**
  * softmax(scale * q kT + mask) over the last axis: q [..., M, d], kT [..., d, N] (the same batch
- * dimensions), mask broadcast to [..., M, N] (e.g. a causal mask of -1e9 above the diagonal, which
- * gives exactly 0 there: a row masked everywhere stays finite, never NaN).
+ * dimensions), and a mask of -1e9 where a query must not look (exactly 0 there after the softmax; a row
+ * masked everywhere stays finite, never NaN): either broadcast to [..., M, N], or [P, N] with P dividing
+ * M, its rows repeating down the M rows (the causal mask of T queries for the M = rep * T rows of a
+ * GQA group's stacked query heads).
  */
 export function attentionProbabilities(q: tf.Tensor, kT: tf.Tensor, scale: number, mask: tf.Tensor): tf.Tensor {
   if (fusedOn(K.attentionProbabilities, q, kT, mask) && fusableAttention(q.shape, kT.shape, mask.shape)) {
     return run(K.attentionProbabilities, { q, kT, mask }, { scale });
   }
-  return tf.softmax(tf.add(tf.matMul(tf.mul(q, scale), kT), mask));
+  const scores = tf.matMul(tf.mul(q, scale), kT);
+  const M = scores.shape[scores.rank - 2],
+    P = mask.shape[mask.rank - 2];
+  if (mask.rank !== 2 || P === M) return tf.softmax(tf.add(scores, mask));
+  const stacked = tf.reshape(scores, [...scores.shape.slice(0, -2), M / P, P, -1]);
+  return tf.softmax(tf.reshape(tf.add(stacked, mask), scores.shape));
 }
 
-/** The shapes the kernel takes: equal batch dimensions, a mask of [M, N] or of the output's shape. */
+/**
+ * The shapes the kernel takes: equal batch dimensions, and a mask of the output's shape, of [1.., M, N],
+ * or of [P, N] with P dividing M: its rows repeat down every batch's output rows.
+ */
 function fusableAttention(q: number[], kT: number[], mask: number[]): boolean {
   const r = q.length;
   if (r < 2 || kT.length !== r || q[r - 1] !== kT[r - 2] || !tf.util.arraysEqual(q.slice(0, -2), kT.slice(0, -2))) return false;
   const out = [...q.slice(0, -1), kT[r - 1]];
-  return (
-    tf.util.arraysEqual(mask, out) ||
-    (mask.length >= 2 && mask.length <= r && tf.util.arraysEqual(mask.slice(-2), out.slice(-2)) && mask.slice(0, -2).every((d) => d === 1))
-  );
+  if (tf.util.arraysEqual(mask, out)) return true;
+  const [P, N] = mask.slice(-2);
+  const M = out[r - 2];
+  return mask.length >= 2 && mask.length <= r && N === out[r - 1] && P > 0 && M % P === 0 && mask.slice(0, -2).every((d) => d === 1);
 }
 
 /** x / sqrt(mean(x^2) + eps) * w over the last axis of x; w has that axis' length. */
@@ -196,6 +206,12 @@ function unbroadcast(t: tf.Tensor, shape: number[]): tf.Tensor {
   return tf.reshape(axes.length ? tf.sum(t, axes) : t, shape);
 }
 
+/** The gradient of a mask whose rows repeat down the output rows: each entry's, summed over its repeats. */
+function sumOverRepeats(t: tf.Tensor, shape: number[]): tf.Tensor {
+  const size = tf.util.sizeFromShape(shape);
+  return size === 0 ? tf.zeros(shape) : tf.reshape(tf.sum(tf.reshape(t, [-1, size]), 0), shape);
+}
+
 let registered = false;
 
 /** Registers the fused kernels' gradients (once; tfjs keeps them by kernel name for every backend). */
@@ -215,7 +231,7 @@ export function registerFusedGradients(): void {
       return {
         q: () => tf.matMul(ds, kT, false, true),
         kT: () => tf.matMul(q, ds, true, false),
-        mask: () => unbroadcast(run(K.attentionProbabilitiesGrad, { p, dy: dp }, { scale: 1 }), mask.shape),
+        mask: () => sumOverRepeats(run(K.attentionProbabilitiesGrad, { p, dy: dp }, { scale: 1 }), mask.shape),
       };
     },
   });

@@ -189,7 +189,7 @@ export class LlamaModel {
       T = ids[0].length;
     const offset = cache?.length ?? 0;
     const { cos, sin } = ropeTables(this.invFreq, offset, T);
-    const mask = causalMask(T, offset, this.config.numHeads / this.config.numKvHeads);
+    const mask = causalMask(T, offset);
     const x = tf.tidy(() => embeddingLookup(this.weights.embed, ids.flat()));
     return { B, T, cos, sin, mask, cache, x, drop: dropoutFor(training) };
   }
@@ -384,17 +384,12 @@ export function lambdaOf(diff: DiffAttention): tf.Scalar {
   return tf.add(tf.sub(tf.exp(tf.sum(tf.mul(l.q1, l.k1))), tf.exp(tf.sum(tf.mul(l.q2, l.k2)))), diff.lambdaInit);
 }
 
-/**
- * Additive mask [rep*T, offset + T]: query i sees keys 0 .. offset + i, repeated for the rep query
- * heads stacked in a GQA group (built here: tf.tile is very slow on wasm).
- */
-function causalMask(T: number, offset: number, rep: number): tf.Tensor2D {
+/** Additive mask [T, offset + T]: query i sees keys 0 .. offset + i (the same for every head and GQA group). */
+function causalMask(T: number, offset: number): tf.Tensor2D {
   const tk = offset + T;
-  const m = new Float32Array(rep * T * tk);
-  for (let r = 0; r < rep; r++) {
-    for (let i = 0; i < T; i++) m.fill(MASKED, (r * T + i) * tk + offset + i + 1, (r * T + i + 1) * tk);
-  }
-  return tf.tensor2d(m, [rep * T, tk]);
+  const m = new Float32Array(T * tk);
+  for (let i = 0; i < T; i++) m.fill(MASKED, i * tk + offset + i + 1, (i + 1) * tk);
+  return tf.tensor2d(m, [T, tk]);
 }
 
 function appendToCache(cache: KVCache, layer: number, K1: tf.Tensor4D, K2: tf.Tensor4D | undefined, V: tf.Tensor4D) {

@@ -12,7 +12,7 @@
       "sources": ["src/addon.cc", "src/allocator.cc", "src/elementwise.cc", "src/fused.cc", "src/fused-elementwise.cc", "src/fused-train.cc", "src/gemm.cc", "src/layout.cc", "src/load.cc"],
       "include_dirs": ["<!(node -p \"require('node-api-headers').include_dir\")", "<(openblas_include)"],
       # No FP traps or errno: lets selects and sqrt vectorise; IEEE results are unchanged (no fast-math).
-      "cflags_cc": ["-std=c++17", "-fno-trapping-math", "-fno-math-errno"],
+      "cflags_cc": ["-std=c++17", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off"],
       "conditions": [
         ["target_arch=='x64'", {"cflags_cc": ["-march=x86-64-v2", "-mtune=generic"]}],
       ],

@@ -412,8 +412,13 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
     );
   };
 
-  /** Attention cases: batch dims, M, N, d, mask shape ('2d' [M, N], 'lead1' [1, M, N], 'full' the output's shape). */
-  const attentionCases: [number[], number, number, number, '2d' | 'lead1' | 'full'][] = [
+  /**
+   * Attention cases: batch dims, M, N, d, mask shape ('2d' [M, N], 'lead1' [1, M, N], 'full' the output's
+   * shape, 'rep3' [M / 3, N] repeated down the rows as for 3 stacked GQA query heads).
+   */
+  const attentionCases: [number[], number, number, number, '2d' | 'lead1' | 'full' | 'rep3'][] = [
+    [[2], 6, 5, 4, 'rep3'],
+    [[1], 30, 40, 8, 'rep3'],
     [[3], 5, 7, 4, '2d'],
     [[], 6, 6, 8, '2d'],
     [[1], 1, 1, 1, '2d'],
@@ -426,10 +431,10 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
   const attentionInputs = ([batch, M, N, d, maskKind]: (typeof attentionCases)[number], seed: number) => {
     const q = rand([...batch, M, d], seed, { scale: 3 }),
       kT = rand([...batch, d, N], seed + 1, { scale: 3 });
-    const m2 = causal(M, N, M > 2 ? 1 : -1); // with M > 2, row 1 is fully masked
+    const m2 = maskKind === 'rep3' ? causal(M / 3, N) : causal(M, N, M > 2 ? 1 : -1); // with M > 2, row 1 is fully masked
     const full = () =>
       tf.add(tf.zeros([...batch, M, N]), tf.mul(m2, tf.cast(tf.greater(rand([...batch, M, N], seed + 2), -0.8), 'float32')));
-    const mask = maskKind === '2d' ? m2 : maskKind === 'lead1' ? tf.reshape(m2, [1, M, N]) : full();
+    const mask = maskKind === '2d' || maskKind === 'rep3' ? m2 : maskKind === 'lead1' ? tf.reshape(m2, [1, M, N]) : full();
     return { q, kT, mask, weights: rand([...batch, M, N], seed + 3) };
   };
 
@@ -463,6 +468,40 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
           });
       }
     }
+  });
+
+  test('fused attentionProbabilities: the skipped masked columns (large, non-finite scores, odd masks)', async () => {
+    // The kernel multiplies only the columns a causal row can see when a bound proves the rest give
+    // exact zeros; these inputs break that bound or the mask's shape, and must match the composite.
+    const M = 40,
+      N = 48,
+      d = 8;
+    const q = () => rand([2, M, d], 601, { scale: 3 }),
+      kT = () => rand([2, d, N], 602, { scale: 3 });
+    const withEntry = (mask: tf.Tensor, row: number, col: number, value: number) => {
+      const v = mask.dataSync().slice();
+      v[row * N + col] = value;
+      return tf.tensor(v, mask.shape);
+    };
+    const cases: [string, () => tf.Tensor][] = [
+      ['causal, offset 8', () => attentionProbabilities(q(), kT(), 0.35, causal(M, N))],
+      // |q| about 1e9 along a dimension no key has: small scores, but the bound fails, so nothing is skipped.
+      [
+        'the bound fails',
+        () => {
+          const far = tf.concat([q(), tf.fill([2, M, 1], 1e9)], 2);
+          return attentionProbabilities(far, tf.concat([kT(), tf.zeros([2, 1, N])], 1), 0.35, causal(M, N));
+        },
+      ],
+      ['NaN and inf in q', () => attentionProbabilities(rand([2, M, d], 604, { scale: 3, specials: true }), kT(), 0.35, causal(M, N))],
+      ['NaN in a masked tail', () => attentionProbabilities(q(), kT(), 0.35, withEntry(causal(M, N), 5, 40, NaN))],
+      ['NaN among the visible keys', () => attentionProbabilities(q(), kT(), 0.35, withEntry(causal(M, N), 6, 3, NaN))],
+      ['-inf in the tail', () => attentionProbabilities(q(), kT(), 0.35, withEntry(causal(M, N), 7, 47, -Infinity))],
+      ['a non-zero visible entry', () => attentionProbabilities(q(), kT(), 0.35, withEntry(causal(M, N), 9, 2, -3))],
+      ['masked in the middle only', () => attentionProbabilities(q(), kT(), 0.35, withEntry(tf.zeros([M, N]), 4, 20, -1e9))],
+      ['no keys', () => attentionProbabilities(rand([2, M, 0], 605), rand([2, 0, N], 606), 0.35, causal(M, N))],
+    ];
+    for (const [name, fn] of cases) await same(`attentionProbabilities ${name}`, 'attentionProbabilities', fn);
   });
 
   test('fused attentionProbabilities: gradients w.r.t. q, kT and mask', async () => {

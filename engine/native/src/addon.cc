@@ -264,17 +264,17 @@ napi_value Concat(napi_env env, napi_callback_info info) {
   return c.undefined();
 }
 
-// attentionProbabilities(q, kT, mask, out, batch, m, n, k, maskPerBatch, scale)
+// attentionProbabilities(q, kT, mask, out, batch, m, n, k, maskRows, scale)
 napi_value AttentionProbabilities(napi_env env, napi_callback_info info) {
   Call c(env, info);
-  const int64_t batch = c.integer(4), m = c.integer(5), n = c.integer(6), k = c.integer(7);
-  const bool maskPerBatch = c.flag(8);
+  const int64_t batch = c.integer(4), m = c.integer(5), n = c.integer(6), k = c.integer(7), maskRows = c.integer(8);
   const double scale = c.number(9);
   const float* q = c.array<float>(0, batch * m * k);
   const float* kT = c.array<float>(1, batch * k * n);
-  const float* mask = c.array<float>(2, (maskPerBatch ? batch : 1) * m * n);
+  const float* mask = c.array<float>(2, maskRows * n);
   float* out = c.array<float>(3, batch * m * n);
-  if (c.ok()) dl::attentionProbabilities(q, kT, mask, out, batch, m, n, k, maskPerBatch, static_cast<float>(scale));
+  c.check(batch * m == 0 || (maskRows > 0 && (batch * m) % maskRows == 0), "the mask's rows must divide batch * m");
+  if (c.ok()) dl::attentionProbabilities(q, kT, mask, out, batch, m, n, k, maskRows, static_cast<float>(scale));
   return c.undefined();
 }
 

@@ -92,7 +92,7 @@ void sum(const float* x, float* out, int64_t outer, int64_t r, int64_t inner) {
 
 }  // namespace
 
-void unary(Unary op, const float* x, float* out, int64_t n, double alpha) {
+DL_VECTORIZED void unary(Unary op, const float* x, float* out, int64_t n, double alpha) {
   switch (op) {
     case Unary::Exp: return map(x, out, n, [](float v) { return fastExp(v); });
     case Unary::Neg: return map(x, out, n, [](float v) { return -v; });
@@ -112,7 +112,7 @@ void unary(Unary op, const float* x, float* out, int64_t n, double alpha) {
   }
 }
 
-void binary(Binary op, const float* a, const Dims& aShape, const float* b, const Dims& bShape, float* out, const Dims& outShape) {
+DL_VECTORIZED void binary(Binary op, const float* a, const Dims& aShape, const float* b, const Dims& bShape, float* out, const Dims& outShape) {
   switch (op) {
     case Binary::Add: return broadcast([](float x, float y) { return x + y; }, a, aShape, b, bShape, out, outShape);
     case Binary::Sub: return broadcast([](float x, float y) { return x - y; }, a, aShape, b, bShape, out, outShape);
@@ -127,29 +127,19 @@ void binary(Binary op, const float* a, const Dims& aShape, const float* b, const
   }
 }
 
-// As tfjs: e = exp(x - max) in float, their sum in double rounded to float, then e / sum. Each pass
-// is a loop the compiler vectorises.
-void softmax(const float* x, float* out, int64_t rows, int64_t cols) {
+// As tfjs: e = exp(x - max) in float, their sum in double rounded to float, then e / sum. A NaN
+// anywhere makes the row NaN, as in tfjs: through the sum when the max skipped it.
+DL_VECTORIZED void softmax(const float* x, float* out, int64_t rows, int64_t cols) {
   if (cols == 0) return;
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * cols;
     float* orow = out + r * cols;
-    // Max in four lanes; a NaN anywhere makes the row NaN, as in tfjs.
-    float m[4] = {xr[0], xr[0], xr[0], xr[0]};
-    bool nan = false;
-    const int64_t body = cols - cols % 4;
-    for (int64_t j = 0; j < body; j += 4)
-      for (int k = 0; k < 4; ++k) m[k] = xr[j + k] > m[k] ? xr[j + k] : m[k];
-    for (int64_t j = body; j < cols; ++j) m[0] = xr[j] > m[0] ? xr[j] : m[0];
-    for (int64_t j = 0; j < cols; ++j) nan |= xr[j] != xr[j];
-    const float mx = nan ? std::numeric_limits<float>::quiet_NaN() : std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
-    for (int64_t j = 0; j < cols; ++j) orow[j] = fastExp(xr[j] - mx);
-    const float sf = static_cast<float>(rowSum<false>(orow, cols, 1.0f));
+    const float sf = static_cast<float>(expShifted(xr, rowMax(xr, cols), orow, cols));
     for (int64_t i = 0; i < cols; ++i) orow[i] /= sf;
   }
 }
 
-void reduce(Reduce op, const float* x, float* out, int64_t outer, int64_t r, int64_t inner) {
+DL_VECTORIZED void reduce(Reduce op, const float* x, float* out, int64_t outer, int64_t r, int64_t inner) {
   switch (op) {
     case Reduce::Sum: return sum<false>(x, out, outer, r, inner);
     case Reduce::Mean: return sum<true>(x, out, outer, r, inner);

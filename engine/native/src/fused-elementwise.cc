@@ -9,7 +9,7 @@
 
 namespace dl {
 
-void differentialAttention(const float* a1, const float* a2, float lambda, float* out, int64_t n, bool relu) {
+DL_VECTORIZED void differentialAttention(const float* a1, const float* a2, float lambda, float* out, int64_t n, bool relu) {
   if (relu) {
     for (int64_t i = 0; i < n; ++i) out[i] = jsMax(0.0f, a1[i] - a2[i] * lambda);
   } else {
@@ -38,7 +38,7 @@ double differentialGradLoop(const float* a2, const float* y, const float* dy, fl
 
 }  // namespace
 
-double differentialAttentionGrad(const float* a2, const float* y, const float* dy, float lambda, float* da1, float* da2, int64_t n,
+DL_VECTORIZED double differentialAttentionGrad(const float* a2, const float* y, const float* dy, float lambda, float* da1, float* da2, int64_t n,
                                  bool relu) {
   // As tfjs: relu's gradient is dy * step(x) (y > 0 exactly where x > 0), the subtraction's is (g, -g),
   // the product's (-g) lambda for A2 and sum((-g) A2) for lambda.
@@ -57,14 +57,14 @@ double differentialAttentionGrad(const float* a2, const float* y, const float* d
   return std::numeric_limits<double>::quiet_NaN();
 }
 
-void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+DL_VECTORIZED void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = (g * (1.0f / (1.0f + fastExp(-g)))) * up[i];
   }
 }
 
-void swigluGrad(const float* gate, const float* up, const float* dy, float* dgate, float* dup, int64_t n) {
+DL_VECTORIZED void swigluGrad(const float* gate, const float* up, const float* dy, float* dgate, float* dup, int64_t n) {
   // y = (g s) u with s = sigmoid(g): du = dy (g s); dg = dy u s + dy u g s (1 - s), in tfjs's order.
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i], s = 1.0f / (1.0f + fastExp(-g));
@@ -74,7 +74,7 @@ void swigluGrad(const float* gate, const float* up, const float* dy, float* dgat
   }
 }
 
-void rope(const float* x, const float* cos, const float* sin, float* out, int64_t outer, int64_t t, int64_t inner, int64_t d,
+DL_VECTORIZED void rope(const float* x, const float* cos, const float* sin, float* out, int64_t outer, int64_t t, int64_t inner, int64_t d,
           bool transposed) {
   // rotate_half(x) = [-x2, x1]; its transpose (the gradient's) maps dy s to [(dy s)2, -(dy s)1].
   const int64_t h = d / 2;

@@ -3,6 +3,7 @@
 // a tensor per step (ten for AdamW, about eight over the logits for the loss).
 #include <cmath>
 #include <limits>
+#include <vector>
 #include "fastmath.h"
 #include "kernels.h"
 
@@ -17,30 +18,23 @@ struct RowLse {
   bool finite;
 };
 
-RowLse rowLse(const float* x, int64_t cols) {
-  float mx = x[0];
-  bool finite = true;
-  for (int64_t j = 0; j < cols; ++j) {
-    mx = x[j] > mx ? x[j] : mx;
-    finite &= std::isfinite(x[j]);
-  }
-  for (int64_t j = 0; j < cols; ++j) mx = x[j] != x[j] ? x[j] : mx;  // a NaN anywhere makes the row NaN
-  double s[4] = {0, 0, 0, 0};
-  const int64_t body = cols - cols % 4;
-  for (int64_t j = 0; j < body; j += 4)
-    for (int k = 0; k < 4; ++k) s[k] += fastExp(x[j + k] - mx);
-  for (int64_t j = body; j < cols; ++j) s[0] += fastExp(x[j] - mx);
-  return {mx, std::log(static_cast<float>((s[0] + s[1]) + (s[2] + s[3]))), finite};
+RowLse rowLse(const float* x, int64_t cols, float* scratch) {
+  float least;
+  const float mx = rowMax(x, cols, &least);
+  const double sum = expShifted(x, mx, scratch, cols);
+  // NaN or +inf anywhere makes the sum NaN; -inf shows as the least element.
+  return {mx, std::log(static_cast<float>(sum)), !std::isnan(sum) && std::isfinite(mx) && std::isfinite(least)};
 }
 
 }  // namespace
 
-double crossEntropy(const float* logits, const int32_t* labels, const float* w, int64_t rows, int64_t cols) {
+DL_VECTORIZED double crossEntropy(const float* logits, const int32_t* labels, const float* w, int64_t rows, int64_t cols) {
   if (cols == 0) return 0;
+  std::vector<float> scratch(cols);
   double loss = 0;
   for (int64_t r = 0; r < rows; ++r) {
     const float* x = logits + r * cols;
-    const RowLse l = rowLse(x, cols);
+    const RowLse l = rowLse(x, cols, scratch.data());
     // The composite sums lp * onehot * w over the whole row: 0 * lp is NaN where lp is not finite, and
     // so is 0 * w for an infinite w.
     const int32_t label = labels[r];
@@ -54,12 +48,12 @@ double crossEntropy(const float* logits, const int32_t* labels, const float* w, 
   return -loss;
 }
 
-void crossEntropyGrad(const float* logits, const int32_t* labels, const float* w, float dy, float* dx, int64_t rows, int64_t cols) {
+DL_VECTORIZED void crossEntropyGrad(const float* logits, const int32_t* labels, const float* w, float dy, float* dx, int64_t rows, int64_t cols) {
   if (cols == 0) return;
   for (int64_t r = 0; r < rows; ++r) {
     const float* x = logits + r * cols;
     float* o = dx + r * cols;
-    const RowLse l = rowLse(x, cols);
+    const RowLse l = rowLse(x, cols, o);
     const float wr = w[r];
     // (softmax - onehot) * w * dy with softmax = exp(log-probabilities), as the composite's gradient.
     for (int64_t j = 0; j < cols; ++j) o[j] = (fastExp((x[j] - l.max) - l.lse) * wr) * dy;
@@ -68,7 +62,7 @@ void crossEntropyGrad(const float* logits, const int32_t* labels, const float* w
   }
 }
 
-void adamw(const float* w, const float* g, const float* m, const float* v, float* wOut, float* mOut, float* vOut, int64_t n,
+DL_VECTORIZED void adamw(const float* w, const float* g, const float* m, const float* v, float* wOut, float* mOut, float* vOut, int64_t n,
            const AdamWStep& s) {
   for (int64_t i = 0; i < n; ++i) {
     const float mi = m[i] * s.beta1 + g[i] * s.oneMinusBeta1;

@@ -35,10 +35,11 @@ void gather(const float* x, const int32_t* idx, int64_t nIdx, float* out, int64_
 void concat(const std::vector<const float*>& parts, const Dims& widths, float* out, int64_t rows);
 
 // Fused operations (engine/model/fused.ts).
-// softmax(scale * q kT + mask) over the last axis, per batch b: q [m, k], kT [k, n]; mask [m, n], the
-// same for every b unless maskPerBatch ([batch, m, n]).
+// softmax(scale * q kT + mask) over the last axis, per batch b: q [m, k], kT [k, n]; mask [maskRows, n],
+// its rows repeating down the batch * m output rows (row t takes mask row t % maskRows): [m, n] for one
+// mask per batch, [batch * m, n] for a mask each, [T, n] for rep = m / T query heads stacked per GQA group.
 void attentionProbabilities(const float* q, const float* kT, const float* mask, float* out, int64_t batch, int64_t m, int64_t n,
-                            int64_t k, bool maskPerBatch, float scale);
+                            int64_t k, int64_t maskRows, float scale);
 // d(scores) of the above for d(probabilities) dy: scale * p (dy - rowsum(dy p)), rows of [rows, cols].
 void attentionProbabilitiesGrad(const float* p, const float* dy, float* out, int64_t rows, int64_t cols, float scale);
 // x / sqrt(mean(x^2) + eps) * w over rows of [rows, cols], w [cols]; and its gradients for dy.
