@@ -1,5 +1,6 @@
 /** Attention maps (positive, negative, differential) per layer and head, for each model asked. */
 import { yieldToEventLoop } from '../util/yield';
+import { CaptureRequest } from '../model/llama';
 import { LoadedModel } from '../model/load';
 import { Cancelled, emit, isCancelled, RunContext } from './context';
 import { Target } from './models';
@@ -27,7 +28,7 @@ export async function attention(m: LoadedModel, targets: Target[], o: AttentionO
   for (const [index, x] of targets.entries()) {
     await emit(ctx, { type: 'model', index, label: x.label });
     let first = -1;
-    const logits = await m.model.forwardCapture([o.ids], x.adapter, {
+    const capture: CaptureRequest = {
       layers: o.layers,
       heads: o.heads,
       onMaps: async (maps) => {
@@ -36,11 +37,16 @@ export async function attention(m: LoadedModel, targets: Target[], o: AttentionO
         await emit(ctx, { type: 'maps', index, maps });
         await yieldToEventLoop();
       },
-    });
-    try {
-      if (out.logits) out.logits.push((await logits.data()) as Float32Array);
-    } finally {
-      logits.dispose();
+    };
+    if (out.logits) {
+      const logits = await m.model.forwardCapture([o.ids], x.adapter, capture);
+      try {
+        out.logits.push((await logits.data()) as Float32Array);
+      } finally {
+        logits.dispose();
+      }
+    } else {
+      await m.model.captureMaps([o.ids], x.adapter, capture); // no logits: stop after the last layer asked
     }
     out.timings.push({ label: x.label, firstLayerMs: first, doneMs: Date.now() - t0 });
   }

@@ -18,20 +18,26 @@ export class BufferPool {
   private readonly fresh = new WeakSet<Float32Array>();
   private readonly pooled = new WeakSet<Float32Array>();
   private freeBytes = 0;
+  private lastUse = 0;
+  private idleCheck?: ReturnType<typeof setInterval>;
   stats = { taken: 0, reused: 0 };
 
   /**
    * @param maxFreeBytes the most the pool keeps for reuse (memory that is otherwise garbage until the next GC)
-   * @param maxBufferBytes larger buffers are never pooled (a 1B model's logits: one per job)
+   * @param maxBufferBytes larger buffers are never pooled (a 1B model's logits: one per job; its attention
+   * probabilities at T=512, 34 MB, are)
+   * @param idleMs free buffers are dropped after this long without use
    */
   constructor(
     readonly maxFreeBytes = 256 * 2 ** 20,
-    readonly maxBufferBytes = 32 * 2 ** 20,
+    readonly maxBufferBytes = 64 * 2 ** 20,
+    readonly idleMs = 5000,
   ) {}
 
   /** A buffer of `length` floats with undefined contents: the kernel must write every element. */
   take(length: number): Float32Array {
     this.stats.taken++;
+    this.lastUse = performance.now();
     if (length * 4 > this.maxBufferBytes || length === 0) return new Float32Array(length);
     const list = this.free.get(length);
     let b = list?.pop();
@@ -71,11 +77,23 @@ export class BufferPool {
     this.pooled.add(values);
     this.free.set(values.length, list);
     this.freeBytes += values.byteLength;
+    this.lastUse = performance.now();
+    // An engine waiting for its next request should not sit on its free buffers: dropped after
+    // `idleMs` without a take or give (the timer does not keep the process alive).
+    this.idleCheck ??= setInterval(() => {
+      if (performance.now() - this.lastUse >= this.idleMs) this.clear();
+    }, this.idleMs).unref();
   }
 
   /** Drops every free buffer (the garbage collector takes them). */
   clear(): void {
     this.free.clear();
     this.freeBytes = 0;
+    clearInterval(this.idleCheck);
+    this.idleCheck = undefined;
+  }
+
+  get freeMegabytes(): number {
+    return this.freeBytes / 2 ** 20;
   }
 }

@@ -133,10 +133,30 @@ export class LlamaModel {
     capture: CaptureRequest,
     opts: ForwardOptions = {},
   ): Promise<tf.Tensor> {
+    return (await this.captureLayers(ids, adapter, capture, opts, this.config.numLayers)) as tf.Tensor;
+  }
+
+  /**
+   * The maps alone: layer l's depend only on layers 0..l, so the pass stops after the last layer
+   * captured, without the later layers or the logits (for layer 0 of a 16-layer model, a 16th of the work).
+   */
+  async captureMaps(ids: number[][], adapter: Adapter | undefined, capture: CaptureRequest): Promise<void> {
+    const last = capture.layers ? Math.max(-1, ...capture.layers) : this.config.numLayers - 1;
+    await this.captureLayers(ids, adapter, capture, {}, last + 1);
+  }
+
+  /** Layers 0 .. upTo-1 with capture, then the logits if upTo is every layer. */
+  private async captureLayers(
+    ids: number[][],
+    adapter: Adapter | undefined,
+    capture: CaptureRequest,
+    opts: ForwardOptions,
+    upTo: number,
+  ): Promise<tf.Tensor | undefined> {
     const run = this.begin(ids, adapter, opts.cache);
     let x = run.x;
     try {
-      for (let l = 0; l < this.config.numLayers; l++) {
+      for (let l = 0; l < upTo; l++) {
         const wanted = !capture.layers || capture.layers.includes(l);
         const prev = x;
         const out = tf.tidy(() => {
@@ -148,6 +168,7 @@ export class LlamaModel {
         x = next;
         if (maps.positive) await this.emit(l, maps as MapTensors, capture);
       }
+      if (upTo < this.config.numLayers) return undefined;
       const last = x;
       return tf.tidy(() => this.head(last, run, opts.lastOnly));
     } finally {

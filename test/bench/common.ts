@@ -1,4 +1,5 @@
 /** Types and helpers shared by the benchmark's parent (run-bench.ts) and its child processes (bench-child.ts). */
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { TextTokenizer } from '../../engine/model/tokenizer';
@@ -157,4 +158,23 @@ export function baseCheckpointArgs(out: string, d: CheckpointDims, tie: boolean)
     '--dtype',
     'F32',
   ];
+}
+
+export const PY = process.env.DIFFLORA_PYTHON ?? 'python3';
+export const TORCH_PY = process.env.DIFFLORA_TORCH_PYTHON ?? '/usr/bin/python3';
+export const MAKE_CKPT = path.join(ROOT, 'test', 'reference', 'make_checkpoint.py');
+
+/** Runs a set-up command with its output shown; throws naming `what` if it fails. */
+export function run(cmd: string, args: string[], what: string): void {
+  process.stderr.write(`$ ${[cmd, ...args].map((s) => (/\s/.test(s) ? JSON.stringify(s) : s)).join(' ')}\n`);
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) throw new Error(`${what} failed (${r.error?.message ?? `exit ${r.status}`})`);
+}
+
+export function readJson<T = Record<string, unknown>>(file: string): T | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
 }

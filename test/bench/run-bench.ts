@@ -33,8 +33,12 @@ import {
   median,
   oneThread,
   ProfileResult,
-  ROOT,
   baseCheckpointArgs,
+  MAKE_CKPT,
+  PY,
+  readJson,
+  run,
+  TORCH_PY,
 } from './common';
 import { LLAMA_1B_CONFIG, LLAMA_1B_DIR, llama1b } from '../helpers/llama-1b';
 
@@ -135,24 +139,6 @@ interface ModelSpec {
   warmup: (T: number, backend: BenchBackend, lengths: number[]) => number;
   /** The child skips it on a software (SwiftShader) GPU adapter. */
   tooBigForSoftwareGpu: boolean;
-}
-
-const PY = process.env.DIFFLORA_PYTHON ?? 'python3';
-const TORCH_PY = process.env.DIFFLORA_TORCH_PYTHON ?? '/usr/bin/python3';
-const MAKE_CKPT = path.join(ROOT, 'test', 'reference', 'make_checkpoint.py');
-
-function run(cmd: string, args: string[], what: string): void {
-  process.stderr.write(`$ ${[cmd, ...args].map((s) => (/\s/.test(s) ? JSON.stringify(s) : s)).join(' ')}\n`);
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error(`${what} failed (${r.error?.message ?? `exit ${r.status}`})`);
-}
-
-function readJson<T = Record<string, unknown>>(file: string): T | undefined {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
 }
 
 function configMatches(dir: string, want: Record<string, unknown>): boolean {

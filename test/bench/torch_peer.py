@@ -13,6 +13,9 @@ For every length T and thread setting it times, after one warm-up:
   forward  logits for all T positions, attention maps discarded (eager attention: torch 1.13 has no SDPA);
   capture  the same forward keeping every layer's maps (positive, and for DiffLoRA negative and
            differential), as HF's output_attentions does.
+--cold-job (with --ids FILE --layer L --heads a,b,c --out OUT): the bench:cold peer. Loads, runs the
+layers 0..L of one forward of the ids and writes layer L's maps of those heads as JSON to OUT, like
+`difflora attention --layers L`; the caller times the whole process.
 --select full: a warm-up and every run at every thread setting. --select probe (slow, large models):
 one warm-up, one timed run per thread setting, then the remaining runs only at the fastest one.
 The reported figure per (T, mode) is the median at the fastest thread setting.
@@ -140,8 +143,9 @@ def repeat_kv(x, rep):
     return x[:, None].expand(G, rep, T, d).reshape(G * rep, T, d)
 
 
-def forward(m, dl, ids, keep):
-    """Logits [T, vocab]; `keep` (a list) receives every layer's maps when given."""
+def forward(m, dl, ids, keep, last_layer=None):
+    """Logits [T, vocab]; `keep` (a list) receives every layer's maps when given. With `last_layer`,
+    stops after that layer (its maps need no more) and returns None."""
     T = ids.shape[0]
     ang = torch.arange(T, dtype=torch.float64)[:, None] * torch.from_numpy(m.inv_freq)[None, :]
     emb = torch.cat((ang, ang), dim=-1)
@@ -200,6 +204,8 @@ def forward(m, dl, ids, keep):
         x = x + out
         if keep is not None:
             keep.append(maps)
+        if i == last_layer:
+            return None
 
         h2 = rms_norm(x, m.W(i, "post_attention_layernorm"), m.eps)
         mlp_d = dl is not None and dl.lora_mlp and i in dl.layers
@@ -259,7 +265,13 @@ def main(argv=None):
     ap.add_argument("--select", choices=("full", "probe"), default="full")
     ap.add_argument("--modes", default="forward,capture")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--cold-job", action="store_true", help="one forward, --layer's maps to --out (see above)")
+    ap.add_argument("--ids", help="cold job: a file of comma-separated token ids")
+    ap.add_argument("--layer", type=int, default=0)
+    ap.add_argument("--heads", default="0")
     a = ap.parse_args(argv)
+    if a.cold_job:
+        return cold_job(a)
 
     lengths = [int(x) for x in a.lengths.split(",") if x]
     runs = parse_runs(a.runs, lengths, 5)
@@ -323,6 +335,27 @@ def main(argv=None):
     }
     with open(a.out, "w") as f:
         json.dump(out, f, indent=2)
+
+
+def cold_job(a):
+    torch.set_grad_enabled(False)
+    threads = parse_threads(a.threads)[0]
+    torch.set_num_threads(threads[0])
+    set_blas = blas_threads_setter()
+    if set_blas is not None:
+        set_blas(threads[1])
+    m = Llama(a.model)
+    dl = DiffLora(a.adapter, m.L) if a.adapter else None
+    with open(a.ids) as f:
+        ids = torch.tensor([int(x) for x in f.read().split(",")], dtype=torch.long)
+    keep = []
+    with torch.inference_mode():
+        forward(m, dl, ids, keep, last_layer=a.layer)
+    maps = keep[a.layer]
+    heads = [int(h) for h in a.heads.split(",")]
+    layer = {"layer": a.layer, "heads": [{"head": h, **{k: v[h].tolist() for k, v in maps.items()}} for h in heads]}
+    with open(a.out, "w") as f:
+        json.dump({"ids": ids.tolist(), "layers": [layer]}, f)
 
 
 if __name__ == "__main__":

@@ -80,6 +80,17 @@ describe('BufferPool', () => {
   });
 });
 
+test('BufferPool: free buffers are dropped when it sits idle', async () => {
+  const pool = new BufferPool(1024, 512, 40);
+  const a = pool.take(10);
+  pool.written(a);
+  pool.give(a);
+  assert.ok(pool.freeMegabytes > 0);
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(pool.freeMegabytes, 0, 'cleared after 40 ms without use');
+  assert.notEqual(pool.take(10), a);
+});
+
 describe('BufferPool in the native backend', { skip: nativeSkip() }, () => {
   const pool = (): BufferPool => (tf.backend() as NativeBackend).pool;
 
