@@ -50,7 +50,7 @@ function parseArgs(argv: string[]): Options {
 const ADAPTER = path.join(CACHE, 'llama-3.2-1b-shape-difflora-32');
 
 function adapter(model: string): string {
-  if (!fs.existsSync(path.join(ADAPTER, 'adapter_model.safetensors'))) {
+  if (!fs.existsSync(path.join(ADAPTER, 'model.safetensors'))) {
     fs.rmSync(ADAPTER, { recursive: true, force: true });
     const args = ['difflora', '--base', model, '--out', ADAPTER, '--seed', '3', '--r', '32', '--alpha', '64', '--lambda', '0.1'];
     run(PY, [MAKE_CKPT, ...args], 'make_checkpoint.py difflora (1B shape)');
