@@ -167,6 +167,11 @@ function tryLoad(): { addon: NativeAddon; file: string } | { error: string } {
     };
   }
   const mod = { exports: {} as Partial<NativeAddon> };
+  // OpenBLAS (linked in, started at load) reads this once: an idle worker thread spins with sched_yield
+  // for 2^28 cycles (~0.1 s) by default after each threaded GEMM, taking the second core from the JS
+  // and GC threads; 2^16 (~25 us) still catches back-to-back GEMMs. Training step of the default
+  // model, DiffLoRA-32: 307 -> 258-290 ms, CPU/wall 1.52 -> 1.26. A value set by the user wins.
+  process.env.OPENBLAS_THREAD_TIMEOUT ??= '16';
   try {
     // dlopen rather than require: no module cache, and webpack never sees it.
     process.dlopen(mod, file);

@@ -63,3 +63,11 @@ describe('the addon applies the choice per GEMM', { skip: nativeSkip() }, () => 
     assert.equal(gemm(8, 8, 8), 2);
   });
 });
+
+describe('the BLAS worker timeout', { skip: nativeSkip() }, () => {
+  test('idle OpenBLAS workers spin 2^16 cycles, not 2^28, unless the user set OPENBLAS_THREAD_TIMEOUT', () => {
+    const preset = process.env.OPENBLAS_THREAD_TIMEOUT;
+    loadNativeAddon();
+    assert.equal(process.env.OPENBLAS_THREAD_TIMEOUT, preset ?? '16');
+  });
+});
