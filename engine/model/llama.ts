@@ -133,7 +133,7 @@ export class LlamaModel {
     capture: CaptureRequest,
     opts: ForwardOptions = {},
   ): Promise<tf.Tensor> {
-    return (await this.captureLayers(ids, adapter, capture, opts, this.config.numLayers)) as tf.Tensor;
+    return (await this.captureLayers(ids, adapter, capture, opts, this.config.numLayers, true)) as tf.Tensor;
   }
 
   /**
@@ -142,16 +142,17 @@ export class LlamaModel {
    */
   async captureMaps(ids: number[][], adapter: Adapter | undefined, capture: CaptureRequest): Promise<void> {
     const last = capture.layers ? Math.max(-1, ...capture.layers) : this.config.numLayers - 1;
-    await this.captureLayers(ids, adapter, capture, {}, last + 1);
+    await this.captureLayers(ids, adapter, capture, {}, last + 1, false);
   }
 
-  /** Layers 0 .. upTo-1 with capture, then the logits if upTo is every layer. */
+  /** Layers 0 .. upTo-1 with capture, then, with `head`, the logits. */
   private async captureLayers(
     ids: number[][],
     adapter: Adapter | undefined,
     capture: CaptureRequest,
     opts: ForwardOptions,
     upTo: number,
+    head: boolean,
   ): Promise<tf.Tensor | undefined> {
     const run = this.begin(ids, adapter, opts.cache);
     let x = run.x;
@@ -168,7 +169,7 @@ export class LlamaModel {
         x = next;
         if (maps.positive) await this.emit(l, maps as MapTensors, capture);
       }
-      if (upTo < this.config.numLayers) return undefined;
+      if (!head) return undefined;
       const last = x;
       return tf.tidy(() => this.head(last, run, opts.lastOnly));
     } finally {
