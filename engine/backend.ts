@@ -30,7 +30,7 @@ export { BackendUnavailableError, type BackendInfo, type BackendName } from './b
 export { ensureGradients } from './backends/gradients';
 export { WASM_HEAP_LIMIT_BYTES } from './backends/wasm';
 export { releaseWebgpu } from './backends/webgpu';
-export { setRequestedThreads, THREADS_ENV } from './backends/native';
+export { setRequestedThreads, setWorkload, THREADS_ENV, type Workload } from './backends/native';
 
 const ALL: readonly BackendName[] = ['tensorflow', 'webgpu', 'native', 'wasm', 'cpu'];
 

@@ -35,21 +35,28 @@ export function setRequestedThreads(n: number | undefined): void {
   requestedThreads = n;
 }
 
+/** What the engine is doing: the thread default depends on it (MIN_WORK_FOR_THREADS). */
+export type Workload = 'inference' | 'training';
+
 /**
- * GEMMs of at least this m*n*k get every BLAS thread by default, smaller ones one: a second thread
- * spins against the JS thread and loses on small shapes (the prototype of issue 9, 2 cores: 1 thread
- * wins for the small model, 2 for the 1B shape). Every GEMM of the small model up to T=512 stays below
- * (its largest, the head: 512 x 2048 x 256 = 2.7e8); the 1B shape's bulk is above (at T=128 the q, o
- * and MLP products, 5.4e8 to 2.1e9; at T=512 all its linear layers).
+ * By default, GEMMs of at least this m*n*k get every BLAS thread, smaller ones one. Measured on 2
+ * cores (issue 9; OpenBLAS workers sleeping after 2^16 cycles, see native-addon.ts):
+ * - inference, 1e7: two threads from the small model's T=128 products up (128 x 256 x 704 = 2.3e7):
+ *   its forward at T=128 17-20 -> 14-16 ms, at T=512 68-71 -> 47-54 ms (against 3e8);
+ * - training, 3e8: a step allocates heavily and V8's GC threads take the second core; a second BLAS
+ *   thread waits for them: DiffLoRA-32 step 244-254 ms at 3e8, 266-311 ms at 3e7 or 1e7.
+ * The 1B shape's products are above both but for its k/v projections at T=128 (1.3e8).
  */
-export const MIN_WORK_FOR_THREADS = 3e8;
+export const MIN_WORK_FOR_THREADS: Record<Workload, number> = { inference: 1e7, training: 3e8 };
 
 /** `threads` for every GEMM, or, when `minWork` is set, `threads` from that m*n*k up and 1 below. */
 export interface ThreadChoice {
   threads: number;
-  minWork?: number;
+  minWork?: Record<Workload, number>;
   why: string;
 }
+
+const exp = (x: number): string => x.toExponential().replace('+', '');
 
 /**
  * OpenBLAS threads and why: --threads, else DIFFLORA_THREADS, else by GEMM size: min(cores, 8) for
@@ -65,16 +72,25 @@ export function chooseThreads(cores = os.availableParallelism()): ThreadChoice {
   }
   const threads = Math.min(cores, 8);
   if (threads === 1) return { threads, why: 'default for 1 core' };
+  const w = MIN_WORK_FOR_THREADS;
   return {
     threads,
-    minWork: MIN_WORK_FOR_THREADS,
-    why: `default for ${cores} cores: ${threads} for GEMMs of m*n*k >= ${MIN_WORK_FOR_THREADS.toExponential().replace('+', '')}, else 1`,
+    minWork: w,
+    why: `default for ${cores} cores: ${threads} for GEMMs of m*n*k >= ${exp(w.inference)} (${exp(w.training)} in training), else 1`,
   };
 }
 
-export function applyThreads(addon: NativeAddon, choice: ThreadChoice): void {
+let active: { addon: NativeAddon; choice: ThreadChoice } | undefined;
+
+export function applyThreads(addon: NativeAddon, choice: ThreadChoice, workload: Workload = 'inference'): void {
+  active = { addon, choice };
   if (choice.minWork === undefined) addon.setThreads(choice.threads);
-  else addon.autoThreads(choice.threads, choice.minWork);
+  else addon.autoThreads(choice.threads, choice.minWork[workload]);
+}
+
+/** Switches the default threads to `workload`'s (nothing to do for a fixed count or without native). */
+export function setWorkload(workload: Workload): void {
+  if (active) applyThreads(active.addon, active.choice, workload);
 }
 
 /** For the backend line: "2 BLAS threads (--threads)", "1-2 BLAS threads (default ...)". */

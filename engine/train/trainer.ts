@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TrainEvent, TrainStepEvent as StepEvent } from '../../protocol/training';
 import * as fs from 'fs';
 import * as path from 'path';
+import { setWorkload } from '../backend';
 import { InputError } from '../errors';
 import { readSafetensorsHeader, readTensorFloat32, writeSafetensors } from '../formats/safetensors';
 import { TrainingPass } from '../model/llama';
@@ -105,6 +106,7 @@ export async function train(t: Trainable, data: Sequence[], o: TrainOptions, run
   const firstStep = state.step;
   let tokensSinceStart = 0,
     lastLoss = NaN;
+  setWorkload('training');
   try {
     while (state.step < total) {
       await yieldToEventLoop(); // the step's progress goes out and a cancellation comes in
@@ -163,6 +165,7 @@ export async function train(t: Trainable, data: Sequence[], o: TrainOptions, run
     return { steps: state.step, cancelled: false, finalLoss: lastLoss };
   } finally {
     opt.dispose();
+    setWorkload('inference');
   }
 }
 

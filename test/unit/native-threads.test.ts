@@ -11,6 +11,7 @@ import {
   describeThreads,
   MIN_WORK_FOR_THREADS,
   setRequestedThreads,
+  setWorkload,
   THREADS_ENV,
 } from '../../engine/backends/native';
 import { nativeSkip } from '../helpers/native';
@@ -26,11 +27,13 @@ describe('the thread default', () => {
     ]) {
       const c = chooseThreads(cores);
       assert.equal(c.threads, threads, `${cores} cores`);
-      assert.equal(c.minWork, MIN_WORK_FOR_THREADS);
+      assert.deepEqual(c.minWork, MIN_WORK_FOR_THREADS);
       assert.match(describeThreads(c), new RegExp(`^1-${threads} BLAS threads \\(default for ${cores} cores: `));
     }
-    // The boundary: the small model's largest GEMM (its head at T=512) below, the 1B shape's q at T=128 above.
-    assert.ok(512 * 2048 * 256 < MIN_WORK_FOR_THREADS && 128 * 2048 * 2048 >= MIN_WORK_FOR_THREADS);
+    // The boundaries: in inference the small model's T=128 MLP product above; in training the default
+    // model's MLP products (8 x 128 rows, 192 x 512) below, the 1B shape's q at T=128 above.
+    const w = MIN_WORK_FOR_THREADS;
+    assert.ok(128 * 256 * 704 >= w.inference && 1024 * 192 * 512 < w.training && 128 * 2048 * 2048 >= w.training);
   });
 
   test('--threads, then DIFFLORA_THREADS, fix the count for every GEMM', () => {
@@ -53,10 +56,15 @@ describe('the addon applies the choice per GEMM', { skip: nativeSkip() }, () => 
       addon.matMul(new Float32Array(m * k), new Float32Array(k * n), new Float32Array(m * n), 1, 1, m, n, k, false, false);
       return addon.threads();
     };
-    applyThreads(addon, { threads: 2, minWork: 1e6, why: '' });
+    applyThreads(addon, { threads: 2, minWork: { inference: 1e6, training: 8e6 }, why: '' });
     assert.equal(gemm(8, 8, 8), 1);
     assert.equal(gemm(100, 100, 100), 2); // exactly minWork
     assert.equal(gemm(99, 100, 100), 1);
+    setWorkload('training'); // what the trainer does around its steps
+    assert.equal(gemm(100, 100, 100), 1);
+    assert.equal(gemm(200, 200, 200), 2);
+    setWorkload('inference');
+    assert.equal(gemm(100, 100, 100), 2);
     applyThreads(addon, { threads: 1, why: '' });
     assert.equal(gemm(200, 200, 200), 1);
     applyThreads(addon, { threads: 2, why: '' });
