@@ -69,9 +69,13 @@ async function settle(logits: tf.Tensor): Promise<void> {
   logits.dispose();
 }
 
-/** Wall and CPU milliseconds of `n` runs after `warmup` untimed ones. */
+/**
+ * Wall and CPU milliseconds of `n` runs after `warmup` untimed ones, continued for at least a second when
+ * warmup > 0: V8 optimises the engine's JS over the first runs, and at 15 ms a forward five were not enough.
+ */
 async function timeRuns(n: number, warmup: number, run: () => Promise<void>): Promise<{ wall: number[]; cpu: number[] }> {
-  for (let i = 0; i < warmup; i++) await run();
+  const t0 = performance.now();
+  for (let i = 0; i < warmup || (warmup > 0 && performance.now() - t0 < 1000); i++) await run();
   const wall: number[] = [],
     cpu: number[] = [];
   for (let i = 0; i < n; i++) {

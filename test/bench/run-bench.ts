@@ -208,8 +208,9 @@ const MODELS: Record<string, ModelSpec> = {
     loadOnly: {},
     // The pure-JS backend needs ~10 s (128 tokens) to ~45 s (512) per forward of this model.
     runs: (T, backend, quick) => (quick ? 3 : backend === 'cpu' ? (T <= 128 ? 3 : 1) : 7),
-    // Five warm-ups: V8 optimises tfjs's op code over the first few forwards (at T=128, 23 ms after one
-    // warm-up, 17 ms after ten); a steady state is what a user running many inspections sees.
+    // Five warm-ups and at least a second of them (bench-child): V8 optimises tfjs's op code over the
+    // first forwards (at T=128, 23 ms after one warm-up, 17 ms after ten); a steady state is what a user
+    // running many inspections sees.
     warmup: (T, backend, lengths) => (backend === 'cpu' ? (T !== Math.min(...lengths) ? 0 : 1) : 5),
     tooBigForSoftwareGpu: false,
   },
@@ -564,7 +565,7 @@ async function main(): Promise<void> {
     `torch = PyTorch ${torch.find((t) => t.result)?.result?.torch_version ?? '?'} on the CPU (OpenBLAS), eager attention, the fastest of ` +
       'torch/OpenBLAS threads t1b1 (one thread, like wasm and native on <= 2 cores), t1b2, t2b2 (forward/capture setting in the torch rows);',
   );
-  console.log('runs = timed runs per median, after warm-ups (small model: 5; 1B shape: 1; cpu backend: 1, at the first length only).\n');
+  console.log('runs = timed runs per median, after warm-ups (small model: 5 and >= 1 s; 1B shape: 1; cpu backend: 1, at the first length only).\n');
   console.log(table(header, rows, right));
   if (busy) {
     notes.unshift(
