@@ -565,7 +565,9 @@ async function main(): Promise<void> {
     `torch = PyTorch ${torch.find((t) => t.result)?.result?.torch_version ?? '?'} on the CPU (OpenBLAS), eager attention, the fastest of ` +
       'torch/OpenBLAS threads t1b1 (one thread, like wasm and native on <= 2 cores), t1b2, t2b2 (forward/capture setting in the torch rows);',
   );
-  console.log('runs = timed runs per median, after warm-ups (small model: 5 and >= 1 s; 1B shape: 1; cpu backend: 1, at the first length only).\n');
+  console.log(
+    'runs = timed runs per median, after warm-ups (small model: 5 and >= 1 s; 1B shape: 1; cpu backend: 1, at the first length only).\n',
+  );
   console.log(table(header, rows, right));
   if (busy) {
     notes.unshift(
