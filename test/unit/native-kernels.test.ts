@@ -470,6 +470,21 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
     }
   });
 
+  test('addon.attentionProbabilities refuses a mask whose rows do not divide the output rows', () => {
+    const f = (n: number) => new Float32Array(n);
+    // batch 2 x m 3 = 6 output rows of 4 keys, k 2: 4 mask rows divide neither; 0 rows cannot repeat.
+    for (const maskRows of [4, 0]) {
+      assert.throws(
+        () => addon.attentionProbabilities(f(12), f(16), f(maskRows * 4), f(24), 2, 3, 4, 2, maskRows, 1),
+        /the mask's rows must divide batch \* m/,
+      );
+    }
+    assert.throws(
+      () => addon.attentionProbabilities(f(12), f(16), f(4), f(24), 2, 3, 4, 2, 3, 1),
+      /argument 2 must be an array of at least 12/,
+    );
+  });
+
   test('fused attentionProbabilities: the skipped masked columns (large, non-finite scores, odd masks)', async () => {
     // The kernel multiplies only the columns a causal row can see when a bound proves the rest give
     // exact zeros; these inputs break that bound or the mask's shape, and must match the composite.
