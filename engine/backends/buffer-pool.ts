@@ -10,6 +10,20 @@
  * view of it became another tensor's values (tfjs's cpu slice returns subarrays). Anything else
  * "escapes" and is left to the garbage collector as before.
  */
+export interface BufferPoolOptions {
+  /** The most the pool keeps for reuse (memory that is otherwise garbage until the next GC). */
+  maxFreeBytes?: number;
+  /**
+   * Larger buffers are never pooled (a 1B model's logits: one per job; its attention probabilities at
+   * T=512, 34 MB, are).
+   */
+  maxBufferBytes?: number;
+  /** Free buffers are dropped after this long without use. */
+  idleMs?: number;
+  /** Makes a fresh buffer (the native backend asks for huge pages on large ones). */
+  allocate?: (length: number) => Float32Array;
+}
+
 export class BufferPool {
   private readonly free = new Map<number, Float32Array[]>();
   /** Made by take(), not escaped; by buffer, to recognise views. */
@@ -22,23 +36,23 @@ export class BufferPool {
   private idleCheck?: ReturnType<typeof setInterval>;
   stats = { taken: 0, reused: 0 };
 
-  /**
-   * @param maxFreeBytes the most the pool keeps for reuse (memory that is otherwise garbage until the next GC)
-   * @param maxBufferBytes larger buffers are never pooled (a 1B model's logits: one per job; its attention
-   * probabilities at T=512, 34 MB, are)
-   * @param idleMs free buffers are dropped after this long without use
-   */
-  constructor(
-    readonly maxFreeBytes = 256 * 2 ** 20,
-    readonly maxBufferBytes = 64 * 2 ** 20,
-    readonly idleMs = 5000,
-  ) {}
+  readonly maxFreeBytes: number;
+  readonly maxBufferBytes: number;
+  readonly idleMs: number;
+  private readonly allocate: (length: number) => Float32Array;
+
+  constructor(o: BufferPoolOptions = {}) {
+    this.maxFreeBytes = o.maxFreeBytes ?? 256 * 2 ** 20;
+    this.maxBufferBytes = o.maxBufferBytes ?? 64 * 2 ** 20;
+    this.idleMs = o.idleMs ?? 5000;
+    this.allocate = o.allocate ?? ((length) => new Float32Array(length));
+  }
 
   /** A buffer of `length` floats with undefined contents: the kernel must write every element. */
   take(length: number): Float32Array {
     this.stats.taken++;
     this.lastUse = performance.now();
-    if (length * 4 > this.maxBufferBytes || length === 0) return new Float32Array(length);
+    if (length * 4 > this.maxBufferBytes || length === 0) return this.allocate(length);
     const list = this.free.get(length);
     let b = list?.pop();
     if (b) {
@@ -46,7 +60,7 @@ export class BufferPool {
       this.freeBytes -= b.byteLength;
       this.stats.reused++;
     } else {
-      b = new Float32Array(length);
+      b = this.allocate(length);
       this.owned.set(b.buffer, b);
     }
     this.fresh.add(b);

@@ -124,6 +124,8 @@ export interface NativeAddon {
   autoThreads(maxThreads: number, minWork: number): void;
   /** glibc: serve large blocks from the heap and keep freed ones, so fresh outputs do not page-fault. */
   keepFreedMemory(): void;
+  /** Linux: transparent huge pages for a fresh (not yet written) array's whole 2 MB pages; else nothing. */
+  adviseHugePages(data: Float32Array): void;
   /** The BLAS threads the last GEMM ran with (-1 before the first one). */
   threads(): number;
   blasInfo(): string;
@@ -207,6 +209,7 @@ function tryLoad(): { addon: NativeAddon; file: string } | { error: string } {
       'setThreads',
       'autoThreads',
       'keepFreedMemory',
+      'adviseHugePages',
     ] as const
   ).filter((k) => typeof mod.exports[k] !== 'function');
   if (missing.length)

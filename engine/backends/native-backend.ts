@@ -5,12 +5,23 @@
 import type { BackendValues, DataId, DataType } from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { BufferPool } from './buffer-pool';
+import type { NativeAddon } from './native-addon';
+
+/** Outputs of at least this size get huge pages (see adviseHugePages in allocator.cc). */
+const HUGE_PAGE_MIN_BYTES = 4 * 2 ** 20;
 
 export class NativeBackend extends MathBackendCPU {
-  readonly pool = new BufferPool();
+  readonly pool: BufferPool;
 
-  constructor() {
+  constructor(addon: Pick<NativeAddon, 'adviseHugePages'>) {
     super();
+    this.pool = new BufferPool({
+      allocate: (length) => {
+        const b = new Float32Array(length);
+        if (b.byteLength >= HUGE_PAGE_MIN_BYTES) addon.adviseHugePages(b);
+        return b;
+      },
+    });
     // Silence the cpu backend's "install tfjs-node" banner: this backend is the fast one.
     (this as unknown as { firstUse: boolean }).firstUse = false;
   }

@@ -14,7 +14,7 @@ export const THREADS_ENV = 'DIFFLORA_THREADS';
 /** Registers the 'native' backend and its kernels (once per process). */
 export function registerNativeBackend(addon: NativeAddon): void {
   if (tf.findBackendFactory('native')) return;
-  tf.registerBackend('native', () => new NativeBackend());
+  tf.registerBackend('native', () => new NativeBackend(addon));
   const native = nativeKernels(addon);
   for (const k of tf.getKernelsForBackend('cpu')) {
     const fast = native[k.kernelName];

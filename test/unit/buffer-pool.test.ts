@@ -63,7 +63,7 @@ describe('BufferPool', () => {
   });
 
   test('limits: the largest buffer pooled, the bytes kept free; clear() drops them', () => {
-    const pool = new BufferPool(1024, 512);
+    const pool = new BufferPool({ maxFreeBytes: 1024, maxBufferBytes: 512 });
     const big = pool.take(129); // 516 bytes > 512
     pool.written(big);
     pool.give(big);
@@ -81,7 +81,7 @@ describe('BufferPool', () => {
 });
 
 test('BufferPool: free buffers are dropped when it sits idle', async () => {
-  const pool = new BufferPool(1024, 512, 40);
+  const pool = new BufferPool({ maxFreeBytes: 1024, maxBufferBytes: 512, idleMs: 40 });
   const a = pool.take(10);
   pool.written(a);
   pool.give(a);

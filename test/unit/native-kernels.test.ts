@@ -485,6 +485,21 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
     );
   });
 
+  test('large fresh outputs are advised huge pages; adviseHugePages keeps contents and checks its argument', () => {
+    const before = calls.get('adviseHugePages') ?? 0;
+    // 8 MB (a length no earlier test made, so the pool has none free): advised once.
+    const big = tf.tidy(() => tf.sum(tf.matMul(tf.ones([1031, 16]), tf.ones([16, 2039]))).dataSync()[0]);
+    assert.equal(big, 1031 * 2039 * 16);
+    assert.equal((calls.get('adviseHugePages') ?? 0) - before, 1);
+    tf.tidy(() => tf.matMul(tf.ones([3, 5]), tf.ones([5, 7])).dataSync()); // small: not advised
+    assert.equal((calls.get('adviseHugePages') ?? 0) - before, 1);
+
+    const data = new Float32Array(3 << 20).map((_, i) => i % 1000);
+    addon.adviseHugePages(data);
+    assert.ok(data.every((v, i) => v === i % 1000));
+    assert.throws(() => addon.adviseHugePages(new Int32Array(4) as unknown as Float32Array), /argument 0 must be a Float32Array/);
+  });
+
   test('fused attentionProbabilities: the skipped masked columns (large, non-finite scores, odd masks)', async () => {
     // The kernel multiplies only the columns a causal row can see when a bound proves the rest give
     // exact zeros; these inputs break that bound or the mask's shape, and must match the composite.

@@ -495,6 +495,15 @@ napi_value KeepFreedMemory(napi_env env, napi_callback_info info) {
   return Call(env, info).undefined();
 }
 
+napi_value AdviseHugePages(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  float* data = c.array<float>(0, 0);
+  size_t n = 0;
+  if (c.ok()) napi_get_typedarray_info(env, c.arg(0), nullptr, &n, nullptr, nullptr, nullptr);
+  if (c.ok()) dl::adviseHugePages(data, n * sizeof(float));
+  return c.undefined();
+}
+
 napi_value Threads(napi_env env, napi_callback_info) {
   napi_value v;
   napi_create_int32(env, dl::threads(), &v);
@@ -548,6 +557,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"autoThreads", nullptr, AutoThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"readTensor", nullptr, ReadTensor, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"keepFreedMemory", nullptr, KeepFreedMemory, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"adviseHugePages", nullptr, AdviseHugePages, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"threads", nullptr, Threads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"blasInfo", nullptr, BlasInfo, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"unaryOps", nullptr, nullptr, nullptr, nullptr, names(env, kUnary), napi_enumerable, nullptr},

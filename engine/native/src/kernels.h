@@ -2,6 +2,7 @@
 // the tfjs cpu kernel of the same name (NaN/Inf propagation, size-0 and size-1 dimensions); the
 // N-API layer (addon.cc) checks buffer sizes before calling in.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -81,6 +82,8 @@ void adamw(const float* w, const float* g, const float* m, const float* v, float
 
 // Process settings.
 void keepFreedMemory();
+// Asks for transparent huge pages over the block's whole 2 MB pages (Linux; before its first write).
+void adviseHugePages(void* data, std::size_t bytes);
 // A fixed BLAS thread count, or one chosen per GEMM: maxThreads when its m*n*k >= minWork, else 1.
 void setThreads(int n);
 void autoThreads(int maxThreads, double minWork);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <vector>
+#include "fastmath.h"
 #include "kernels.h"
 
 namespace dl {
@@ -69,39 +70,98 @@ int64_t readFully(int fd, unsigned char* buf, int64_t len, int64_t offset) {
   return done;
 }
 
+// Eight consecutive stored values as float32 bit patterns.
+typedef uint32_t Bits8 __attribute__((vector_size(32)));
+
+template <StoredType T>
+inline Bits8 load8Bits(const unsigned char* p) {
+  Bits8 v;
+  if constexpr (T == StoredType::F32) {
+    std::memcpy(&v, p, sizeof v);
+  } else if constexpr (T == StoredType::BF16) {
+    typedef uint16_t Half8 __attribute__((vector_size(16)));
+    Half8 h;
+    std::memcpy(&h, p, sizeof h);
+    v = __builtin_convertvector(h, Bits8) << 16;
+  } else {
+    float f[8];
+    widen(p, f, 8, T);
+    std::memcpy(&v, f, sizeof v);
+  }
+  return v;
+}
+
+// r[i] = row i of an 8x8 block -> r[i] = column i: three rounds of two-vector shuffles.
+inline void transpose8x8(Bits8 (&r)[8]) {
+  const Bits8 lo32 = {0, 8, 1, 9, 4, 12, 5, 13}, hi32 = {2, 10, 3, 11, 6, 14, 7, 15};
+  const Bits8 lo64 = {0, 1, 8, 9, 4, 5, 12, 13}, hi64 = {2, 3, 10, 11, 6, 7, 14, 15};
+  const Bits8 lo128 = {0, 1, 2, 3, 8, 9, 10, 11}, hi128 = {4, 5, 6, 7, 12, 13, 14, 15};
+  Bits8 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = __builtin_shuffle(r[i], r[i + 1], lo32);
+    t[i + 1] = __builtin_shuffle(r[i], r[i + 1], hi32);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = __builtin_shuffle(t[i], t[i + 2], lo64);
+    u[i + 1] = __builtin_shuffle(t[i], t[i + 2], hi64);
+    u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], lo64);
+    u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], hi64);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[i] = __builtin_shuffle(u[i], u[i + 4], lo128);
+    r[i + 4] = __builtin_shuffle(u[i], u[i + 4], hi128);
+  }
+}
+
+// The nr stored rows at raw ([nr, cols]) widened into columns r0.. of out ([cols, rows]), in 8x8
+// blocks straight from the file's bytes. Strips of 16 rows write whole 64-byte lines of out.
+template <StoredType T>
+inline void transposeInto(const unsigned char* raw, int64_t nr, int64_t cols, float* out, int64_t rows, int64_t r0) {
+  constexpr int64_t elt = T == StoredType::F32 ? 4 : 2;
+  const int64_t rowBytes = cols * elt, nr8 = nr - nr % 8, cols8 = cols - cols % 8;
+  for (int64_t a0 = 0; a0 < nr8; a0 += 16) {
+    const int64_t a1 = std::min(nr8, a0 + 16);
+    for (int64_t c = 0; c < cols8; c += 8) {
+      for (int64_t a = a0; a < a1; a += 8) {
+        Bits8 r[8];
+        for (int i = 0; i < 8; ++i) r[i] = load8Bits<T>(raw + (a + i) * rowBytes + c * elt);
+        transpose8x8(r);
+        for (int i = 0; i < 8; ++i) std::memcpy(out + (c + i) * rows + r0 + a, &r[i], sizeof r[i]);
+      }
+    }
+  }
+  for (int64_t a = 0; a < nr; ++a) {  // the edges: columns past cols8, rows past nr8
+    for (int64_t c = a < nr8 ? cols8 : 0; c < cols; ++c) widen(raw + a * rowBytes + c * elt, out + c * rows + r0 + a, 1, T);
+  }
+}
+
+DL_VECTORIZED void transposeBF16(const unsigned char* raw, int64_t nr, int64_t cols, float* out, int64_t rows, int64_t r0) {
+  transposeInto<StoredType::BF16>(raw, nr, cols, out, rows, r0);
+}
+DL_VECTORIZED void transposeF32(const unsigned char* raw, int64_t nr, int64_t cols, float* out, int64_t rows, int64_t r0) {
+  transposeInto<StoredType::F32>(raw, nr, cols, out, rows, r0);
+}
+
 }  // namespace
 
 int64_t readTensor(int fd, int64_t offset, StoredType type, float* out, int64_t rows, int64_t cols, bool transpose) {
   const int64_t elt = type == StoredType::F32 ? 4 : 2;
   const int64_t n = rows * cols;
   if (n == 0) return 0;
-  // Chunks of whole rows, ~8 MiB of file at a time; 64-row blocks keep the transposed writes in cache.
-  constexpr int64_t kBlock = 64;
+  adviseHugePages(out, n * sizeof(float));
+  // Chunks of whole rows, ~8 MiB of file at a time.
   const int64_t rowBytes = cols * elt;
-  const int64_t chunkRows = std::max<int64_t>(kBlock, (int64_t{8} << 20) / std::max<int64_t>(rowBytes, 1) / kBlock * kBlock);
+  const int64_t chunkRows = std::max<int64_t>(16, (int64_t{8} << 20) / std::max<int64_t>(rowBytes, 1) / 16 * 16);
   std::vector<unsigned char> raw(std::min(rows, chunkRows) * rowBytes);
-  std::vector<float> wide(transpose ? std::min(rows, chunkRows) * cols : 0);
   for (int64_t r0 = 0; r0 < rows; r0 += chunkRows) {
     const int64_t nr = std::min(chunkRows, rows - r0);
     const int64_t got = readFully(fd, raw.data(), nr * rowBytes, offset + r0 * rowBytes);
     if (got < 0) return got;
     if (got < nr * rowBytes) return r0 * rowBytes + got;
-    if (!transpose) {
-      widen(raw.data(), out + r0 * cols, nr * cols, type);
-      continue;
-    }
-    widen(raw.data(), wide.data(), nr * cols, type);
-    // out is [cols, rows]: the chunk's rows r0.. become columns r0.. of out.
-    for (int64_t a0 = 0; a0 < nr; a0 += kBlock) {
-      const int64_t a1 = std::min(nr, a0 + kBlock);
-      for (int64_t c0 = 0; c0 < cols; c0 += kBlock) {
-        const int64_t c1 = std::min(cols, c0 + kBlock);
-        for (int64_t c = c0; c < c1; ++c) {
-          float* dst = out + c * rows + r0;
-          for (int64_t a = a0; a < a1; ++a) dst[a] = wide[a * cols + c];
-        }
-      }
-    }
+    if (!transpose) widen(raw.data(), out + r0 * cols, nr * cols, type);
+    else if (type == StoredType::BF16) transposeBF16(raw.data(), nr, cols, out, rows, r0);
+    else if (type == StoredType::F32) transposeF32(raw.data(), nr, cols, out, rows, r0);
+    else transposeInto<StoredType::F16>(raw.data(), nr, cols, out, rows, r0);
   }
   return n * elt;
 }
