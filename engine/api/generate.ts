@@ -1,4 +1,5 @@
 /** Completions of one prompt by each model asked, greedy or sampled. */
+import { InputError } from '../errors';
 import { generate as decode } from '../model/generate';
 import { LoadedModel } from '../model/load';
 import { Cancelled, isCancelled, RunContext, withDefaults } from './context';
@@ -30,7 +31,8 @@ export interface Completion {
   ids: number[];
   /** Undefined without a tokenizer. */
   completion?: string;
-  stopReason: 'eos' | 'stop' | 'length' | 'cancelled';
+  /** 'context': the model's context (max_position_embeddings) ended before maxNewTokens. */
+  stopReason: 'eos' | 'stop' | 'length' | 'context' | 'cancelled';
 }
 
 /** Options left out (or undefined) take GENERATE_DEFAULTS. */
@@ -42,17 +44,28 @@ export async function generateCompletions(
 ): Promise<Completion[]> {
   const opts = withDefaults<GenerateOptions>({ ...GENERATE_DEFAULTS, prompt: o.prompt }, o);
   m.model.checkIds([opts.prompt]);
+  // Positions past max_position_embeddings are outside what the model was trained on: stop there.
+  const room = m.config.maxPositions - opts.prompt.length;
+  if (room <= 0) {
+    throw new InputError(
+      'prompt',
+      `${opts.prompt.length} tokens fill the model's context of ${m.config.maxPositions} positions (max_position_embeddings in ${m.dir}/config.json): no room to generate`,
+    );
+  }
+  const maxNewTokens = Math.min(opts.maxNewTokens, room);
   const tok = m.tokenizer;
   const out: Completion[] = [];
   for (const x of targets) {
     const g = await decode(m.model, x.adapter, opts.prompt, {
       ...opts,
+      maxNewTokens,
       eosIds: m.config.eosTokenIds,
       decode: tok && ((ids) => tok.decode(ids, true)),
       isCancelled: () => isCancelled(ctx),
     });
     if (g.stopReason === 'cancelled') throw new Cancelled();
-    out.push({ label: x.label, ids: g.ids, completion: g.completion, stopReason: g.stopReason });
+    const stopReason = g.stopReason === 'length' && maxNewTokens < opts.maxNewTokens ? 'context' : g.stopReason;
+    out.push({ label: x.label, ids: g.ids, completion: g.completion, stopReason });
   }
   return out;
 }

@@ -3,7 +3,7 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { runCliOk } from '../helpers/cli';
+import { runCli, runCliOk } from '../helpers/cli';
 import { cpuBackends } from '../helpers/native';
 import { makeCheckpoint, reference, ROOT, tempDir } from '../helpers/reference';
 
@@ -121,6 +121,18 @@ describe('generation', () => {
     const cut = run(['--stop', stop, '--stop', 'never-appears-here']);
     assert.equal(cut.stopReason, 'stop');
     assert.equal(cut.completion, text.slice(0, text.indexOf(stop)));
+  });
+
+  test("generation stops at the model's context; a prompt that fills it is refused, naming it", () => {
+    const context = (JSON.parse(fs.readFileSync(path.join(base, 'config.json'), 'utf8')) as { max_position_embeddings: number })
+      .max_position_embeddings;
+    const long = gen(undefined, ['--max-new-tokens', String(context + 50)]);
+    assert.equal(long.ids.length, context - PROMPT.length);
+    assert.equal(long.stopReason, 'context');
+    const full = Array.from({ length: context }, (_, i) => (i * 7) % 50).join(',');
+    const r = runCli(['generate', '--model', base, '--ids', full, '--quiet', '--out', path.join(dir, 'full.json')]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`prompt: ${context} tokens fill the model's context of ${context} positions`));
   });
 
   test('top-p close to 0 is greedy', () => {
