@@ -78,6 +78,8 @@ export interface NativeAddon {
   ): number;
   /** gate * sigmoid(gate) * up over n elements, and its gradients. */
   swiglu(gate: Float32Array, up: Float32Array, out: Float32Array, n: number): void;
+  /** out = x * (u >= rate ? 1 / (1 - rate) : 0), u uniform from (seed, element index) alone; seed an integer >= 0. */
+  dropout(x: Float32Array, out: Float32Array, n: number, rate: number, seed: number): void;
   swigluGrad(gate: Float32Array, up: Float32Array, dy: Float32Array, dgate: Float32Array, dup: Float32Array, n: number): void;
   /** x cos + rotate_half(x) sin for x [outer, t, inner, d], tables [t, d]; transposed: the gradient w.r.t. x. */
   rope(
@@ -201,6 +203,7 @@ function tryLoad(): { addon: NativeAddon; file: string } | { error: string } {
       'differentialAttentionGrad',
       'swiglu',
       'swigluGrad',
+      'dropout',
       'rope',
       'crossEntropy',
       'crossEntropyGrad',

@@ -387,6 +387,13 @@ export function fusedKernels(addon: NativeAddon): Record<string, (args: KernelAr
       addon.swiglu(f32(b, gate, 'gate'), f32(b, input(args, 'up'), 'up'), out, out.length);
       return output(b, gate.shape, out);
     },
+    [FUSED_KERNELS.dropout]: (args) => {
+      const b = args.backend,
+        x = input(args, 'x');
+      const out = buffer(b, size(x.shape));
+      addon.dropout(f32(b, x, 'x'), out, out.length, Number(args.attrs?.rate), Number(args.attrs?.seed));
+      return output(b, x.shape, out);
+    },
     [FUSED_KERNELS.swigluGrad]: (args) => {
       const b = args.backend,
         gate = input(args, 'gate');

@@ -7,7 +7,7 @@ import { PackedLayerMaps } from '../../protocol/attention';
 import { InputError } from '../errors';
 import { Adapter, DiffAttention, LayerAdapter, LoraPair } from './adapter-weights';
 import { LlamaConfig } from './config';
-import { addLowRank, attentionProbabilities, differentialAttention, embeddingLookup, mm, rmsNorm, rope, swiglu } from './ops';
+import { addLowRank, attentionProbabilities, differentialAttention, dropout, embeddingLookup, mm, rmsNorm, rope, swiglu } from './ops';
 import { inverseFrequencies, ropeTables, rotateHalfMatrix } from './rope';
 import { BaseWeights, LayerWeights } from './weights';
 
@@ -370,7 +370,7 @@ interface RunContext {
 function dropoutFor(training: TrainingPass | undefined): Dropout {
   if (!training || training.dropoutRate <= 0) return (x) => x;
   let site = 0;
-  return (x) => tf.dropout(x, training.dropoutRate, undefined, training.seed + site++) as tf.Tensor2D;
+  return (x) => dropout(x, training.dropoutRate, training.seed + site++);
 }
 
 /** s * dropout(x) A^T B^T (dropout only in training passes). */

@@ -5,7 +5,7 @@ export function mm(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return tf.matMul(a, b);
 }
 
-export { addLowRank, attentionProbabilities, differentialAttention, rmsNorm, rope, swiglu } from './fused';
+export { addLowRank, attentionProbabilities, differentialAttention, dropout, rmsNorm, rope, swiglu } from './fused';
 
 /**
  * Rows of `table` for `ids`, differentiable on every backend: wasm has no UnsortedSegmentSum, so

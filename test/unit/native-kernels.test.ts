@@ -17,6 +17,7 @@ import {
   attentionProbabilities,
   crossEntropy,
   differentialAttention,
+  dropout,
   rmsNorm,
   rope,
   swiglu,
@@ -807,6 +808,50 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
         }
       }
     }
+  });
+
+  test('fused dropout: x / (1 - rate) or 0 by a mask of the seed alone, rate-sized, with its gradient', async () => {
+    await initBackend('native', () => {});
+    calls.clear();
+    const n = 200_000,
+      rate = 0.1;
+    const x = rand([n], 500, { specials: true });
+    const xv = x.dataSync();
+    const masks = [7, 7, 8].map((seed) => {
+      const y = dropout(x, rate, seed).dataSync();
+      const kept = new Uint8Array(n);
+      const scale = Math.fround(1 / Math.fround(1 - rate));
+      for (let i = 0; i < n; i++) {
+        const k = Object.is(y[i], Math.fround(xv[i] * scale));
+        assert.ok(k || Object.is(y[i], Math.fround(xv[i] * 0)), `seed ${seed} [${i}]: x ${xv[i]} gave ${y[i]}`);
+        kept[i] = k && xv[i] !== 0 && Number.isFinite(xv[i]) ? 1 : 0; // 0, NaN: both branches agree; counted apart
+      }
+      return kept;
+    });
+    assert.ok((calls.get('dropout') ?? 0) >= 3, 'the addon ran');
+    assert.deepEqual(masks[0], masks[1], 'same seed, same mask');
+    // Finite non-zero inputs only (the others read the same kept or not); binomial bounds at 6 sigma.
+    const finite = Array.from(xv).filter((v) => v !== 0 && Number.isFinite(v)).length;
+    const dropped = (m: Uint8Array) => finite - m.reduce((s, k) => s + k, 0);
+    const sigma = Math.sqrt(finite * rate * (1 - rate));
+    for (const m of masks) assert.ok(Math.abs(dropped(m) - finite * rate) < 6 * sigma, `${dropped(m)} of ${finite} dropped`);
+    // Seeds 7 and 8 drop independently: both drop about rate^2 of the elements.
+    let both = 0;
+    for (let i = 0; i < n; i++) if (xv[i] !== 0 && Number.isFinite(xv[i]) && !masks[0][i] && !masks[2][i]) both++;
+    const sigma2 = Math.sqrt(finite * rate * rate * (1 - rate * rate));
+    assert.ok(Math.abs(both - finite * rate * rate) < 6 * sigma2, `${both} dropped by both seeds`);
+
+    // Gradient: dy times the same mask (and scale).
+    const w = rand([64], 501),
+      x64 = rand([64], 502);
+    const g = tf
+      .grad((v: tf.Tensor) => tf.sum(tf.mul(dropout(v, 0.5, 3), w)))(x64)
+      .dataSync();
+    const m = dropout(tf.ones([64]), 0.5, 3).dataSync();
+    const wv = w.dataSync();
+    for (let i = 0; i < 64; i++) assert.ok(Object.is(g[i], Math.fround(wv[i] * m[i])), `grad [${i}]`);
+    assert.throws(() => dropout(x64, 1, 0), /dropout rate 1 is outside/);
+    assert.throws(() => dropout(x64, 0.1, -1), /dropout seed -1 is not an integer/);
   });
 
   test('fused ops work under tf.variableGrads and tf.grad on native', async () => {

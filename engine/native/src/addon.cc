@@ -381,6 +381,19 @@ napi_value Swiglu(napi_env env, napi_callback_info info) {
   return c.undefined();
 }
 
+// dropout(x, out, n, rate, seed): seed an integer below 2^53
+napi_value Dropout(napi_env env, napi_callback_info info) {
+  Call c(env, info);
+  const int64_t n = c.integer(2);
+  const double rate = c.number(3);
+  const int64_t seed = c.integer(4);
+  const float* x = c.array<float>(0, n);
+  float* out = c.array<float>(1, n);
+  c.check(rate >= 0 && rate < 1, "argument 3 must be a rate in [0, 1)");
+  if (c.ok()) dl::dropout(x, out, n, rate, static_cast<uint64_t>(seed));
+  return c.undefined();
+}
+
 // swigluGrad(gate, up, dy, dgate, dup, n)
 napi_value SwigluGrad(napi_env env, napi_callback_info info) {
   Call c(env, info);
@@ -549,6 +562,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"differentialAttentionGrad", nullptr, DifferentialAttentionGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"swiglu", nullptr, Swiglu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"swigluGrad", nullptr, SwigluGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"dropout", nullptr, Dropout, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"rope", nullptr, Rope, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"crossEntropy", nullptr, CrossEntropy, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"crossEntropyGrad", nullptr, CrossEntropyGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

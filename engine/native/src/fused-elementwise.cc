@@ -98,4 +98,30 @@ DL_VECTORIZED void rope(const float* x, const float* cos, const float* sin, floa
   }
 }
 
+namespace {
+
+// splitmix64's output function: a bijection of 64-bit words whose outputs for consecutive inputs
+// are statistically independent (it passes BigCrush as a generator over a counter).
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+DL_VECTORIZED void dropout(const float* x, float* out, int64_t n, double rate, uint64_t seed) {
+  // Element i is kept when its uniform u_i = (24 bits of mix64(key + i * golden)) / 2^24 >= rate: a
+  // counter-based stream, so the mask depends only on (seed, i), whatever the threads or the order,
+  // and the gradient recomputes it instead of storing it. Kept values are scaled by 1 / (1 - rate)
+  // and dropped ones multiplied by 0, as tf.dropout does (in float32, so NaN/Inf x gives NaN).
+  const uint64_t key = mix64(seed + 0x9E3779B97F4A7C15ull);
+  const uint64_t threshold = static_cast<uint64_t>(std::ceil(rate * 16777216.0));  // u >= rate <=> bits >= this
+  const float scale = 1.0f / static_cast<float>(1.0 - rate);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t bits = mix64(key + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ull) >> 40;
+    out[i] = x[i] * (bits >= threshold ? scale : 0.0f);
+  }
+}
+
 }  // namespace dl

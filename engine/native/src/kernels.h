@@ -63,6 +63,8 @@ double differentialAttentionGrad(const float* a2, const float* y, const float* d
                                  bool relu);
 // silu(gate) * up = gate * sigmoid(gate) * up over n elements, and its gradients for dy.
 void swiglu(const float* gate, const float* up, float* out, int64_t n);
+// out = x * (u >= rate ? 1 / (1 - rate) : 0), u uniform in [0, 1) from (seed, element index) alone.
+void dropout(const float* x, float* out, int64_t n, double rate, uint64_t seed);
 void swigluGrad(const float* gate, const float* up, const float* dy, float* dgate, float* dup, int64_t n);
 // x cos + rotate_half(x) sin for x [outer, t, inner, d] and tables [t, d] (rotate_half(x) = [-x2, x1]);
 // transposed: x cos + rotate_half^T(x sin), the gradient w.r.t. x for dy = x.
