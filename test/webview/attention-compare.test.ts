@@ -8,18 +8,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ensureWebviewBuilt, launchChromium, ROOT } from './browser';
 import type { ModelAttention } from '../../protocol/attention';
 import { reportHtml } from '../../webview/report';
 import { CODE_TOKENS, syntheticModels } from './synthetic';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
 const BUNDLE = path.join(ROOT, 'dist', 'webview', 'attention.js');
 const CSS = path.join(ROOT, 'dist', 'webview', 'attention.css');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.WEBVIEW_SHOTS_DIR ?? '/tmp';
 
 let browser: Browser;
@@ -105,26 +103,10 @@ const at = (m: ModelAttention, kind: 'positive' | 'negative' | 'differential', l
 
 describe('attention panel: models side by side, difference defaults, labels (webview, Chromium)', { timeout: 300_000 }, () => {
   before(async () => {
-    if (!fs.existsSync(BUNDLE) || !fs.existsSync(CSS)) {
-      const cli = require.resolve('webpack-cli/bin/cli.js', { paths: [ROOT] });
-      const r = spawnSync(process.execPath, [cli, '--config-name', 'webview', '--mode', 'production'], { cwd: ROOT, stdio: 'inherit' });
-      assert.equal(r.status, 0, 'webpack (webview) failed');
-    }
+    ensureWebviewBuilt(['attention.js', 'attention.css']);
     assets = { js: fs.readFileSync(BUNDLE, 'utf8'), css: fs.readFileSync(CSS, 'utf8') };
     fs.mkdirSync(SHOTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

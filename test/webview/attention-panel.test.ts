@@ -6,18 +6,16 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ensureWebviewBuilt, launchChromium, ROOT } from './browser';
 import type { ModelAttention } from '../../protocol/attention';
 import { panelHtml, reportHtml } from '../../webview/report';
 import { CODE_TOKENS, syntheticModels } from './synthetic';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
 const BUNDLE = path.join(ROOT, 'dist', 'webview', 'attention.js');
 const CSS = path.join(ROOT, 'dist', 'webview', 'attention.css');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.WEBVIEW_SHOTS_DIR ?? '/tmp';
 
 let browser: Browser;
@@ -176,25 +174,9 @@ const DIFF = POS.map((v, i) => Math.fround(v) - Math.fround(NEG[i]));
 
 describe('attention panel (webview) in Chromium', { timeout: 300_000 }, () => {
   before(async () => {
-    if (!fs.existsSync(BUNDLE) || !fs.existsSync(CSS)) {
-      const cli = require.resolve('webpack-cli/bin/cli.js', { paths: [ROOT] });
-      const r = spawnSync(process.execPath, [cli, '--config-name', 'webview', '--mode', 'production'], { cwd: ROOT, stdio: 'inherit' });
-      assert.equal(r.status, 0, 'webpack (webview) failed');
-    }
+    ensureWebviewBuilt(['attention.js', 'attention.css']);
     assets = { js: fs.readFileSync(BUNDLE, 'utf8'), css: fs.readFileSync(CSS, 'utf8') };
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

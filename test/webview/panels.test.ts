@@ -9,16 +9,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { ensureWebviewBuilt, launchChromium, WEBVIEW_DIST } from './browser';
 import { passAtK } from '../../protocol/compare';
 import { PANEL_FILES, panelHtml, type WebviewPanel } from '../../webview/report';
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
-const DIST = path.join(ROOT, 'dist', 'webview');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const DIST = WEBVIEW_DIST;
 const SHOTS = process.env.WEBVIEW_SHOTS_DIR ?? '/tmp';
 const ORIGIN = 'https://webview.test';
 const XSS = '<img src=x onerror=alert(1)>';
@@ -211,25 +209,8 @@ const RUN = (total: number) => ({
 
 describe('training, compare and analysis panels (webviews) in Chromium', { timeout: 600_000 }, () => {
   before(async () => {
-    const need = ['training.js', 'compare.js', 'analysis.js', 'attention.css', 'panels.css'];
-    if (!need.every((f) => fs.existsSync(path.join(DIST, f)))) {
-      const cli = require.resolve('webpack-cli/bin/cli.js', { paths: [ROOT] });
-      const r = spawnSync(process.execPath, [cli, '--config-name', 'webview', '--mode', 'production'], { cwd: ROOT, stdio: 'inherit' });
-      assert.equal(r.status, 0, 'webpack (webview) failed');
-    }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    ensureWebviewBuilt(['training.js', 'compare.js', 'analysis.js', 'attention.css', 'panels.css']);
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
