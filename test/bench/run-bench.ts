@@ -2,7 +2,7 @@
  * `npm run bench`: the engine's speed and memory against PyTorch on the CPU, measured in the same run.
  *
  *   node out/test/bench/run-bench.js [--quick] [--models small,1b] [--backends native,wasm,cpu,webgpu]
- *                                    [--lengths 128,512] [--runs N] [--no-torch] [--no-profile]
+ *                                    [--lengths 128,512] [--runs N] [--load-rounds N] [--no-torch] [--no-profile]
  *
  * Models (random weights, written once into .cache/bench/ and reused):
  *   small  ~4M parameters (hidden 256, 4 layers, 8 heads / 2 KV heads, ffn 704, vocab 2048, untied, F32),
@@ -12,6 +12,10 @@
  * Every (model, backend) runs in its own child process (bench-child.ts), one at a time, so peak RSS
  * figures do not mix and a wasm abort cannot spoil later configurations. The PyTorch peer
  * (torch_peer.py, Debian's /usr/bin/python3) runs the same forward on the same files right after.
+ * Load: the load column is one process each, and on a VM the first process to touch GBs after an idle
+ * spell also pays the host's page provisioning; so for the 1B shape the load is measured again in
+ * --load-rounds (default 3) rounds of load-only processes, ours and torch's alternating (ABBA), and the
+ * "Load" table gives their medians.
  * Figures only, no thresholds. Results: stdout table + .cache/bench/results.json.
  * Threads: native uses its default (BLAS threads chosen per GEMM size). On a shared or noisy machine run
  * `DIFFLORA_THREADS=1 npm run bench`: with one thread, our CPU time is compared with torch's t1b1 CPU
@@ -50,6 +54,8 @@ interface Options {
   backends?: BenchBackend[];
   lengths: number[];
   runs?: number;
+  /** Rounds of alternating load-only processes (ours, torch) per model; undefined = the model's default. */
+  loadRounds?: number;
   torch: boolean;
   profile: boolean;
   out: string;
@@ -93,6 +99,10 @@ function parseArgs(argv: string[]): Options {
         break;
       case '--runs':
         o.runs = Number(val());
+        break;
+      case '--load-rounds':
+        o.loadRounds = Number(val());
+        if (!Number.isInteger(o.loadRounds) || o.loadRounds < 0) throw new Error(`--load-rounds: a whole number >= 0, not ${o.loadRounds}`);
         break;
       case '--no-torch':
         o.torch = false;
@@ -139,6 +149,10 @@ interface ModelSpec {
   warmup: (T: number, backend: BenchBackend, lengths: number[]) => number;
   /** The child skips it on a software (SwiftShader) GPU adapter. */
   tooBigForSoftwareGpu: boolean;
+  /** Default rounds of alternating load-only processes (0: the load is too short to matter). */
+  loadRounds: number;
+  /** The length at which one forward and one capture are profiled by kernel. */
+  profileLength: (lengths: number[]) => number;
 }
 
 function configMatches(dir: string, want: Record<string, unknown>): boolean {
@@ -213,6 +227,8 @@ const MODELS: Record<string, ModelSpec> = {
     // running many inspections sees.
     warmup: (T, backend, lengths) => (backend === 'cpu' ? (T !== Math.min(...lengths) ? 0 : 1) : 5),
     tooBigForSoftwareGpu: false,
+    loadRounds: 0,
+    profileLength: (lengths) => Math.max(...lengths),
   },
   '1b': {
     key: '1b',
@@ -224,9 +240,12 @@ const MODELS: Record<string, ModelSpec> = {
     },
     skip: {},
     loadOnly: { cpu: 'load only: a forward on the pure-JS backend would take many minutes' },
-    runs: (T, _backend, quick) => (quick ? 1 : T <= 128 ? 3 : 2),
+    // Five at T=128: run-to-run spread is +-10% on a shared 2-core machine, and ours and torch's sit within it.
+    runs: (T, _backend, quick) => (quick ? 1 : T <= 128 ? 5 : 2),
     warmup: () => 1,
     tooBigForSoftwareGpu: true,
+    loadRounds: 3,
+    profileLength: (lengths) => Math.min(...lengths),
   },
 };
 
@@ -262,15 +281,17 @@ interface TorchRun {
   wall_s: number;
 }
 
-function runTorch(spec: ModelSpec, variant: 'base' | 'difflora', opts: Options, tmp: string): TorchRun {
-  const out = path.join(tmp, `torch-${spec.key}-${variant}.json`);
-  const runs = opts.lengths.map((T) => `${T}:${opts.runs ?? spec.runs(T, 'torch', opts.quick)}`).join(',');
+/** The torch peer on `spec`; `loadRound` set: load only (no lengths), one of the alternating load rounds. */
+function runTorch(spec: ModelSpec, variant: 'base' | 'difflora', opts: Options, tmp: string, loadRound?: number): TorchRun {
+  const lengths = loadRound === undefined ? opts.lengths : [];
+  const out = path.join(tmp, `torch-${spec.key}-${variant}${loadRound === undefined ? '' : `-load${loadRound}`}.json`);
+  const runs = lengths.map((T) => `${T}:${opts.runs ?? spec.runs(T, 'torch', opts.quick)}`).join(',');
   const args = [
     path.join(BENCH_SRC, 'torch_peer.py'),
     '--model',
     spec.dir,
     '--lengths',
-    opts.lengths.join(','),
+    lengths.join(','),
     '--runs',
     runs,
     '--threads',
@@ -281,7 +302,7 @@ function runTorch(spec: ModelSpec, variant: 'base' | 'difflora', opts: Options, 
     out,
   ];
   if (variant === 'difflora' && spec.adapterDir) args.push('--adapter', spec.adapterDir);
-  process.stderr.write(`\n== torch peer: ${spec.label} ${variant}\n`);
+  process.stderr.write(`\n== torch peer: ${spec.label} ${variant}${loadRound === undefined ? '' : `, load round ${loadRound + 1}`}\n`);
   const t = performance.now();
   const r = spawnSync(TORCH_PY, args, { stdio: ['ignore', 'inherit', 'inherit'] });
   const wall_s = (performance.now() - t) / 1000;
@@ -299,15 +320,21 @@ function runTorch(spec: ModelSpec, variant: 'base' | 'difflora', opts: Options, 
 
 // ---------------------------------------------------------------------------------------------- children
 
-function runChild(spec: ModelSpec, backend: BenchBackend, opts: Options, tmp: string): ChildResult {
-  const resultFile = path.join(tmp, `child-${spec.key}-${backend}.json`);
-  const profileT = opts.profile && spec.key === 'small' && (backend === 'wasm' || backend === 'native') ? Math.max(...opts.lengths) : 0;
+/** Our engine on `spec` in a child process; `loadRound` set: load only, one of the alternating load rounds. */
+function runChild(spec: ModelSpec, backend: BenchBackend, opts: Options, tmp: string, loadRound?: number): ChildResult {
+  const tag = `${spec.key}-${backend}${loadRound === undefined ? '' : `-load${loadRound}`}`;
+  const resultFile = path.join(tmp, `child-${tag}.json`);
+  const loadOnly = loadRound !== undefined || !!spec.loadOnly[backend];
+  const profileT =
+    !loadOnly && opts.profile && (backend === 'native' || (backend === 'wasm' && spec.key === 'small'))
+      ? spec.profileLength(opts.lengths)
+      : 0;
   const req: ChildRequest = {
     modelKey: spec.key,
     modelDir: spec.dir,
-    adapterDir: spec.adapterDir,
+    adapterDir: loadOnly ? undefined : spec.adapterDir,
     backend,
-    lengths: spec.loadOnly[backend] ? [] : opts.lengths,
+    lengths: loadOnly ? [] : opts.lengths,
     runs: Object.fromEntries(opts.lengths.map((T) => [T, opts.runs ?? spec.runs(T, backend, opts.quick)])),
     warmup: Object.fromEntries(opts.lengths.map((T) => [T, spec.warmup(T, backend, opts.lengths)])),
     profileT,
@@ -315,9 +342,9 @@ function runChild(spec: ModelSpec, backend: BenchBackend, opts: Options, tmp: st
     softwareAdapterLimits: { maxT: 128, runs: 1 },
     resultFile,
   };
-  const reqFile = path.join(tmp, `req-${spec.key}-${backend}.json`);
+  const reqFile = path.join(tmp, `req-${tag}.json`);
   fs.writeFileSync(reqFile, JSON.stringify(req, null, 2));
-  process.stderr.write(`\n== ${spec.label} on ${backend}\n`);
+  process.stderr.write(`\n== ${spec.label} on ${backend}${loadRound === undefined ? '' : `, load round ${loadRound + 1}`}\n`);
   const t = performance.now();
   const r = spawnSync(process.execPath, [path.join(__dirname, 'bench-child.js'), reqFile], {
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -343,6 +370,48 @@ function runChild(spec: ModelSpec, backend: BenchBackend, opts: Options, tmp: st
     wall_s: (performance.now() - t) / 1000,
     message: `${how} without a result`,
   };
+}
+
+// ---------------------------------------------------------------------------------------------- load rounds
+
+interface LoadRounds {
+  modelKey: string;
+  backend: BenchBackend;
+  ours: { load_s: number; peak_rss_mb: number }[];
+  torch: { load_s: number; peak_rss_mb: number }[];
+  failures: string[];
+}
+
+/**
+ * Load-only processes, ours and torch's alternating ABBA (torch first in even rounds), for every backend
+ * that loaded the model in the main run (not the pure-JS one: minutes): whichever process runs first after
+ * an idle spell pays the VM's page provisioning, so one load each would measure the order.
+ */
+function loadRounds(specs: ModelSpec[], backends: BenchBackend[], children: ChildResult[], opts: Options, tmp: string): LoadRounds[] {
+  const out: LoadRounds[] = [];
+  for (const s of specs) {
+    const rounds = opts.loadRounds ?? s.loadRounds;
+    for (const b of backends) {
+      const loaded = children.find((c) => c.modelKey === s.key && c.backend === b)?.status === 'ok';
+      if (rounds === 0 || b === 'cpu' || !loaded) continue;
+      const r: LoadRounds = { modelKey: s.key, backend: b, ours: [], torch: [], failures: [] };
+      for (let i = 0; i < rounds; i++) {
+        const ours = () => {
+          const c = runChild(s, b, opts, tmp, i);
+          if (c.status === 'ok' && c.load_s !== undefined) r.ours.push({ load_s: c.load_s, peak_rss_mb: c.peak_rss_mb });
+          else r.failures.push(`${b} round ${i + 1}: ${c.status} ${c.message ?? ''}`);
+        };
+        const peer = () => {
+          const t = runTorch(s, 'base', opts, tmp, i);
+          if (t.result) r.torch.push({ load_s: t.result.load_s, peak_rss_mb: t.result.peak_rss_mb });
+          else r.failures.push(`torch round ${i + 1}: ${t.message ?? ''}`);
+        };
+        for (const step of i % 2 === 0 ? [peer, ours] : [ours, peer]) step();
+      }
+      out.push(r);
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------- output
@@ -390,6 +459,39 @@ function printProfiles(children: ChildResult[]): void {
         console.log(`    ${fmt(k.ms, 1).padStart(8)} ms ${(k.share * 100).toFixed(1).padStart(5)}%  x${k.calls}  ${k.kernel}`);
     }
   }
+}
+
+function printLoads(loads: LoadRounds[]): void {
+  if (!loads.length) return;
+  console.log(
+    '\nLoad (load-only processes, ours and torch alternating ABBA; medians, all rounds in brackets; ours/torch > 1: we load faster):',
+  );
+  const all = (xs: number[]) => xs.map((x) => fmt(x, 2)).join(' ');
+  const rows = loads.map((l) => {
+    const ours = median(l.ours.map((x) => x.load_s));
+    const peer = median(l.torch.map((x) => x.load_s));
+    return [
+      MODELS[l.modelKey].label,
+      l.backend,
+      `${fmt(ours, 2)} [${all(l.ours.map((x) => x.load_s))}]`,
+      `${fmt(peer, 2)} [${all(l.torch.map((x) => x.load_s))}]`,
+      ratio(peer / ours),
+      fmt(median(l.ours.map((x) => x.peak_rss_mb))),
+      fmt(median(l.torch.map((x) => x.peak_rss_mb))),
+    ];
+  });
+  console.log(
+    table(['model', 'backend', 'ours load s', 'torch load s', 'ours/torch', 'ours peak RSS MB', 'torch peak RSS MB'], rows, [
+      false,
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]),
+  );
+  for (const l of loads) for (const f of l.failures) console.log(`  - ${MODELS[l.modelKey].label}: ${f}`);
 }
 
 function machine(): Record<string, unknown> {
@@ -459,6 +561,7 @@ async function main(): Promise<void> {
       if (s.adapterDir) torch.push(runTorch(s, 'difflora', opts, tmp));
     }
   }
+  const loads = opts.torch ? loadRounds(specs, backends, children, opts, tmp) : [];
 
   // ---- the table
   const header = [
@@ -575,10 +678,12 @@ async function main(): Promise<void> {
         'and the figure understates the speed (results.json has CPU-time medians too)',
     );
   }
+  if (loads.length) notes.push('load s in this table: one process each, in run order; the Load table below alternates them');
   if (notes.length) {
     console.log('\nNotes:');
     for (const n of notes) console.log(`  - ${n}`);
   }
+  printLoads(loads);
   // ---- contention-proof comparison: CPU time of one-thread runs (wasm, native with 1 BLAS thread) vs torch t1b1
   const cpuRows: string[][] = [];
   for (const c of children.filter((x) => x.backend !== 'cpu' && oneThread(x.backend, x.backend_detail))) {
@@ -641,6 +746,7 @@ async function main(): Promise<void> {
     models: Object.fromEntries(specs.map((s) => [s.key, { label: s.label, dir: s.dir, adapter: s.adapterDir }])),
     engine: children,
     torch,
+    loads,
   };
   fs.mkdirSync(path.dirname(opts.out), { recursive: true });
   fs.writeFileSync(opts.out, JSON.stringify(json, null, 2) + '\n');
