@@ -13,9 +13,14 @@ want_test=0; want_bench=0
 [ "${1:-}" = "--bench" ] && want_test=1 && want_bench=1
 
 apt_pkgs=()
-# The native addon's build: a C++ toolchain and OpenBLAS's static library and headers (pthread flavour).
-command -v g++ >/dev/null && command -v make >/dev/null || apt_pkgs+=(g++ make)
-compgen -G '/usr/lib/*/openblas-pthread/libopenblas.a' >/dev/null || apt_pkgs+=(libopenblas-pthread-dev)
+# The native addon's build: a C++ toolchain and OpenBLAS's static library and headers (pthread flavour);
+# on macOS the Xcode command line tools (clang++) and Accelerate, which comes with the OS.
+if [ "$(uname -s)" = Darwin ]; then
+  command -v clang++ >/dev/null || echo "setup: please install the Xcode command line tools (xcode-select --install)" >&2
+else
+  command -v g++ >/dev/null && command -v make >/dev/null || apt_pkgs+=(g++ make)
+  compgen -G '/usr/lib/*/openblas-pthread/libopenblas.a' >/dev/null || apt_pkgs+=(libopenblas-pthread-dev)
+fi
 if [ "$want_test" = 1 ]; then
   [ -f /usr/lib/chromium/vk_swiftshader_icd.json ] || apt_pkgs+=(chromium)
   [ -e /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libvulkan.so.1 ] || apt_pkgs+=(libvulkan1)

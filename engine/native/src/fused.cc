@@ -1,10 +1,10 @@
 // The engine's fused operations (engine/model/fused.ts): each reads its inputs once and writes one
 // output, where the composite of tfjs ops it replaces allocates and walks a tensor per step.
-#include <cblas.h>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
+#include "blas.h"
 #include "fastmath.h"
 #include "kernels.h"
 

@@ -1,8 +1,8 @@
-// The matMul family through OpenBLAS's cblas_sgemm, and its thread setting.
-#include <cblas.h>
+// The matMul family through cblas_sgemm (blas.h), and its thread setting.
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include "blas.h"
 #include "kernels.h"
 
 namespace dl {
@@ -16,7 +16,15 @@ int currentThreads = -1;
 
 void useThreads(int n) {
   if (n == currentThreads) return;
+#ifdef DL_ACCELERATE
+  // Accelerate picks its own thread count (VECLIB_MAXIMUM_THREADS caps it); the macOS 15 SDK adds a
+  // switch between one thread and its own choice, per calling thread.
+#if __MAC_OS_X_VERSION_MAX_ALLOWED >= 150000
+  if (__builtin_available(macOS 15.0, *)) BLASSetThreading(n > 1 ? BLAS_THREADING_MULTI_THREADED : BLAS_THREADING_SINGLE_THREADED);
+#endif
+#else
   openblas_set_num_threads(n);
+#endif
   currentThreads = n;
 }
 
@@ -56,7 +64,11 @@ void autoThreads(int maxThreads, double minWork) {
 int threads() { return currentThreads; }
 
 const char* blasInfo() {
+#ifdef DL_ACCELERATE
+  static const std::string info = "Apple Accelerate";
+#else
   static const std::string info = std::string(openblas_get_config()) + ", core " + openblas_get_corename();
+#endif
   return info.c_str();
 }
 

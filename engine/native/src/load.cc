@@ -91,25 +91,31 @@ inline Bits8 load8Bits(const unsigned char* p) {
   return v;
 }
 
+// The two-vector shuffles of an 8x8 transpose (the indices pick from a's 0-7 and b's 8-15);
+// __builtin_shufflevector takes constant indices and builds with GCC 12+ and clang alike.
+inline Bits8 interleave32Lo(Bits8 a, Bits8 b) { return __builtin_shufflevector(a, b, 0, 8, 1, 9, 4, 12, 5, 13); }
+inline Bits8 interleave32Hi(Bits8 a, Bits8 b) { return __builtin_shufflevector(a, b, 2, 10, 3, 11, 6, 14, 7, 15); }
+inline Bits8 interleave64Lo(Bits8 a, Bits8 b) { return __builtin_shufflevector(a, b, 0, 1, 8, 9, 4, 5, 12, 13); }
+inline Bits8 interleave64Hi(Bits8 a, Bits8 b) { return __builtin_shufflevector(a, b, 2, 3, 10, 11, 6, 7, 14, 15); }
+inline Bits8 halvesLo(Bits8 a, Bits8 b) { return __builtin_shufflevector(a, b, 0, 1, 2, 3, 8, 9, 10, 11); }
+inline Bits8 halvesHi(Bits8 a, Bits8 b) { return __builtin_shufflevector(a, b, 4, 5, 6, 7, 12, 13, 14, 15); }
+
 // r[i] = row i of an 8x8 block -> r[i] = column i: three rounds of two-vector shuffles.
 inline void transpose8x8(Bits8 (&r)[8]) {
-  const Bits8 lo32 = {0, 8, 1, 9, 4, 12, 5, 13}, hi32 = {2, 10, 3, 11, 6, 14, 7, 15};
-  const Bits8 lo64 = {0, 1, 8, 9, 4, 5, 12, 13}, hi64 = {2, 3, 10, 11, 6, 7, 14, 15};
-  const Bits8 lo128 = {0, 1, 2, 3, 8, 9, 10, 11}, hi128 = {4, 5, 6, 7, 12, 13, 14, 15};
   Bits8 t[8], u[8];
   for (int i = 0; i < 8; i += 2) {
-    t[i] = __builtin_shuffle(r[i], r[i + 1], lo32);
-    t[i + 1] = __builtin_shuffle(r[i], r[i + 1], hi32);
+    t[i] = interleave32Lo(r[i], r[i + 1]);
+    t[i + 1] = interleave32Hi(r[i], r[i + 1]);
   }
   for (int i = 0; i < 8; i += 4) {
-    u[i] = __builtin_shuffle(t[i], t[i + 2], lo64);
-    u[i + 1] = __builtin_shuffle(t[i], t[i + 2], hi64);
-    u[i + 2] = __builtin_shuffle(t[i + 1], t[i + 3], lo64);
-    u[i + 3] = __builtin_shuffle(t[i + 1], t[i + 3], hi64);
+    u[i] = interleave64Lo(t[i], t[i + 2]);
+    u[i + 1] = interleave64Hi(t[i], t[i + 2]);
+    u[i + 2] = interleave64Lo(t[i + 1], t[i + 3]);
+    u[i + 3] = interleave64Hi(t[i + 1], t[i + 3]);
   }
   for (int i = 0; i < 4; ++i) {
-    r[i] = __builtin_shuffle(u[i], u[i + 4], lo128);
-    r[i + 4] = __builtin_shuffle(u[i], u[i + 4], hi128);
+    r[i] = halvesLo(u[i], u[i + 4]);
+    r[i + 4] = halvesHi(u[i], u[i + 4]);
   }
 }
 
