@@ -9,6 +9,7 @@ import {
   BackendInfo,
   WASM_HEAP_LIMIT_BYTES,
 } from '../../engine/backend';
+import { reclaimableFromVmStat } from '../../engine/backends/memory';
 import { nativeSkip } from '../helpers/native';
 
 /** Deterministic values in [-1, 1). */
@@ -164,4 +165,26 @@ test('assertFitsBackend refuses on native what exceeds the available memory, wit
   }
   // Without the test override: the machine's own figure, far above a 1 MiB model.
   assertFitsBackend(native, 2 ** 20, 'a 1 MiB model');
+});
+
+test('on macOS the memory a model may take counts the pages vm_stat says the OS can reclaim', () => {
+  // vm_stat on an Apple Silicon Mac (16 KiB pages): free is small, the cache is inactive/purgeable.
+  const out = [
+    'Mach Virtual Memory Statistics: (page size of 16384 bytes)',
+    'Pages free:                               10000.',
+    'Pages active:                            300000.',
+    'Pages inactive:                          200000.',
+    'Pages speculative:                         5000.',
+    'Pages throttled:                              0.',
+    'Pages wired down:                        120000.',
+    'Pages purgeable:                           3000.',
+    '"Translation faults":                 987654321.',
+    'File-backed pages:                       180000.',
+    'Pages stored in compressor:              400000.',
+  ].join('\n');
+  assert.equal(reclaimableFromVmStat(out), (10000 + 200000 + 5000 + 3000) * 16384);
+  // Anything unexpected (no page size, a line missing): no figure, the caller falls back to os.freemem().
+  assert.equal(reclaimableFromVmStat(out.replace(/page size of \d+ bytes/, '')), undefined);
+  assert.equal(reclaimableFromVmStat(out.replace(/^Pages purgeable.*$/m, '')), undefined);
+  assert.equal(reclaimableFromVmStat(''), undefined);
 });
