@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureGradients, initBackend } from '../../engine/backend';
 import { loadNativeAddon, NativeAddon } from '../../engine/backends/native-addon';
+import { NativeBackend } from '../../engine/backends/native-backend';
 import {
   adamwUpdate,
   AdamWStep,
@@ -157,6 +158,27 @@ describe('native kernels = tfjs cpu kernels', { skip }, () => {
       ],
     ];
     for (const [sa, sb] of cases) await same(`matMul ${sa} x ${sb}`, 'matMul', () => tf.matMul(rand(sa, 1), rand(sb, 2)));
+  });
+
+  test('matMul of one row (sgemv): large, broadcast, and on a recycled output buffer that held NaN', async () => {
+    // Threaded sgemv on a decode-sized product, both layouts of b.
+    for (const tb of [false, true])
+      await same(`matMul m1 n300 k2048 tB ${tb}`, 'matMul', () =>
+        tf.matMul(rand([1, 2048], 5), rand(tb ? [300, 2048] : [2048, 300], 6), false, tb),
+      );
+    await same('matMul [1,1,6] x [4,6,3]', 'matMul', () => tf.matMul(rand([1, 1, 6], 7), rand([4, 6, 3], 8)));
+    // A [1, 300] of NaN (never read, so it stays the pool's) goes back to the pool when disposed; the
+    // next [1, 300] output reuses it.
+    const pool = (tf.backend() as NativeBackend).pool;
+    const nan = tf.div(tf.zeros([1, 300]), tf.zeros([1, 300]));
+    const a = rand([1, 64], 9),
+      b = rand([64, 300], 10);
+    nan.dispose();
+    const reused = pool.stats.reused;
+    const y = tf.matMul(a, b);
+    assert.equal(pool.stats.reused, reused + 1, 'the product did not get the recycled buffer');
+    assert.ok(y.dataSync().every(Number.isFinite), 'the output kept NaN from the recycled buffer');
+    tf.dispose([a, b, y]);
   });
 
   test('matMul: NaN and Inf propagate as on cpu', async () => {

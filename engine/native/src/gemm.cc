@@ -41,8 +41,18 @@ void matMul(const float* a, const float* b, float* out, int64_t batchA, int64_t 
   const int64_t lda = transA ? m : k, ldb = transB ? k : n;
   threadsFor(m, n, k);
   for (int64_t i = 0; i < batch; ++i) {
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f,
-                a + (i % batchA) * m * k, lda, b + (i % batchB) * k * n, ldb, 0.0f, out + i * m * n, n);
+    const float *ai = a + (i % batchA) * m * k, *bi = b + (i % batchB) * k * n;
+    float* oi = out + i * m * n;
+    if (m == 1) {
+      // One row (a generated token): a matrix-vector product. OpenBLAS's sgemm would pack all of b
+      // first, reading the weights twice where sgemv streams them once. out may be a recycled buffer
+      // and BLAS may compute beta * y even for beta = 0 (0 * NaN = NaN): start from zeros.
+      std::memset(oi, 0, n * sizeof(float));
+      cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans, transB ? n : k, transB ? k : n, 1.0f, bi, ldb, ai, 1, 0.0f, oi, 1);
+    } else {
+      cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, ai, lda, bi,
+                  ldb, 0.0f, oi, n);
+    }
   }
 }
 
