@@ -11,8 +11,21 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendInfo, initBackend, releaseWebgpu } from '../../engine/backend';
 import { Adapter, loadAdapter } from '../../engine/model/adapter-weights';
 import { loadModel } from '../../engine/model/load';
-import { CaptureRequest, LayerMaps, LlamaModel } from '../../engine/model/llama';
-import { benchIds, ChildRequest, ChildResult, KernelStat, Measurement, peakRssMb, ProfileResult, timing } from './common';
+import { CaptureRequest, KVCache, LayerMaps, LlamaModel } from '../../engine/model/llama';
+import {
+  benchIds,
+  ChildRequest,
+  ChildResult,
+  DECODE_PROMPT,
+  DecodeTiming,
+  decodeId,
+  KernelStat,
+  Measurement,
+  median,
+  peakRssMb,
+  ProfileResult,
+  timing,
+} from './common';
 
 function log(line: string): void {
   process.stderr.write(`  [${req.modelKey}/${req.backend}] ${line}\n`);
@@ -62,8 +75,7 @@ function forwardWithCapture(model: LlamaModel, ids: number[][], adapter: Adapter
 
 /** Waits for the forward's work to finish on any backend (webgpu is asynchronous) by reading 1 logit. */
 async function settle(logits: tf.Tensor): Promise<void> {
-  const [B, T, V] = logits.shape;
-  const one = tf.slice(logits, [B - 1, T - 1, 0], [1, 1, Math.min(V, 1)]);
+  const one = tf.tidy(() => tf.slice(tf.reshape(logits, [-1]), [logits.size - 1], [1]));
   await one.data();
   one.dispose();
   logits.dispose();
@@ -133,6 +145,24 @@ async function measure(model: LlamaModel, adapter: Adapter | undefined, variant:
 
 function shapeKey(shapes: number[][]): string {
   return shapes.map((s) => `[${s.join(',')}]`).join(' ');
+}
+
+/** Generation as `generate` runs it: the prompt through the KV cache, then one token per forward, last logits only. */
+async function measureDecode(model: LlamaModel, steps: number): Promise<DecodeTiming> {
+  const V = model.config.vocabSize;
+  const cache = new KVCache();
+  try {
+    await settle(model.forward([benchIds(DECODE_PROMPT, V)], undefined, { cache, lastOnly: true }));
+    const all_ms: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const t = performance.now();
+      await settle(model.forward([[decodeId(i, V)]], undefined, { cache, lastOnly: true }));
+      all_ms.push(performance.now() - t);
+    }
+    return { prompt: DECODE_PROMPT, steps, all_ms, median_ms: median(all_ms) };
+  } finally {
+    cache.dispose();
+  }
 }
 
 async function profile(
@@ -231,6 +261,11 @@ async function main(): Promise<void> {
         result.measurements.push(await measure(model, a, variant, T));
         save();
       }
+    }
+    if (req.decodeSteps > 0) {
+      result.decode = await measureDecode(model, req.decodeSteps);
+      log(`decode after a ${DECODE_PROMPT}-token prompt: ${result.decode.median_ms.toFixed(1)} ms/token, median of ${req.decodeSteps}`);
+      save();
     }
     if (req.profileT > 0) {
       for (const [variant, a] of variants) {

@@ -27,7 +27,20 @@ export interface ChildRequest {
   skipOnSoftwareAdapter: boolean;
   /** On a software GPU adapter (~100x slower than wasm): only lengths up to maxT, `runs` runs each. */
   softwareAdapterLimits: { maxT: number; runs: number };
+  /** Generation: tokens decoded one at a time (KV cache) after a DECODE_PROMPT-token prompt; 0 = none. */
+  decodeSteps: number;
   resultFile: string;
+}
+
+/** Decoding, timed token by token after a prompt of this many benchIds (the prefill is not timed). */
+export const DECODE_PROMPT = 128;
+
+export interface DecodeTiming {
+  prompt: number;
+  steps: number;
+  /** Per decoded token, the first step included (it is not a warm-up: a user's generation has one too). */
+  all_ms: number[];
+  median_ms: number;
 }
 
 export interface Timing {
@@ -81,6 +94,7 @@ export interface ChildResult {
   peak_rss_mb: number;
   measurements: Measurement[];
   profiles: ProfileResult[];
+  decode?: DecodeTiming;
   wall_s: number;
 }
 
@@ -92,6 +106,11 @@ export function oneThread(backend: BenchBackend, detail: string | undefined): bo
 /** Deterministic token ids, the same formula as torch_peer.py's bench_ids. */
 export function benchIds(T: number, vocab: number): number[] {
   return Array.from({ length: T }, (_, i) => (i * 7919 + 13) % vocab);
+}
+
+/** The token fed at decode step i (fixed, not sampled: both sides do the same work); torch_peer.py's decode_id. */
+export function decodeId(i: number, vocab: number): number {
+  return (i * 31 + 7) % vocab;
 }
 
 export function median(xs: number[]): number {

@@ -12,6 +12,8 @@
  * Every (model, backend) runs in its own child process (bench-child.ts), one at a time, so peak RSS
  * figures do not mix and a wasm abort cannot spoil later configurations. The PyTorch peer
  * (torch_peer.py, Debian's /usr/bin/python3) runs the same forward on the same files right after.
+ * Generation: the base model decodes tokens (small 32, 1B 8) one at a time through the KV
+ * cache after a 128-token prompt, on each side; the "Generation" table gives ms per token.
  * Load: the load column is one process each, and on a VM the first process to touch GBs after an idle
  * spell also pays the host's page provisioning; so for the 1B shape the load is measured again in
  * --load-rounds (default 3) rounds of load-only processes, ours and torch's alternating (ABBA), and the
@@ -33,6 +35,8 @@ import {
   CACHE,
   ChildRequest,
   ChildResult,
+  DECODE_PROMPT,
+  DecodeTiming,
   Measurement,
   median,
   oneThread,
@@ -153,6 +157,8 @@ interface ModelSpec {
   loadRounds: number;
   /** The length at which one forward and one capture are profiled by kernel. */
   profileLength: (lengths: number[]) => number;
+  /** Tokens decoded one at a time after the prompt (generation), base model, ours and torch's. */
+  decodeSteps: number;
 }
 
 function configMatches(dir: string, want: Record<string, unknown>): boolean {
@@ -229,6 +235,7 @@ const MODELS: Record<string, ModelSpec> = {
     tooBigForSoftwareGpu: false,
     loadRounds: 0,
     profileLength: (lengths) => Math.max(...lengths),
+    decodeSteps: 32,
   },
   '1b': {
     key: '1b',
@@ -246,6 +253,7 @@ const MODELS: Record<string, ModelSpec> = {
     tooBigForSoftwareGpu: true,
     loadRounds: 3,
     profileLength: (lengths) => Math.min(...lengths),
+    decodeSteps: 8,
   },
 };
 
@@ -271,6 +279,7 @@ interface TorchResult {
   load_s: number;
   peak_rss_mb: number;
   results: TorchRow[];
+  decode?: DecodeTiming & { setting: string; per_thread_ms: Record<string, number[]> };
 }
 interface TorchRun {
   modelKey: string;
@@ -302,6 +311,7 @@ function runTorch(spec: ModelSpec, variant: 'base' | 'difflora', opts: Options, 
     out,
   ];
   if (variant === 'difflora' && spec.adapterDir) args.push('--adapter', spec.adapterDir);
+  if (variant === 'base' && loadRound === undefined) args.push('--decode', String(spec.decodeSteps));
   process.stderr.write(`\n== torch peer: ${spec.label} ${variant}${loadRound === undefined ? '' : `, load round ${loadRound + 1}`}\n`);
   const t = performance.now();
   const r = spawnSync(TORCH_PY, args, { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -340,6 +350,7 @@ function runChild(spec: ModelSpec, backend: BenchBackend, opts: Options, tmp: st
     profileT,
     skipOnSoftwareAdapter: spec.tooBigForSoftwareGpu,
     softwareAdapterLimits: { maxT: 128, runs: 1 },
+    decodeSteps: loadOnly ? 0 : spec.decodeSteps,
     resultFile,
   };
   const reqFile = path.join(tmp, `req-${tag}.json`);
@@ -459,6 +470,39 @@ function printProfiles(children: ChildResult[]): void {
         console.log(`    ${fmt(k.ms, 1).padStart(8)} ms ${(k.share * 100).toFixed(1).padStart(5)}%  x${k.calls}  ${k.kernel}`);
     }
   }
+}
+
+function printDecodes(children: ChildResult[], torch: TorchRun[]): void {
+  const rows = children
+    .filter((c) => c.decode)
+    .map((c) => {
+      const d = c.decode as DecodeTiming;
+      const t = torch.find((x) => x.modelKey === c.modelKey && x.variant === 'base')?.result?.decode;
+      return [
+        MODELS[c.modelKey].label,
+        c.backend,
+        String(d.steps),
+        fmt(d.median_ms, 1),
+        fmt(1000 / d.median_ms, 1),
+        t ? `${fmt(t.median_ms, 1)} (${t.setting})` : '-',
+        ratio(t && t.median_ms / d.median_ms),
+      ];
+    });
+  if (!rows.length) return;
+  console.log(
+    `\nGeneration (base model, KV cache, one token per forward after a ${DECODE_PROMPT}-token prompt; medians per token; ours/torch > 1: we are faster):`,
+  );
+  console.log(
+    table(['model', 'backend', 'tokens', 'ms/token', 'tok/s', 'torch ms/token', 'ours/torch'], rows, [
+      false,
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+    ]),
+  );
 }
 
 function printLoads(loads: LoadRounds[]): void {
@@ -684,6 +728,7 @@ async function main(): Promise<void> {
     for (const n of notes) console.log(`  - ${n}`);
   }
   printLoads(loads);
+  printDecodes(children, torch);
   // ---- contention-proof comparison: CPU time of one-thread runs (wasm, native with 1 BLAS thread) vs torch t1b1
   const cpuRows: string[][] = [];
   for (const c of children.filter((x) => x.backend !== 'cpu' && oneThread(x.backend, x.backend_detail))) {

@@ -13,6 +13,8 @@ For every length T and thread setting it times, after one warm-up:
   forward  logits for all T positions, attention maps discarded (eager attention: torch 1.13 has no SDPA);
   capture  the same forward keeping every layer's maps (positive, and for DiffLoRA negative and
            differential), as HF's output_attentions does.
+--decode N (base model): also N tokens decoded one at a time through a KV cache after a 128-token
+prompt, at each thread setting; ms per token.
 --cold-job (with --ids FILE --layer L --heads a,b,c --out OUT): the bench:cold peer. Loads, runs the
 layers 0..L of one forward of the ids and writes layer L's maps of those heads as JSON to OUT, like
 `difflora attention --layers L`; the caller times the whole process.
@@ -36,6 +38,7 @@ import torch.nn.functional as F
 from torch_io import blas_threads_setter, parse_threads, read_folder
 
 DIFF_MODEL_TYPE = "llama_lora_diff_transformer"
+DECODE_PROMPT = 128  # test/bench/common.ts DECODE_PROMPT
 
 
 def log(msg):
@@ -143,14 +146,30 @@ def repeat_kv(x, rep):
     return x[:, None].expand(G, rep, T, d).reshape(G * rep, T, d)
 
 
-def forward(m, dl, ids, keep, last_layer=None):
+class KVCache:
+    """Each layer's keys (after RoPE, before repeat_kv) [G, P, d] and values [P, G*d] so far."""
+
+    def __init__(self):
+        self.layers, self.length = {}, 0
+
+    def extend(self, i, k, v):
+        if i in self.layers:
+            k0, v0 = self.layers[i]
+            k, v = torch.cat((k0, k), dim=1), torch.cat((v0, v), dim=0)
+        self.layers[i] = (k, v)
+        return k, v
+
+
+def forward(m, dl, ids, keep, last_layer=None, cache=None):
     """Logits [T, vocab]; `keep` (a list) receives every layer's maps when given. With `last_layer`,
-    stops after that layer (its maps need no more) and returns None."""
+    stops after that layer (its maps need no more) and returns None. With `cache` (base layers only),
+    the ids continue the cached positions and their keys and values are appended."""
     T = ids.shape[0]
-    ang = torch.arange(T, dtype=torch.float64)[:, None] * torch.from_numpy(m.inv_freq)[None, :]
+    P = cache.length if cache is not None else 0
+    ang = torch.arange(P, P + T, dtype=torch.float64)[:, None] * torch.from_numpy(m.inv_freq)[None, :]
     emb = torch.cat((ang, ang), dim=-1)
     cos, sin = emb.cos().float(), emb.sin().float()
-    mask = torch.full((T, T), float("-inf")).triu(1)
+    mask = torch.full((T, P + T), float("-inf")).triu(P + 1)
     scale = 1.0 / math.sqrt(m.d)
     rep = m.H // m.G
     x = F.embedding(ids, m.embed)
@@ -165,10 +184,15 @@ def forward(m, dl, ids, keep, last_layer=None):
             q = split_heads(q_base, m.H, m.d)
             k = split_heads(k_base, m.G, m.d)
             q = q * cos + rotate_half(q) * sin
-            k = repeat_kv(k * cos + rotate_half(k) * sin, rep)
+            k = k * cos + rotate_half(k) * sin
+            if cache is not None:
+                k, v = cache.extend(i, k, v)
+            k = repeat_kv(k, rep)
             A = torch.softmax(torch.matmul(q, k.transpose(1, 2)) * scale + mask, dim=-1)
             maps["positive"] = A
         else:
+            if cache is not None:
+                raise NotImplementedError("the KV cache of the bench peer covers base layers only")
             p = f"model.layers.{i}.self_attn."
             if dl.neg_only:
                 q1, k1 = q_base, k_base
@@ -220,6 +244,8 @@ def forward(m, dl, ids, keep, last_layer=None):
         if mlp_d:
             down = down + dl.lora(pm + "down_proj_lora", act)
         x = x + down
+    if cache is not None:
+        cache.length += T
     x = rms_norm(x, m.w["model.norm.weight"], m.eps)
     return F.linear(x, m.lm_head)
 
@@ -246,6 +272,25 @@ def time_once(m, dl, ids, capture):
     return dt, dc
 
 
+def decode_id(i, vocab):
+    """The token fed at decode step i (test/bench/common.ts decodeId)."""
+    return (i * 31 + 7) % vocab
+
+
+def time_decode(m, prompt, steps):
+    """ms per token of `steps` tokens decoded one at a time through a KV cache after `prompt` tokens."""
+    cache = KVCache()
+    V = m.cfg["vocab_size"]
+    forward(m, None, torch.tensor(bench_ids(prompt, V), dtype=torch.long), None, cache=cache)
+    out = []
+    for i in range(steps):
+        t0 = time.perf_counter()
+        logits = forward(m, None, torch.tensor([decode_id(i, V)], dtype=torch.long), None, cache=cache)
+        float(logits[-1, 0])
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
 def parse_runs(spec, lengths, default):
     out = {T: default for T in lengths}
     for part in (spec or "").split(","):
@@ -264,6 +309,7 @@ def main(argv=None):
     ap.add_argument("--threads", default="1:1,1:2,2:2", help="torch:blas thread settings")
     ap.add_argument("--select", choices=("full", "probe"), default="full")
     ap.add_argument("--modes", default="forward,capture")
+    ap.add_argument("--decode", type=int, default=0, help="tokens decoded one at a time after a 128-token prompt (0: none)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--cold-job", action="store_true", help="one forward, --layer's maps to --out (see above)")
     ap.add_argument("--ids", help="cold job: a file of comma-separated token ids")
@@ -288,6 +334,11 @@ def main(argv=None):
     load_s = time.perf_counter() - t0
     log(f"loaded {a.model}{' + ' + a.adapter if a.adapter else ''} ({m.params() / 1e6:.1f}M parameters) in {load_s:.1f} s")
 
+    def use(setting):
+        torch.set_num_threads(setting[0])
+        if set_blas is not None:
+            set_blas(setting[1])
+
     results = []
     with torch.inference_mode():
         for T in lengths:
@@ -295,11 +346,6 @@ def main(argv=None):
             for mode in modes:
                 capture = mode == "capture"
                 per_thread, cpu = {}, {}
-
-                def use(setting):
-                    torch.set_num_threads(setting[0])
-                    if set_blas is not None:
-                        set_blas(setting[1])
                 for j, n in enumerate(threads):
                     use(n)
                     if a.select == "full" or j == 0:  # probe (large models): one warm-up per (T, mode)
@@ -326,12 +372,26 @@ def main(argv=None):
                 log(f"T={T} {mode}: {med:.1f} ms median of {len(per_thread[best])} at {thread_label(*best)} "
                     f"({', '.join(f'{thread_label(*n)}: {statistics.median(v):.1f} ms' for n, v in per_thread.items())})")
 
+        decode = None
+        if a.decode > 0:
+            per_thread = {}
+            for n in threads:
+                use(n)
+                per_thread[n] = time_decode(m, DECODE_PROMPT, a.decode)
+            best = min(per_thread, key=lambda n: statistics.median(per_thread[n]))
+            decode = {"prompt": DECODE_PROMPT, "steps": a.decode, "setting": thread_label(*best),
+                      "median_ms": statistics.median(per_thread[best]), "all_ms": per_thread[best],
+                      "per_thread_ms": {thread_label(*n): v for n, v in per_thread.items()}}
+            log(f"decode after a {DECODE_PROMPT}-token prompt: {decode['median_ms']:.1f} ms/token at {decode['setting']} "
+                f"({', '.join(f'{thread_label(*n)}: {statistics.median(v):.1f} ms' for n, v in per_thread.items())})")
+
     out = {
         "torch_version": torch.__version__,
         "blas": os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3"),
         "model": a.model, "adapter": a.adapter, "load_s": load_s,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "results": results,
+        "decode": decode,
     }
     with open(a.out, "w") as f:
         json.dump(out, f, indent=2)
