@@ -447,6 +447,11 @@ function table(header: string[], rows: string[][], rightAlign: boolean[]): strin
   return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** Alignment for table(): `labels` left-aligned columns, then numbers (right-aligned) up to `width`. */
+function labelsThenNumbers(labels: number, width: number): boolean[] {
+  return Array.from({ length: width }, (_, i) => i >= labels);
+}
+
 function torchRow(torch: TorchRun[], modelKey: string, variant: string, T: number, mode: 'forward' | 'capture'): TorchRow | undefined {
   return torch.find((t) => t.modelKey === modelKey && t.variant === variant)?.result?.results.find((r) => r.T === T && r.mode === mode);
 }
@@ -462,7 +467,7 @@ function printProfiles(children: ChildResult[]): void {
         table(
           ['kernel', 'ms', 'share', 'calls'],
           p.byKernel.slice(0, 10).map((k) => [k.kernel, fmt(k.ms, 1), `${(k.share * 100).toFixed(1)}%`, String(k.calls)]),
-          [false, true, true, true],
+          labelsThenNumbers(1, 4),
         ),
       );
       console.log('  costliest kernel + input shapes:');
@@ -492,17 +497,7 @@ function printDecodes(children: ChildResult[], torch: TorchRun[]): void {
   console.log(
     `\nGeneration (base model, KV cache, one token per forward after a ${DECODE_PROMPT}-token prompt; medians per token; ours/torch > 1: we are faster):`,
   );
-  console.log(
-    table(['model', 'backend', 'tokens', 'ms/token', 'tok/s', 'torch ms/token', 'ours/torch'], rows, [
-      false,
-      false,
-      true,
-      true,
-      true,
-      true,
-      true,
-    ]),
-  );
+  console.log(table(['model', 'backend', 'tokens', 'ms/token', 'tok/s', 'torch ms/token', 'ours/torch'], rows, labelsThenNumbers(2, 7)));
 }
 
 function printLoads(loads: LoadRounds[]): void {
@@ -525,15 +520,11 @@ function printLoads(loads: LoadRounds[]): void {
     ];
   });
   console.log(
-    table(['model', 'backend', 'ours load s', 'torch load s', 'ours/torch', 'ours peak RSS MB', 'torch peak RSS MB'], rows, [
-      false,
-      false,
-      true,
-      true,
-      true,
-      true,
-      true,
-    ]),
+    table(
+      ['model', 'backend', 'ours load s', 'torch load s', 'ours/torch', 'ours peak RSS MB', 'torch peak RSS MB'],
+      rows,
+      labelsThenNumbers(2, 7),
+    ),
   );
   for (const l of loads) for (const f of l.failures) console.log(`  - ${MODELS[l.modelKey].label}: ${f}`);
 }
@@ -624,7 +615,7 @@ async function main(): Promise<void> {
     'load s',
     'peak RSS MB',
   ];
-  const right = [false, false, false, true, true, true, true, true, true, true, true, true, true, true];
+  const right = labelsThenNumbers(3, header.length);
   let busy = false;
   /** cpu/wall of a one-thread process well below 1: it waited for a core (other load on the machine). */
   const share = (x: number, oneThread: boolean): string => {
@@ -761,7 +752,7 @@ async function main(): Promise<void> {
       table(
         ['model', 'variant', 'backend', 'T', 'ours fwd', 'torch t1b1 fwd', 'ours/torch', 'ours capture', 'torch t1b1 capt', 'ours/torch'],
         cpuRows,
-        [false, false, false, true, true, true, true, true, true, true],
+        labelsThenNumbers(3, 10),
       ),
     );
   }
