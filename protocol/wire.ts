@@ -5,7 +5,9 @@
  *
  * Frame: u32 LE length of the JSON, the JSON (UTF-8), zero padding to a multiple of 8, then the arrays'
  * bytes, each starting at a multiple of 8. In the JSON an array is {"$bin": [dtype, offset, length]}
- * (offset in bytes from the start of the array section, length in elements).
+ * (offset in bytes from the start of the array section, length in elements). A key of the message's own
+ * spelled "$bin", "$$bin", ... goes out with one more "$" and comes back as it was, so no data can pass
+ * for an array reference.
  * Pure code without imports: it runs in Node and in a browser.
  */
 
@@ -23,12 +25,30 @@ function dtypeOf(a: unknown): DType | undefined {
 
 const align8 = (n: number) => (n + 7) & ~7;
 
+const BIN_KEY = /^\$+bin$/;
+
+/** `value` with every own key /^\$+bin$/ given one "$" more (escape) or less (unescape); as is without any. */
+function renameBinKeys(value: unknown, escape: boolean): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const keys = Object.keys(value);
+  // Unescaping leaves a bare "$bin" (not the encoder's: a malformed frame's) as it is.
+  const renamed = (k: string) => BIN_KEY.test(k) && (escape || k.length > 4);
+  if (!keys.some(renamed)) return value;
+  const out: Record<string, unknown> = {};
+  for (const k of keys) {
+    const to = !renamed(k) ? k : escape ? `$${k}` : k.slice(1);
+    // defineProperty: a "__proto__" key stays a plain property, as JSON.parse makes it.
+    Object.defineProperty(out, to, { value: (value as Record<string, unknown>)[k], enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
 export function encodeFrame(message: unknown): Uint8Array {
   const arrays: Typed[] = [];
   let offset = 0;
   const json = JSON.stringify(message, (_key, value: unknown) => {
     const dtype = dtypeOf(value);
-    if (!dtype) return value;
+    if (!dtype) return renameBinKeys(value, true);
     const a = value as Typed;
     arrays.push(a);
     const ref = { $bin: [dtype, offset, a.length] };
@@ -71,7 +91,7 @@ export function decodeFrame(bytes: Uint8Array): unknown {
   try {
     return JSON.parse(text, (_key, value: unknown) => {
       const ref = (value as { $bin?: unknown } | null)?.$bin;
-      if (!Array.isArray(ref)) return value;
+      if (!Array.isArray(ref)) return renameBinKeys(value, false);
       const [dtype, offset, length] = ref as [string, number, number];
       // Own keys only: "constructor" or "toString" must not reach Object's.
       const C = typeof dtype === 'string' && Object.prototype.hasOwnProperty.call(DTYPES, dtype) ? DTYPES[dtype as DType] : undefined;

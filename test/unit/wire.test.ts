@@ -20,6 +20,17 @@ describe('frames', () => {
     assert.ok(back.a instanceof Float32Array && back.nested[2] instanceof Int32Array);
   });
 
+  it('carries keys spelled like the array reference ("$bin", "$$bin") as data', () => {
+    const msg = {
+      $bin: ['f32', 0, 3],
+      nested: { $$bin: [1], $bins: 'x', bin: 2, $$$bin: { $bin: 'not an array' } },
+      a: new Float32Array([4, 5]),
+    };
+    const back = decodeFrame(encodeFrame(msg));
+    assert.deepEqual(back, msg);
+    assert.ok((back as typeof msg).a instanceof Float32Array);
+  });
+
   it('decodes from an unaligned view of a bigger buffer', () => {
     const f = encodeFrame({ x: new Float32Array([1, 2, 3]) });
     const big = new Uint8Array(f.length + 3);
