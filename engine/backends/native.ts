@@ -59,7 +59,7 @@ export interface ThreadChoice {
 const exp = (x: number): string => x.toExponential().replace('+', '');
 
 /**
- * OpenBLAS threads and why: --threads, else DIFFLORA_THREADS, else by GEMM size: min(cores, 8) for
+ * BLAS threads and why: --threads, else DIFFLORA_THREADS, else by GEMM size: min(cores, 8) for
  * large GEMMs, 1 for small ones.
  */
 export function chooseThreads(cores = os.availableParallelism()): ThreadChoice {

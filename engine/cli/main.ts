@@ -35,7 +35,7 @@ function addThreadsOption(program: Command): void {
     if (c.options.some((o) => o.long === '--backend')) {
       c.option(
         '--threads <n>',
-        `OpenBLAS threads of the native backend (default: $${THREADS_ENV}, else min(cores, 8) for large GEMMs and 1 for small ones)`,
+        `BLAS threads of the native backend (default: $${THREADS_ENV}, else min(cores, 8) for large GEMMs and 1 for small ones)`,
       );
     }
   }
