@@ -8,6 +8,9 @@
     "variables": {
       "multiarch%": "<!(node -p \"process.platform === 'linux' ? require('child_process').execSync('gcc -print-multiarch').toString().trim() : ''\")",
     },
+    # No FP traps or errno: lets selects and sqrt vectorise; IEEE results are unchanged (no fast-math).
+    # -Wno-psabi: the 32-byte vector helpers are internal (inlined), no ABI crosses the addon's edge.
+    "cxx_flags": ["-std=c++17", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off", "-Wno-psabi"],
     "openblas_dir%": "<!(node -p \"process.env.OPENBLAS_DIR || '/usr/lib/<(multiarch)/openblas-pthread'\")",
     "openblas_include%": "<!(node -p \"process.env.OPENBLAS_INCLUDE || '/usr/include/<(multiarch)/openblas-pthread'\")",
   },
@@ -16,9 +19,7 @@
       "target_name": "difflora_native",
       "sources": ["src/addon.cc", "src/allocator.cc", "src/elementwise.cc", "src/fused.cc", "src/fused-elementwise.cc", "src/fused-train.cc", "src/gemm.cc", "src/layout.cc", "src/load.cc"],
       "include_dirs": ["<!(node -p \"require('node-api-headers').include_dir\")"],
-      # No FP traps or errno: lets selects and sqrt vectorise; IEEE results are unchanged (no fast-math).
-      # -Wno-psabi: the 32-byte vector helpers are internal (inlined), no ABI crosses the addon's edge.
-      "cflags_cc": ["-std=c++17", "-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off", "-Wno-psabi"],
+      "cflags_cc": ["<@(cxx_flags)"],
       "conditions": [
         ["OS=='mac'", {
           "defines": ["DL_ACCELERATE"],
@@ -26,7 +27,7 @@
           "xcode_settings": {
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
             "MACOSX_DEPLOYMENT_TARGET": "11.0",
-            "OTHER_CPLUSPLUSFLAGS": ["-fno-trapping-math", "-fno-math-errno", "-ffp-contract=off", "-Wno-psabi"],
+            "OTHER_CPLUSPLUSFLAGS": ["<@(cxx_flags)"],
           },
         }, {
           "include_dirs": ["<(openblas_include)"],

@@ -256,6 +256,16 @@ def thread_label(t, b):
     return f"t{t}b{b}"
 
 
+def fastest(per_thread):
+    """The thread setting with the lowest median of {setting: [ms, ...]}."""
+    return min(per_thread, key=lambda n: statistics.median(per_thread[n]))
+
+
+def per_setting(per_thread):
+    """'t1b1: 12.3 ms, ...': the median of each thread setting, for the log."""
+    return ", ".join(f"{thread_label(*n)}: {statistics.median(v):.1f} ms" for n, v in per_thread.items())
+
+
 def bench_ids(T, vocab):
     """The same ids as the TypeScript side (test/bench/common.ts benchIds)."""
     return [(i * 7919 + 13) % vocab for i in range(T)]
@@ -353,7 +363,7 @@ def main(argv=None):
                     k = runs[T] if a.select == "full" else 1
                     got = [time_once(m, dl, ids, capture) for _ in range(k)]
                     per_thread[n], cpu[n] = [w for w, _ in got], [c for _, c in got]
-                best = min(per_thread, key=lambda n: statistics.median(per_thread[n]))
+                best = fastest(per_thread)
                 if a.select == "probe" and runs[T] > 1:
                     use(best)
                     got = [time_once(m, dl, ids, capture) for _ in range(runs[T] - 1)]
@@ -369,8 +379,7 @@ def main(argv=None):
                     "per_thread_ms": {thread_label(*n): v for n, v in per_thread.items()},
                     "per_thread_cpu_ms": {thread_label(*n): v for n, v in cpu.items()},
                 })
-                log(f"T={T} {mode}: {med:.1f} ms median of {len(per_thread[best])} at {thread_label(*best)} "
-                    f"({', '.join(f'{thread_label(*n)}: {statistics.median(v):.1f} ms' for n, v in per_thread.items())})")
+                log(f"T={T} {mode}: {med:.1f} ms median of {len(per_thread[best])} at {thread_label(*best)} ({per_setting(per_thread)})")
 
         decode = None
         if a.decode > 0:
@@ -378,12 +387,12 @@ def main(argv=None):
             for n in threads:
                 use(n)
                 per_thread[n] = time_decode(m, DECODE_PROMPT, a.decode)
-            best = min(per_thread, key=lambda n: statistics.median(per_thread[n]))
+            best = fastest(per_thread)
             decode = {"prompt": DECODE_PROMPT, "steps": a.decode, "setting": thread_label(*best),
                       "median_ms": statistics.median(per_thread[best]), "all_ms": per_thread[best],
                       "per_thread_ms": {thread_label(*n): v for n, v in per_thread.items()}}
             log(f"decode after a {DECODE_PROMPT}-token prompt: {decode['median_ms']:.1f} ms/token at {decode['setting']} "
-                f"({', '.join(f'{thread_label(*n)}: {statistics.median(v):.1f} ms' for n, v in per_thread.items())})")
+                f"({per_setting(per_thread)})")
 
     out = {
         "torch_version": torch.__version__,

@@ -168,7 +168,7 @@ test('assertFitsBackend refuses on native what exceeds the available memory, wit
 });
 
 test('on macOS the memory a model may take counts the pages vm_stat says the OS can reclaim', () => {
-  // vm_stat on an Apple Silicon Mac (16 KiB pages): free is small, the cache is inactive/purgeable.
+  // vm_stat's layout (written here, as on an Apple Silicon Mac with 16 KiB pages): free is small, the cache inactive/purgeable.
   const out = [
     'Mach Virtual Memory Statistics: (page size of 16384 bytes)',
     'Pages free:                               10000.',
